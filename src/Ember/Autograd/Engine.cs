@@ -1,0 +1,90 @@
+namespace Ember;
+
+/// <summary>
+/// Reverse-mode backward pass. The graph is walked iteratively (an explicit stack, never recursion, so a
+/// 100,000-op chain cannot overflow the call stack). Each node runs once, after every consumer of its output
+/// has contributed its gradient (Kahn's algorithm over dependency counts).
+/// </summary>
+internal static class Engine
+{
+    public static void Backward(Tensor root, Tensor? gradient, bool retainGraph, bool createGraph)
+    {
+        if (!root.RequiresGrad)
+            throw new InvalidOperationException(
+                $"Backward: the tensor (shape {ShapeUtil.Str(root._shape)}) does not require grad and has no grad_fn. " +
+                "Set RequiresGrad on a leaf that feeds it, and make sure it was not computed under NoGrad.");
+        if (gradient is null)
+        {
+            if (root.NumEl != 1)
+                throw new ArgumentException(
+                    $"Backward: grad can be implicitly created only for scalar outputs, but the output has shape {ShapeUtil.Str(root._shape)}. " +
+                    "Pass an explicit gradient of the same shape.");
+            gradient = Tensor.OnesLike(root);
+        }
+        else
+        {
+            if (!ShapeUtil.SameShape(gradient._shape, root._shape))
+                throw new ArgumentException($"Backward: gradient shape {ShapeUtil.Str(gradient._shape)} does not match output shape {ShapeUtil.Str(root._shape)}.");
+            Tensor.CheckSameDType("Backward", root, gradient);
+        }
+
+        using var mode = new GradModeScope(createGraph);
+        if (root.GradFn is null)
+        {
+            root.AccumulateGrad(gradient);
+            return;
+        }
+
+        // Pass 1: count, for every node reachable from the root, how many edges point at it.
+        var deps = new Dictionary<Node, int>(ReferenceEqualityComparer.Instance);
+        var stack = new Stack<Node>();
+        stack.Push(root.GradFn);
+        deps[root.GradFn] = 0;
+        while (stack.Count > 0)
+        {
+            var node = stack.Pop();
+            foreach (var input in node.Inputs)
+            {
+                var next = input?.GradFn;
+                if (next is null) continue;
+                if (deps.TryGetValue(next, out int c)) deps[next] = c + 1;
+                else
+                {
+                    deps[next] = 1;
+                    stack.Push(next);
+                }
+            }
+        }
+
+        // Pass 2: run nodes whose gradients are complete.
+        var pending = new Dictionary<Node, Tensor>(ReferenceEqualityComparer.Instance) { [root.GradFn] = gradient };
+        var ready = new Stack<Node>();
+        ready.Push(root.GradFn);
+        while (ready.Count > 0)
+        {
+            var node = ready.Pop();
+            var grad = pending[node];
+            pending.Remove(node);
+            var grads = node.Apply(grad, retainGraph);
+            for (int i = 0; i < grads.Length; i++)
+            {
+                var input = node.Inputs[i];
+                var g = grads[i];
+                if (input is null || g is null) continue;
+                if (!ShapeUtil.SameShape(g._shape, input._shape))
+                    throw new InvalidOperationException($"{node.Name}: backward produced a gradient of shape {ShapeUtil.Str(g._shape)} for an input of shape {ShapeUtil.Str(input._shape)}.");
+                var next = input.GradFn;
+                if (next is null)
+                {
+                    input.AccumulateGrad(g);
+                    continue;
+                }
+                if (input.RetainsGrad) input.AccumulateGrad(g);
+                pending[next] = pending.TryGetValue(next, out var acc) ? Accumulate(acc, g) : g;
+                if (--deps[next] == 0) ready.Push(next);
+            }
+        }
+    }
+
+    private static Tensor Accumulate(Tensor acc, Tensor g) => acc.Add(g);
+}

@@ -1,0 +1,304 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace Ember.Kernels;
+
+/// <summary>Which micro-kernel width the float32 GEMM uses.</summary>
+internal enum GemmPath { Scalar, Avx2, Avx512 }
+
+/// <summary>
+/// float32 matrix product C = A·B (+ C), after the BLIS design (Van Zee &amp; van de Geijn, "BLIS: A Framework for
+/// Rapidly Instantiating BLAS Functionality", TOMS 2015): B is packed in KC×NC blocks into NR-column micro-panels,
+/// A in MC×KC blocks into MR-row micro-panels, and a register-blocked MR×NR micro-kernel streams both.
+/// A and B are addressed through (row stride, column stride), so transposed operands are packed directly
+/// without a copy. Edge tiles run the same micro-kernel on zero-padded panels into a scratch tile.
+/// Threads split the larger of m and n; each runs the blocked loops on its share with its own pack buffers.
+/// </summary>
+internal static unsafe partial class Gemm
+{
+    private const int KC = 256;
+
+    /// <summary>The path chosen from the hardware; tests may force a narrower one.</summary>
+    internal static GemmPath Path { get; set; } = DetectPath();
+
+    internal static GemmPath DetectPath()
+    {
+        if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported) return GemmPath.Avx512;
+        if (Vector256.IsHardwareAccelerated && Fma.IsSupported) return GemmPath.Avx2;
+        return GemmPath.Scalar;
+    }
+
+    private static (int MR, int NR, int MC, int NC) Blocking(GemmPath path) => path switch
+    {
+        GemmPath.Avx512 => (Micro512MR, Micro512NR, Micro512MR * 16, 2048),
+        GemmPath.Avx2 => (Micro256MR, Micro256NR, Micro256MR * 24, 2048),
+        _ => (ScalarMR, ScalarNR, ScalarMR * 32, 1024),
+    };
+
+    private const int ScalarMR = 4, ScalarNR = 4;
+
+    [ThreadStatic] private static float* t_packA;
+    [ThreadStatic] private static float* t_packB;
+    [ThreadStatic] private static int t_packASize, t_packBSize;
+
+    private static float* Buffer(ref float* buf, ref int size, int need)
+    {
+        if (size < need)
+        {
+            // Per-thread buffers live as long as the thread: no allocation on the hot path after warm-up.
+            if (buf != null) NativeMemory.AlignedFree(buf);
+            buf = (float*)NativeMemory.AlignedAlloc((nuint)need * sizeof(float), 64);
+            size = need;
+        }
+        return buf;
+    }
+
+    /// <summary>C[m×n] = A[m×k]·B[k×n] (+ C when <paramref name="accumulate"/>). Element (i, p) of A is at
+    /// a[i·rsa + p·csa], (p, j) of B at b[p·rsb + j·csb]; C is row-major with leading dimension ldc.</summary>
+    public static void Sgemm(int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate, bool parallel = true)
+    {
+        if (m <= 0 || n <= 0) return;
+        if (k == 0)
+        {
+            if (!accumulate) for (int i = 0; i < m; i++) new Span<float>(c + (long)i * ldc, n).Clear();
+            return;
+        }
+        var path = Path;
+        var (mr, nr, _, _) = Blocking(path);
+        long flops = 2L * m * n * k;
+        int threads = parallel ? (int)Math.Min(Parallelism.NumThreads, Math.Max(1, flops / 4_000_000)) : 1;
+        if (threads <= 1)
+        {
+            Blocked(path, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate);
+            return;
+        }
+        nint pa = (nint)a, pb = (nint)b, pc = (nint)c;
+        if (n / nr >= m / mr)
+        {
+            // Split columns in multiples of NR.
+            int panels = (n + nr - 1) / nr;
+            threads = Math.Min(threads, panels);
+            int per = (panels + threads - 1) / threads * nr;
+            Parallelism.ForEach(threads, t =>
+            {
+                int j0 = t * per, nn = Math.Min(per, n - j0);
+                if (nn > 0)
+                    Blocked(path, m, nn, k, (float*)pa, rsa, csa, (float*)pb + (long)j0 * csb, rsb, csb, (float*)pc + j0, ldc, accumulate);
+            });
+        }
+        else
+        {
+            int panels = (m + mr - 1) / mr;
+            threads = Math.Min(threads, panels);
+            int per = (panels + threads - 1) / threads * mr;
+            Parallelism.ForEach(threads, t =>
+            {
+                int i0 = t * per, mm = Math.Min(per, m - i0);
+                if (mm > 0)
+                    Blocked(path, mm, n, k, (float*)pa + (long)i0 * rsa, rsa, csa, (float*)pb, rsb, csb, (float*)pc + (long)i0 * ldc, ldc, accumulate);
+            });
+        }
+    }
+
+    /// <summary>The five BLIS loops on one thread.</summary>
+    private static void Blocked(GemmPath path, int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate)
+    {
+        var (mr, nr, mcMax, ncMax) = Blocking(path);
+        float* ap = Buffer(ref t_packA, ref t_packASize, mcMax * KC);
+        float* bp = Buffer(ref t_packB, ref t_packBSize, KC * (ncMax + nr));
+        float* tile = stackalloc float[Micro512MR * Micro512NR];
+        for (int jc = 0; jc < n; jc += ncMax)
+        {
+            int nc = Math.Min(ncMax, n - jc);
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                bool acc = accumulate || pc > 0;
+                PackB(kc, nc, nr, b + (long)pc * rsb + (long)jc * csb, rsb, csb, bp);
+                for (int ic = 0; ic < m; ic += mcMax)
+                {
+                    int mc = Math.Min(mcMax, m - ic);
+                    PackA(mc, kc, mr, a + (long)ic * rsa + (long)pc * csa, rsa, csa, ap);
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        int nrr = Math.Min(nr, nc - jr);
+                        float* bpanel = bp + (long)jr * kc;
+                        for (int ir = 0; ir < mc; ir += mr)
+                        {
+                            int mrr = Math.Min(mr, mc - ir);
+                            float* apanel = ap + (long)ir * kc;
+                            float* cij = c + (long)(ic + ir) * ldc + jc + jr;
+                            if (mrr == mr && nrr == nr)
+                            {
+                                Micro(path, kc, apanel, bpanel, cij, ldc, acc);
+                            }
+                            else
+                            {
+                                // Edge tile: full micro-kernel into scratch, then copy the valid part.
+                                Micro(path, kc, apanel, bpanel, tile, nr, false);
+                                for (int r = 0; r < mrr; r++)
+                                {
+                                    float* crow = cij + (long)r * ldc;
+                                    float* trow = tile + r * nr;
+                                    if (acc) for (int j = 0; j < nrr; j++) crow[j] += trow[j];
+                                    else for (int j = 0; j < nrr; j++) crow[j] = trow[j];
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Micro(GemmPath path, int kc, float* a, float* b, float* c, int ldc, bool acc)
+    {
+        switch (path)
+        {
+            case GemmPath.Avx512: Micro512(kc, a, b, c, ldc, acc); break;
+            case GemmPath.Avx2: Micro256(kc, a, b, c, ldc, acc); break;
+            default: MicroScalar(kc, a, b, c, ldc, acc); break;
+        }
+    }
+
+    /// <summary>Portable 4×4 micro-kernel: plain scalar code, used when no SIMD is available.</summary>
+    private static void MicroScalar(int kc, float* a, float* b, float* c, int ldc, bool accumulate)
+    {
+        float c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
+        float c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        for (int p = 0; p < kc; p++, a += 4, b += 4)
+        {
+            float a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], b0 = b[0], b1 = b[1], b2 = b[2], b3 = b[3];
+            c00 += a0 * b0; c01 += a0 * b1; c02 += a0 * b2; c03 += a0 * b3;
+            c10 += a1 * b0; c11 += a1 * b1; c12 += a1 * b2; c13 += a1 * b3;
+            c20 += a2 * b0; c21 += a2 * b1; c22 += a2 * b2; c23 += a2 * b3;
+            c30 += a3 * b0; c31 += a3 * b1; c32 += a3 * b2; c33 += a3 * b3;
+        }
+        float* r0 = c, r1 = c + ldc, r2 = c + 2 * ldc, r3 = c + 3 * ldc;
+        if (!accumulate)
+        {
+            r0[0] = r0[1] = r0[2] = r0[3] = 0; r1[0] = r1[1] = r1[2] = r1[3] = 0;
+            r2[0] = r2[1] = r2[2] = r2[3] = 0; r3[0] = r3[1] = r3[2] = r3[3] = 0;
+        }
+        r0[0] += c00; r0[1] += c01; r0[2] += c02; r0[3] += c03;
+        r1[0] += c10; r1[1] += c11; r1[2] += c12; r1[3] += c13;
+        r2[0] += c20; r2[1] += c21; r2[2] += c22; r2[3] += c23;
+        r3[0] += c30; r3[1] += c31; r3[2] += c32; r3[3] += c33;
+    }
+
+    /// <summary>Packs an mc×kc block of A into MR-row micro-panels: panel q holds, for each p, the MR values
+    /// A[q·MR + r, p] (r = 0..MR−1) contiguously; rows past mc are zero.</summary>
+    private static void PackA(int mc, int kc, int mr, float* a, int rsa, int csa, float* dst)
+    {
+        for (int i0 = 0; i0 < mc; i0 += mr)
+        {
+            int rows = Math.Min(mr, mc - i0);
+            float* d = dst + (long)i0 * kc;
+            if (csa == 1)
+            {
+                // Row-major A: read each row contiguously, write with stride MR.
+                for (int r = 0; r < rows; r++)
+                {
+                    float* src = a + (long)(i0 + r) * rsa;
+                    for (int p = 0; p < kc; p++) d[p * mr + r] = src[p];
+                }
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = a + (long)p * csa + (long)i0 * rsa;
+                    for (int r = 0; r < rows; r++) d[p * mr + r] = src[(long)r * rsa];
+                }
+            }
+            if (rows < mr)
+                for (int p = 0; p < kc; p++)
+                    for (int r = rows; r < mr; r++) d[p * mr + r] = 0;
+        }
+    }
+
+    /// <summary>Packs a kc×nc block of B into NR-column micro-panels: panel q holds, for each p, the NR values
+    /// B[p, q·NR + j] contiguously; columns past nc are zero.</summary>
+    private static void PackB(int kc, int nc, int nr, float* b, int rsb, int csb, float* dst)
+    {
+        for (int j0 = 0; j0 < nc; j0 += nr)
+        {
+            int cols = Math.Min(nr, nc - j0);
+            float* d = dst + (long)j0 * kc;
+            if (csb == 1 && cols == nr)
+            {
+                for (int p = 0; p < kc; p++)
+                    new ReadOnlySpan<float>(b + (long)p * rsb + j0, nr).CopyTo(new Span<float>(d + p * nr, nr));
+            }
+            else if (csb == 1)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = b + (long)p * rsb + j0;
+                    int j = 0;
+                    for (; j < cols; j++) d[p * nr + j] = src[j];
+                    for (; j < nr; j++) d[p * nr + j] = 0;
+                }
+            }
+            else
+            {
+                // Transposed B (column-major): read each column contiguously.
+                for (int j = 0; j < nr; j++)
+                {
+                    if (j < cols)
+                    {
+                        float* src = b + (long)(j0 + j) * csb;
+                        for (int p = 0; p < kc; p++) d[p * nr + j] = src[(long)p * rsb];
+                    }
+                    else for (int p = 0; p < kc; p++) d[p * nr + j] = 0;
+                }
+            }
+        }
+    }
+
+    /// <summary>float64 product for gradient checks and numerics: row-parallel axpy form (C[i,:] += A[i,p]·B[p,:]),
+    /// vectorized along B's rows. B must have unit column stride.</summary>
+    public static void Dgemm(int m, int n, int k, double* a, int rsa, int csa, double* b, int rsb, double* c, int ldc, bool accumulate)
+    {
+        if (m <= 0 || n <= 0) return;
+        nint pa = (nint)a, pb = (nint)b, pc = (nint)c;
+        Parallelism.For(m, Math.Max(1, 1_000_000 / Math.Max(1, n * Math.Max(k, 1))), (s, e) =>
+        {
+            for (int i = s; i < e; i++)
+            {
+                var crow = new Span<double>((double*)pc + (long)i * ldc, n);
+                if (!accumulate) crow.Clear();
+                for (int p = 0; p < k; p++)
+                {
+                    double aip = ((double*)pa)[(long)i * rsa + (long)p * csa];
+                    System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(new ReadOnlySpan<double>((double*)pb + (long)p * rsb, n), aip, crow, crow);
+                }
+            }
+        });
+    }
+}
+
+/// <summary>The plain triple loop: the obviously correct oracle the fast kernels are tested against (float64 accumulation).</summary>
+internal static unsafe class GemmReference
+{
+    public static void Sgemm(int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double s = accumulate ? c[(long)i * ldc + j] : 0;
+                for (int p = 0; p < k; p++) s += (double)a[(long)i * rsa + (long)p * csa] * b[(long)p * rsb + (long)j * csb];
+                c[(long)i * ldc + j] = (float)s;
+            }
+    }
+}
+
+/// <summary>Public facts about the matrix-product kernel.</summary>
+public static class GemmInfo
+{
+    /// <summary>The micro-kernel width in use: "Avx512" (12×32 tiles), "Avx2" (6×16) or "Scalar" (4×4).</summary>
+    public static string Path => Gemm.Path.ToString();
+}

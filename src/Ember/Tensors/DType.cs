@@ -1,0 +1,66 @@
+namespace Ember;
+
+/// <summary>Element type of a <see cref="Tensor"/>. Mirrors <c>torch.dtype</c>.</summary>
+public enum DType
+{
+    /// <summary>32-bit IEEE float: the training type.</summary>
+    Float32,
+    /// <summary>64-bit IEEE float: gradient checks and numerics.</summary>
+    Float64,
+    /// <summary>Complex number of two float32 (real, imaginary), interleaved in storage.
+    /// Storage, views and copies support it today; complex math arrives with the complex-networks work.</summary>
+    Complex64,
+    /// <summary>64-bit signed integer: indices (argmax, gather, class labels).</summary>
+    Int64,
+    /// <summary>Boolean: comparison results and masks.</summary>
+    Bool,
+}
+
+/// <summary>Facts about <see cref="DType"/> values.</summary>
+public static class DTypeExtensions
+{
+    /// <summary>Bytes per element.</summary>
+    public static int ElementSize(this DType dtype) => dtype switch
+    {
+        DType.Float32 => 4,
+        DType.Float64 => 8,
+        DType.Complex64 => 8,
+        DType.Int64 => 8,
+        DType.Bool => 1,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
+    };
+
+    /// <summary>True for the real floating types that autograd differentiates.</summary>
+    public static bool IsFloatingPoint(this DType dtype) => dtype is DType.Float32 or DType.Float64;
+
+    /// <summary>True for types that can carry gradients (floating and complex).</summary>
+    public static bool IsDifferentiable(this DType dtype) => dtype is DType.Float32 or DType.Float64 or DType.Complex64;
+
+    /// <summary>The lower-case name PyTorch prints (<c>float32</c>, <c>int64</c> …).</summary>
+    public static string Name(this DType dtype) => dtype switch
+    {
+        DType.Float32 => "float32",
+        DType.Float64 => "float64",
+        DType.Complex64 => "complex64",
+        DType.Int64 => "int64",
+        DType.Bool => "bool",
+        _ => dtype.ToString(),
+    };
+
+    internal static DType Of<T>() where T : unmanaged
+    {
+        if (typeof(T) == typeof(float)) return DType.Float32;
+        if (typeof(T) == typeof(double)) return DType.Float64;
+        if (typeof(T) == typeof(Complex64)) return DType.Complex64;
+        if (typeof(T) == typeof(long)) return DType.Int64;
+        if (typeof(T) == typeof(bool)) return DType.Bool;
+        throw new NotSupportedException($"Ember has no dtype for element type {typeof(T).Name}.");
+    }
+}
+
+/// <summary>A complex number of two float32, laid out (real, imaginary) like C's <c>float _Complex</c>
+/// and PyTorch's complex64.</summary>
+public readonly record struct Complex64(float Real, float Imaginary)
+{
+    public override string ToString() => Imaginary >= 0 ? $"{Real}+{Imaginary}j" : $"{Real}{Imaginary}j";
+}

@@ -1,0 +1,86 @@
+namespace Ember;
+
+/// <summary>
+/// Seedable pseudo-random generator (xoshiro256**, Blackman &amp; Vigna 2018, seeded through SplitMix64).
+/// Same seed, same numbers, on every machine and .NET version: the algorithm is ours, not the BCL's.
+/// </summary>
+public sealed class Generator
+{
+    private ulong _s0, _s1, _s2, _s3;
+    private double? _spareNormal;
+
+    /// <summary>The generator used when none is passed (PyTorch's default generator).</summary>
+    public static Generator Default { get; } = new(0x5EED);
+
+    public Generator(ulong seed) => ManualSeed(seed);
+
+    /// <summary>Resets the state from <paramref name="seed"/>.</summary>
+    public Generator ManualSeed(ulong seed)
+    {
+        ulong z = seed;
+        _s0 = SplitMix(ref z); _s1 = SplitMix(ref z); _s2 = SplitMix(ref z); _s3 = SplitMix(ref z);
+        _spareNormal = null;
+        return this;
+    }
+
+    private static ulong SplitMix(ref ulong z)
+    {
+        ulong r = z += 0x9E3779B97F4A7C15UL;
+        r = (r ^ (r >> 30)) * 0xBF58476D1CE4E5B9UL;
+        r = (r ^ (r >> 27)) * 0x94D049BB133111EBUL;
+        return r ^ (r >> 31);
+    }
+
+    /// <summary>Next 64 uniformly random bits.</summary>
+    public ulong NextUInt64()
+    {
+        ulong result = ulong.RotateLeft(_s1 * 5, 7) * 9;
+        ulong t = _s1 << 17;
+        _s2 ^= _s0; _s3 ^= _s1; _s1 ^= _s2; _s0 ^= _s3;
+        _s2 ^= t;
+        _s3 = ulong.RotateLeft(_s3, 45);
+        return result;
+    }
+
+    /// <summary>Uniform double in [0, 1) with 53 random bits.</summary>
+    public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
+
+    /// <summary>Uniform float in [0, 1) with 24 random bits.</summary>
+    public float NextSingle() => (NextUInt64() >> 40) * (1.0f / (1 << 24));
+
+    /// <summary>Standard normal by the Box–Muller transform (pairs are cached).</summary>
+    public double NextNormal()
+    {
+        if (_spareNormal is double s)
+        {
+            _spareNormal = null;
+            return s;
+        }
+        double u1 = 1.0 - NextDouble();  // (0, 1]: log is finite
+        double u2 = NextDouble();
+        double r = Math.Sqrt(-2.0 * Math.Log(u1));
+        _spareNormal = r * Math.Sin(2 * Math.PI * u2);
+        return r * Math.Cos(2 * Math.PI * u2);
+    }
+
+    /// <summary>Uniform integer in [low, high) without modulo bias (Lemire's method).</summary>
+    public long NextInt64(long low, long high)
+    {
+        if (high <= low) throw new ArgumentException($"NextInt64: empty range [{low}, {high}).");
+        ulong range = (ulong)(high - low);
+        ulong x = NextUInt64();
+        UInt128 m = (UInt128)x * range;
+        ulong l = (ulong)m;
+        if (l < range)
+        {
+            ulong t = (0 - range) % range;
+            while (l < t)
+            {
+                x = NextUInt64();
+                m = (UInt128)x * range;
+                l = (ulong)m;
+            }
+        }
+        return low + (long)(ulong)(m >> 64);
+    }
+}

@@ -1,0 +1,108 @@
+namespace Ember;
+
+public sealed partial class Tensor
+{
+    private bool _requiresGrad;
+    private bool _retainsGrad;
+
+    /// <summary>The operation that produced this tensor, or null for a leaf.</summary>
+    public Node? GradFn { get; private set; }
+
+    /// <summary>Accumulated gradient of a leaf (or of a non-leaf after <see cref="RetainGrad"/>).</summary>
+    public Tensor? Grad { get; set; }
+
+    /// <summary>True for tensors created by the user rather than by a recorded operation.</summary>
+    public bool IsLeaf => GradFn is null;
+
+    internal bool RetainsGrad => _retainsGrad;
+
+    /// <summary>Whether gradients flow to this tensor. Settable on leaves only, like PyTorch.</summary>
+    public bool RequiresGrad
+    {
+        get => _requiresGrad || GradFn is not null;
+        set
+        {
+            if (!IsLeaf)
+                throw new InvalidOperationException($"RequiresGrad: can only be changed on leaf tensors; this one was produced by {GradFn!.Name}. Use Detach() to get a leaf.");
+            if (value && !DType.IsDifferentiable())
+                throw new ArgumentException($"RequiresGrad: only floating-point and complex tensors can require gradients, not {DType.Name()}.");
+            _requiresGrad = value;
+        }
+    }
+
+    /// <summary>Sets <see cref="RequiresGrad"/> and returns this tensor (PyTorch's <c>requires_grad_()</c>).</summary>
+    public Tensor RequiresGrad_(bool requiresGrad = true)
+    {
+        RequiresGrad = requiresGrad;
+        return this;
+    }
+
+    /// <summary>Keeps <see cref="Grad"/> for a non-leaf tensor during backward.</summary>
+    public Tensor RetainGrad()
+    {
+        if (!RequiresGrad) throw new InvalidOperationException("RetainGrad: the tensor does not require grad.");
+        _retainsGrad = true;
+        return this;
+    }
+
+    /// <summary>Clears the accumulated gradient.</summary>
+    public void ZeroGrad() => Grad = null;
+
+    /// <summary>A tensor sharing this one's storage, cut from the graph.</summary>
+    public Tensor Detach() => new(_storage, _shape, _strides, _offset);
+
+    /// <summary>Computes gradients of this tensor with respect to the graph's leaves and accumulates them into
+    /// their <see cref="Grad"/>. <paramref name="gradient"/> is required unless this is a one-element tensor.</summary>
+    /// <param name="gradient">d(objective)/d(this), same shape as this tensor.</param>
+    /// <param name="retainGraph">Keep saved tensors so a second backward through the same graph is possible.</param>
+    /// <param name="createGraph">Record the backward pass itself, for higher-order derivatives.</param>
+    public void Backward(Tensor? gradient = null, bool retainGraph = false, bool createGraph = false)
+        => Engine.Backward(this, gradient, retainGraph || createGraph, createGraph);
+
+    /// <summary>Disables graph recording until the returned scope is disposed (<c>torch.no_grad()</c>).</summary>
+    public static GradModeScope NoGrad() => new(false);
+
+    /// <summary>Enables graph recording until the returned scope is disposed (<c>torch.enable_grad()</c>).</summary>
+    public static GradModeScope EnableGrad() => new(true);
+
+    internal void AccumulateGrad(Tensor g)
+    {
+        if (Grad is null)
+        {
+            // Never alias the incoming gradient: it may be a view of another node's buffer.
+            Grad = GradMode.IsEnabled ? g : g.Clone();
+        }
+        else if (GradMode.IsEnabled)
+        {
+            Grad = Grad.Add(g);
+        }
+        else
+        {
+            Grad.AddInPlace(g);
+        }
+    }
+
+    internal static bool AnyRequiresGrad(Tensor a) => GradMode.IsEnabled && a.RequiresGrad;
+
+    internal static bool AnyRequiresGrad(Tensor a, Tensor b) => GradMode.IsEnabled && (a.RequiresGrad || b.RequiresGrad);
+
+    internal static bool AnyRequiresGrad(Tensor[] ts)
+    {
+        if (!GradMode.IsEnabled) return false;
+        foreach (var t in ts) if (t.RequiresGrad) return true;
+        return false;
+    }
+
+    /// <summary>Records the op that produced this tensor. Inputs that do not require grad are stored as null, so the
+    /// engine never visits them and rules may skip their gradients.</summary>
+    internal Tensor Record(string name, Tensor[] inputs, Node.BackwardRule rule)
+    {
+        var kept = new Tensor?[inputs.Length];
+        for (int i = 0; i < inputs.Length; i++) kept[i] = inputs[i].RequiresGrad ? inputs[i] : null;
+        GradFn = new Node(name, kept, rule, this);
+        return this;
+    }
+
+    internal Tensor Record(string name, Tensor input, Func<Tensor, Tensor> rule)
+        => Record(name, [input], g => [rule(g)]);
+}

@@ -1,0 +1,176 @@
+using Ember;
+using Xunit;
+
+namespace Ember.Tests.Autograd;
+
+public class EngineTests
+{
+    [Fact]
+    public void LongChainDoesNotOverflowTheStack()
+    {
+        // 100,000 recorded ops: a recursive walk would overflow; the engine is iterative.
+        var x = Tensor.Scalar(1.0, DType.Float64).RequiresGrad_();
+        var y = x;
+        for (int i = 0; i < 100_000; i++) y = y.Mul(1.0);
+        y.Backward();
+        Assert.Equal(1.0, x.Grad!.Item());
+    }
+
+    [Fact]
+    public void GradientsAccumulateAcrossSharedSubgraphs()
+    {
+        // y = x·x + x: dy/dx = 2x + 1, reached through three paths into one leaf.
+        var x = Tensor.FromArray(new double[] { 3 }).RequiresGrad_();
+        var y = x.Mul(x).Add(x).Sum();
+        y.Backward();
+        Assert.Equal(7.0, x.Grad!.Item());
+    }
+
+    [Fact]
+    public void DiamondGraphRunsEachNodeOnce()
+    {
+        var x = Tensor.FromArray(new double[] { 0.5 }).RequiresGrad_();
+        var h = x.Exp();
+        var y = h.Sin().Add(h.Cos()).Sum();   // dy/dx = (cos h − sin h)·h
+        y.Backward();
+        double hv = Math.Exp(0.5);
+        Assert.Equal((Math.Cos(hv) - Math.Sin(hv)) * hv, x.Grad!.Item(), 12);
+    }
+
+    [Fact]
+    public void SecondBackwardThroughFreedGraphIsAClearError()
+    {
+        var x = Tensor.FromArray(new double[] { 1, 2 }).RequiresGrad_();
+        var y = x.Exp().Sum();
+        y.Backward();
+        var ex = Assert.Throws<InvalidOperationException>(() => y.Backward());
+        Assert.Contains("second time", ex.Message);
+        Assert.Contains("retainGraph", ex.Message);
+        // The failed call did not add anything.
+        var g = x.Grad!.ToArray<double>();
+        Assert.Equal(Math.Exp(1), g[0], 14);
+        Assert.Equal(Math.Exp(2), g[1], 14);
+    }
+
+    [Fact]
+    public void RetainedGraphAccumulatesExactlyOncePerCall()
+    {
+        var x = Tensor.FromArray(new double[] { 1, 2 }).RequiresGrad_();
+        var y = x.Mul(x).Sum();
+        y.Backward(retainGraph: true);
+        Assert.Equal(new double[] { 2, 4 }, x.Grad!.ToArray<double>());
+        y.Backward();
+        Assert.Equal(new double[] { 4, 8 }, x.Grad!.ToArray<double>());
+    }
+
+    [Fact]
+    public void NonScalarBackwardNeedsAGradient()
+    {
+        var x = Tensor.Ones([2, 3], DType.Float64, requiresGrad: true);
+        var y = x.Mul(2.0);
+        var ex = Assert.Throws<ArgumentException>(() => y.Backward());
+        Assert.Contains("[2, 3]", ex.Message);
+        Assert.Contains("scalar", ex.Message);
+        y.Backward(Tensor.Full([2, 3], 0.5, DType.Float64));
+        Assert.All(x.Grad!.ToArray<double>(), g => Assert.Equal(1.0, g));
+    }
+
+    [Fact]
+    public void ExplicitGradientMustMatchShape()
+    {
+        var x = Tensor.Ones([2, 3], DType.Float64, requiresGrad: true);
+        var ex = Assert.Throws<ArgumentException>(() => x.Mul(2.0).Backward(Tensor.Ones([3, 2], DType.Float64)));
+        Assert.Contains("[3, 2]", ex.Message);
+        Assert.Contains("[2, 3]", ex.Message);
+    }
+
+    [Fact]
+    public void NoGradScopeRecordsNothingAndRestores()
+    {
+        var x = Tensor.Ones([2], DType.Float64, requiresGrad: true);
+        Tensor y;
+        using (Tensor.NoGrad())
+        {
+            y = x.Mul(3.0);
+            Assert.False(GradMode.IsEnabled);
+        }
+        Assert.True(GradMode.IsEnabled);
+        Assert.False(y.RequiresGrad);
+        Assert.Null(y.GradFn);
+        Assert.True(x.Mul(3.0).RequiresGrad);
+    }
+
+    [Fact]
+    public async Task NoGradFlowsThroughAsyncCode()
+    {
+        var x = Tensor.Ones([2], DType.Float64, requiresGrad: true);
+        using (Tensor.NoGrad())
+        {
+            await Task.Yield();
+            var y = await Task.Run(() => x.Mul(2.0));
+            Assert.False(y.RequiresGrad);
+        }
+        Assert.True(GradMode.IsEnabled);
+    }
+
+    [Fact]
+    public void DetachCutsTheGraphButSharesStorage()
+    {
+        var x = Tensor.FromArray(new double[] { 1, 2 }).RequiresGrad_();
+        var y = x.Mul(2.0);
+        var d = y.Detach();
+        Assert.False(d.RequiresGrad);
+        Assert.True(d.IsLeaf);
+        Assert.True(d.SharesStorageWith(y));
+        var z = x.Mul(d).Sum();   // d is a constant here
+        z.Backward();
+        Assert.Equal(new double[] { 2, 4 }, x.Grad!.ToArray<double>());
+    }
+
+    [Fact]
+    public void RequiresGradPropagatesAndZeroGradClears()
+    {
+        var a = Tensor.Ones([2]);
+        var b = Tensor.Ones([2], requiresGrad: true);
+        Assert.False(a.Add(a).RequiresGrad);
+        Assert.True(a.Add(b).RequiresGrad);
+        a.Add(b).Sum().Backward();
+        Assert.NotNull(b.Grad);
+        b.ZeroGrad();
+        Assert.Null(b.Grad);
+        Assert.Throws<InvalidOperationException>(() => a.Add(b).RequiresGrad = false);
+        Assert.Throws<ArgumentException>(() => Tensor.Zeros([2], DType.Int64).RequiresGrad = true);
+    }
+
+    [Fact]
+    public void InPlaceOnLeafRequiringGradIsRefused()
+    {
+        var w = Tensor.Ones([2], requiresGrad: true);
+        var ex = Assert.Throws<InvalidOperationException>(() => w.AddInPlace(1.0));
+        Assert.Contains("AddInPlace", ex.Message);
+        using (Tensor.NoGrad()) w.AddInPlace(1.0);   // the optimizer's path
+        Assert.Equal(new float[] { 2, 2 }, w.ToArray<float>());
+    }
+
+    [Fact]
+    public void RetainGradKeepsIntermediateGradients()
+    {
+        var x = Tensor.FromArray(new double[] { 1, 2 }).RequiresGrad_();
+        var h = x.Mul(3.0).RetainGrad();
+        h.Sum().Backward();
+        Assert.Equal(new double[] { 1, 1 }, h.Grad!.ToArray<double>());
+        Assert.Equal(new double[] { 3, 3 }, x.Grad!.ToArray<double>());
+    }
+
+    [Fact]
+    public void GradientOfFloat32MatchesFloat64()
+    {
+        var x64 = GradCheck.Leaf(5, 4, 3);
+        var x32 = x64.Detach().To(DType.Float32).RequiresGrad_();
+        x64.Matmul(x64.T).Tanh().Sum().Backward();
+        x32.Matmul(x32.T).Tanh().Sum().Backward();
+        var g64 = x64.Grad!.ToArray<double>();
+        var g32 = x32.Grad!.ToArray<float>();
+        for (int i = 0; i < g64.Length; i++) Assert.Equal(g64[i], g32[i], 4);
+    }
+}

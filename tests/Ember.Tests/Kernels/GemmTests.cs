@@ -1,0 +1,76 @@
+using Ember;
+using Ember.Kernels;
+using Xunit;
+
+namespace Ember.Tests.Kernels;
+
+/// <summary>The packed GEMM against the reference triple loop, over sizes with odd tails on every micro-kernel
+/// path this machine supports (and, via <see cref="WidthPathTests"/>, in processes with AVX-512/AVX2 disabled).</summary>
+public class GemmTests
+{
+    public static TheoryData<string> Paths()
+    {
+        var d = new TheoryData<string>();
+        var best = Gemm.DetectPath();
+        foreach (var p in new[] { GemmPath.Scalar, GemmPath.Avx2, GemmPath.Avx512 })
+            if (p <= best) d.Add(p.ToString());
+        return d;
+    }
+
+    [Theory]
+    [MemberData(nameof(Paths))]
+    public void MatchesReferenceOnOddSizes(string path) => KernelChecks.Gemm(Enum.Parse<GemmPath>(path), quick: false);
+
+    [Fact]
+    public void ThreadCountDoesNotChangeResults()
+    {
+        var a = Tensor.Randn([300, 257], DType.Float32, new Generator(3));
+        var b = Tensor.Randn([257, 301], DType.Float32, new Generator(4));
+        int saved = Parallelism.NumThreads;
+        try
+        {
+            Parallelism.NumThreads = 1;
+            var one = a.Matmul(b).ToArray<float>();
+            Parallelism.NumThreads = 2;
+            var two = a.Matmul(b).ToArray<float>();
+            Assert.Equal(one, two);
+        }
+        finally { Parallelism.NumThreads = saved; }
+        Assert.Throws<ArgumentOutOfRangeException>(() => Parallelism.NumThreads = 0);
+    }
+}
+
+public class ElementwiseKernelTests
+{
+    [Fact]
+    public void ElementwiseAndReductionsMatchScalarReference() => KernelChecks.Elementwise();
+}
+
+/// <summary>Re-runs the kernel checks in child processes with wider instruction sets switched off
+/// (ImageSharp's FeatureTestRunner idea), so the AVX2 and portable paths run on an AVX-512 machine.</summary>
+public class WidthPathTests
+{
+    [Theory]
+    [InlineData("DOTNET_EnableAVX512F", "Avx2")]
+    [InlineData("DOTNET_EnableAVX2", "Scalar")]
+    [InlineData("DOTNET_EnableHWIntrinsic", "Scalar")]
+    public void KernelChecksPassWithInstructionSetDisabled(string variable, string expectedPath)
+    {
+        if (expectedPath == "Avx2" && Gemm.DetectPath() < GemmPath.Avx2) return;   // nothing wider to disable here
+        var dll = typeof(WidthPathTests).Assembly.Location;
+        var psi = new System.Diagnostics.ProcessStartInfo("dotnet", $"exec \"{dll}\" kernel-checks")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        psi.Environment[variable] = "0";
+        // .NET 10 reads DOTNET_EnableAVX512 (it folded the AVX512F/BW/CD/DQ/VL knobs into one); set both names.
+        if (variable == "DOTNET_EnableAVX512F") psi.Environment["DOTNET_EnableAVX512"] = "0";
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        string output = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"kernel checks failed with {variable}=0:\n{output}");
+        Assert.Contains($"path={expectedPath}", output);
+        Assert.Contains("kernel checks: ok", output);
+    }
+}

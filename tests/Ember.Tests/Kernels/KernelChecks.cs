@@ -1,0 +1,135 @@
+using Ember;
+using Ember.Kernels;
+using Xunit;
+
+namespace Ember.Tests.Kernels;
+
+/// <summary>Kernel checks shared by the in-process tests and the child processes of <see cref="WidthPathTests"/>.</summary>
+public static class KernelChecks
+{
+    private static readonly int[] Sizes = [0, 1, 2, 3, 5, 7, 11, 12, 13, 16, 17, 31, 32, 33, 47, 64, 65, 100, 127, 191, 193, 255, 257, 300];
+
+    internal static unsafe void Gemm(GemmPath path, bool quick)
+    {
+        var saved = Ember.Kernels.Gemm.Path;
+        Ember.Kernels.Gemm.Path = path;
+        try
+        {
+            var rng = new Generator(11);
+            var sizes = quick ? new[] { 0, 1, 7, 13, 33, 65, 129, 300 } : Sizes;
+            foreach (int m in sizes)
+            foreach (int n in new[] { 1, 17, 33, 64, 95, 300 })
+            foreach (int k in new[] { 0, 1, 9, 256, 257 })
+            {
+                if (quick && m * n * k > 3_000_000) continue;
+                foreach (bool transA in new[] { false, true })
+                foreach (bool transB in new[] { false, true })
+                {
+                    if (!quick && (m % 2 == 1) && transA && transB && m > 100) continue;
+                    var a = Tensor.Randn(transA ? [k, m] : [m, k], DType.Float32, rng);
+                    var b = Tensor.Randn(transB ? [n, k] : [k, n], DType.Float32, rng);
+                    int rsa = transA ? 1 : k, csa = transA ? m : 1, rsb = transB ? 1 : n, csb = transB ? k : 1;
+                    var fast = new float[m * n];
+                    var refr = new float[m * n];
+                    foreach (bool acc in new[] { false, true })
+                    {
+                        for (int i = 0; i < fast.Length; i++) fast[i] = refr[i] = i % 7 - 3;
+                        fixed (float* pa = a.Data<float>(), pb = b.Data<float>(), pf = fast, pr = refr)
+                        {
+                            Ember.Kernels.Gemm.Sgemm(m, n, k, pa, rsa, csa, pb, rsb, csb, pf, n, acc);
+                            GemmReference.Sgemm(m, n, k, pa, rsa, csa, pb, rsb, csb, pr, n, acc);
+                        }
+                        for (int i = 0; i < fast.Length; i++)
+                        {
+                            double tol = 1e-5 * (k + 1) * 4;
+                            if (!(Math.Abs(fast[i] - refr[i]) <= tol))
+                                Assert.Fail($"gemm path={path} m={m} n={n} k={k} transA={transA} transB={transB} acc={acc}: element {i} = {fast[i]}, reference {refr[i]}");
+                        }
+                    }
+                }
+            }
+        }
+        finally { Ember.Kernels.Gemm.Path = saved; }
+    }
+
+    /// <summary>Elementwise ops and reductions on sizes 0..300 (odd tails), contiguous, transposed and broadcast,
+    /// against scalar double-precision references.</summary>
+    internal static void Elementwise()
+    {
+        var rng = new Generator(5);
+        foreach (int n in Enumerable.Range(0, 70).Concat([127, 128, 129, 255, 256, 257, 300]))
+        {
+            var x = Tensor.Randn([n], DType.Float32, rng);
+            var y = Tensor.Randn([n], DType.Float32, rng);
+            var xv = x.ToArray<float>();
+            var yv = y.ToArray<float>();
+            Check(n, "add", x.Add(y), i => xv[i] + yv[i], 1e-6);
+            Check(n, "mul", x.Mul(y), i => xv[i] * yv[i], 1e-6);
+            Check(n, "div", x.Div(y.Abs().Add(0.5)), i => xv[i] / (Math.Abs(yv[i]) + 0.5), 1e-5);
+            Check(n, "sub-scalar", x.Sub(2), i => xv[i] - 2, 1e-6);
+            Check(n, "max", x.Maximum(y), i => Math.Max(xv[i], yv[i]), 0);
+            Check(n, "exp", x.Exp(), i => Math.Exp(xv[i]), 1e-6);
+            Check(n, "log", x.Abs().Add(0.1).Log(), i => Math.Log(Math.Abs(xv[i]) + 0.1), 1e-6);
+            Check(n, "tanh", x.Tanh(), i => Math.Tanh(xv[i]), 1e-6);
+            Check(n, "sigmoid", x.Sigmoid(), i => 1 / (1 + Math.Exp(-xv[i])), 1e-6);
+            Check(n, "relu", x.Relu(), i => Math.Max(xv[i], 0), 0);
+            Check(n, "sqrt", x.Abs().Sqrt(), i => Math.Sqrt(Math.Abs(xv[i])), 1e-6);
+            Check(n, "relu-backward", Elementwise<float>(x, y), i => yv[i] > 0 ? xv[i] : 0, 0);
+            if (n > 0)
+            {
+                double sum = xv.Sum(v => (double)v);
+                Assert.True(Math.Abs(x.Sum().Item() - sum) <= 1e-5 * (1 + n), $"sum n={n}");
+                Assert.Equal(xv.Max(), x.Max().Item());
+                Assert.Equal(Array.IndexOf(xv, xv.Max()), x.ArgMax().Item<long>());
+            }
+        }
+        // Non-contiguous and broadcast operands on a 2-D grid with odd sizes.
+        foreach (var (r, c) in new[] { (1, 1), (3, 17), (17, 3), (33, 65), (129, 31) })
+        {
+            var a = Tensor.Randn([c, r], DType.Float32, rng).T;          // transposed view (r, c)
+            var row = Tensor.Randn([c], DType.Float32, rng);
+            var col = Tensor.Randn([r, 1], DType.Float32, rng);
+            var av = a.Contiguous().ToArray<float>();
+            var rv = row.ToArray<float>();
+            var cv = col.ToArray<float>();
+            Check(r * c, "transposed+row", a.Add(row), i => av[i] + rv[i % c], 1e-6);
+            Check(r * c, "transposed*col", a.Mul(col), i => av[i] * cv[i / c], 1e-6);
+            Check(r * c, "col-row", col.Sub(row), i => cv[i / c] - rv[i % c], 1e-6);
+            var sums = a.Sum(0).ToArray<float>();
+            for (int j = 0; j < c; j++)
+            {
+                double s = 0;
+                for (int i = 0; i < r; i++) s += av[i * c + j];
+                Assert.True(Math.Abs(sums[j] - s) < 1e-4, $"column sum {r}x{c}");
+            }
+            var sm = a.Softmax(1).Sum(1).ToArray<float>();
+            Assert.All(sm, v => Assert.True(Math.Abs(v - 1) < 1e-5));
+        }
+    }
+
+    private static Tensor Elementwise<T>(Tensor g, Tensor x) where T : unmanaged
+        => Ember.Kernels.Elementwise.BinaryF("ReluBackward", g, x, new ReluBackwardOp<float>(), new ReluBackwardOp<double>());
+
+    private static void Check(int n, string op, Tensor actual, Func<int, double> expected, double rtol)
+    {
+        var v = actual.ToArrayDouble();
+        Assert.Equal(n, v.Length);
+        for (int i = 0; i < n; i++)
+        {
+            double e = expected(i);
+            if (!(Math.Abs(v[i] - e) <= rtol * (1 + Math.Abs(e)) + 1e-7))
+                Assert.Fail($"{op} n={n}: element {i} = {v[i]}, expected {e}");
+        }
+    }
+
+    /// <summary>Entry for the child process: runs the checks on the path this process's ISA allows.</summary>
+    public static int RunInProcess()
+    {
+        var path = Ember.Kernels.Gemm.DetectPath();
+        Console.WriteLine($"path={path} Vector512={System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated} Vector256={System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated}");
+        Gemm(path, quick: true);
+        Elementwise();
+        Console.WriteLine("kernel checks: ok");
+        return 0;
+    }
+}
