@@ -19,6 +19,9 @@ public static class Program
                 Console.WriteLine($"simd         Vector512={Vector512.IsHardwareAccelerated} Vector256={Vector256.IsHardwareAccelerated} Vector128={Vector128.IsHardwareAccelerated}");
                 Console.WriteLine($"gemm path    {Ember.Kernels.GemmInfo.Path}");
                 return 0;
+            case "quickstart":
+                Console.Error.WriteLine("ember quickstart: not available yet — it needs the modules, optimizers and data loaders of the training work (issue 3). The tensor core it builds on is in place: run the tests with 'dotnet test tests/Ember.Tests -c Release'.");
+                return 1;
             case "-h":
             case "--help":
             case "help":

@@ -18,7 +18,7 @@ internal enum GemmPath { Scalar, Avx2, Avx512 }
 /// </summary>
 internal static unsafe partial class Gemm
 {
-    private const int KC = 256;
+    internal static int KC = 256;
 
     /// <summary>The path chosen from the hardware; tests may force a narrower one.</summary>
     internal static GemmPath Path { get; set; } = DetectPath();
@@ -32,12 +32,13 @@ internal static unsafe partial class Gemm
 
     private static (int MR, int NR, int MC, int NC) Blocking(GemmPath path) => path switch
     {
-        GemmPath.Avx512 => (Micro512MR, Micro512NR, Micro512MR * 16, 2048),
+        GemmPath.Avx512 => (Micro512MR, Micro512NR, Micro512MR * MCPanels, 2048),
         GemmPath.Avx2 => (Micro256MR, Micro256NR, Micro256MR * 24, 2048),
         _ => (ScalarMR, ScalarNR, ScalarMR * 32, 1024),
     };
 
     private const int ScalarMR = 4, ScalarNR = 4;
+    internal static int MCPanels = 32;
 
     [ThreadStatic] private static float* t_packA;
     [ThreadStatic] private static float* t_packB;
@@ -299,6 +300,6 @@ internal static unsafe class GemmReference
 /// <summary>Public facts about the matrix-product kernel.</summary>
 public static class GemmInfo
 {
-    /// <summary>The micro-kernel width in use: "Avx512" (12×32 tiles), "Avx2" (6×16) or "Scalar" (4×4).</summary>
+    /// <summary>The micro-kernel width in use: "Avx512" (8×48 tiles), "Avx2" (6×16) or "Scalar" (4×4).</summary>
     public static string Path => Gemm.Path.ToString();
 }

@@ -1,0 +1,78 @@
+using System.Diagnostics;
+using Ember;
+using TorchSharp;
+
+namespace Ember.Bench;
+
+/// <summary>Benchmarks Ember against TorchSharp-cpu (libtorch) in one process, one line per case.
+/// Usage: dotnet run -c Release --project bench/Ember.Bench -- gemm</summary>
+public static class Program
+{
+    public static int Main(string[] args)
+    {
+        string what = args.Length > 0 ? args[0] : "";
+        switch (what)
+        {
+            case "gemm": Gemm(args.Skip(1).ToArray()); return 0;
+            case "peak":
+                Console.WriteLine($"peak threads=1 gflops={Peak.Measure(1):F1}");
+                Console.WriteLine($"peak threads=2 gflops={Peak.Measure(2):F1}");
+                return 0;
+            default:
+                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | peak");
+                return 2;
+        }
+    }
+
+    /// <summary>Median seconds per call over calls adding up to about <paramref name="budget"/> seconds (after warm-up).</summary>
+    private static double Median(Action op, double budget = 1.5)
+    {
+        op(); op();
+        var sw = Stopwatch.StartNew();
+        op();
+        double once = Math.Max(sw.Elapsed.TotalSeconds, 1e-6);
+        int reps = (int)Math.Clamp(budget / once, 5, 2000);
+        var times = new double[reps];
+        for (int i = 0; i < reps; i++)
+        {
+            sw.Restart();
+            op();
+            times[i] = sw.Elapsed.TotalSeconds;
+        }
+        Array.Sort(times);
+        return times[reps / 2];
+    }
+
+    private static void Gemm(string[] args)
+    {
+        var sizes = new[] { 128, 256, 512, 1024, 2048 };
+        int si = Array.IndexOf(args, "--sizes");
+        if (si >= 0) sizes = args[si + 1].Split(',').Select(int.Parse).ToArray();
+        Console.WriteLine($"# machine: {Environment.ProcessorCount} cores, Ember gemm path {Ember.Kernels.GemmInfo.Path}, TorchSharp {typeof(torch).Assembly.GetName().Version}");
+        var peak = new Dictionary<int, double> { [1] = Peak.Measure(1), [2] = Peak.Measure(2) };
+        Console.WriteLine($"peak threads=1 gflops={peak[1]:F1}");
+        Console.WriteLine($"peak threads=2 gflops={peak[2]:F1}");
+        // All Ember cases first, then all TorchSharp cases: once libtorch has run, its OpenMP workers keep
+        // spinning in the background and would slow whatever is measured next.
+        var cases = new List<(int Threads, int N)>();
+        foreach (int threads in new[] { 1, 2 })
+            foreach (int n in sizes) cases.Add((threads, n));
+        var ember = new Dictionary<(int, int), double>();
+        foreach (var (threads, n) in cases)
+        {
+            Parallelism.NumThreads = threads;
+            var a = Tensor.Randn([n, n], DType.Float32, new Generator(1));
+            var b = Tensor.Randn([n, n], DType.Float32, new Generator(2));
+            ember[(threads, n)] = 2.0 * n * n * n / Median(() => a.Matmul(b)) / 1e9;
+        }
+        foreach (var (threads, n) in cases)
+        {
+            torch.set_num_threads(threads);
+            using var ta = torch.randn(n, n);
+            using var tb = torch.randn(n, n);
+            double tg = 2.0 * n * n * n / Median(() => { using var c = torch.matmul(ta, tb); }) / 1e9;
+            double eg = ember[(threads, n)];
+            Console.WriteLine($"gemm n={n} threads={threads} ember_gflops={eg:F1} torchsharp_gflops={tg:F1} ratio={eg / tg:F2} peak_fraction={eg / peak[threads]:F2}");
+        }
+    }
+}
