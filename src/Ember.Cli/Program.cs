@@ -1,35 +1,305 @@
+using System.Diagnostics;
+using System.Globalization;
 using System.Runtime.Intrinsics;
-using Ember;
+using Ember.Data;
+using Ember.IO;
+using Ember.Models;
+using Ember.NN;
+using Ember.Optim;
+using Ember.Training;
 
 namespace Ember.Cli;
 
-/// <summary>The <c>ember</c> command. Training commands (quickstart, train, milestone …) arrive with the
-/// training work; today it reports what the kernels will use on this machine.</summary>
+/// <summary>The <c>ember</c> command.</summary>
 public static class Program
 {
+    private const string Usage = """
+        usage: ember <command> [options]
+
+        commands:
+          quickstart          train an MLP on the MNIST subset shipped in data/mnist-10k (the README's main job)
+          milestone NAME      run a curriculum milestone: perceptron, xor, mnist
+          train               train a model from the zoo on an MNIST-format (IDX) folder
+          evaluate            report a checkpoint's loss, accuracy and confusion matrix on a data set
+          predict             write a checkpoint's predictions for a data set to CSV
+          info                what Ember's kernels use on this machine (SIMD width, threads)
+
+        'ember <command> --help' describes a command's options.
+        """;
+
     public static int Main(string[] args)
     {
-        string cmd = args.Length > 0 ? args[0] : "--help";
-        switch (cmd)
+        try
         {
-            case "info":
-                Console.WriteLine($"ember {typeof(Tensor).Assembly.GetName().Version}");
-                Console.WriteLine($"runtime      {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}");
-                Console.WriteLine($"cpu threads  {Parallelism.NumThreads} (of {Environment.ProcessorCount}; EMBER_NUM_THREADS overrides)");
-                Console.WriteLine($"simd         Vector512={Vector512.IsHardwareAccelerated} Vector256={Vector256.IsHardwareAccelerated} Vector128={Vector128.IsHardwareAccelerated}");
-                Console.WriteLine($"gemm path    {Ember.Kernels.GemmInfo.Path}");
-                return 0;
-            case "quickstart":
-                Console.Error.WriteLine("ember quickstart: not available yet — it needs the modules, optimizers and data loaders of the training work (issue 3). The tensor core it builds on is in place: run the tests with 'dotnet test tests/Ember.Tests -c Release'.");
-                return 1;
-            case "-h":
-            case "--help":
-            case "help":
-                Console.WriteLine("usage: ember <command>\n\ncommands:\n  info    what Ember's kernels use on this machine (SIMD width, threads)\n  help    this text");
-                return 0;
-            default:
-                Console.Error.WriteLine($"ember: unknown command '{cmd}'. Run 'ember --help' for the list.");
-                return 2;
+            string cmd = args.Length > 0 ? args[0] : "--help";
+            var rest = args.Skip(1).ToArray();
+            return cmd switch
+            {
+                "quickstart" => Quickstart(rest),
+                "milestone" => Milestone(rest),
+                "train" => Train(rest),
+                "evaluate" => Evaluate(rest),
+                "predict" => Predict(rest),
+                "info" => Info(),
+                "-h" or "--help" or "help" => Print(Usage, 0),
+                _ => throw new UsageException($"unknown command '{cmd}'. Run 'ember --help' for the list."),
+            };
         }
+        catch (UsageException e) { return Fail(e.Message); }
+        catch (FileNotFoundException e) { return Fail(e.Message); }
+        catch (DirectoryNotFoundException e) { return Fail(e.Message); }
+        catch (InvalidDataException e) { return Fail(e.Message); }
+        catch (ArgumentException e) { return Fail(e.Message); }
+        catch (IOException e) { return Fail(e.Message); }
+    }
+
+    private static int Print(string text, int code)
+    {
+        Console.WriteLine(text.TrimEnd());
+        return code;
+    }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine("ember: " + message);
+        return 2;
+    }
+
+    /// <summary>data/NAME next to the repository (searched upward from the working directory and the program).</summary>
+    private static string FindData(string name)
+    {
+        foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
+            for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
+            {
+                var candidate = Path.Combine(dir.FullName, "data", name);
+                if (Directory.Exists(candidate)) return candidate;
+            }
+        throw new UsageException($"cannot find data/{name}; run from the repository or pass --data FOLDER");
+    }
+
+    private static int Info()
+    {
+        Console.WriteLine($"ember {typeof(Tensor).Assembly.GetName().Version}");
+        Console.WriteLine($"runtime      {System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription}");
+        Console.WriteLine($"cpu threads  {Parallelism.NumThreads} (of {Environment.ProcessorCount}; EMBER_NUM_THREADS overrides)");
+        Console.WriteLine($"simd         Vector512={Vector512.IsHardwareAccelerated} Vector256={Vector256.IsHardwareAccelerated} Vector128={Vector128.IsHardwareAccelerated}");
+        Console.WriteLine($"gemm path    {Ember.Kernels.GemmInfo.Path}");
+        return 0;
+    }
+
+    // ------------------------------------------------------------------ quickstart
+
+    private static int Quickstart(string[] argv)
+    {
+        var a = new Args(argv, ["quiet"]);
+        if (a.Help)
+            return Print("""
+                usage: ember quickstart [--data FOLDER] [--out FOLDER] [--epochs N] [--seed N] [--quiet]
+
+                Trains a 784-1024-512-10 MLP (ReLU, dropout 0.3, AdamW with a one-cycle schedule, ±2 px shifts) on the
+                8,000 training digits of the MNIST subset in data/mnist-10k and evaluates it on the 2,000 test digits.
+                Writes model.safetensors, metrics.csv and curves.png to --out (default runs/quickstart).
+                The last line is test_accuracy=<value>.
+                """, 0);
+        string data = a.Get("data") ?? FindData("mnist-10k");
+        string outDir = a.Get("out", Path.Combine("runs", "quickstart"));
+        var recipe = new Milestones.MnistRecipe { Epochs = a.GetInt("epochs", 25), Seed = (ulong)a.GetInt("seed", 1) };
+        bool quiet = a.Flag("quiet");
+        a.RejectUnknown("quickstart");
+        Directory.CreateDirectory(outDir);
+        Console.WriteLine($"Ember quickstart: MLP {string.Join("-", new[] { 784 }.Concat(recipe.Model.Hidden).Append(10))} on {data}");
+        Console.WriteLine($"{Parallelism.NumThreads} threads, gemm path {Ember.Kernels.GemmInfo.Path}, {recipe.Epochs} epochs");
+        var sw = Stopwatch.StartNew();
+        var plotPath = Path.Combine(outDir, "curves.png");
+        var options = new TrainerOptions { Progress = !quiet, MetricsCsv = Path.Combine(outDir, "metrics.csv") };
+        var (model, trainer, test) = Milestones.TrainMnist(data, recipe, options);
+        double seconds = sw.Elapsed.TotalSeconds;
+        var modelPath = Path.Combine(outDir, "model.safetensors");
+        Safetensors.Save(modelPath, model.StateDict(), model.Config.ToMetadata());
+        Plots.LearningCurves(trainer.History, plotPath, "MNIST MLP");
+        Console.WriteLine($"trained in {seconds:F1}s; saved {modelPath}, {options.MetricsCsv}, {plotPath}");
+        Console.WriteLine($"test_accuracy={test.Accuracy:F4}");
+        return 0;
+    }
+
+    // ------------------------------------------------------------------ milestones
+
+    private static int Milestone(string[] argv)
+    {
+        var a = new Args(argv, ["quiet"]);
+        if (a.Help || a.Positionals.Count == 0)
+            return Print("""
+                usage: ember milestone NAME [--data FOLDER] [--seed N] [--quiet]
+
+                  perceptron   a single linear unit learns AND and OR (gate: 100%)
+                  xor          a single layer stays at <= 75% while a 2-layer MLP reaches 100% (gate: 100%)
+                  mnist        the quickstart MLP on the MNIST 10k subset (gate: 97% on the 2,000 test digits)
+
+                Ends with 'milestone NAME: PASS|FAIL <metric>=<value> gate=<value>'; exits 0 only on PASS.
+                """, a.Help ? 0 : 2);
+        string name = a.Positionals[0];
+        ulong seed = (ulong)a.GetInt("seed", name == "mnist" ? 1 : 0);
+        bool quiet = a.Flag("quiet");
+        string? data = a.Get("data");
+        a.RejectUnknown("milestone");
+        MilestoneResult r = name switch
+        {
+            "perceptron" => Milestones.Perceptron(seed),
+            "xor" => Milestones.Xor(seed),
+            "mnist" => Milestones.Mnist(data ?? FindData("mnist-10k"), new Milestones.MnistRecipe { Seed = seed }, progress: !quiet),
+            _ => throw new UsageException($"unknown milestone '{name}' (perceptron, xor, mnist)"),
+        };
+        Console.WriteLine(r.Details);
+        Console.WriteLine($"wall_time={r.Seconds:F1}s");
+        Console.WriteLine(r.Line);
+        return r.Passed ? 0 : 1;
+    }
+
+    // ------------------------------------------------------------------ train / evaluate / predict
+
+    private static (Tensor X, Tensor Y) LoadSplit(string data, bool train)
+    {
+        if (!Directory.Exists(data)) throw new UsageException($"no such data folder: {data}");
+        return ImageFolders.LoadMnistFormat(data, train);
+    }
+
+    private static int Train(string[] argv)
+    {
+        var a = new Args(argv, ["quiet"]);
+        if (a.Help)
+            return Print("""
+                usage: ember train --data FOLDER [--model mlp] [--hidden 512,256] [--dropout 0.2] [--activation relu]
+                                   [--epochs 10] [--batch-size 128] [--optimizer adamw|adam|sgd|rmsprop] [--lr 0.001]
+                                   [--weight-decay 0] [--schedule none|cosine|onecycle|step] [--seed 0]
+                                   [--out runs/train] [--patience N] [--resume CHECKPOINT] [--quiet]
+
+                Trains on the train-* IDX files of FOLDER and validates on t10k-* each epoch; saves best.safetensors
+                and last.safetensors (with the architecture) plus metrics.csv and curves.png in --out.
+                """, 0);
+        string data = a.Get("data") ?? throw new UsageException("train: --data FOLDER is required (an MNIST-format folder)");
+        string modelName = a.Get("model", "mlp");
+        if (modelName != "mlp") throw new UsageException($"train: unknown model '{modelName}' (available: mlp)");
+        var hiddenText = a.Get("hidden", "512,256");
+        int[] hidden;
+        try { hidden = hiddenText.Length == 0 ? [] : hiddenText.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); }
+        catch (FormatException) { throw new UsageException($"train: --hidden expects comma-separated widths, got '{hiddenText}'"); }
+        double dropout = a.GetDouble("dropout", 0.2);
+        string activation = a.Get("activation", "relu");
+        int epochs = a.GetInt("epochs", 10), batch = a.GetInt("batch-size", 128), seed = a.GetInt("seed", 0);
+        double lr = a.GetDouble("lr", 1e-3), wd = a.GetDouble("weight-decay", 0);
+        string optName = a.Get("optimizer", "adamw"), schedule = a.Get("schedule", "none");
+        string outDir = a.Get("out", Path.Combine("runs", "train"));
+        string? resume = a.Get("resume");
+        int patience = a.GetInt("patience", 0);
+        bool quiet = a.Flag("quiet");
+        a.RejectUnknown("train");
+        if (batch == 0) throw new UsageException("train: --batch-size must be positive");
+
+        var (xtr, ytr) = LoadSplit(data, true);
+        var (xva, yva) = LoadSplit(data, false);
+        int classes = (int)Math.Max(ytr.Max().Item(), yva.Max().Item()) + 1;
+        var config = new MlpConfig { InFeatures = xtr.NumEl / xtr.Size(0), Hidden = hidden, OutFeatures = classes, Dropout = dropout, Activation = activation };
+        var g = new Generator((ulong)seed);
+        var model = new Mlp(config, g);
+        Optimizer opt = optName switch
+        {
+            "adamw" => new AdamW(model.Parameters(), lr: lr, weightDecay: wd),
+            "adam" => new Adam(model.Parameters(), lr: lr, weightDecay: wd),
+            "sgd" => new SGD(model.Parameters(), lr, momentum: 0.9, weightDecay: wd, nesterov: true),
+            "rmsprop" => new RMSprop(model.Parameters(), lr, weightDecay: wd),
+            _ => throw new UsageException($"train: unknown optimizer '{optName}' (adamw, adam, sgd, rmsprop)"),
+        };
+        var trainLoader = new DataLoader(new TensorDataset(xtr, ytr), batch, shuffle: true, seed: (ulong)seed);
+        var valLoader = new DataLoader(new TensorDataset(xva, yva), 512);
+        var trainer = new Trainer(model, opt, (o, y) => Functional.CrossEntropy(o, y));
+        int total = epochs * trainLoader.Count;
+        LRScheduler? sched = schedule switch
+        {
+            "none" => null,
+            "cosine" => new CosineWithWarmup(opt, Math.Min(total / 20, 500), total),
+            "onecycle" => new OneCycleLR(opt, lr, total),
+            "step" => new StepLR(opt, Math.Max(1, total / 3), 0.1),
+            _ => throw new UsageException($"train: unknown schedule '{schedule}' (none, cosine, onecycle, step)"),
+        };
+        if (sched is not null) trainer.OnBatchEnd = sched.Step;
+        Console.WriteLine(model.Summary([1, config.InFeatures]));
+        var plot = Path.Combine(outDir, "curves.png");
+        trainer.OnEpochEnd = h => Plots.LearningCurves(h, plot, "training");
+        trainer.Fit(trainLoader, valLoader, new TrainerOptions
+        {
+            Epochs = epochs,
+            CheckpointDir = outDir,
+            MetricsCsv = Path.Combine(outDir, "metrics.csv"),
+            Progress = !quiet,
+            EarlyStoppingPatience = patience > 0 ? patience : null,
+            ResumeFrom = resume,
+            Metadata = config.ToMetadata(),
+        });
+        if (sched is not null && resume is not null) sched.Restore(trainer.History.Count * trainLoader.Count);
+        var best = trainer.History.MaxBy(h => h.ValAccuracy ?? 0)!;
+        Console.WriteLine($"saved {Path.Combine(outDir, "best.safetensors")} (epoch {best.Epoch}), {Path.Combine(outDir, "last.safetensors")}, metrics.csv, curves.png");
+        Console.WriteLine($"val_accuracy={best.ValAccuracy:F4}");
+        return 0;
+    }
+
+    private static Mlp LoadCheckpoint(string path)
+    {
+        if (!File.Exists(path)) throw new UsageException($"no such checkpoint: {path}");
+        var tensors = Safetensors.Load(path, out var meta);
+        var model = new Mlp(MlpConfig.FromMetadata(meta, path));
+        Trainer.LoadModelState(model, tensors, path);
+        model.Eval();
+        return model;
+    }
+
+    private static int Evaluate(string[] argv)
+    {
+        var a = new Args(argv, []);
+        if (a.Help || a.Positionals.Count == 0)
+            return Print("usage: ember evaluate CHECKPOINT --data FOLDER [--split test|train]\n\nReports loss, accuracy and the confusion matrix.", a.Help ? 0 : 2);
+        string data = a.Get("data") ?? throw new UsageException("evaluate: --data FOLDER is required");
+        bool train = a.Get("split", "test") switch { "test" => false, "train" => true, var s => throw new UsageException($"evaluate: --split must be test or train, got '{s}'") };
+        a.RejectUnknown("evaluate");
+        var model = LoadCheckpoint(a.Positionals[0]);
+        var (x, y) = LoadSplit(data, train);
+        if (x.NumEl / x.Size(0) != model.Config.InFeatures)
+            throw new UsageException($"evaluate: the checkpoint expects {model.Config.InFeatures} input features, the data has {x.NumEl / x.Size(0)}");
+        var trainer = new Trainer(model, new SGD(model.Parameters(), 0), (o, t) => Functional.CrossEntropy(o, t));
+        var ev = trainer.Evaluate(new DataLoader(new TensorDataset(x, y), 512));
+        Console.WriteLine(Metrics.Format(Metrics.ConfusionMatrix(ev.Predictions, ev.Targets, model.Config.OutFeatures)));
+        Console.WriteLine($"examples={ev.Count} loss={ev.Loss:F4}");
+        Console.WriteLine($"accuracy={ev.Accuracy:F4}");
+        return 0;
+    }
+
+    private static int Predict(string[] argv)
+    {
+        var a = new Args(argv, []);
+        if (a.Help || a.Positionals.Count == 0)
+            return Print("usage: ember predict CHECKPOINT --data FOLDER [--split test|train] [--out predictions.csv]\n\nWrites index,prediction,confidence rows.", a.Help ? 0 : 2);
+        string data = a.Get("data") ?? throw new UsageException("predict: --data FOLDER is required");
+        bool train = a.Get("split", "test") == "train";
+        string outPath = a.Get("out", "predictions.csv");
+        a.RejectUnknown("predict");
+        var model = LoadCheckpoint(a.Positionals[0]);
+        var (x, _) = LoadSplit(data, train);
+        var lines = new List<string> { "index,prediction,confidence" };
+        using (Tensor.NoGrad())
+        {
+            int i = 0;
+            foreach (var batch in new DataLoader(new TensorDataset(x), 512))
+            {
+                var probs = model.Call(batch[0]).Softmax(-1);
+                var (conf, pred) = probs.Max(-1);
+                var c = conf.ToArray<float>();
+                var p = pred.ToArray<long>();
+                for (int k = 0; k < p.Length; k++, i++) lines.Add($"{i},{p[k]},{c[k].ToString("F4", CultureInfo.InvariantCulture)}");
+            }
+        }
+        var tmp = outPath + ".tmp";
+        File.WriteAllLines(tmp, lines);
+        File.Move(tmp, outPath, overwrite: true);
+        Console.WriteLine($"wrote {lines.Count - 1} predictions to {outPath}");
+        return 0;
     }
 }

@@ -425,3 +425,12 @@ public sealed partial class Tensor
 
     private Tensor Scalar2(double v) => S(v);
 }
+
+public sealed partial class Tensor
+{
+    /// <summary>True if any element is nonzero / true.</summary>
+    public bool Any() => To(DType.Bool).Contiguous().Span<bool>().Contains(true);
+
+    /// <summary>True if every element is nonzero / true.</summary>
+    public bool All() => !To(DType.Bool).Contiguous().Span<bool>().Contains(false);
+}

@@ -1,0 +1,204 @@
+using System.Buffers.Binary;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+
+namespace Ember.IO;
+
+/// <summary>
+/// The safetensors format (Hugging Face; what PyTorch and the Hub share): an 8-byte little-endian header length
+/// N, N bytes of UTF-8 JSON mapping each name to {dtype, shape, data_offsets: [begin, end]} (plus an optional
+/// "__metadata__" string map), then the raw little-endian, row-major tensor bytes. Offsets are relative to the
+/// end of the header; the data must be covered exactly, without holes or overlaps.
+/// </summary>
+public static class Safetensors
+{
+    private const long MaxHeader = 100_000_000;
+
+    /// <summary>Writes tensors (and optional string metadata) to <paramref name="path"/> atomically: a temporary file
+    /// in the same folder is written, flushed and then moved over the target, so a failure never leaves a partial file.</summary>
+    public static void Save(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var names = tensors.Keys.OrderBy(k => k, StringComparer.Ordinal).ToList();
+        var header = new Dictionary<string, object>();
+        if (metadata is not null && metadata.Count > 0) header["__metadata__"] = metadata;
+        long offset = 0;
+        var contiguous = new List<Tensor>();
+        foreach (var name in names)
+        {
+            var t = tensors[name].Detach().Contiguous();
+            long bytes = (long)t.NumEl * t.DType.ElementSize();
+            header[name] = new Dictionary<string, object>
+            {
+                ["dtype"] = DTypeName(t.DType),
+                ["shape"] = t.Shape,
+                ["data_offsets"] = new[] { offset, offset + bytes },
+            };
+            offset += bytes;
+            contiguous.Add(t);
+        }
+        var json = JsonSerializer.SerializeToUtf8Bytes(header);
+        int pad = (8 - json.Length % 8) % 8;   // keep the data 8-byte aligned: trailing spaces are valid JSON padding
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
+        Directory.CreateDirectory(dir);
+        var tmp = Path.Combine(dir, "." + Path.GetFileName(path) + "." + Guid.NewGuid().ToString("N")[..8] + ".tmp");
+        try
+        {
+            using (var fs = new FileStream(tmp, FileMode.CreateNew, FileAccess.Write))
+            {
+                Span<byte> len = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64LittleEndian(len, (ulong)(json.Length + pad));
+                fs.Write(len);
+                fs.Write(json);
+                for (int i = 0; i < pad; i++) fs.WriteByte((byte)' ');
+                foreach (var t in contiguous) WriteData(fs, t);
+                fs.Flush(flushToDisk: true);
+            }
+            File.Move(tmp, path, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(tmp); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    private static void WriteData(Stream s, Tensor t)
+    {
+        if (!BitConverter.IsLittleEndian) throw new PlatformNotSupportedException("Safetensors: big-endian hosts are not supported.");
+        switch (t.DType)
+        {
+            case DType.Float32: s.Write(MemoryMarshal.AsBytes(t.Span<float>())); break;
+            case DType.Float64: s.Write(MemoryMarshal.AsBytes(t.Span<double>())); break;
+            case DType.Int64: s.Write(MemoryMarshal.AsBytes(t.Span<long>())); break;
+            case DType.Bool: s.Write(MemoryMarshal.AsBytes(t.Span<bool>())); break;
+            case DType.Complex64: s.Write(MemoryMarshal.AsBytes(t.Span<Complex64>())); break;
+        }
+    }
+
+    private static string DTypeName(DType d) => d switch
+    {
+        DType.Float32 => "F32",
+        DType.Float64 => "F64",
+        DType.Int64 => "I64",
+        DType.Bool => "BOOL",
+        DType.Complex64 => "C64",
+        _ => throw new NotSupportedException($"Safetensors: dtype {d.Name()}."),
+    };
+
+    /// <summary>Reads every tensor of a safetensors file. F16, BF16 are widened to float32; I8, U8, I16, I32 to int64.</summary>
+    public static Dictionary<string, Tensor> Load(string path) => Load(path, out _);
+
+    public static Dictionary<string, Tensor> Load(string path, out Dictionary<string, string> metadata)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Safetensors: no such file: {path}", path);
+        var bytes = File.ReadAllBytes(path);
+        return Parse(bytes, path, out metadata);
+    }
+
+    /// <summary>Parses safetensors bytes; <paramref name="source"/> names them in error messages.</summary>
+    public static Dictionary<string, Tensor> Parse(byte[] bytes, string source, out Dictionary<string, string> metadata)
+    {
+        if (bytes.Length < 8) throw new InvalidDataException($"Safetensors: {source} is {bytes.Length} bytes, too short for the 8-byte header length.");
+        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
+        if (n > MaxHeader || 8 + (long)n > bytes.Length)
+            throw new InvalidDataException($"Safetensors: {source} declares a header of {n} bytes but the file has {bytes.Length - 8} after the length.");
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n)); }
+        catch (JsonException e) { throw new InvalidDataException($"Safetensors: {source} has an invalid JSON header: {e.Message}", e); }
+        long dataStart = 8 + (long)n, dataLen = bytes.Length - dataStart;
+        var result = new Dictionary<string, Tensor>();
+        metadata = new Dictionary<string, string>();
+        var ranges = new List<(long Begin, long End, string Name)>();
+        using (doc)
+        {
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"Safetensors: {source}: the header is not a JSON object.");
+            foreach (var prop in doc.RootElement.EnumerateObject())
+            {
+                if (prop.Name == "__metadata__")
+                {
+                    foreach (var m in prop.Value.EnumerateObject()) metadata[m.Name] = m.Value.GetString() ?? "";
+                    continue;
+                }
+                var e = prop.Value;
+                string dtype = e.TryGetProperty("dtype", out var dt) ? dt.GetString() ?? "" : throw Bad(source, prop.Name, "has no dtype");
+                if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw Bad(source, prop.Name, "has no shape");
+                var shape = sh.EnumerateArray().Select(x => x.TryGetInt32(out int v) && v >= 0 ? v : throw Bad(source, prop.Name, "has an invalid shape")).ToArray();
+                if (!e.TryGetProperty("data_offsets", out var off) || off.GetArrayLength() != 2) throw Bad(source, prop.Name, "has no data_offsets pair");
+                long begin = off[0].GetInt64(), end = off[1].GetInt64();
+                int elem = ElementBytes(dtype) ?? throw Bad(source, prop.Name, $"has unsupported dtype '{dtype}'");
+                long numel = shape.Aggregate(1L, (a, b) => a * b);
+                if (begin < 0 || end < begin || end > dataLen)
+                    throw Bad(source, prop.Name, $"has data_offsets [{begin}, {end}] outside the {dataLen}-byte data section");
+                if (end - begin != numel * elem)
+                    throw Bad(source, prop.Name, $"spans {end - begin} bytes but {dtype} {ShapeUtil.Str(shape)} needs {numel * elem}");
+                ranges.Add((begin, end, prop.Name));
+                result[prop.Name] = Decode(bytes.AsSpan((int)(dataStart + begin), (int)(end - begin)), dtype, shape);
+            }
+        }
+        ranges.Sort((a, b) => a.Begin.CompareTo(b.Begin));
+        long at = 0;
+        foreach (var (b, e, name) in ranges)
+        {
+            if (b != at) throw new InvalidDataException($"Safetensors: {source}: tensor '{name}' starts at byte {b}, expected {at} (the data has a hole or overlap).");
+            at = e;
+        }
+        if (at != dataLen) throw new InvalidDataException($"Safetensors: {source}: {dataLen - at} trailing data bytes belong to no tensor.");
+        return result;
+    }
+
+    private static InvalidDataException Bad(string source, string name, string what) => new($"Safetensors: {source}: tensor '{name}' {what}.");
+
+    private static int? ElementBytes(string dtype) => dtype switch
+    {
+        "F32" or "I32" => 4,
+        "F64" or "I64" or "C64" => 8,
+        "F16" or "BF16" or "I16" => 2,
+        "BOOL" or "U8" or "I8" => 1,
+        _ => null,
+    };
+
+    private static Tensor Decode(ReadOnlySpan<byte> data, string dtype, int[] shape)
+    {
+        switch (dtype)
+        {
+            case "F32": return Tensor.FromSpan(MemoryMarshal.Cast<byte, float>(data), shape);
+            case "F64": return Tensor.FromSpan(MemoryMarshal.Cast<byte, double>(data), shape);
+            case "I64": return Tensor.FromSpan(MemoryMarshal.Cast<byte, long>(data), shape);
+            case "C64": return Tensor.FromSpan(MemoryMarshal.Cast<byte, Complex64>(data), shape);
+            case "BOOL":
+            {
+                var b = new bool[data.Length];
+                for (int i = 0; i < b.Length; i++) b[i] = data[i] != 0;
+                return Tensor.FromArray(b, shape);
+            }
+            case "F16":
+            {
+                var h = MemoryMarshal.Cast<byte, Half>(data);
+                var f = new float[h.Length];
+                for (int i = 0; i < f.Length; i++) f[i] = (float)h[i];
+                return Tensor.FromArray(f, shape);
+            }
+            case "BF16":
+            {
+                var u = MemoryMarshal.Cast<byte, ushort>(data);
+                var f = new float[u.Length];
+                for (int i = 0; i < f.Length; i++) f[i] = BitConverter.Int32BitsToSingle(u[i] << 16);
+                return Tensor.FromArray(f, shape);
+            }
+            default:
+            {
+                var l = new long[data.Length / ElementBytes(dtype)!.Value];
+                for (int i = 0; i < l.Length; i++)
+                    l[i] = dtype switch
+                    {
+                        "I32" => BinaryPrimitives.ReadInt32LittleEndian(data[(i * 4)..]),
+                        "I16" => BinaryPrimitives.ReadInt16LittleEndian(data[(i * 2)..]),
+                        "I8" => (sbyte)data[i],
+                        _ => data[i],
+                    };
+                return Tensor.FromArray(l, shape);
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+namespace Ember.NN;
+
+/// <summary>How a loss reduces over elements.</summary>
+public enum Reduction { None, Mean, Sum }
+
+/// <summary>Stateless layer functions (PyTorch's <c>torch.nn.functional</c>).</summary>
+public static partial class Functional
+{
+    /// <summary>y = x·Wᵀ + b. Shape: x (…, in), W (out, in), b (out) → (…, out). The bias is written into the
+    /// output before the matrix product accumulates onto it, so the layer costs one pass, not two.</summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    {
+        if (weight.Dim != 2)
+            throw new ArgumentException($"Linear: weight must be 2-D (out, in), got {ShapeUtil.Str(weight._shape)}.");
+        if (x.Dim == 0 || x._shape[^1] != weight._shape[1])
+            throw new ArgumentException($"Linear: input shape {ShapeUtil.Str(x._shape)} does not end in in_features={weight._shape[1]} (weight {ShapeUtil.Str(weight._shape)}).");
+        if (bias is not null && (bias.Dim != 1 || bias._shape[0] != weight._shape[0]))
+            throw new ArgumentException($"Linear: bias shape {ShapeUtil.Str(bias._shape)} does not match out_features={weight._shape[0]}.");
+        if (x.Dim != 2 || x.DType != DType.Float32 || weight.DType != DType.Float32)
+        {
+            var y = x.Matmul(weight.T);
+            return bias is null ? y : y.Add(bias);
+        }
+        return LinearFused(x, weight, bias);
+    }
+
+    private static unsafe Tensor LinearFused(Tensor x, Tensor weight, Tensor? bias)
+    {
+        Tensor.CheckSameDType("Linear", x, weight);
+        int n = x._shape[0], k = x._shape[1], m = weight._shape[0];
+        var y = Tensor.Empty(DType.Float32, [n, m]);
+        var yd = y.Data<float>();
+        if (bias is not null)
+        {
+            var b = bias.Contiguous();
+            var bs = b.Span<float>();
+            for (int i = 0; i < n; i++) bs.CopyTo(yd.AsSpan(i * m, m));
+        }
+        fixed (float* px = x.Data<float>(), pw = weight.Data<float>(), py = yd)
+        {
+            // W is (out, in) row-major; read it as the (in, out) matrix Wᵀ through strides, no copy.
+            Kernels.Gemm.Sgemm(n, m, k, px + x._offset, x._strides[0], x._strides[1],
+                pw + weight._offset, weight._strides[1], weight._strides[0], py, m, accumulate: bias is not null);
+        }
+        if (!(GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || (bias?.RequiresGrad ?? false)))) return y;
+        Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
+        return y.Record("LinearBackward", inputs, g =>
+        {
+            var gx = x.RequiresGrad ? g.Matmul(weight.Detach()) : null;                // (N, out)·(out, in)
+            var gw = weight.RequiresGrad ? g.T.Matmul(x.Detach()) : null;             // (out, N)·(N, in)
+            if (bias is null) return [gx, gw];
+            return [gx, gw, bias.RequiresGrad ? g.Sum(0) : null];
+        });
+    }
+
+    public static Tensor Relu(Tensor x) => x.Relu();
+
+    /// <summary>max(x, 0) + slope·min(x, 0).</summary>
+    public static Tensor LeakyRelu(Tensor x, double negativeSlope = 0.01) => Tensor.Where(x.Gt(0), x, x.Mul(negativeSlope));
+
+    /// <summary>x for x &gt; 0, α(eˣ − 1) otherwise.</summary>
+    public static Tensor Elu(Tensor x, double alpha = 1) => Tensor.Where(x.Gt(0), x, x.Exp().Sub(1).Mul(alpha));
+
+    /// <summary>GELU: x·Φ(x) exactly (with erf), or the tanh approximation of Hendrycks &amp; Gimpel (2016).</summary>
+    public static Tensor Gelu(Tensor x, bool tanhApproximation = false)
+    {
+        if (!tanhApproximation) return x.Mul(x.Mul(1 / Math.Sqrt(2)).Erf().Add(1)).Mul(0.5);
+        var inner = x.Add(x.Pow(3).Mul(0.044715)).Mul(Math.Sqrt(2 / Math.PI));
+        return x.Mul(inner.Tanh().Add(1)).Mul(0.5);
+    }
+
+    /// <summary>SiLU (swish): x·σ(x).</summary>
+    public static Tensor Silu(Tensor x) => x.Mul(x.Sigmoid());
+
+    /// <summary>Inverted dropout: zeroes each element with probability p and scales the rest by 1/(1 − p) in
+    /// training; identity otherwise.</summary>
+    public static Tensor Dropout(Tensor x, double p = 0.5, bool training = true, Generator? generator = null)
+    {
+        if (p < 0 || p > 1) throw new ArgumentException($"Dropout: probability must be in [0, 1], got {p}.");
+        if (!training || p == 0) return x;
+        if (p == 1) return x.Mul(0.0);
+        var mask = Tensor.Bernoulli(x.Shape, 1 - p, x.DType, generator);
+        return x.Mul(mask.Mul(1 / (1 - p)));
+    }
+}

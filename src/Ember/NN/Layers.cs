@@ -1,0 +1,168 @@
+namespace Ember.NN;
+
+/// <summary>Fully connected layer y = x·Wᵀ + b (PyTorch's <c>nn.Linear</c>).
+/// Shape: input (…, in_features) → output (…, out_features).</summary>
+public sealed class Linear : Module
+{
+    public int InFeatures { get; }
+    public int OutFeatures { get; }
+    /// <summary>(out_features, in_features).</summary>
+    public Tensor Weight { get; }
+    /// <summary>(out_features), or null when created with <c>bias: false</c>.</summary>
+    public Tensor? Bias { get; }
+
+    public Linear(int inFeatures, int outFeatures, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
+    {
+        if (inFeatures <= 0 || outFeatures <= 0)
+            throw new ArgumentException($"Linear: in_features and out_features must be positive, got {inFeatures} and {outFeatures}.");
+        InFeatures = inFeatures;
+        OutFeatures = outFeatures;
+        Weight = RegisterParameter("weight", Tensor.Empty(dtype, [outFeatures, inFeatures], zero: true))!;
+        Bias = RegisterParameter("bias", bias ? Tensor.Empty(dtype, [outFeatures], zero: true) : null);
+        ResetParameters(generator);
+    }
+
+    /// <summary>PyTorch's default: W ~ U(±1/√in) (Kaiming uniform with a = √5), b ~ U(±1/√in).</summary>
+    public void ResetParameters(Generator? generator = null)
+    {
+        Init.KaimingUniform(Weight, a: Math.Sqrt(5), g: generator);
+        if (Bias is not null)
+        {
+            double bound = 1 / Math.Sqrt(InFeatures);
+            Init.Uniform(Bias, -bound, bound, generator);
+        }
+    }
+
+    public override Tensor Forward(Tensor input) => Functional.Linear(input, Weight, Bias);
+
+    protected override string ExtraRepr() => $"in_features={InFeatures}, out_features={OutFeatures}, bias={(Bias is not null ? "True" : "False")}";
+}
+
+/// <summary>Applies modules in order.</summary>
+public sealed class Sequential : Module
+{
+    private readonly List<Module> _layers = new();
+
+    public Sequential(params Module[] layers)
+    {
+        foreach (var l in layers) Append(l);
+    }
+
+    public Sequential Append(Module layer)
+    {
+        RegisterModule(_layers.Count.ToString(), layer);
+        _layers.Add(layer);
+        return this;
+    }
+
+    public int Count => _layers.Count;
+    public Module this[int index] => _layers[index];
+
+    public override Tensor Forward(Tensor input)
+    {
+        var x = input;
+        foreach (var l in _layers) x = l.Call(x);
+        return x;
+    }
+}
+
+/// <summary>A list of submodules registered as 0, 1, … (no forward of its own).</summary>
+public sealed class ModuleList : Module
+{
+    private readonly List<Module> _items = new();
+
+    public ModuleList(params Module[] modules)
+    {
+        foreach (var m in modules) Add(m);
+    }
+
+    public void Add(Module m)
+    {
+        RegisterModule(_items.Count.ToString(), m);
+        _items.Add(m);
+    }
+
+    public int Count => _items.Count;
+    public Module this[int index] => _items[index];
+    public IEnumerator<Module> GetEnumerator() => _items.GetEnumerator();
+}
+
+/// <summary>Submodules by name (no forward of its own).</summary>
+public sealed class ModuleDict : Module
+{
+    private readonly Dictionary<string, Module> _items = new();
+
+    public void Add(string name, Module m)
+    {
+        RegisterModule(name, m);
+        _items[name] = m;
+    }
+
+    public Module this[string name] => _items.TryGetValue(name, out var m) ? m : throw new KeyNotFoundException($"ModuleDict: no module '{name}'.");
+    public IEnumerable<string> Keys => _items.Keys;
+}
+
+public sealed class Identity : Module
+{
+    public override Tensor Forward(Tensor input) => input;
+}
+
+/// <summary>Flattens dims start..end (default: all but the batch dim).</summary>
+public sealed class Flatten(int startDim = 1, int endDim = -1) : Module
+{
+    public override Tensor Forward(Tensor input) => input.Flatten(startDim, endDim);
+    protected override string ExtraRepr() => $"start_dim={startDim}, end_dim={endDim}";
+}
+
+/// <summary>Inverted dropout; identity in eval mode.</summary>
+public sealed class Dropout : Module
+{
+    public double P { get; }
+    private readonly Generator? _generator;
+
+    public Dropout(double p = 0.5, Generator? generator = null)
+    {
+        if (p < 0 || p > 1) throw new ArgumentException($"Dropout: probability must be in [0, 1], got {p}.");
+        P = p;
+        _generator = generator;
+    }
+
+    public override Tensor Forward(Tensor input) => Functional.Dropout(input, P, Training, _generator);
+    protected override string ExtraRepr() => $"p={P}";
+}
+
+public sealed class ReLU : Module { public override Tensor Forward(Tensor input) => input.Relu(); }
+public sealed class Sigmoid : Module { public override Tensor Forward(Tensor input) => input.Sigmoid(); }
+public sealed class Tanh : Module { public override Tensor Forward(Tensor input) => input.Tanh(); }
+public sealed class SiLU : Module { public override Tensor Forward(Tensor input) => Functional.Silu(input); }
+
+public sealed class LeakyReLU(double negativeSlope = 0.01) : Module
+{
+    public override Tensor Forward(Tensor input) => Functional.LeakyRelu(input, negativeSlope);
+    protected override string ExtraRepr() => $"negative_slope={negativeSlope}";
+}
+
+public sealed class ELU(double alpha = 1) : Module
+{
+    public override Tensor Forward(Tensor input) => Functional.Elu(input, alpha);
+    protected override string ExtraRepr() => $"alpha={alpha}";
+}
+
+/// <summary>GELU, exact (erf) or with the tanh approximation.</summary>
+public sealed class GELU(bool tanhApproximation = false) : Module
+{
+    public override Tensor Forward(Tensor input) => Functional.Gelu(input, tanhApproximation);
+    protected override string ExtraRepr() => tanhApproximation ? "approximate='tanh'" : "";
+}
+
+public sealed class Softmax(int dim) : Module
+{
+    public override Tensor Forward(Tensor input) => input.Softmax(dim);
+    protected override string ExtraRepr() => $"dim={dim}";
+}
+
+public sealed class LogSoftmax(int dim) : Module
+{
+    public override Tensor Forward(Tensor input) => input.LogSoftmax(dim);
+    protected override string ExtraRepr() => $"dim={dim}";
+}

@@ -1,0 +1,239 @@
+namespace Ember.NN;
+
+public static partial class Functional
+{
+    private static Tensor Reduce(string op, Tensor loss, Reduction reduction) => reduction switch
+    {
+        Reduction.None => loss,
+        Reduction.Sum => loss.Sum(),
+        Reduction.Mean => loss.Mean(),
+        _ => throw new ArgumentOutOfRangeException(nameof(reduction), $"{op}: unknown reduction {reduction}."),
+    };
+
+    private static void SameShape(string op, Tensor input, Tensor target)
+    {
+        if (!ShapeUtil.SameShape(input._shape, target._shape))
+            throw new ArgumentException($"{op}: input shape {ShapeUtil.Str(input._shape)} and target shape {ShapeUtil.Str(target._shape)} differ.");
+        Tensor.CheckSameDType(op, input, target);
+    }
+
+    /// <summary>Mean squared error (x − y)².</summary>
+    public static Tensor MseLoss(Tensor input, Tensor target, Reduction reduction = Reduction.Mean)
+    {
+        SameShape("MseLoss", input, target);
+        return Reduce("MseLoss", input.Sub(target).Square(), reduction);
+    }
+
+    /// <summary>Mean absolute error |x − y|.</summary>
+    public static Tensor L1Loss(Tensor input, Tensor target, Reduction reduction = Reduction.Mean)
+    {
+        SameShape("L1Loss", input, target);
+        return Reduce("L1Loss", input.Sub(target).Abs(), reduction);
+    }
+
+    /// <summary>Smooth L1: 0.5·d²/β where |d| &lt; β, |d| − 0.5·β elsewhere.</summary>
+    public static Tensor SmoothL1Loss(Tensor input, Tensor target, double beta = 1.0, Reduction reduction = Reduction.Mean)
+    {
+        SameShape("SmoothL1Loss", input, target);
+        if (beta < 0) throw new ArgumentException($"SmoothL1Loss: beta must be non-negative, got {beta}.");
+        var d = input.Sub(target).Abs();
+        if (beta == 0) return Reduce("SmoothL1Loss", d, reduction);
+        return Reduce("SmoothL1Loss", Tensor.Where(d.Lt(beta), d.Square().Mul(0.5 / beta), d.Sub(0.5 * beta)), reduction);
+    }
+
+    /// <summary>Huber: 0.5·d² where |d| ≤ δ, δ·(|d| − 0.5·δ) elsewhere.</summary>
+    public static Tensor HuberLoss(Tensor input, Tensor target, double delta = 1.0, Reduction reduction = Reduction.Mean)
+    {
+        SameShape("HuberLoss", input, target);
+        if (delta <= 0) throw new ArgumentException($"HuberLoss: delta must be positive, got {delta}.");
+        var d = input.Sub(target).Abs();
+        return Reduce("HuberLoss", Tensor.Where(d.Le(delta), d.Square().Mul(0.5), d.Sub(0.5 * delta).Mul(delta)), reduction);
+    }
+
+    /// <summary>Moves the class dim (1) last and flattens: (N, C, d…) → (N·d…, C); (C) → (1, C).</summary>
+    private static Tensor ClassesLast(Tensor x)
+    {
+        if (x.Dim == 1) return x.Unsqueeze(0);
+        if (x.Dim == 2) return x;
+        var perm = new List<int> { 0 };
+        for (int i = 2; i < x.Dim; i++) perm.Add(i);
+        perm.Add(1);
+        return x.Permute(perm.ToArray()).Reshape(-1, x._shape[1]);
+    }
+
+    /// <summary>Negative log-likelihood of log-probabilities <paramref name="input"/> (N, C[, d…]) at int64 class
+    /// indices <paramref name="target"/> (N[, d…]). Weighted mean divides by the summed weights of the counted
+    /// targets; targets equal to <paramref name="ignoreIndex"/> count for nothing.</summary>
+    public static Tensor NllLoss(Tensor input, Tensor target, Tensor? weight = null, int ignoreIndex = -100, Reduction reduction = Reduction.Mean)
+    {
+        var (lossPerItem, w) = NllCore("NllLoss", input, target, weight, ignoreIndex);
+        return ReduceWeighted("NllLoss", lossPerItem, w, reduction, target);
+    }
+
+    private static (Tensor Loss, Tensor W) NllCore(string op, Tensor input, Tensor target, Tensor? weight, int ignoreIndex)
+    {
+        input.CheckFloating(op);
+        target.CheckDType(op, DType.Int64);
+        if (input.Dim < 1) throw new ArgumentException($"{op}: input must have a class dimension, got shape {ShapeUtil.Str(input._shape)}.");
+        int c = input.Dim == 1 ? input._shape[0] : input._shape[1];
+        var expectTarget = input.Dim == 1 ? Array.Empty<int>() : input._shape.Where((_, i) => i != 1).ToArray();
+        if (!ShapeUtil.SameShape(target._shape, expectTarget))
+            throw new ArgumentException($"{op}: target shape {ShapeUtil.Str(target._shape)} does not match input shape {ShapeUtil.Str(input._shape)} (expected {ShapeUtil.Str(expectTarget)}).");
+        if (weight is not null && (weight.Dim != 1 || weight._shape[0] != c))
+            throw new ArgumentException($"{op}: weight shape {ShapeUtil.Str(weight._shape)} does not match {c} classes.");
+        var flatT = target.Reshape(-1);
+        var tv = flatT.Contiguous().ToArray<long>();
+        var valid = new bool[tv.Length];
+        var safe = new long[tv.Length];
+        for (int i = 0; i < tv.Length; i++)
+        {
+            if (tv[i] == ignoreIndex) continue;
+            if (tv[i] < 0 || tv[i] >= c)
+                throw new ArgumentException($"{op}: target {tv[i]} at position {i} is outside [0, {c}) (and is not ignore_index {ignoreIndex}).");
+            valid[i] = true;
+            safe[i] = tv[i];
+        }
+        var logp = ClassesLast(input);                                        // (M, C)
+        var idx = Tensor.FromArray(safe, tv.Length, 1);
+        var picked = logp.Gather(1, idx).Reshape(-1).Neg();                   // (M)
+        var w = Tensor.FromArray(valid).To(input.DType);
+        if (weight is not null) w = w.Mul(weight.Detach().Gather(0, Tensor.FromArray(safe)));
+        return (picked.Mul(w), w);
+    }
+
+    private static Tensor ReduceWeighted(string op, Tensor lossPerItem, Tensor w, Reduction reduction, Tensor target) => reduction switch
+    {
+        Reduction.None => lossPerItem.Reshape(target._shape),
+        Reduction.Sum => lossPerItem.Sum(),
+        Reduction.Mean => lossPerItem.Sum().Div(w.Sum()),
+        _ => throw new ArgumentOutOfRangeException(nameof(reduction)),
+    };
+
+    /// <summary>Cross-entropy of logits <paramref name="input"/> (N, C[, d…]) against int64 class indices
+    /// (N[, d…]), computed through a fused, max-shifted log-softmax. Supports class weights, ignore_index and
+    /// label smoothing with PyTorch's definitions.</summary>
+    public static Tensor CrossEntropy(Tensor input, Tensor target, Tensor? weight = null, int ignoreIndex = -100,
+        Reduction reduction = Reduction.Mean, double labelSmoothing = 0)
+    {
+        if (labelSmoothing < 0 || labelSmoothing > 1) throw new ArgumentException($"CrossEntropy: label smoothing must be in [0, 1], got {labelSmoothing}.");
+        if (target.DType != DType.Int64)
+            return CrossEntropyProbabilities(input, target, weight, reduction, labelSmoothing);
+        var logp = input.LogSoftmax(input.Dim == 1 ? 0 : 1);
+        var (nll, w) = NllCore("CrossEntropy", logp, target, weight, ignoreIndex);
+        var loss = ReduceWeighted("CrossEntropy", nll, w, reduction, target);
+        if (labelSmoothing == 0) return loss;
+        // Smoothing term: −Σ_c w_c·log p_c per item (0 for ignored items), reduced like the main term.
+        int c = input.Dim == 1 ? input._shape[0] : input._shape[1];
+        var lp = ClassesLast(logp);                                               // (M, C)
+        var valid = target.Reshape(-1).Ne(Tensor.Scalar(ignoreIndex, DType.Int64)).To(input.DType);
+        var smooth = (weight is null ? lp : lp.Mul(weight.Detach())).Sum(1).Neg().Mul(valid);
+        Tensor smoothLoss = reduction switch
+        {
+            Reduction.None => smooth.Reshape(target._shape),
+            Reduction.Sum => smooth.Sum(),
+            _ => smooth.Sum().Div(w.Sum()),
+        };
+        return loss.Mul(1 - labelSmoothing).Add(smoothLoss.Mul(labelSmoothing / c));
+    }
+
+    private static Tensor CrossEntropyProbabilities(Tensor input, Tensor target, Tensor? weight, Reduction reduction, double labelSmoothing)
+    {
+        if (!ShapeUtil.SameShape(input._shape, target._shape))
+            throw new ArgumentException($"CrossEntropy: with probability targets the target shape {ShapeUtil.Str(target._shape)} must equal the input shape {ShapeUtil.Str(input._shape)}; class-index targets must be int64.");
+        Tensor.CheckSameDType("CrossEntropy", input, target);
+        int cdim = input.Dim == 1 ? 0 : 1;
+        int c = input._shape[cdim];
+        var t = labelSmoothing > 0 ? target.Mul(1 - labelSmoothing).Add(labelSmoothing / c) : target;
+        var logp = input.LogSoftmax(cdim);
+        var prod = logp.Mul(t);
+        if (weight is not null)
+        {
+            var shape = Enumerable.Repeat(1, input.Dim).ToArray();
+            shape[cdim] = c;
+            prod = prod.Mul(weight.Reshape(shape));
+        }
+        var perItem = prod.Sum(cdim).Neg();
+        return reduction switch
+        {
+            Reduction.None => perItem,
+            Reduction.Sum => perItem.Sum(),
+            _ => perItem.Sum().Div(input.Dim == 1 ? 1 : input.NumEl / c),
+        };
+    }
+
+    /// <summary>Binary cross-entropy of probabilities; logs are clamped at −100 as in PyTorch, so p = 0 or 1
+    /// gives a finite loss.</summary>
+    public static Tensor BinaryCrossEntropy(Tensor input, Tensor target, Tensor? weight = null, Reduction reduction = Reduction.Mean)
+    {
+        SameShape("BinaryCrossEntropy", input, target);
+        using (Tensor.NoGrad())
+        {
+            var bad = input.Lt(0).LogicalOr(input.Gt(1));
+            if (bad.Any()) throw new ArgumentException("BinaryCrossEntropy: input values must be probabilities in [0, 1]; use BinaryCrossEntropyWithLogits for logits.");
+        }
+        var logp = input.Log().Clamp(min: -100);
+        var log1mp = input.Neg().Add(1).Log().Clamp(min: -100);
+        var loss = target.Mul(logp).Add(target.Neg().Add(1).Mul(log1mp)).Neg();
+        if (weight is not null) loss = loss.Mul(weight);
+        return Reduce("BinaryCrossEntropy", loss, reduction);
+    }
+
+    /// <summary>Binary cross-entropy on logits, stable for any magnitude:
+    /// ℓ = (1 − y)·x + (1 + (p − 1)·y)·(log(1 + e^(−|x|)) + max(−x, 0)), p = pos_weight.</summary>
+    public static Tensor BinaryCrossEntropyWithLogits(Tensor input, Tensor target, Tensor? weight = null, Tensor? posWeight = null, Reduction reduction = Reduction.Mean)
+    {
+        SameShape("BinaryCrossEntropyWithLogits", input, target);
+        var softplusNeg = input.Abs().Neg().Exp().Add(1).Log().Add(input.Neg().Relu());   // log(1 + e^(−x)), stable
+        var coef = posWeight is null ? null : posWeight.Sub(1).Mul(target).Add(1);
+        var loss = target.Neg().Add(1).Mul(input).Add(coef is null ? softplusNeg : coef.Mul(softplusNeg));
+        if (weight is not null) loss = loss.Mul(weight);
+        return Reduce("BinaryCrossEntropyWithLogits", loss, reduction);
+    }
+}
+
+/// <summary>Loss modules wrapping <see cref="Functional"/>; each takes (input, target).</summary>
+public abstract class Loss : Module
+{
+    public abstract Tensor Forward(Tensor input, Tensor target);
+    public Tensor Call(Tensor input, Tensor target) => Forward(input, target);
+}
+
+public sealed class MSELoss(Reduction reduction = Reduction.Mean) : Loss
+{
+    public override Tensor Forward(Tensor input, Tensor target) => Functional.MseLoss(input, target, reduction);
+}
+
+public sealed class L1Loss(Reduction reduction = Reduction.Mean) : Loss
+{
+    public override Tensor Forward(Tensor input, Tensor target) => Functional.L1Loss(input, target, reduction);
+}
+
+public sealed class SmoothL1Loss(double beta = 1.0, Reduction reduction = Reduction.Mean) : Loss
+{
+    public override Tensor Forward(Tensor input, Tensor target) => Functional.SmoothL1Loss(input, target, beta, reduction);
+}
+
+public sealed class HuberLoss(double delta = 1.0, Reduction reduction = Reduction.Mean) : Loss
+{
+    public override Tensor Forward(Tensor input, Tensor target) => Functional.HuberLoss(input, target, delta, reduction);
+}
+
+public sealed class CrossEntropyLoss(Tensor? weight = null, int ignoreIndex = -100, Reduction reduction = Reduction.Mean, double labelSmoothing = 0) : Loss
+{
+    public override Tensor Forward(Tensor input, Tensor target) => Functional.CrossEntropy(input, target, weight, ignoreIndex, reduction, labelSmoothing);
+}
+
+public sealed class NLLLoss(Tensor? weight = null, int ignoreIndex = -100, Reduction reduction = Reduction.Mean) : Loss
+{
+    public override Tensor Forward(Tensor input, Tensor target) => Functional.NllLoss(input, target, weight, ignoreIndex, reduction);
+}
+
+public sealed class BCELoss(Tensor? weight = null, Reduction reduction = Reduction.Mean) : Loss
+{
+    public override Tensor Forward(Tensor input, Tensor target) => Functional.BinaryCrossEntropy(input, target, weight, reduction);
+}
+
+public sealed class BCEWithLogitsLoss(Tensor? weight = null, Tensor? posWeight = null, Reduction reduction = Reduction.Mean) : Loss
+{
+    public override Tensor Forward(Tensor input, Tensor target) => Functional.BinaryCrossEntropyWithLogits(input, target, weight, posWeight, reduction);
+}

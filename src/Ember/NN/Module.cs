@@ -1,0 +1,239 @@
+using System.Text;
+
+namespace Ember.NN;
+
+/// <summary>
+/// Base class of layers and models (PyTorch's <c>nn.Module</c>): named parameters, buffers and submodules
+/// registered in order, <see cref="Train"/>/<see cref="Eval"/> mode, <see cref="StateDict"/> and
+/// <see cref="LoadStateDict"/>. Subclasses register what they own in the constructor and implement
+/// <see cref="Forward(Tensor)"/>; callers use <see cref="Call(Tensor)"/>, which also feeds <see cref="Summary"/>.
+/// </summary>
+public abstract class Module
+{
+    private readonly OrderedDictionary<string, Tensor?> _parameters = new();
+    private readonly OrderedDictionary<string, Tensor?> _buffers = new();
+    private readonly OrderedDictionary<string, Module> _modules = new();
+
+    /// <summary>True in training mode (dropout active, batch statistics updated).</summary>
+    public bool Training { get; private set; } = true;
+
+    /// <summary>Computes the module's output. Multi-input modules define their own overloads.</summary>
+    public virtual Tensor Forward(Tensor input)
+        => throw new NotSupportedException($"{GetType().Name} does not take a single tensor input.");
+
+    /// <summary>Runs <see cref="Forward(Tensor)"/> (PyTorch's <c>module(x)</c>), recording the output shape when a
+    /// <see cref="Summary"/> trace is active.</summary>
+    public Tensor Call(Tensor input)
+    {
+        var output = Forward(input);
+        s_trace?.Record(this, output);
+        return output;
+    }
+
+    // ------------------------------------------------------------------ registration
+
+    /// <summary>Registers a parameter (null is allowed and recorded as absent, like PyTorch's optional bias).</summary>
+    protected Tensor? RegisterParameter(string name, Tensor? value)
+    {
+        CheckName(name);
+        if (value is not null && !value.IsLeaf)
+            throw new ArgumentException($"{GetType().Name}: parameter '{name}' must be a leaf tensor (use Detach()).");
+        if (value is not null && !value.RequiresGrad) value.RequiresGrad = true;
+        _parameters[name] = value;
+        return value;
+    }
+
+    /// <summary>Registers a buffer: state saved in the state dict but not trained (running statistics).</summary>
+    protected Tensor? RegisterBuffer(string name, Tensor? value)
+    {
+        CheckName(name);
+        _buffers[name] = value;
+        return value;
+    }
+
+    /// <summary>Registers a submodule under <paramref name="name"/>.</summary>
+    protected T RegisterModule<T>(string name, T module) where T : Module
+    {
+        CheckName(name);
+        _modules[name] = module ?? throw new ArgumentNullException(nameof(module));
+        return module;
+    }
+
+    private void CheckName(string name)
+    {
+        if (string.IsNullOrEmpty(name) || name.Contains('.'))
+            throw new ArgumentException($"{GetType().Name}: invalid name '{name}' (non-empty, no dots).");
+        if (_parameters.ContainsKey(name) || _buffers.ContainsKey(name) || _modules.ContainsKey(name))
+            throw new ArgumentException($"{GetType().Name}: '{name}' is already registered.");
+    }
+
+    /// <summary>Replaces the value of a registered parameter (e.g. after re-initialization or loading).</summary>
+    protected void SetParameter(string name, Tensor value)
+    {
+        if (!_parameters.ContainsKey(name)) throw new ArgumentException($"{GetType().Name}: no parameter '{name}'.");
+        if (!value.RequiresGrad) value.RequiresGrad = true;
+        _parameters[name] = value;
+    }
+
+    // ------------------------------------------------------------------ traversal
+
+    /// <summary>Direct children, in registration order.</summary>
+    public IEnumerable<(string Name, Module Module)> NamedChildren() => _modules.Select(kv => (kv.Key, kv.Value));
+
+    /// <summary>This module and all descendants with dotted names ("" for this one).</summary>
+    public IEnumerable<(string Name, Module Module)> NamedModules(string prefix = "")
+    {
+        yield return (prefix, this);
+        foreach (var (name, m) in _modules)
+            foreach (var x in m.NamedModules(prefix.Length == 0 ? name : prefix + "." + name))
+                yield return x;
+    }
+
+    /// <summary>Parameters with dotted names (<c>layers.0.weight</c>), in registration order.</summary>
+    public IEnumerable<(string Name, Tensor Parameter)> NamedParameters()
+    {
+        foreach (var (prefix, m) in NamedModules())
+            foreach (var (name, p) in m._parameters)
+                if (p is not null) yield return (prefix.Length == 0 ? name : prefix + "." + name, p);
+    }
+
+    public IEnumerable<Tensor> Parameters() => NamedParameters().Select(x => x.Parameter);
+
+    public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers()
+    {
+        foreach (var (prefix, m) in NamedModules())
+            foreach (var (name, b) in m._buffers)
+                if (b is not null) yield return (prefix.Length == 0 ? name : prefix + "." + name, b);
+    }
+
+    /// <summary>Total number of parameter elements.</summary>
+    public long ParameterCount => Parameters().Sum(p => (long)p.NumEl);
+
+    /// <summary>Sets training mode on this module and all descendants.</summary>
+    public Module Train(bool mode = true)
+    {
+        foreach (var (_, m) in NamedModules()) m.Training = mode;
+        return this;
+    }
+
+    /// <summary>Sets evaluation mode (<c>Train(false)</c>).</summary>
+    public Module Eval() => Train(false);
+
+    /// <summary>Clears the gradients of all parameters.</summary>
+    public void ZeroGrad()
+    {
+        foreach (var p in Parameters()) p.ZeroGrad();
+    }
+
+    // ------------------------------------------------------------------ state
+
+    /// <summary>Parameters and buffers by dotted name (the tensors themselves, not copies).</summary>
+    public Dictionary<string, Tensor> StateDict()
+    {
+        var d = new Dictionary<string, Tensor>();
+        foreach (var (n, p) in NamedParameters()) d[n] = p;
+        foreach (var (n, b) in NamedBuffers()) d[n] = b;
+        return d;
+    }
+
+    /// <summary>Copies values from <paramref name="state"/> into this module's parameters and buffers. With
+    /// <paramref name="strict"/>, missing and unexpected keys are errors; a shape or dtype mismatch always is.
+    /// Nothing is modified unless every check passes.</summary>
+    public void LoadStateDict(IReadOnlyDictionary<string, Tensor> state, bool strict = true)
+    {
+        var own = StateDict();
+        var missing = own.Keys.Where(k => !state.ContainsKey(k)).ToList();
+        var unexpected = state.Keys.Where(k => !own.ContainsKey(k)).ToList();
+        var problems = new List<string>();
+        if (strict && missing.Count > 0) problems.Add("missing keys: " + string.Join(", ", missing));
+        if (strict && unexpected.Count > 0) problems.Add("unexpected keys: " + string.Join(", ", unexpected));
+        foreach (var (k, t) in own)
+        {
+            if (!state.TryGetValue(k, out var src)) continue;
+            if (!ShapeUtil.SameShape(src._shape, t._shape))
+                problems.Add($"'{k}': checkpoint shape {ShapeUtil.Str(src._shape)} vs model shape {ShapeUtil.Str(t._shape)}");
+            else if (src.DType != t.DType && !(src.DType.IsFloatingPoint() && t.DType.IsFloatingPoint()))
+                problems.Add($"'{k}': checkpoint dtype {src.DType.Name()} vs model dtype {t.DType.Name()}");
+        }
+        if (problems.Count > 0)
+            throw new ArgumentException($"LoadStateDict into {GetType().Name}: " + string.Join("; ", problems) + ".");
+        using (Tensor.NoGrad())
+            foreach (var (k, t) in own)
+                if (state.TryGetValue(k, out var src)) t.CopyFrom(src);
+    }
+
+    // ------------------------------------------------------------------ printing
+
+    /// <summary>One line per module in PyTorch's <c>repr</c> style.</summary>
+    public override string ToString()
+    {
+        var sb = new StringBuilder();
+        Print(sb, 0);
+        return sb.ToString();
+    }
+
+    /// <summary>Arguments shown inside the parentheses, e.g. <c>in_features=784, out_features=10, bias=True</c>.</summary>
+    protected virtual string ExtraRepr() => "";
+
+    private void Print(StringBuilder sb, int indent)
+    {
+        sb.Append(GetType().Name).Append('(');
+        if (_modules.Count == 0)
+        {
+            sb.Append(ExtraRepr()).Append(')');
+            return;
+        }
+        var extra = ExtraRepr();
+        if (extra.Length > 0) sb.Append(extra);
+        sb.Append('\n');
+        foreach (var (name, m) in _modules)
+        {
+            sb.Append(' ', indent + 2).Append('(').Append(name).Append("): ");
+            m.Print(sb, indent + 2);
+            sb.Append('\n');
+        }
+        sb.Append(' ', indent).Append(')');
+    }
+
+    [ThreadStatic] private static SummaryTrace? s_trace;
+
+    private sealed class SummaryTrace
+    {
+        public readonly List<(Module Module, int[] Shape)> Rows = new();
+        public void Record(Module m, Tensor output) => Rows.Add((m, output.Shape));
+    }
+
+    /// <summary>A table of every leaf layer with its output shape and parameter count, from a forward pass on a
+    /// zero input of <paramref name="inputShape"/> (e.g. <c>[1, 784]</c>).</summary>
+    public string Summary(int[] inputShape, DType dtype = DType.Float32)
+    {
+        var trace = new SummaryTrace();
+        var saved = s_trace;
+        bool wasTraining = Training;
+        s_trace = trace;
+        try
+        {
+            Eval();
+            using (Tensor.NoGrad()) Call(Tensor.Zeros(inputShape, dtype));
+        }
+        finally
+        {
+            s_trace = saved;
+            Train(wasTraining);
+        }
+        var names = NamedModules().ToDictionary(x => x.Module, x => x.Name, ReferenceEqualityComparer.Instance);
+        var rows = trace.Rows.Where(r => !r.Module._modules.Any() || ReferenceEquals(r.Module, this) && trace.Rows.Count == 1).ToList();
+        var sb = new StringBuilder();
+        string header = $"{"Layer",-36} {"Output shape",-20} {"Params",12}";
+        sb.AppendLine(header).AppendLine(new string('-', header.Length));
+        foreach (var (m, shape) in rows)
+        {
+            string name = names.TryGetValue(m, out var n) && n.Length > 0 ? $"{n} ({m.GetType().Name})" : m.GetType().Name;
+            long own = m._parameters.Values.Where(p => p is not null).Sum(p => (long)p!.NumEl);
+            sb.AppendLine($"{name,-36} {ShapeUtil.Str(shape),-20} {own,12:N0}");
+        }
+        sb.AppendLine(new string('-', header.Length));
+        sb.AppendLine($"Total parameters: {ParameterCount:N0}");
+        return sb.ToString();
+    }
+}

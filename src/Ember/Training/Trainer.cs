@@ -1,0 +1,224 @@
+using System.Diagnostics;
+using System.Globalization;
+using Ember.Data;
+using Ember.IO;
+using Ember.NN;
+using Ember.Optim;
+
+namespace Ember.Training;
+
+/// <summary>Settings of <see cref="Trainer.Fit"/>.</summary>
+public sealed record TrainerOptions
+{
+    public int Epochs { get; init; } = 10;
+    /// <summary>Stop when the validation metric has not improved for this many epochs (null: never).</summary>
+    public int? EarlyStoppingPatience { get; init; }
+    /// <summary>Clip the global gradient norm to this value each step (null: no clipping).</summary>
+    public double? ClipGradNorm { get; init; }
+    /// <summary>Where best.safetensors and last.safetensors go (null: no checkpoints).</summary>
+    public string? CheckpointDir { get; init; }
+    /// <summary>One CSV row per epoch (null: no log).</summary>
+    public string? MetricsCsv { get; init; }
+    /// <summary>Resume from this checkpoint (model, optimizer and epoch).</summary>
+    public string? ResumeFrom { get; init; }
+    /// <summary>Draw a progress line on stderr.</summary>
+    public bool Progress { get; init; } = true;
+    /// <summary>Classification (accuracy is computed and drives model selection) or regression (loss does).</summary>
+    public bool Classification { get; init; } = true;
+    /// <summary>Architecture description stored in checkpoint metadata so a checkpoint can rebuild its model.</summary>
+    public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+}
+
+/// <summary>One epoch's numbers.</summary>
+public sealed record EpochMetrics(int Epoch, double TrainLoss, double TrainAccuracy, double? ValLoss, double? ValAccuracy, double LearningRate, double Seconds);
+
+/// <summary>Loss and accuracy of a model on a data set.</summary>
+public sealed record Evaluation(double Loss, double Accuracy, int Count, Tensor Predictions, Tensor Targets);
+
+/// <summary>
+/// The fit loop: for each epoch, batches from the loader → forward → loss → backward → (clip) → step, with a
+/// progress line (epoch, step, loss, samples/s, ETA); then validation, the metrics log, the best and last
+/// checkpoints, an optional per-epoch scheduler step and early stopping. Everything random (initialization,
+/// shuffling, dropout) comes from seeded generators, so a run with the same seed repeats exactly.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly Module _model;
+    private readonly Optimizer _optimizer;
+    private readonly Func<Tensor, Tensor, Tensor> _loss;
+
+    public Trainer(Module model, Optimizer optimizer, Func<Tensor, Tensor, Tensor> loss)
+    {
+        _model = model;
+        _optimizer = optimizer;
+        _loss = loss;
+    }
+
+    /// <summary>Called after each optimizer step (batch-level schedulers such as OneCycle step here).</summary>
+    public Action? OnBatchEnd { get; set; }
+
+    /// <summary>Called after each epoch with the history so far (plots, epoch-level schedulers).</summary>
+    public Action<IReadOnlyList<EpochMetrics>>? OnEpochEnd { get; set; }
+
+    public List<EpochMetrics> History { get; } = new();
+
+    public List<EpochMetrics> Fit(DataLoader train, DataLoader? validation, TrainerOptions options)
+    {
+        int startEpoch = 1;
+        double best = double.NaN;
+        if (options.ResumeFrom is not null) (startEpoch, best) = Resume(options.ResumeFrom);
+        int sinceBest = 0;
+        if (options.MetricsCsv is not null && startEpoch == 1)
+            WriteCsvLine(options.MetricsCsv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds", append: false);
+        for (int epoch = startEpoch; epoch <= options.Epochs; epoch++)
+        {
+            var sw = Stopwatch.StartNew();
+            var (trainLoss, trainAcc) = TrainEpoch(train, epoch, options);
+            Evaluation? val = validation is null ? null : Evaluate(validation);
+            var m = new EpochMetrics(epoch, trainLoss, trainAcc, val?.Loss, val?.Accuracy, _optimizer.LearningRate, sw.Elapsed.TotalSeconds);
+            History.Add(m);
+            if (options.Progress)
+                Console.Error.WriteLine($"epoch {epoch}/{options.Epochs}  train_loss {trainLoss:F4}" + (options.Classification ? $"  train_acc {trainAcc:F4}" : "") +
+                    (val is null ? "" : $"  val_loss {val.Loss:F4}" + (options.Classification ? $"  val_acc {val.Accuracy:F4}" : "")) + $"  lr {m.LearningRate:G3}  {m.Seconds:F1}s");
+            if (options.MetricsCsv is not null)
+                WriteCsvLine(options.MetricsCsv, string.Join(",", epoch, F(trainLoss), F(trainAcc), F(val?.Loss), F(val?.Accuracy), F(m.LearningRate), F(m.Seconds)), append: true);
+
+            // Model selection: validation accuracy for classification, validation (or training) loss otherwise.
+            double score = options.Classification ? (val?.Accuracy ?? trainAcc) : -(val?.Loss ?? trainLoss);
+            bool improved = double.IsNaN(best) || score > best;
+            if (improved) { best = score; sinceBest = 0; }
+            else sinceBest++;
+            if (options.CheckpointDir is not null)
+            {
+                if (improved) SaveCheckpoint(Path.Combine(options.CheckpointDir, "best.safetensors"), epoch, best, options.Metadata);
+                SaveCheckpoint(Path.Combine(options.CheckpointDir, "last.safetensors"), epoch, best, options.Metadata);
+            }
+            OnEpochEnd?.Invoke(History);
+            if (options.EarlyStoppingPatience is int patience && sinceBest >= patience)
+            {
+                if (options.Progress) Console.Error.WriteLine($"early stopping: no improvement for {patience} epoch(s)");
+                break;
+            }
+        }
+        return History;
+    }
+
+    private static string F(double? v) => v is double d ? d.ToString("G6", CultureInfo.InvariantCulture) : "";
+
+    private static void WriteCsvLine(string path, string line, bool append)
+    {
+        var dir = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        if (append) File.AppendAllText(path, line + "\n");
+        else File.WriteAllText(path, line + "\n");
+    }
+
+    private (double Loss, double Accuracy) TrainEpoch(DataLoader loader, int epoch, TrainerOptions options)
+    {
+        _model.Train();
+        double lossSum = 0, correct = 0;
+        long seen = 0;
+        int steps = loader.Count, step = 0;
+        var sw = Stopwatch.StartNew();
+        var lastDraw = TimeSpan.Zero;
+        foreach (var batch in loader)
+        {
+            var (x, y) = (batch[0], batch[^1]);
+            var output = _model.Call(x);
+            var loss = _loss(output, y);
+            double lv = loss.Item();
+            if (!double.IsFinite(lv))
+                throw new InvalidOperationException($"Trainer: the loss became {lv} at epoch {epoch}, step {step + 1}. Lower the learning rate or clip gradients.");
+            _optimizer.ZeroGrad();
+            loss.Backward();
+            if (options.ClipGradNorm is double max) Optimizer.ClipGradNorm(_model.Parameters(), max);
+            _optimizer.Step();
+            OnBatchEnd?.Invoke();
+            int n = x.Size(0);
+            lossSum += lv * n;
+            seen += n;
+            if (options.Classification && y.DType == DType.Int64 && output.Dim == 2)
+                using (Tensor.NoGrad()) correct += Metrics.Accuracy(output, y) * n;
+            step++;
+            if (options.Progress && (sw.Elapsed - lastDraw > TimeSpan.FromMilliseconds(250) || step == steps))
+            {
+                lastDraw = sw.Elapsed;
+                Console.Error.Write("\r" + ProgressLine(epoch, options.Epochs, step, steps, lossSum / seen, seen / sw.Elapsed.TotalSeconds, sw.Elapsed.TotalSeconds));
+            }
+        }
+        if (options.Progress) Console.Error.Write("\r" + new string(' ', 100) + "\r");
+        return (seen == 0 ? double.NaN : lossSum / seen, seen == 0 ? double.NaN : correct / seen);
+    }
+
+    internal static string ProgressLine(int epoch, int epochs, int step, int steps, double loss, double samplesPerSecond, double elapsed)
+    {
+        int width = 24, filled = steps == 0 ? width : width * step / steps;
+        double eta = step == 0 ? 0 : elapsed / step * (steps - step);
+        return $"epoch {epoch}/{epochs} [{new string('=', filled)}{new string(' ', width - filled)}] {step}/{steps} loss {loss:F4} {samplesPerSecond:N0} samples/s ETA {TimeSpan.FromSeconds(eta):mm\\:ss}";
+    }
+
+    /// <summary>Average loss, accuracy and predictions over a loader, in eval mode without gradients.</summary>
+    public Evaluation Evaluate(DataLoader loader)
+    {
+        bool wasTraining = _model.Training;
+        _model.Eval();
+        double lossSum = 0, correct = 0;
+        int count = 0;
+        var preds = new List<Tensor>();
+        var targets = new List<Tensor>();
+        using (Tensor.NoGrad())
+        {
+            foreach (var batch in loader)
+            {
+                var (x, y) = (batch[0], batch[^1]);
+                var output = _model.Call(x);
+                int n = x.Size(0);
+                lossSum += _loss(output, y).Item() * n;
+                if (y.DType == DType.Int64 && output.Dim == 2)
+                {
+                    correct += Metrics.Accuracy(output, y) * n;
+                    preds.Add(output.ArgMax(-1));
+                    targets.Add(y);
+                }
+                count += n;
+            }
+        }
+        _model.Train(wasTraining);
+        var p = preds.Count > 0 ? Tensor.Cat(preds) : Tensor.Zeros([0], DType.Int64);
+        var t = targets.Count > 0 ? Tensor.Cat(targets) : Tensor.Zeros([0], DType.Int64);
+        return new Evaluation(count == 0 ? double.NaN : lossSum / count, count == 0 ? double.NaN : correct / count, count, p, t);
+    }
+
+    /// <summary>Model (model.*) and optimizer (optim.*) state plus epoch/best in the metadata, in one safetensors file.</summary>
+    public void SaveCheckpoint(string path, int epoch, double best, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var tensors = new Dictionary<string, Tensor>();
+        foreach (var (k, v) in _model.StateDict()) tensors["model." + k] = v;
+        foreach (var (k, v) in _optimizer.StateDict()) tensors["optim." + k] = v;
+        var meta = metadata?.ToDictionary(kv => kv.Key, kv => kv.Value) ?? new Dictionary<string, string>();
+        meta["epoch"] = epoch.ToString(CultureInfo.InvariantCulture);
+        meta["best"] = best.ToString("R", CultureInfo.InvariantCulture);
+        meta["format"] = "ember-checkpoint-1";
+        Safetensors.Save(path, tensors, meta);
+    }
+
+    private (int StartEpoch, double Best) Resume(string path)
+    {
+        var tensors = Safetensors.Load(path, out var meta);
+        LoadModelState(_model, tensors, path);
+        _optimizer.LoadStateDict(tensors.Where(kv => kv.Key.StartsWith("optim.")).ToDictionary(kv => kv.Key["optim.".Length..], kv => kv.Value));
+        int epoch = meta.TryGetValue("epoch", out var e) ? int.Parse(e, CultureInfo.InvariantCulture) : 0;
+        double best = meta.TryGetValue("best", out var b) ? double.Parse(b, CultureInfo.InvariantCulture) : double.NaN;
+        return (epoch + 1, best);
+    }
+
+    /// <summary>Loads the model.* entries of a checkpoint (or a plain state dict) into <paramref name="model"/>.</summary>
+    public static void LoadModelState(Module model, IReadOnlyDictionary<string, Tensor> tensors, string source)
+    {
+        var modelState = tensors.Keys.Any(k => k.StartsWith("model."))
+            ? tensors.Where(kv => kv.Key.StartsWith("model.")).ToDictionary(kv => kv.Key["model.".Length..], kv => kv.Value)
+            : tensors.ToDictionary(kv => kv.Key, kv => kv.Value);
+        try { model.LoadStateDict(modelState); }
+        catch (ArgumentException ex) { throw new ArgumentException($"{source} does not fit this model: {ex.Message}", ex); }
+    }
+}
