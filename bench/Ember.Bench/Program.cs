@@ -14,12 +14,15 @@ public static class Program
         switch (what)
         {
             case "gemm": Gemm(args.Skip(1).ToArray()); return 0;
+            case "mlp": MlpBench.Run(); return 0;
+            case "mlp-ember": MlpBench.EmberSide(); return 0;
+            case "mlp-torch": MlpBench.TorchSide(); return 0;
             case "peak":
                 Console.WriteLine($"peak threads=1 gflops={Peak.Measure(1):F1}");
                 Console.WriteLine($"peak threads=2 gflops={Peak.Measure(2):F1}");
                 return 0;
             default:
-                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | peak");
+                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | mlp | peak");
                 return 2;
         }
     }

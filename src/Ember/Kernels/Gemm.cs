@@ -76,7 +76,9 @@ internal static unsafe partial class Gemm
             return;
         }
         nint pa = (nint)a, pb = (nint)b, pc = (nint)c;
-        if (n / nr >= m / mr)
+        // Split the larger dimension: each thread then packs only its share of that operand, and the packing of
+        // the other (smaller) operand is what gets duplicated.
+        if (n >= m)
         {
             // Split columns in multiples of NR.
             int panels = (n + nr - 1) / nr;
@@ -246,15 +248,21 @@ internal static unsafe partial class Gemm
             }
             else
             {
-                // Transposed B (column-major): read each column contiguously.
-                for (int j = 0; j < nr; j++)
+                // Transposed B (column-major): a tiled transpose. For 8 values of p at a time, each of the NR columns
+                // is read as a short contiguous run and scattered into an 8×NR tile that stays in L1.
+                for (int p0 = 0; p0 < kc; p0 += 8)
                 {
-                    if (j < cols)
+                    int pl = Math.Min(8, kc - p0);
+                    for (int j = 0; j < nr; j++)
                     {
-                        float* src = b + (long)(j0 + j) * csb;
-                        for (int p = 0; p < kc; p++) d[p * nr + j] = src[(long)p * rsb];
+                        float* dj = d + p0 * nr + j;
+                        if (j < cols)
+                        {
+                            float* src = b + (long)(j0 + j) * csb + (long)p0 * rsb;
+                            for (int q = 0; q < pl; q++) dj[q * nr] = src[(long)q * rsb];
+                        }
+                        else for (int q = 0; q < pl; q++) dj[q * nr] = 0;
                     }
-                    else for (int p = 0; p < kc; p++) d[p * nr + j] = 0;
                 }
             }
         }
