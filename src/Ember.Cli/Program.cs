@@ -157,10 +157,38 @@ public static class Program
 
     // ------------------------------------------------------------------ train / evaluate / predict
 
+    private static bool IsCsv(string data) => data.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) || data.EndsWith(".csv.gz", StringComparison.OrdinalIgnoreCase);
+
     private static (Tensor X, Tensor Y) LoadSplit(string data, bool train)
     {
+        if (IsCsv(data)) throw new UsageException("this command reads CSV through a checkpoint's preprocessing; pass the checkpoint");
         if (!Directory.Exists(data)) throw new UsageException($"no such data folder: {data}");
         return ImageFolders.LoadMnistFormat(data, train);
+    }
+
+    /// <summary>Training data: an MNIST-format folder (train-*/t10k-* splits) or a CSV file (a seeded random
+    /// validation split; preprocessing fitted on the training rows only).</summary>
+    private static (Tensor Xtr, Tensor Ytr, Tensor Xva, Tensor Yva, TabularEncoder? Encoder) LoadTraining(string data, string? target, double valFraction, ulong seed, string[] ignore)
+    {
+        if (!IsCsv(data))
+        {
+            if (target is not null) throw new UsageException("--target applies to CSV data only");
+            var (xtr, ytr) = LoadSplit(data, true);
+            var (xva, yva) = LoadSplit(data, false);
+            return (xtr, ytr, xva, yva, null);
+        }
+        if (!File.Exists(data)) throw new UsageException($"no such file: {data}");
+        if (target is null) throw new UsageException("training on a CSV needs --target COLUMN");
+        var table = CsvTable.Read(data);
+        if (table.Rows.Count < 2) throw new UsageException($"{data} has {table.Rows.Count} data row(s); need at least 2");
+        var perm = Tensor.RandPerm(table.Rows.Count, new Generator(seed)).ToArray<long>().Select(v => (int)v).ToArray();
+        int nVal = Math.Max(1, (int)Math.Round(table.Rows.Count * valFraction));
+        var valRows = perm.Take(nVal).ToArray();
+        var trainRows = perm.Skip(nVal).ToArray();
+        var enc = TabularEncoder.Fit(table, target, trainRows, ignore: ignore);
+        var (xt, yt) = enc.Transform(table, trainRows);
+        var (xv, yv) = enc.Transform(table, valRows);
+        return (xt, yt!, xv, yv!, enc);
     }
 
     private static int Train(string[] argv)
@@ -168,15 +196,21 @@ public static class Program
         var a = new Args(argv, ["quiet"]);
         if (a.Help)
             return Print("""
-                usage: ember train --data FOLDER [--model mlp] [--hidden 512,256] [--dropout 0.2] [--activation relu]
+                usage: ember train --data FOLDER|FILE.csv [--target COLUMN] [--val-fraction 0.2] [--ignore COL,COL] [--model mlp] [--hidden 512,256] [--dropout 0.2] [--activation relu]
                                    [--epochs 10] [--batch-size 128] [--optimizer adamw|adam|sgd|rmsprop] [--lr 0.001]
                                    [--weight-decay 0] [--schedule none|cosine|onecycle|step] [--seed 0]
                                    [--out runs/train] [--patience N] [--resume CHECKPOINT] [--quiet]
 
-                Trains on the train-* IDX files of FOLDER and validates on t10k-* each epoch; saves best.safetensors
-                and last.safetensors (with the architecture) plus metrics.csv and curves.png in --out.
+                Trains on the train-* IDX files of FOLDER and validates on t10k-* each epoch, or on a CSV file with a
+                seeded random validation split (numeric columns standardized, categorical ones one-hot with an unknown
+                bucket, fitted on the training rows; a categorical target is classification, a numeric one regression).
+                Saves best.safetensors and last.safetensors (architecture and preprocessing included) plus metrics.csv
+                and curves.png in --out.
                 """, 0);
-        string data = a.Get("data") ?? throw new UsageException("train: --data FOLDER is required (an MNIST-format folder)");
+        string data = a.Get("data") ?? throw new UsageException("train: --data is required (an MNIST-format folder or a CSV file)");
+        string? target = a.Get("target");
+        double valFraction = a.GetDouble("val-fraction", 0.2);
+        string[] ignore = (a.Get("ignore") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
         string modelName = a.Get("model", "mlp");
         if (modelName != "mlp") throw new UsageException($"train: unknown model '{modelName}' (available: mlp)");
         var hiddenText = a.Get("hidden", "512,256");
@@ -195,10 +229,14 @@ public static class Program
         a.RejectUnknown("train");
         if (batch == 0) throw new UsageException("train: --batch-size must be positive");
 
-        var (xtr, ytr) = LoadSplit(data, true);
-        var (xva, yva) = LoadSplit(data, false);
-        int classes = (int)Math.Max(ytr.Max().Item(), yva.Max().Item()) + 1;
-        var config = new MlpConfig { InFeatures = xtr.NumEl / xtr.Size(0), Hidden = hidden, OutFeatures = classes, Dropout = dropout, Activation = activation };
+        var (xtr, ytr, xva, yva, encoder) = LoadTraining(data, target, valFraction, (ulong)seed, ignore);
+        bool classification = ytr.DType == DType.Int64;
+        int outputs = classification ? (int)Math.Max(ytr.Max().Item(), yva.Max().Item()) + 1 : 1;
+        if (encoder is not null && classification) outputs = encoder.Classes.Length;
+        var config = new MlpConfig { InFeatures = xtr.NumEl / xtr.Size(0), Hidden = hidden, OutFeatures = outputs, Dropout = dropout, Activation = activation };
+        var metadata = config.ToMetadata();
+        metadata["task"] = classification ? "classification" : "regression";
+        if (encoder is not null) metadata["tabular"] = encoder.ToJson();
         var g = new Generator((ulong)seed);
         var model = new Mlp(config, g);
         Optimizer opt = optName switch
@@ -211,7 +249,7 @@ public static class Program
         };
         var trainLoader = new DataLoader(new TensorDataset(xtr, ytr), batch, shuffle: true, seed: (ulong)seed);
         var valLoader = new DataLoader(new TensorDataset(xva, yva), 512);
-        var trainer = new Trainer(model, opt, (o, y) => Functional.CrossEntropy(o, y));
+        var trainer = new Trainer(model, opt, classification ? (o, y) => Functional.CrossEntropy(o, y) : (o, y) => Functional.MseLoss(o, y));
         int total = epochs * trainLoader.Count;
         LRScheduler? sched = schedule switch
         {
@@ -233,67 +271,103 @@ public static class Program
             Progress = !quiet,
             EarlyStoppingPatience = patience > 0 ? patience : null,
             ResumeFrom = resume,
-            Metadata = config.ToMetadata(),
+            Metadata = metadata,
+            Classification = classification,
         });
         if (sched is not null && resume is not null) sched.Restore(trainer.History.Count * trainLoader.Count);
-        var best = trainer.History.MaxBy(h => h.ValAccuracy ?? 0)!;
+        var best = classification ? trainer.History.MaxBy(h => h.ValAccuracy ?? 0)! : trainer.History.MinBy(h => h.ValLoss ?? double.MaxValue)!;
         Console.WriteLine($"saved {Path.Combine(outDir, "best.safetensors")} (epoch {best.Epoch}), {Path.Combine(outDir, "last.safetensors")}, metrics.csv, curves.png");
-        Console.WriteLine($"val_accuracy={best.ValAccuracy:F4}");
+        Console.WriteLine(classification ? $"val_accuracy={best.ValAccuracy:F4}" : $"val_rmse={Math.Sqrt(best.ValLoss ?? double.NaN):G5}");
         return 0;
     }
 
-    private static Mlp LoadCheckpoint(string path)
+    private static (Mlp Model, Dictionary<string, string> Meta) LoadCheckpoint(string path)
     {
         if (!File.Exists(path)) throw new UsageException($"no such checkpoint: {path}");
         var tensors = Safetensors.Load(path, out var meta);
         var model = new Mlp(MlpConfig.FromMetadata(meta, path));
         Trainer.LoadModelState(model, tensors, path);
         model.Eval();
-        return model;
+        return (model, meta);
+    }
+
+    /// <summary>Features (and target) for a checkpoint: CSV through its stored preprocessing, or an IDX folder split.</summary>
+    private static (Tensor X, Tensor? Y, TabularEncoder? Encoder) LoadForCheckpoint(string data, Dictionary<string, string> meta, string checkpoint, bool train, bool withTarget)
+    {
+        if (meta.TryGetValue("tabular", out var json))
+        {
+            if (!IsCsv(data)) throw new UsageException($"{checkpoint} was trained on CSV data; pass a .csv file to --data");
+            if (!File.Exists(data)) throw new UsageException($"no such file: {data}");
+            var enc = TabularEncoder.FromJson(json, checkpoint);
+            var table = CsvTable.Read(data);
+            bool hasTarget = table.Columns.Contains(enc.Target);
+            if (withTarget && !hasTarget) throw new UsageException($"{data} has no target column '{enc.Target}'");
+            var (x, y) = enc.Transform(table, Enumerable.Range(0, table.Rows.Count), withTarget && hasTarget);
+            return (x, y, enc);
+        }
+        var (xi, yi) = LoadSplit(data, train);
+        return (xi, yi, null);
     }
 
     private static int Evaluate(string[] argv)
     {
         var a = new Args(argv, []);
         if (a.Help || a.Positionals.Count == 0)
-            return Print("usage: ember evaluate CHECKPOINT --data FOLDER [--split test|train]\n\nReports loss, accuracy and the confusion matrix.", a.Help ? 0 : 2);
+            return Print("usage: ember evaluate CHECKPOINT --data FOLDER|FILE.csv [--split test|train]\n\nReports loss, accuracy and the confusion matrix.", a.Help ? 0 : 2);
         string data = a.Get("data") ?? throw new UsageException("evaluate: --data FOLDER is required");
         bool train = a.Get("split", "test") switch { "test" => false, "train" => true, var s => throw new UsageException($"evaluate: --split must be test or train, got '{s}'") };
         a.RejectUnknown("evaluate");
-        var model = LoadCheckpoint(a.Positionals[0]);
-        var (x, y) = LoadSplit(data, train);
+        var (model, meta) = LoadCheckpoint(a.Positionals[0]);
+        var (x, yMaybe, enc) = LoadForCheckpoint(data, meta, a.Positionals[0], train, withTarget: true);
+        var y = yMaybe!;
         if (x.NumEl / x.Size(0) != model.Config.InFeatures)
             throw new UsageException($"evaluate: the checkpoint expects {model.Config.InFeatures} input features, the data has {x.NumEl / x.Size(0)}");
-        var trainer = new Trainer(model, new SGD(model.Parameters(), 0), (o, t) => Functional.CrossEntropy(o, t));
+        bool classification = y.DType == DType.Int64;
+        var trainer = new Trainer(model, new SGD(model.Parameters(), 0), classification ? (o, t) => Functional.CrossEntropy(o, t) : (o, t) => Functional.MseLoss(o, t));
         var ev = trainer.Evaluate(new DataLoader(new TensorDataset(x, y), 512));
-        Console.WriteLine(Metrics.Format(Metrics.ConfusionMatrix(ev.Predictions, ev.Targets, model.Config.OutFeatures)));
+        if (!classification)
+        {
+            Console.WriteLine($"examples={ev.Count} mse={ev.Loss:G5}");
+            Console.WriteLine($"rmse={Math.Sqrt(ev.Loss):G5}");
+            return 0;
+        }
+        Console.WriteLine(Metrics.Format(Metrics.ConfusionMatrix(ev.Predictions, ev.Targets, model.Config.OutFeatures), enc?.Classes));
         Console.WriteLine($"examples={ev.Count} loss={ev.Loss:F4}");
         Console.WriteLine($"accuracy={ev.Accuracy:F4}");
         return 0;
     }
 
+    private static string Quote(string s) => s.Contains(',') || s.Contains('"') ? "\"" + s.Replace("\"", "\"\"") + "\"" : s;
+
     private static int Predict(string[] argv)
     {
         var a = new Args(argv, []);
         if (a.Help || a.Positionals.Count == 0)
-            return Print("usage: ember predict CHECKPOINT --data FOLDER [--split test|train] [--out predictions.csv]\n\nWrites index,prediction,confidence rows.", a.Help ? 0 : 2);
+            return Print("usage: ember predict CHECKPOINT --data FOLDER|FILE.csv [--split test|train] [--out predictions.csv]\n\nWrites index,prediction,confidence rows.", a.Help ? 0 : 2);
         string data = a.Get("data") ?? throw new UsageException("predict: --data FOLDER is required");
         bool train = a.Get("split", "test") == "train";
         string outPath = a.Get("out", "predictions.csv");
         a.RejectUnknown("predict");
-        var model = LoadCheckpoint(a.Positionals[0]);
-        var (x, _) = LoadSplit(data, train);
-        var lines = new List<string> { "index,prediction,confidence" };
+        var (model, meta) = LoadCheckpoint(a.Positionals[0]);
+        var (x, _, enc) = LoadForCheckpoint(data, meta, a.Positionals[0], train, withTarget: false);
+        bool regression = meta.TryGetValue("task", out var task) && task == "regression";
+        var lines = new List<string> { regression ? "index,prediction" : "index,prediction,confidence" };
         using (Tensor.NoGrad())
         {
             int i = 0;
             foreach (var batch in new DataLoader(new TensorDataset(x), 512))
             {
-                var probs = model.Call(batch[0]).Softmax(-1);
-                var (conf, pred) = probs.Max(-1);
+                var output = model.Call(batch[0]);
+                if (regression)
+                {
+                    foreach (var v in output.Reshape(-1).ToArray<float>()) lines.Add($"{i++},{v.ToString("G7", CultureInfo.InvariantCulture)}");
+                    continue;
+                }
+                var (conf, pred) = output.Softmax(-1).Max(-1);
                 var c = conf.ToArray<float>();
                 var p = pred.ToArray<long>();
-                for (int k = 0; k < p.Length; k++, i++) lines.Add($"{i},{p[k]},{c[k].ToString("F4", CultureInfo.InvariantCulture)}");
+                for (int k = 0; k < p.Length; k++, i++)
+                    lines.Add($"{i},{(enc is not null ? Quote(enc.Classes[p[k]]) : p[k].ToString(CultureInfo.InvariantCulture))},{c[k].ToString("F4", CultureInfo.InvariantCulture)}");
             }
         }
         var tmp = outPath + ".tmp";
