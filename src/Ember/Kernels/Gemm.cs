@@ -200,7 +200,15 @@ internal static unsafe partial class Gemm
         {
             int rows = Math.Min(mr, mc - i0);
             float* d = dst + (long)i0 * kc;
-            if (csa == 1)
+            if (csa == 1 && rows == mr && mr == 8 && Avx.IsSupported)
+            {
+                // Row-major A, full 8-row panel: 8×8 blocks transposed in registers.
+                int p = 0;
+                for (; p <= kc - 8; p += 8) Transpose8x8(a + (long)i0 * rsa + p, rsa, d + p * 8, 8);
+                for (; p < kc; p++)
+                    for (int r = 0; r < 8; r++) d[p * 8 + r] = a[(long)(i0 + r) * rsa + p];
+            }
+            else if (csa == 1)
             {
                 // Row-major A: read each row contiguously, write with stride MR.
                 for (int r = 0; r < rows; r++)
@@ -246,6 +254,16 @@ internal static unsafe partial class Gemm
                     for (; j < nr; j++) d[p * nr + j] = 0;
                 }
             }
+            else if (rsb == 1 && cols == nr && nr % 8 == 0 && Avx.IsSupported)
+            {
+                // Transposed B (each column contiguous over p), full panel: 8×8 blocks transposed in registers.
+                int p = 0;
+                for (; p <= kc - 8; p += 8)
+                    for (int jb = 0; jb < nr; jb += 8)
+                        Transpose8x8(b + (long)(j0 + jb) * csb + p, csb, d + p * nr + jb, nr);
+                for (; p < kc; p++)
+                    for (int j = 0; j < nr; j++) d[p * nr + j] = b[(long)(j0 + j) * csb + p];
+            }
             else
             {
                 // Transposed B (column-major): a tiled transpose. For 8 values of p at a time, each of the NR columns
@@ -266,6 +284,41 @@ internal static unsafe partial class Gemm
                 }
             }
         }
+    }
+
+    /// <summary>dst[q·dstStride + r] = src[r·srcStride + q] for an 8×8 block (the classic AVX transpose: unpack pairs,
+    /// shuffle quads, swap 128-bit halves). Row r of the source is one Vector256; row q of the result holds
+    /// element q of every source row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(float* src, long srcStride, float* dst, long dstStride)
+    {
+        var r0 = Avx.LoadVector256(src);
+        var r1 = Avx.LoadVector256(src + srcStride);
+        var r2 = Avx.LoadVector256(src + 2 * srcStride);
+        var r3 = Avx.LoadVector256(src + 3 * srcStride);
+        var r4 = Avx.LoadVector256(src + 4 * srcStride);
+        var r5 = Avx.LoadVector256(src + 5 * srcStride);
+        var r6 = Avx.LoadVector256(src + 6 * srcStride);
+        var r7 = Avx.LoadVector256(src + 7 * srcStride);
+        // t0 = [r0₀ r1₀ r0₁ r1₁ | r0₄ r1₄ r0₅ r1₅], t1 = [r0₂ r1₂ r0₃ r1₃ | r0₆ r1₆ r0₇ r1₇], likewise for the other pairs.
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var t6 = Avx.UnpackLow(r6, r7); var t7 = Avx.UnpackHigh(r6, r7);
+        // u0 = [r0₀ r1₀ r2₀ r3₀ | r0₄ r1₄ r2₄ r3₄], u1: elements 1|5, u2: 2|6, u3: 3|7 (rows 0–3); u4–u7 for rows 4–7.
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, t6, 0x44); var u5 = Avx.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx.Shuffle(t5, t7, 0x44); var u7 = Avx.Shuffle(t5, t7, 0xEE);
+        // Join low halves (elements 0–3) and high halves (elements 4–7) of rows 0–3 and 4–7.
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + dstStride, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>float64 product for gradient checks and numerics: row-parallel axpy form (C[i,:] += A[i,p]·B[p,:]),
