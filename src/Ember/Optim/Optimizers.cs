@@ -78,9 +78,14 @@ public class Adam : Optimizer
             var mf = Buffer(state, "exp_avg", p);
             var vf = Buffer(state, "exp_avg_sq", p);
             var vmaxf = Amsgrad ? Buffer(state, "max_exp_avg_sq", p) : vf;
-            Kernels.OptimKernels.Adam(p.Span<float>(), grad.Span<float>(), mf.Span<float>(), vf.Span<float>(), vmaxf.Span<float>(),
-                (float)Beta1, (float)Beta2, (float)(lr / bc1), (float)(1 / Math.Sqrt(bc2)), (float)Eps,
-                _decoupled ? 0f : (float)WeightDecay, _decoupled ? (float)(1 - lr * WeightDecay) : 1f, Amsgrad);
+            float b1 = (float)Beta1, b2 = (float)Beta2, stepSize = (float)(lr / bc1), ib = (float)(1 / Math.Sqrt(bc2)), eps = (float)Eps;
+            float coupled = _decoupled ? 0f : (float)WeightDecay, scale = _decoupled ? (float)(1 - lr * WeightDecay) : 1f;
+            bool ams = Amsgrad;
+            var (pa, po, ga, go, ma, mo, va, vo, xa, xo) = (p.Data<float>(), p._offset, grad.Data<float>(), grad._offset, mf.Data<float>(), mf._offset,
+                vf.Data<float>(), vf._offset, vmaxf.Data<float>(), vmaxf._offset);
+            // Memory-bound (7 floats of traffic per parameter): large tensors are split across threads.
+            Parallelism.For(p.NumEl, 1 << 16, (s, e) => Kernels.OptimKernels.Adam(pa.AsSpan(po + s, e - s), ga.AsSpan(go + s, e - s),
+                ma.AsSpan(mo + s, e - s), va.AsSpan(vo + s, e - s), xa.AsSpan(xo + s, e - s), b1, b2, stepSize, ib, eps, coupled, scale, ams));
             p.MarkModified();
             return;
         }
