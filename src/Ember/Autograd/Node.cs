@@ -17,13 +17,21 @@ public sealed class Node
     internal readonly int[] OutputShape;
     internal readonly DType OutputDType;
 
-    internal Node(string name, Tensor?[] inputs, BackwardRule rule, Tensor output)
+    private readonly Tensor[]? _saved;
+    private readonly int[]? _savedVersions;
+
+    internal Node(string name, Tensor?[] inputs, BackwardRule rule, Tensor output, Tensor[]? saved = null)
     {
         Name = name;
         Inputs = inputs;
         _rule = rule;
         OutputShape = output._shape;
         OutputDType = output.DType;
+        if (saved is { Length: > 0 })
+        {
+            _saved = saved;
+            _savedVersions = saved.Select(t => t._storage.Version).ToArray();
+        }
     }
 
     /// <summary>True once a backward pass without <c>retainGraph</c> released the saved tensors.</summary>
@@ -34,6 +42,13 @@ public sealed class Node
         var rule = _rule ?? throw new InvalidOperationException(
             $"Backward: trying to backward through the graph a second time (node {Name}), but its saved tensors were " +
             "already freed. Pass retainGraph: true to the first Backward call if you need to backward twice.");
+        if (_saved is not null)
+            for (int i = 0; i < _saved.Length; i++)
+                if (_saved[i]._storage.Version != _savedVersions![i])
+                    throw new InvalidOperationException(
+                        $"{Name}: a tensor its gradient needs (shape {ShapeUtil.Str(_saved[i]._shape)}, dtype {_saved[i].DType.Name()}) was modified " +
+                        $"in place after the forward pass (version {_savedVersions[i]} -> {_saved[i]._storage.Version}); the gradient would be wrong. " +
+                        "Clone the tensor before modifying it, or modify it only after Backward.");
         if (!retainGraph) _rule = null;
         var grads = rule(grad);
         if (grads.Length != Inputs.Length)

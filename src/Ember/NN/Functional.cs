@@ -50,7 +50,7 @@ public static partial class Functional
             var gw = weight.RequiresGrad ? g.T.Matmul(x.Detach()) : null;             // (out, N)·(N, in)
             if (bias is null) return [gx, gw];
             return [gx, gw, bias.RequiresGrad ? g.Sum(0) : null];
-        });
+        }, x, weight);
     }
 
     public static Tensor Relu(Tensor x) => x.Relu();

@@ -95,14 +95,16 @@ public sealed partial class Tensor
 
     /// <summary>Records the op that produced this tensor. Inputs that do not require grad are stored as null, so the
     /// engine never visits them and rules may skip their gradients.</summary>
-    internal Tensor Record(string name, Tensor[] inputs, Node.BackwardRule rule)
+    /// <param name="saved">Tensors the rule reads besides the incoming gradient (inputs or the output). Their
+    /// storage versions are recorded, and backward refuses to run if any was modified in place since.</param>
+    internal Tensor Record(string name, Tensor[] inputs, Node.BackwardRule rule, params Tensor[] saved)
     {
         var kept = new Tensor?[inputs.Length];
         for (int i = 0; i < inputs.Length; i++) kept[i] = inputs[i].RequiresGrad ? inputs[i] : null;
-        GradFn = new Node(name, kept, rule, this);
+        GradFn = new Node(name, kept, rule, this, saved);
         return this;
     }
 
-    internal Tensor Record(string name, Tensor input, Func<Tensor, Tensor> rule)
-        => Record(name, [input], g => [rule(g)]);
+    internal Tensor Record(string name, Tensor input, Func<Tensor, Tensor> rule, params Tensor[] saved)
+        => Record(name, [input], g => [rule(g)], saved);
 }

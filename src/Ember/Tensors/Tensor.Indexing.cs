@@ -90,7 +90,7 @@ public sealed partial class Tensor
         DispatchGatherScatter("Gather", this, d, index, r, scatter: false, accumulate: false);
         if (!AnyRequiresGrad(this)) return r;
         var inShape = _shape;
-        return r.Record("GatherBackward", this, g => Zeros(inShape, g.DType).ScatterAdd(d, index, g));
+        return r.Record("GatherBackward", this, g => Zeros(inShape, g.DType).ScatterAdd(d, index, g), index);
     }
 
     private Tensor ScatterCore(string op, int d, Tensor index, Tensor src, bool accumulate)
@@ -112,7 +112,7 @@ public sealed partial class Tensor
         var (self, s) = (this, src);
         return r.Record("ScatterBackward", [self, s], g => [
             self.RequiresGrad ? g.Scatter(d, index, ZerosLike(s)) : null,
-            s.RequiresGrad ? g.Gather(d, index) : null]);
+            s.RequiresGrad ? g.Gather(d, index) : null], index);
     }
 
     /// <summary>Scatter of a single value.</summary>
@@ -125,7 +125,7 @@ public sealed partial class Tensor
         var r = ScatterCore("ScatterAdd", d, index, src, accumulate: true);
         if (!AnyRequiresGrad(this, src)) return r;
         var (self, s) = (this, src);
-        return r.Record("ScatterAddBackward", [self, s], g => [self.RequiresGrad ? g : null, s.RequiresGrad ? g.Gather(d, index) : null]);
+        return r.Record("ScatterAddBackward", [self, s], g => [self.RequiresGrad ? g : null, s.RequiresGrad ? g.Gather(d, index) : null], index);
     }
 
     /// <summary>Selects entries along <paramref name="dim"/> by a 1-D int64 index (rows of an embedding table).</summary>
@@ -158,7 +158,7 @@ public sealed partial class Tensor
         }
         if (!AnyRequiresGrad(this)) return r;
         var inShape = _shape;
-        return r.Record("IndexSelectBackward", this, g => Zeros(inShape, g.DType).IndexAddInPlace(d, index, g));
+        return r.Record("IndexSelectBackward", this, g => Zeros(inShape, g.DType).IndexAddInPlace(d, index, g), index);
     }
 
     private static long CheckIndex(string op, long i, int n)

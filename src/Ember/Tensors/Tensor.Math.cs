@@ -44,7 +44,7 @@ public sealed partial class Tensor
             : Elementwise.BinaryF("Mul", this, other, new MulOp<float>(), new MulOp<double>());
         if (!AnyRequiresGrad(this, other)) return r;
         var (a, b) = (this, other);
-        return r.Record("MulBackward", [a, b], g => [a.RequiresGrad ? g.Mul(b).SumTo(a._shape) : null, b.RequiresGrad ? g.Mul(a).SumTo(b._shape) : null]);
+        return r.Record("MulBackward", [a, b], g => [a.RequiresGrad ? g.Mul(b).SumTo(a._shape) : null, b.RequiresGrad ? g.Mul(a).SumTo(b._shape) : null], a, b);
     }
 
     public Tensor Mul(double other)
@@ -61,7 +61,7 @@ public sealed partial class Tensor
         // d(a/b)/da = 1/b ; d(a/b)/db = −a/b² = −r/b
         return r.Record("DivBackward", [a, b], g => [
             a.RequiresGrad ? g.Div(b).SumTo(a._shape) : null,
-            b.RequiresGrad ? g.Mul(r.Detach()).Div(b).Neg().SumTo(b._shape) : null]);
+            b.RequiresGrad ? g.Mul(r.Detach()).Div(b).Neg().SumTo(b._shape) : null], b, r);
     }
 
     public Tensor Div(double other) => Mul(1.0 / other);
@@ -79,7 +79,7 @@ public sealed partial class Tensor
         var r = Elementwise.BinaryF("Pow", this, S(exponent), new PowOp<float>(), new PowOp<double>());
         if (!AnyRequiresGrad(this)) return r;
         var x = this;
-        return r.Record("PowBackward", x, g => exponent == 0 ? ZerosLike(g) : g.Mul(x.Pow(exponent - 1)).Mul(exponent));
+        return r.Record("PowBackward", x, g => exponent == 0 ? ZerosLike(g) : g.Mul(x.Pow(exponent - 1)).Mul(exponent), x);
     }
 
     /// <summary>Elementwise power with a tensor exponent (broadcast).</summary>
@@ -91,7 +91,7 @@ public sealed partial class Tensor
         // d(aᵇ)/da = b·aᵇ⁻¹ ; d(aᵇ)/db = aᵇ·ln a (0 where a = 0, as in PyTorch)
         return r.Record("PowBackward", [a, b], g => [
             a.RequiresGrad ? g.Mul(b).Mul(a.Pow(b.Sub(1))).SumTo(a._shape) : null,
-            b.RequiresGrad ? g.Mul(r.Detach()).Mul(Where(a.Eq(0), ZerosLike(a), a.Log())).SumTo(b._shape) : null]);
+            b.RequiresGrad ? g.Mul(r.Detach()).Mul(Where(a.Eq(0), ZerosLike(a), a.Log())).SumTo(b._shape) : null], a, b, r);
     }
 
     public Tensor Square() => Mul(this);
@@ -106,7 +106,7 @@ public sealed partial class Tensor
         {
             var den = x.Square().Add(y.Square());
             return [y.RequiresGrad ? g.Mul(x).Div(den).SumTo(y._shape) : null, x.RequiresGrad ? g.Mul(y).Neg().Div(den).SumTo(x._shape) : null];
-        });
+        }, y, x);
     }
 
     /// <summary>Elementwise maximum (<c>torch.maximum</c>); ties split the gradient evenly, as in PyTorch.</summary>
@@ -132,7 +132,7 @@ public sealed partial class Tensor
             var wa = aWins.Add(tie);
             var wb = Scalar(1, g.DType).Sub(wa);
             return [a.RequiresGrad ? g.Mul(wa).SumTo(a._shape) : null, b.RequiresGrad ? g.Mul(wb).SumTo(b._shape) : null];
-        });
+        }, a, b);
     }
 
     // ------------------------------------------------------------------ unary functions
@@ -140,27 +140,27 @@ public sealed partial class Tensor
     public Tensor Exp()
     {
         var r = Elementwise.UnaryF("Exp", this, new ExpOp<float>(), new ExpOp<double>());
-        return AnyRequiresGrad(this) ? r.Record("ExpBackward", this, g => g.Mul(r.Detach())) : r;
+        return AnyRequiresGrad(this) ? r.Record("ExpBackward", this, g => g.Mul(r.Detach()), r) : r;
     }
 
     public Tensor Log()
     {
         var r = Elementwise.UnaryF("Log", this, new LogOp<float>(), new LogOp<double>());
         var x = this;
-        return AnyRequiresGrad(this) ? r.Record("LogBackward", this, g => g.Div(x)) : r;
+        return AnyRequiresGrad(this) ? r.Record("LogBackward", this, g => g.Div(x), x) : r;
     }
 
     public Tensor Sqrt()
     {
         var r = Elementwise.UnaryF("Sqrt", this, new SqrtOp<float>(), new SqrtOp<double>());
-        return AnyRequiresGrad(this) ? r.Record("SqrtBackward", this, g => g.Div(r.Detach()).Mul(0.5)) : r;
+        return AnyRequiresGrad(this) ? r.Record("SqrtBackward", this, g => g.Div(r.Detach()).Mul(0.5), r) : r;
     }
 
     public Tensor Rsqrt()
     {
         var r = Elementwise.UnaryF("Rsqrt", this, new RsqrtOp<float>(), new RsqrtOp<double>());
         // d x^(−½) = −½ x^(−3/2) = −½ r³
-        return AnyRequiresGrad(this) ? r.Record("RsqrtBackward", this, g => { var y = r.Detach(); return g.Mul(y.Mul(y).Mul(y)).Mul(-0.5); }) : r;
+        return AnyRequiresGrad(this) ? r.Record("RsqrtBackward", this, g => { var y = r.Detach(); return g.Mul(y.Mul(y).Mul(y)).Mul(-0.5); }, r) : r;
     }
 
     public Tensor Abs()
@@ -168,7 +168,7 @@ public sealed partial class Tensor
         var r = DType == DType.Int64 ? Elementwise.Unary<long, long, AbsOp<long>>(default, this)
             : Elementwise.UnaryF("Abs", this, new AbsOp<float>(), new AbsOp<double>());
         var x = this;
-        return AnyRequiresGrad(this) ? r.Record("AbsBackward", this, g => g.Mul(x.Sign())) : r;
+        return AnyRequiresGrad(this) ? r.Record("AbsBackward", this, g => g.Mul(x.Sign()), x) : r;
     }
 
     /// <summary>−1, 0 or 1 by sign; its gradient is zero.</summary>
@@ -182,7 +182,7 @@ public sealed partial class Tensor
     {
         var r = Elementwise.UnaryF("Tanh", this, new TanhOp<float>(), new TanhOp<double>());
         return AnyRequiresGrad(this)
-            ? r.Record("TanhBackward", this, g => Elementwise.BinaryF("TanhBackward", g, r.Detach(), new TanhBackwardOp<float>(), new TanhBackwardOp<double>()))
+            ? r.Record("TanhBackward", this, g => Elementwise.BinaryF("TanhBackward", g, r.Detach(), new TanhBackwardOp<float>(), new TanhBackwardOp<double>()), r)
             : r;
     }
 
@@ -190,7 +190,7 @@ public sealed partial class Tensor
     {
         var r = Elementwise.UnaryF("Sigmoid", this, new SigmoidOp<float>(), new SigmoidOp<double>());
         return AnyRequiresGrad(this)
-            ? r.Record("SigmoidBackward", this, g => Elementwise.BinaryF("SigmoidBackward", g, r.Detach(), new SigmoidBackwardOp<float>(), new SigmoidBackwardOp<double>()))
+            ? r.Record("SigmoidBackward", this, g => Elementwise.BinaryF("SigmoidBackward", g, r.Detach(), new SigmoidBackwardOp<float>(), new SigmoidBackwardOp<double>()), r)
             : r;
     }
 
@@ -200,7 +200,7 @@ public sealed partial class Tensor
         var r = Elementwise.UnaryF("Relu", this, new ReluOp<float>(), new ReluOp<double>());
         var x = this;
         return AnyRequiresGrad(this)
-            ? r.Record("ReluBackward", this, g => Elementwise.BinaryF("ReluBackward", g, x.Detach(), new ReluBackwardOp<float>(), new ReluBackwardOp<double>()))
+            ? r.Record("ReluBackward", this, g => Elementwise.BinaryF("ReluBackward", g, x.Detach(), new ReluBackwardOp<float>(), new ReluBackwardOp<double>()), x)
             : r;
     }
 
@@ -209,21 +209,21 @@ public sealed partial class Tensor
         var r = Elementwise.UnaryF("Erf", this, new ErfOp<float>(), new ErfOp<double>());
         var x = this;
         // d erf(x) = 2/√π · e^(−x²)
-        return AnyRequiresGrad(this) ? r.Record("ErfBackward", this, g => g.Mul(x.Square().Neg().Exp()).Mul(2 / Math.Sqrt(Math.PI))) : r;
+        return AnyRequiresGrad(this) ? r.Record("ErfBackward", this, g => g.Mul(x.Square().Neg().Exp()).Mul(2 / Math.Sqrt(Math.PI)), x) : r;
     }
 
     public Tensor Sin()
     {
         var r = Elementwise.UnaryF("Sin", this, new SinOp<float>(), new SinOp<double>());
         var x = this;
-        return AnyRequiresGrad(this) ? r.Record("SinBackward", this, g => g.Mul(x.Cos())) : r;
+        return AnyRequiresGrad(this) ? r.Record("SinBackward", this, g => g.Mul(x.Cos()), x) : r;
     }
 
     public Tensor Cos()
     {
         var r = Elementwise.UnaryF("Cos", this, new CosOp<float>(), new CosOp<double>());
         var x = this;
-        return AnyRequiresGrad(this) ? r.Record("CosBackward", this, g => g.Mul(x.Sin()).Neg()) : r;
+        return AnyRequiresGrad(this) ? r.Record("CosBackward", this, g => g.Mul(x.Sin()).Neg(), x) : r;
     }
 
     /// <summary>Clamps into [min, max]; either bound may be null. The gradient passes where min ≤ x ≤ max.</summary>
@@ -234,7 +234,7 @@ public sealed partial class Tensor
         var r = Elementwise.UnaryF("Clamp", this, new ClampOp<float>((float)lo, (float)hi), new ClampOp<double>(lo, hi));
         var x = this;
         return AnyRequiresGrad(this)
-            ? r.Record("ClampBackward", this, g => g.Mul(x.Ge(lo).LogicalAnd(x.Le(hi)).To(g.DType)))
+            ? r.Record("ClampBackward", this, g => g.Mul(x.Ge(lo).LogicalAnd(x.Le(hi)).To(g.DType)), x)
             : r;
     }
 
@@ -366,7 +366,7 @@ public sealed partial class Tensor
         {
             var zero = ZerosLike(g);
             return [a.RequiresGrad ? Where(condition, g, zero).SumTo(a._shape) : null, b.RequiresGrad ? Where(condition, zero, g).SumTo(b._shape) : null];
-        });
+        }, condition);
     }
 
     public static Tensor Where(Tensor condition, Tensor a, double b) => Where(condition, a, Scalar(b, a.DType));

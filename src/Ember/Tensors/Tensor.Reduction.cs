@@ -65,7 +65,7 @@ public sealed partial class Tensor
         var r = ReduceF("Prod", rd, keepDim, RowReduction.Prod);
         if (!AnyRequiresGrad(this)) return r;
         var x = this;
-        return r.Record("ProdBackward", this, g => ExpandReduced(g, x._shape, rd, keepDim).Mul(ProdOthers(x, rd)));
+        return r.Record("ProdBackward", this, g => ExpandReduced(g, x._shape, rd, keepDim).Mul(ProdOthers(x, rd)), x);
     }
 
     public Tensor Prod() => Prod(null);
@@ -112,7 +112,7 @@ public sealed partial class Tensor
         {
             var mask = x.Detach().Eq(r.Detach()).To(g.DType);
             return mask.Mul(g.Div(mask.Sum()));
-        });
+        }, x, r);
     }
 
     /// <summary>Max over dims (values only; <c>amax</c>). Ties share the gradient evenly.</summary>
@@ -132,7 +132,7 @@ public sealed partial class Tensor
             var mask = x.Detach().Eq(ExpandReduced(r.Detach(), x._shape, rd, keepDim)).To(g.DType);
             var count = mask.Sum(rd, keepDim: true);
             return mask.Mul(ExpandReduced(g, x._shape, rd, keepDim)).Div(count);
-        });
+        }, x, r);
     }
 
     /// <summary>Max along one dim with the index of the first maximum (<c>torch.max(x, dim)</c>).</summary>
@@ -235,7 +235,7 @@ public sealed partial class Tensor
         {
             var yd = y.Detach();
             return yd.Mul(g.Sub(g.Mul(yd).Sum(d, keepDim: true)));
-        });
+        }, y);
     }
 
     /// <summary>log(softmax(x)) along <paramref name="dim"/>, computed directly (stable).</summary>
@@ -245,7 +245,7 @@ public sealed partial class Tensor
         if (!AnyRequiresGrad(this)) return y;
         int d = ShapeUtil.Dim("LogSoftmax", dim, Dim);
         // dx = g − softmax(x) · Σ_d g
-        return y.Record("LogSoftmaxBackward", this, g => g.Sub(y.Detach().Exp().Mul(g.Sum(d, keepDim: true))));
+        return y.Record("LogSoftmaxBackward", this, g => g.Sub(y.Detach().Exp().Mul(g.Sum(d, keepDim: true))), y);
     }
 
     private (Tensor, int) SoftmaxCore(string op, int dim, bool log)
@@ -287,7 +287,7 @@ public sealed partial class Tensor
             var n = ExpandReduced(r.Detach(), x._shape, rd, keepDim);
             var scale = Where(n.Eq(0), ZerosLike(n), ExpandReduced(g, x._shape, rd, keepDim).Div(n));
             return x.Detach().Mul(scale);
-        });
+        }, x, r);
     }
 
     /// <summary>Reduces a broadcast gradient back to <paramref name="shape"/> (sums the broadcast dims).</summary>

@@ -173,4 +173,41 @@ public class EngineTests
         var g32 = x32.Grad!.ToArray<float>();
         for (int i = 0; i < g64.Length; i++) Assert.Equal(g64[i], g32[i], 4);
     }
+
+    [Fact]
+    public void ModifyingASavedTensorInPlaceIsDetected()
+    {
+        var x = Tensor.FromArray(new double[] { 1, 2 }).RequiresGrad_();
+        var y = x.Exp();                         // ExpBackward reads y
+        var loss = y.Sum();
+        using (Tensor.NoGrad()) y.AddInPlace(1.0);
+        var e = Assert.Throws<InvalidOperationException>(() => loss.Backward());
+        Assert.Contains("ExpBackward", e.Message);
+        Assert.Contains("modified in place", e.Message);
+
+        var w = Tensor.FromArray(new double[] { 3, 4 });
+        var z = x.Mul(w).Sum();                  // MulBackward reads w
+        w.MulInPlace(2.0);
+        Assert.Throws<InvalidOperationException>(() => z.Backward());
+    }
+
+    [Fact]
+    public void ModifyingATensorTheGradientDoesNotNeedIsAllowed()
+    {
+        var x = Tensor.FromArray(new double[] { 1, 2 }).RequiresGrad_();
+        var c = Tensor.FromArray(new double[] { 5, 6 });
+        var loss = x.Add(c).Sum();               // AddBackward reads nothing
+        c.Fill(0);
+        loss.Backward();
+        Assert.Equal(new double[] { 1, 1 }, x.Grad!.ToArray<double>());
+    }
+
+    [Fact]
+    public void DTypeConversionPassesGradientsBack()
+    {
+        var x = Tensor.FromArray(new double[] { 0.5, -1 }).RequiresGrad_();
+        x.To(DType.Float32).Mul(3.0).Sum().Backward();
+        Assert.Equal(DType.Float64, x.Grad!.DType);
+        Assert.Equal(new double[] { 3, 3 }, x.Grad.ToArray<double>());
+    }
 }
