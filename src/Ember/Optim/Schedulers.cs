@@ -4,11 +4,9 @@ namespace Ember.Optim;
 /// group's rate to <see cref="RateAt"/> of its initial rate.</summary>
 public abstract class LRScheduler
 {
-    protected LRScheduler(Optimizer optimizer)
-    {
-        Optimizer = optimizer;
-        Apply();
-    }
+    /// <summary>Derived constructors finish with <see cref="Restore"/>(0), which applies the step-0 rate once their
+    /// own fields are set (a virtual call from this constructor would see them unset).</summary>
+    protected LRScheduler(Optimizer optimizer) => Optimizer = optimizer;
 
     public Optimizer Optimizer { get; }
 
@@ -50,7 +48,7 @@ public sealed class StepLR : LRScheduler
         Restore(0);
     }
 
-    public override double RateAt(int step, double baseLr) => _stepSize == 0 ? baseLr : baseLr * Math.Pow(_gamma, step / _stepSize);
+    public override double RateAt(int step, double baseLr) => baseLr * Math.Pow(_gamma, step / _stepSize);
 }
 
 /// <summary>Linear warm-up from 0 over <c>warmupSteps</c>, then cosine decay to <c>minLr</c> at <c>totalSteps</c>
@@ -70,7 +68,6 @@ public sealed class CosineWithWarmup : LRScheduler
 
     public override double RateAt(int step, double baseLr)
     {
-        if (_total == 0) return baseLr;
         if (step < _warmup) return baseLr * step / _warmup;
         double progress = Math.Min(1, (double)(step - _warmup) / Math.Max(1, _total - _warmup));
         return _minLr + (baseLr - _minLr) * 0.5 * (1 + Math.Cos(Math.PI * progress));
@@ -100,7 +97,6 @@ public sealed class OneCycleLR : LRScheduler
 
     public override double RateAt(int step, double baseLr)
     {
-        if (_downEnd == 0 && _max == 0) return baseLr;
         if (step <= _upEnd) return Cos(_initial, _max, _upEnd <= 0 ? 1 : step / _upEnd);
         return Cos(_max, _min, Math.Min(1, (step - _upEnd) / (_downEnd - _upEnd)));
     }
