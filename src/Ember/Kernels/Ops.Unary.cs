@@ -80,7 +80,13 @@ internal struct ErfOp<T> : IUnaryOp<T, T> where T : unmanaged, IFloatingPointIee
     public T Scalar(T x) => typeof(T) == typeof(float)
         ? (T)(object)SpecialFunctions.Erf((float)(object)x)
         : (T)(object)SpecialFunctions.Erf((double)(object)x);
-    public void Vec(ReadOnlySpan<T> x, Span<T> d) { for (int i = 0; i < d.Length; i++) d[i] = Scalar(x[i]); }
+    public void Vec(ReadOnlySpan<T> x, Span<T> d)
+    {
+        if (typeof(T) == typeof(float))
+            SpecialFunctions.Erf(System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(x), System.Runtime.InteropServices.MemoryMarshal.Cast<T, float>(d));
+        else
+            for (int i = 0; i < d.Length; i++) d[i] = Scalar(x[i]);
+    }
 }
 
 /// <summary>clamp(x, lo, hi); either bound may be absent (±∞).</summary>
@@ -171,4 +177,109 @@ internal struct SigmoidBackwardOp<T> : IBinaryOp<T, T> where T : unmanaged, IFlo
     public void Vec(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> d) { for (int i = 0; i < d.Length; i++) d[i] = Scalar(g[i], y[i]); }
     public void VecScalar(ReadOnlySpan<T> g, T y, Span<T> d) => TensorPrimitives.Multiply(g, y * (T.One - y), d);
     public void ScalarVec(T g, ReadOnlySpan<T> y, Span<T> d) { for (int i = 0; i < d.Length; i++) d[i] = Scalar(g, y[i]); }
+}
+
+/// <summary>GELU on float32, fused: exact x·Φ(x) = ½x(1 + erf(x/√2)), or the tanh form
+/// ½x(1 + tanh(√(2/π)(x + 0.044715x³))). Equals the composed float64 definition in Functional.Gelu.</summary>
+internal struct GeluOp(bool tanh) : IUnaryOp<float, float>
+{
+    internal const float K = 0.7978845608028654f, C = 0.044715f, InvSqrt2 = 0.7071067811865476f;
+
+    public float Scalar(float x)
+    {
+        if (tanh) return 0.5f * x * (1 + MathF.Tanh(K * (x + C * x * x * x)));
+        return 0.5f * x * (1 + SpecialFunctions.Erf(x * InvSqrt2));
+    }
+
+    public void Vec(ReadOnlySpan<float> x, Span<float> d)
+    {
+        if (tanh)
+        {
+            TensorPrimitives.Multiply(x, x, d);
+            TensorPrimitives.Multiply(d, x, d);                    // x³
+            TensorPrimitives.FusedMultiplyAdd(d, C, x, d);          // x + c·x³
+            TensorPrimitives.Multiply(d, K, d);
+            TensorPrimitives.Tanh(d, d);
+        }
+        else SpecialFunctions.Erf(x, d, InvSqrt2);
+        TensorPrimitives.Add(d, 1f, d);
+        TensorPrimitives.Multiply(d, x, d);
+        TensorPrimitives.Multiply(d, 0.5f, d);
+    }
+}
+
+/// <summary>GELU backward on float32 (a = g, b = x): exact d/dx = Φ(x) + x·φ(x), φ(x) = e^(−x²/2)/√(2π);
+/// tanh form d/dx = ½(1 + th) + ½x·sech²(u)·√(2/π)(1 + 3·0.044715x²), u = √(2/π)(x + 0.044715x³), th = tanh(u).</summary>
+internal struct GeluBackwardOp(bool tanh) : IBinaryOp<float, float>
+{
+    private const float InvSqrt2Pi = 0.3989422804014327f;
+
+    public float Scalar(float g, float x)
+    {
+        if (tanh)
+        {
+            // 1 − tanh²(u) = sech²(u) = 4s/(1 + s)², s = e^(−2|u|): no cancellation as tanh(u) → ±1.
+            float u = GeluOp.K * (x + GeluOp.C * x * x * x);
+            float s = MathF.Exp(-2 * MathF.Abs(u));
+            float sech2 = 4 * s / ((1 + s) * (1 + s));
+            return g * (0.5f * (1 + MathF.Tanh(u)) + 0.5f * x * sech2 * GeluOp.K * (1 + 3 * GeluOp.C * x * x));
+        }
+        float cdf = 0.5f * (1 + SpecialFunctions.Erf(x * GeluOp.InvSqrt2));
+        return g * (cdf + x * MathF.Exp(-0.5f * x * x) * InvSqrt2Pi);
+    }
+
+    public void Vec(ReadOnlySpan<float> g, ReadOnlySpan<float> x, Span<float> d)
+    {
+        // Chunks keep the temporaries on the stack.
+        Span<float> t1 = stackalloc float[512];
+        Span<float> t2 = stackalloc float[512];
+        Span<float> t3 = stackalloc float[512];
+        for (int start = 0; start < d.Length; start += 512)
+        {
+            int n = Math.Min(512, d.Length - start);
+            var xs = x.Slice(start, n);
+            var a = t1[..n];
+            var b = t2[..n];
+            if (tanh)
+            {
+                var s = t3[..n];
+                TensorPrimitives.Multiply(xs, xs, b);                        // x²
+                TensorPrimitives.Multiply(b, xs, a);                         // x³
+                TensorPrimitives.FusedMultiplyAdd(a, GeluOp.C, xs, a);       // x + c·x³
+                TensorPrimitives.Multiply(a, GeluOp.K, a);                   // u
+                TensorPrimitives.Abs(a, s);
+                TensorPrimitives.Multiply(s, -2f, s);
+                TensorPrimitives.Exp(s, s);                                  // s = e^(−2|u|)
+                var sech2 = d.Slice(start, n);
+                TensorPrimitives.Add(s, 1f, sech2);
+                TensorPrimitives.Multiply(sech2, sech2, sech2);
+                TensorPrimitives.Divide(s, sech2, sech2);
+                TensorPrimitives.Multiply(sech2, 4f, sech2);                 // sech²(u) = 1 − tanh²(u), without cancellation
+                TensorPrimitives.Tanh(a, a);                                 // th
+                TensorPrimitives.Multiply(b, 3 * GeluOp.C, b);
+                TensorPrimitives.Add(b, 1f, b);
+                TensorPrimitives.Multiply(b, GeluOp.K * 0.5f, b);
+                TensorPrimitives.Multiply(b, xs, b);                         // ½x·k(1 + 3c·x²)
+                TensorPrimitives.Multiply(b, sech2, b);
+                TensorPrimitives.Add(a, 1f, a);
+                TensorPrimitives.Multiply(a, 0.5f, a);                       // ½(1 + th)
+            }
+            else
+            {
+                SpecialFunctions.Erf(xs, a, GeluOp.InvSqrt2);
+                TensorPrimitives.Add(a, 1f, a);
+                TensorPrimitives.Multiply(a, 0.5f, a);                       // Φ(x)
+                TensorPrimitives.Multiply(xs, xs, b);
+                TensorPrimitives.Multiply(b, -0.5f, b);
+                TensorPrimitives.Exp(b, b);
+                TensorPrimitives.Multiply(b, xs, b);
+                TensorPrimitives.Multiply(b, InvSqrt2Pi, b);                 // x·φ(x)
+            }
+            TensorPrimitives.Add(a, b, a);
+            TensorPrimitives.Multiply(g.Slice(start, n), a, d.Slice(start, n));
+        }
+    }
+
+    public void VecScalar(ReadOnlySpan<float> g, float x, Span<float> d) => TensorPrimitives.Multiply(g, Scalar(1, x), d);
+    public void ScalarVec(float g, ReadOnlySpan<float> x, Span<float> d) { for (int i = 0; i < d.Length; i++) d[i] = Scalar(g, x[i]); }
 }

@@ -64,6 +64,13 @@ public static partial class Functional
     /// <summary>GELU: x·Φ(x) exactly (with erf), or the tanh approximation of Hendrycks &amp; Gimpel (2016).</summary>
     public static Tensor Gelu(Tensor x, bool tanhApproximation = false)
     {
+        if (x.DType == DType.Float32)
+        {
+            // Fused kernels: one output allocation forward, one backward (the composition below costs 6–10).
+            var y = Kernels.Elementwise.Unary<float, float, Kernels.GeluOp>(new(tanhApproximation), x);
+            if (!(GradMode.IsEnabled && x.RequiresGrad)) return y;
+            return y.Record("GeluBackward", x, g => Kernels.Elementwise.Binary<float, float, Kernels.GeluBackwardOp>("GeluBackward", new(tanhApproximation), g, x.Detach()), x);
+        }
         if (!tanhApproximation) return x.Mul(x.Mul(1 / Math.Sqrt(2)).Erf().Add(1)).Mul(0.5);
         var inner = x.Add(x.Pow(3).Mul(0.044715)).Mul(Math.Sqrt(2 / Math.PI));
         return x.Mul(inner.Tanh().Add(1)).Mul(0.5);

@@ -122,6 +122,25 @@ public class ModuleTests
         GradCheck.Check(v => f(v[0]), [GradCheck.Leaf(4, 3, 5)]);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void FusedFloat32GeluMatchesFloat64Definition(bool tanh)
+    {
+        // Sizes with SIMD tails; values spanning the series/erfc switch at |x/√2| = 0.5 and the saturated tails.
+        var values = Tensor.Cat([Tensor.Linspace(-9, 9, 1001, DType.Float64), Tensor.Randn([77], DType.Float64, new Generator(4))]);
+        var x64 = values.Detach().RequiresGrad_();
+        var x32 = values.To(DType.Float32).Detach().RequiresGrad_();
+        var w = Tensor.Randn(values.Shape, DType.Float64, new Generator(5));
+        var y64 = Functional.Gelu(x64, tanh);
+        var y32 = Functional.Gelu(x32, tanh);
+        TorchReference.Close(y64.ToArray<double>(), y32.ToArrayDouble(), 2e-6, "gelu forward");
+        y64.Mul(w).Sum().Backward();
+        y32.Mul(w.To(DType.Float32)).Sum().Backward();
+        TorchReference.Close(x64.Grad!.ToArray<double>(), x32.Grad!.ToArrayDouble(), 2e-6, "gelu backward");
+        Assert.Equal("GeluBackward", y32.GradFn!.Name);
+    }
+
     [Fact]
     public void ActivationValues()
     {
