@@ -13,6 +13,7 @@ public sealed class Args
     public Args(IEnumerable<string> args, IEnumerable<string> flags)
     {
         var flagSet = flags.ToHashSet();
+        flagSet.Add("help");
         var list = args.ToList();
         for (int i = 0; i < list.Count; i++)
         {

@@ -200,6 +200,7 @@ public static class Program
                                    [--epochs 10] [--batch-size 128] [--optimizer adamw|adam|sgd|rmsprop] [--lr 0.001]
                                    [--weight-decay 0] [--schedule none|cosine|onecycle|step] [--seed 0]
                                    [--out runs/train] [--patience N] [--resume CHECKPOINT] [--quiet]
+                                   [--download mnist|fashion-mnist]   (fetch missing IDX files into FOLDER first)
 
                 Trains on the train-* IDX files of FOLDER and validates on t10k-* each epoch, or on a CSV file with a
                 seeded random validation split (numeric columns standardized, categorical ones one-hot with an unknown
@@ -208,6 +209,8 @@ public static class Program
                 and curves.png in --out.
                 """, 0);
         string data = a.Get("data") ?? throw new UsageException("train: --data is required (an MNIST-format folder or a CSV file)");
+        if (a.Get("download") is string dataset)
+            Downloads.EnsureFiles(data, ImageFolders.UrlFor(dataset), ImageFolders.IdxFiles);
         string? target = a.Get("target");
         double valFraction = a.GetDouble("val-fraction", 0.2);
         string[] ignore = (a.Get("ignore") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);

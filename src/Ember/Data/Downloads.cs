@@ -78,6 +78,17 @@ public static class ImageFolders
     /// <summary>Canonical download address of Fashion-MNIST (Zalando Research).</summary>
     public const string FashionMnistUrl = "http://fashion-mnist.s3-website.eu-central-1.amazonaws.com";
 
+    /// <summary>The MNIST mirror torchvision downloads from (the original host is often unavailable).</summary>
+    public const string MnistUrl = "https://ossci-datasets.s3.amazonaws.com/mnist";
+
+    /// <summary>The download address of a named MNIST-format data set: "mnist" or "fashion-mnist".</summary>
+    public static string UrlFor(string name) => name switch
+    {
+        "mnist" => MnistUrl,
+        "fashion-mnist" => FashionMnistUrl,
+        _ => throw new ArgumentException($"ImageFolders: no download address for '{name}' (known: mnist, fashion-mnist)."),
+    };
+
     /// <summary>Loads (images as float32 in [0, 1] of shape (N, 1, 28, 28), labels int64 (N)) for the train or test split.
     /// When <paramref name="downloadUrl"/> is given, missing files are fetched from it first.</summary>
     public static (Tensor Images, Tensor Labels) LoadMnistFormat(string folder, bool train, string? downloadUrl = null)

@@ -363,3 +363,22 @@ public class FormatTests
         Assert.True(big.Length < 1000, "large tensors are elided");
     }
 }
+
+public class ErrorTests
+{
+    [Fact]
+    public void BadDimsNameTheOpAndTheShape()
+    {
+        var t = Tensor.Ones(2, 3);
+        foreach (var act in new Action[] { () => t.Sum(2), () => t.Softmax(-3), () => t.Transpose(0, 2), () => t.Select(5, 0), () => t.Narrow(1, 2, 2), () => t.Unsqueeze(4), () => Tensor.Cat([t, t], 3), () => t.Max(2) })
+        {
+            var e = Assert.ThrowsAny<ArgumentException>(act);
+            Assert.Matches(@"^(Sum|Softmax|Transpose|Select|Narrow|Unsqueeze|Cat|Max): ", e.Message.Split('\n')[0]);
+        }
+        Assert.Throws<IndexOutOfRangeException>(() => t.Select(0, 2));
+        var mix = Assert.Throws<ArgumentException>(() => t.Add(Tensor.Ones([2, 3], DType.Float64)));
+        Assert.Contains("float32", mix.Message);
+        Assert.Contains("float64", mix.Message);
+        Assert.Throws<NotSupportedException>(() => Tensor.Ones([2], DType.Int64).Exp());
+    }
+}

@@ -73,3 +73,18 @@ public class MilestoneTests
         Assert.Contains("loss became", e.Message);
     }
 }
+
+public class EarlyStoppingTests
+{
+    [Fact]
+    public void StopsWhenValidationStopsImproving()
+    {
+        var x = Tensor.Randn([64, 4], DType.Float32, new Generator(1));
+        var y = Tensor.RandInt(0, 2, [64], new Generator(2));
+        var model = new Linear(4, 2, generator: new Generator(3));
+        var trainer = new Trainer(model, new SGD(model.Parameters(), 0.0), (o, t) => Functional.CrossEntropy(o, t));   // lr 0: nothing improves
+        var loader = new DataLoader(new TensorDataset(x, y), 16);
+        var h = trainer.Fit(loader, loader, new TrainerOptions { Epochs = 10, EarlyStoppingPatience = 2, Progress = false });
+        Assert.Equal(3, h.Count);   // epoch 1 sets the best, epochs 2 and 3 do not improve → stop
+    }
+}

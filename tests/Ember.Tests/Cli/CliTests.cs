@@ -1,0 +1,100 @@
+using Ember.IO;
+using Xunit;
+
+namespace Ember.Tests.Cli;
+
+/// <summary>The `ember` command's contracts, run in-process: exit codes, the last lines, the files it writes.</summary>
+[Collection("console")]
+public class CliTests
+{
+    private static (int Code, string Out, string Err) Run(params string[] args)
+    {
+        var (o, e) = (Console.Out, Console.Error);
+        var so = new StringWriter();
+        var se = new StringWriter();
+        Console.SetOut(so);
+        Console.SetError(se);
+        try { return (Ember.Cli.Program.Main(args), so.ToString(), se.ToString()); }
+        finally { Console.SetOut(o); Console.SetError(e); }
+    }
+
+    [Fact]
+    public void QuickstartWritesModelMetricsAndPlotAndEndsWithAccuracy()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-qs").FullName;
+        var data = Ember.Tests.Data.DataTests.RepoData("mnist-10k");
+        var (code, output, _) = Run("quickstart", "--data", data, "--out", dir, "--epochs", "2", "--quiet");
+        Assert.Equal(0, code);
+        var last = output.TrimEnd().Split('\n')[^1];
+        Assert.Matches(@"^test_accuracy=0\.\d{4}$", last);
+        Assert.True(double.Parse(last["test_accuracy=".Length..], System.Globalization.CultureInfo.InvariantCulture) > 0.9, last);
+        var model = Safetensors.Load(Path.Combine(dir, "model.safetensors"), out var meta);
+        Assert.Equal("mlp", meta["arch"]);
+        Assert.Equal([1024, 784], model["net.1.weight"].Shape);
+        Assert.Equal(3, File.ReadAllLines(Path.Combine(dir, "metrics.csv")).Length);   // header + 2 epochs
+        var png = File.ReadAllBytes(Path.Combine(dir, "curves.png"));
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, png[..4]);
+        Assert.True(png.Length > 10_000, "the plot has content");
+    }
+
+    [Fact]
+    public void MilestonesExitZeroOnlyOnPass()
+    {
+        var (code, output, _) = Run("milestone", "perceptron");
+        Assert.Equal(0, code);
+        Assert.EndsWith("milestone perceptron: PASS accuracy=1.0000 gate=1.0000", output.TrimEnd());
+        var (bad, _, err) = Run("milestone", "nosuch");
+        Assert.Equal(2, bad);
+        Assert.Contains("unknown milestone 'nosuch'", err);
+    }
+
+    [Fact]
+    public void TrainEvaluatePredictRoundTripOnCsv()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-cli").FullName;
+        var csv = Path.Combine(dir, "d.csv");
+        var rng = new Random(1);
+        var lines = new List<string> { "a,b,color,label" };
+        for (int i = 0; i < 300; i++)
+        {
+            double a = rng.NextDouble() * 2 - 1, b = rng.NextDouble() * 2 - 1;
+            string color = rng.Next(2) == 0 ? "red" : "\"dark, blue\"";
+            lines.Add($"{a:F4},{b:F4},{color},{(a + b > 0 ? "pos" : "neg")}");
+        }
+        File.WriteAllLines(csv, lines);
+        var (code, output, err) = Run("train", "--data", csv, "--target", "label", "--hidden", "16", "--epochs", "30", "--lr", "0.01", "--out", dir, "--quiet");
+        Assert.True(code == 0, err);
+        Assert.Matches(@"val_accuracy=0\.9\d{3}|val_accuracy=1\.0000", output);
+        var (ecode, eout, _) = Run("evaluate", Path.Combine(dir, "best.safetensors"), "--data", csv);
+        Assert.Equal(0, ecode);
+        Assert.Contains("pos", eout);                                     // class names in the confusion matrix
+        var acc = double.Parse(eout.TrimEnd().Split('\n')[^1]["accuracy=".Length..], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(acc > 0.9, eout);
+        var pred = Path.Combine(dir, "p.csv");
+        Assert.Equal(0, Run("predict", Path.Combine(dir, "best.safetensors"), "--data", csv, "--out", pred).Code);
+        var p = File.ReadAllLines(pred);
+        Assert.Equal(301, p.Length);
+        Assert.Matches(@"^0,(pos|neg),[01]\.\d{4}$", p[1]);
+    }
+
+    [Fact]
+    public void BadInputGivesOneClearLine()
+    {
+        foreach (var args in new[]
+        {
+            new[] { "train", "--data", "/no/such/folder" },
+            new[] { "train", "--data", "x.csv" },
+            new[] { "evaluate", "/no/such.safetensors", "--data", "x" },
+            new[] { "train", "--data", Ember.Tests.Data.DataTests.RepoData("mnist-10k"), "--epocs", "3" },
+            new[] { "frobnicate" },
+        })
+        {
+            var (code, _, err) = Run(args);
+            Assert.Equal(2, code);
+            Assert.StartsWith("ember: ", err);
+            Assert.Single(err.TrimEnd().Split('\n'));
+        }
+        Assert.Equal(0, Run("train", "--help").Code);
+        Assert.Equal(0, Run("--help").Code);
+    }
+}
