@@ -47,10 +47,35 @@ public static partial class Functional
         return y.Record("LinearBackward", inputs, g =>
         {
             var gx = x.RequiresGrad ? g.Matmul(weight.Detach()) : null;                // (N, out)·(out, in)
-            var gw = weight.RequiresGrad ? g.T.Matmul(x.Detach()) : null;             // (out, N)·(N, in)
+            Tensor? gw = null;
+            if (weight.RequiresGrad && !AccumulateWeightGrad(weight, g, x))
+                gw = g.T.Matmul(x.Detach());                                          // (out, N)·(N, in)
             if (bias is null) return [gx, gw];
             return [gx, gw, bias.RequiresGrad ? g.Sum(0) : null];
         }, x, weight);
+    }
+
+    /// <summary>For a float32 leaf weight, adds gᵀ·x straight into <c>weight.Grad</c> with an accumulating GEMM
+    /// (allocating it as zeros the first time), so the backward pass neither allocates a gradient nor adds it.
+    /// Returns false when the general path must run: non-leaf weight, a recorded backward (createGraph), or a
+    /// gradient buffer that is not a dense float32 tensor of the weight's shape.</summary>
+    private static unsafe bool AccumulateWeightGrad(Tensor weight, Tensor g, Tensor x)
+    {
+        if (!weight.IsLeaf || GradMode.IsEnabled || weight.DType != DType.Float32 || g.DType != DType.Float32 || x.DType != DType.Float32)
+            return false;
+        var grad = weight.Grad;
+        if (grad is not null && (grad.DType != DType.Float32 || !grad.IsContiguous || !ShapeUtil.SameShape(grad._shape, weight._shape)))
+            return false;
+        grad ??= weight.Grad = Tensor.Zeros(weight._shape);
+        int m = weight._shape[0], n = weight._shape[1], k = x._shape[0];
+        fixed (float* pg = g.Data<float>(), px = x.Data<float>(), pd = grad.Data<float>())
+        {
+            // A = gᵀ (out × N) read through g's strides; B = x (N × in); C = grad (out × in), accumulated.
+            Kernels.Gemm.Sgemm(m, n, k, pg + g._offset, g._strides[1], g._strides[0], px + x._offset, x._strides[0], x._strides[1],
+                pd + grad._offset, n, accumulate: true);
+        }
+        grad.MarkModified();
+        return true;
     }
 
     public static Tensor Relu(Tensor x) => x.Relu();

@@ -105,6 +105,28 @@ public class ModuleTests
         Assert.Contains("in_features=5", e.Message);
     }
 
+    [Fact]
+    public void LinearWeightGradientsAccumulateInPlace()
+    {
+        // Written straight into .Grad: a second backward adds, a tied weight gets both contributions.
+        var x = Tensor.Randn([6, 4], DType.Float32, new Generator(1));
+        var w = Tensor.Randn([3, 4], DType.Float32, new Generator(2)).RequiresGrad_();
+        var y = Functional.Linear(x, w).Sum();
+        y.Backward(retainGraph: true);
+        var once = w.Grad!.ToArray<float>();
+        var buffer = w.Grad;
+        y.Backward();
+        Assert.Same(buffer, w.Grad);
+        TorchReference.Close(once.Select(v => 2.0 * v).ToArray(), w.Grad!.ToArrayDouble(), 1e-6, "twice");
+        var expected = Tensor.Ones(3, 6).Matmul(x).ToArrayDouble();
+        TorchReference.Close(expected, once.Select(v => (double)v).ToArray(), 1e-5, "gᵀx");
+        w.ZeroGrad();
+        Functional.Linear(Functional.Linear(x, w).Narrow(1, 0, 3).Matmul(Tensor.Eye(3, 4)), w).Sum().Backward();   // w used twice
+        var w64 = w.Detach().Double().RequiresGrad_();
+        Functional.Linear(Functional.Linear(x.Double(), w64).Narrow(1, 0, 3).Matmul(Tensor.Eye(3, 4, DType.Float64)), w64).Sum().Backward();
+        TorchReference.Close(w64.Grad!.ToArray<double>(), w.Grad!.ToArrayDouble(), 1e-4, "tied");
+    }
+
     public static TheoryData<string> Activations() => new() { "gelu", "gelu_tanh", "silu", "elu", "leaky_relu" };
 
     [Theory]
