@@ -69,8 +69,9 @@ public sealed partial class Tensor
     {
         if (Grad is null)
         {
-            // Never alias the incoming gradient: it may be a view of another node's buffer.
-            Grad = GradMode.IsEnabled ? g : g.Clone();
+            // Never alias the incoming gradient: it may be a view of another node's buffer (an expanded gradient,
+            // say), and optimizers zero and update .Grad in place. Under createGraph, Clone records its own backward.
+            Grad = g.Clone();
         }
         else if (GradMode.IsEnabled)
         {

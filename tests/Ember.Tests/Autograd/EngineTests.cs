@@ -210,4 +210,20 @@ public class EngineTests
         Assert.Equal(DType.Float64, x.Grad!.DType);
         Assert.Equal(new double[] { 3, 3 }, x.Grad.ToArray<double>());
     }
+
+    [Fact]
+    public void LeafGradientNeverAliasesAnotherBuffer()
+    {
+        // d(sum x)/dx is an expanded view of one scalar; the leaf must get its own dense buffer.
+        foreach (bool createGraph in new[] { false, true })
+        {
+            var x = Tensor.Zeros([3], DType.Float64, requiresGrad: true);
+            var s = x.Sum();
+            s.Backward(createGraph: createGraph);
+            Assert.True(x.Grad!.IsContiguous);
+            Assert.Equal([1], x.Grad.Strides);
+            using (Tensor.NoGrad()) x.Grad.Zero();
+            Assert.Equal(new double[] { 0, 0, 0 }, x.Grad.ToArray<double>());
+        }
+    }
 }
