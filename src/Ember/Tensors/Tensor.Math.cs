@@ -420,10 +420,9 @@ public sealed partial class Tensor
     public static Tensor operator *(double a, Tensor b) => b.Mul(a);
     public static Tensor operator /(Tensor a, Tensor b) => a.Div(b);
     public static Tensor operator /(Tensor a, double b) => a.Div(b);
-    public static Tensor operator /(double a, Tensor b) => b.Scalar2(a).Div(b);
+    public static Tensor operator /(double a, Tensor b) => Scalar(a, b.DType).Div(b);
     public static Tensor operator -(Tensor a) => a.Neg();
 
-    private Tensor Scalar2(double v) => S(v);
 }
 
 public sealed partial class Tensor

@@ -74,7 +74,7 @@ public static class KernelChecks
             Check(n, "sigmoid", x.Sigmoid(), i => 1 / (1 + Math.Exp(-xv[i])), 1e-6);
             Check(n, "relu", x.Relu(), i => Math.Max(xv[i], 0), 0);
             Check(n, "sqrt", x.Abs().Sqrt(), i => Math.Sqrt(Math.Abs(xv[i])), 1e-6);
-            Check(n, "relu-backward", Elementwise<float>(x, y), i => yv[i] > 0 ? xv[i] : 0, 0);
+            Check(n, "relu-backward", ReluBackward(x, y), i => yv[i] > 0 ? xv[i] : 0, 0);
             if (n > 0)
             {
                 double sum = xv.Sum(v => (double)v);
@@ -107,7 +107,7 @@ public static class KernelChecks
         }
     }
 
-    private static Tensor Elementwise<T>(Tensor g, Tensor x) where T : unmanaged
+    private static Tensor ReluBackward(Tensor g, Tensor x)
         => Ember.Kernels.Elementwise.BinaryF("ReluBackward", g, x, new ReluBackwardOp<float>(), new ReluBackwardOp<double>());
 
     private static void Check(int n, string op, Tensor actual, Func<int, double> expected, double rtol)
