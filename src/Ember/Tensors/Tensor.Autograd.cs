@@ -98,10 +98,10 @@ public sealed partial class Tensor
     /// engine never visits them and rules may skip their gradients.</summary>
     /// <param name="saved">Tensors the rule reads besides the incoming gradient (inputs or the output). Their
     /// storage versions are recorded, and backward refuses to run if any was modified in place since.</param>
-    internal Tensor Record(string name, Tensor[] inputs, Node.BackwardRule rule, params Tensor[] saved)
+    internal Tensor Record(string name, Tensor?[] inputs, Node.BackwardRule rule, params Tensor[] saved)
     {
         var kept = new Tensor?[inputs.Length];
-        for (int i = 0; i < inputs.Length; i++) kept[i] = inputs[i].RequiresGrad ? inputs[i] : null;
+        for (int i = 0; i < inputs.Length; i++) kept[i] = inputs[i] is { RequiresGrad: true } t ? t : null;
         GradFn = new Node(name, kept, rule, this, saved);
         return this;
     }

@@ -8,7 +8,13 @@ public static class TorchReference
     private static readonly Lazy<JsonDocument> s_doc = new(() =>
         JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "torch_reference.json"))));
 
+    private static readonly Lazy<JsonDocument> s_vision = new(() =>
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "vision_reference.json"))));
+
     public static JsonElement Root => s_doc.Value.RootElement;
+
+    /// <summary>Fixtures/vision_reference.json, written by Fixtures/gen_vision_fixtures.py.</summary>
+    public static JsonElement Vision => s_vision.Value.RootElement;
 
     public static JsonElement Find(string section, string name)
         => Root.GetProperty(section).EnumerateArray().First(e => e.GetProperty("name").GetString() == name);

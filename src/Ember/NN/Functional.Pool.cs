@@ -1,0 +1,329 @@
+using System.Numerics;
+using Ember.Kernels;
+
+namespace Ember.NN;
+
+public static partial class Functional
+{
+    /// <summary>2-D max pooling. Shape: (N, C, H, W) or (C, H, W) → (…, OH, OW). Stride defaults to the kernel
+    /// size; padding (at most half the kernel) pads with −∞; NaN propagates as in PyTorch.</summary>
+    public static Tensor MaxPool2d(Tensor input, Size2 kernelSize, Size2? stride = null, Size2? padding = null, Size2? dilation = null, bool ceilMode = false)
+        => MaxPool2dWithIndices(input, kernelSize, stride, padding, dilation, ceilMode).Values;
+
+    /// <summary><see cref="MaxPool2d"/> that also returns, for each output, the flat index (h·W + w) of the
+    /// chosen input in its plane (int64, as PyTorch's <c>return_indices=True</c>).</summary>
+    public static (Tensor Values, Tensor Indices) MaxPool2dWithIndices(Tensor input, Size2 kernelSize, Size2? stride = null, Size2? padding = null,
+        Size2? dilation = null, bool ceilMode = false)
+    {
+        const string op = "MaxPool2d";
+        var (x, batched) = PoolInput(op, input, 4);
+        var geo = PoolGeometry(op, x, kernelSize, stride ?? kernelSize, padding ?? 0, dilation ?? 1, ceilMode);
+        var (y, idx) = MaxPoolCore(x, geo);
+        var indices = Tensor.FromArray(Array.ConvertAll(idx, v => (long)v), y.Shape);
+        return batched ? (y, indices) : (y.Squeeze(0), indices.Squeeze(0));
+    }
+
+    /// <summary>1-D max pooling: (N, C, L) or (C, L) → (…, OL).</summary>
+    public static Tensor MaxPool1d(Tensor input, int kernelSize, int? stride = null, int padding = 0, int dilation = 1, bool ceilMode = false)
+    {
+        if (input.Dim is not (2 or 3)) throw new ArgumentException($"MaxPool1d: input must be (N, C, L) or (C, L), got {ShapeUtil.Str(input._shape)}.");
+        return MaxPool2d(input.Unsqueeze(-2), (1, kernelSize), (1, stride ?? kernelSize), (0, padding), (1, dilation), ceilMode).Squeeze(-2);
+    }
+
+    /// <summary>2-D average pooling: (N, C, H, W) or (C, H, W) → (…, OH, OW). With <paramref name="countIncludePad"/>
+    /// the zero padding counts in the divisor; <paramref name="divisorOverride"/> replaces the divisor.</summary>
+    public static Tensor AvgPool2d(Tensor input, Size2 kernelSize, Size2? stride = null, Size2? padding = null, bool ceilMode = false,
+        bool countIncludePad = true, int? divisorOverride = null)
+    {
+        const string op = "AvgPool2d";
+        if (divisorOverride is <= 0) throw new ArgumentException($"{op}: divisor_override must be positive, got {divisorOverride}.");
+        var (x, batched) = PoolInput(op, input, 4);
+        var geo = PoolGeometry(op, x, kernelSize, stride ?? kernelSize, padding ?? 0, 1, ceilMode);
+        var y = AvgPoolCore(x, geo, countIncludePad, divisorOverride);
+        return batched ? y : y.Squeeze(0);
+    }
+
+    /// <summary>1-D average pooling: (N, C, L) or (C, L) → (…, OL).</summary>
+    public static Tensor AvgPool1d(Tensor input, int kernelSize, int? stride = null, int padding = 0, bool ceilMode = false, bool countIncludePad = true)
+    {
+        if (input.Dim is not (2 or 3)) throw new ArgumentException($"AvgPool1d: input must be (N, C, L) or (C, L), got {ShapeUtil.Str(input._shape)}.");
+        return AvgPool2d(input.Unsqueeze(-2), (1, kernelSize), (1, stride ?? kernelSize), (0, padding), ceilMode, countIncludePad).Squeeze(-2);
+    }
+
+    /// <summary>Adaptive average pooling to a fixed output size: output cell i averages input rows
+    /// ⌊i·H/OH⌋ … ⌈(i+1)·H/OH⌉ − 1 (and likewise for columns), as PyTorch.</summary>
+    public static Tensor AdaptiveAvgPool2d(Tensor input, Size2 outputSize)
+    {
+        const string op = "AdaptiveAvgPool2d";
+        var (x, batched) = PoolInput(op, input, 4);
+        if (outputSize.H < 1 || outputSize.W < 1) throw new ArgumentException($"{op}: output size must be positive, got {outputSize}.");
+        Tensor y;
+        if (outputSize.H == 1 && outputSize.W == 1) y = x.Mean([2, 3], keepDim: true);
+        else
+        {
+            // Separable: average rows, then columns, each as a matmul with a (out × in) averaging matrix.
+            var ph = AdaptiveMatrix(x._shape[2], outputSize.H, x.DType);
+            var pw = AdaptiveMatrix(x._shape[3], outputSize.W, x.DType);
+            y = ph.Matmul(x).Matmul(pw.T);
+        }
+        return batched ? y : y.Squeeze(0);
+    }
+
+    /// <summary>Adaptive average pooling over the last dim: (N, C, L) or (C, L) → (…, outputSize).</summary>
+    public static Tensor AdaptiveAvgPool1d(Tensor input, int outputSize)
+    {
+        if (input.Dim is not (2 or 3)) throw new ArgumentException($"AdaptiveAvgPool1d: input must be (N, C, L) or (C, L), got {ShapeUtil.Str(input._shape)}.");
+        if (outputSize < 1) throw new ArgumentException($"AdaptiveAvgPool1d: output size must be positive, got {outputSize}.");
+        return input.Matmul(AdaptiveMatrix(input._shape[^1], outputSize, input.DType).T);
+    }
+
+    private static Tensor AdaptiveMatrix(int n, int outN, DType dtype)
+    {
+        var m = new double[outN * n];
+        for (int i = 0; i < outN; i++)
+        {
+            int start = (int)((long)i * n / outN), end = (int)(((long)(i + 1) * n + outN - 1) / outN);
+            for (int j = start; j < end; j++) m[i * n + j] = 1.0 / (end - start);
+        }
+        return Tensor.FromArray(m, outN, n).To(dtype);
+    }
+
+    private static (Tensor X, bool Batched) PoolInput(string op, Tensor input, int dims)
+    {
+        if (input.Dim != dims && input.Dim != dims - 1)
+            throw new ArgumentException($"{op}: input must be (N, C, H, W) or (C, H, W), got {ShapeUtil.Str(input._shape)}.");
+        if (input.DType is not (DType.Float32 or DType.Float64))
+            throw new NotSupportedException($"{op}: needs float32 or float64, got {input.DType.Name()}.");
+        return input.Dim == dims ? (input, true) : (input.Unsqueeze(0), false);
+    }
+
+    private static ConvGeometry PoolGeometry(string op, Tensor x, Size2 k, Size2 s, Size2 p, Size2 d, bool ceilMode)
+    {
+        int h = x._shape[2], w = x._shape[3];
+        if (k.H < 1 || k.W < 1 || s.H < 1 || s.W < 1 || d.H < 1 || d.W < 1)
+            throw new ArgumentException($"{op}: kernel size {k}, stride {s} and dilation {d} must be positive.");
+        if (p.H < 0 || p.W < 0 || p.H > k.H / 2 || p.W > k.W / 2)
+            throw new ArgumentException($"{op}: padding {p} must be non-negative and at most half the kernel size {k}.");
+        int OutSize(int n, int kk, int ss, int pp, int dd)
+        {
+            int span = n + 2 * pp - dd * (kk - 1) - 1;
+            if (span < 0) return 0;
+            int o = (ceilMode ? (span + ss - 1) / ss : span / ss) + 1;
+            // The last window must start inside the input or its left padding (PyTorch's rule).
+            if (ceilMode && (o - 1) * ss >= n + pp) o--;
+            return o;
+        }
+        int oh = OutSize(h, k.H, s.H, p.H, d.H), ow = OutSize(w, k.W, s.W, p.W, d.W);
+        if (oh <= 0 || ow <= 0)
+            throw new ArgumentException($"{op}: input {ShapeUtil.Str(x._shape)} is too small for kernel {k} with padding {p} and dilation {d} (output {oh}×{ow}).");
+        return new ConvGeometry(x._shape[1], h, w, k.H, k.W, s.H, s.W, p.H, p.W, d.H, d.W, oh, ow);
+    }
+
+    private static (Tensor Y, int[] Indices) MaxPoolCore(Tensor input, ConvGeometry geo)
+    {
+        var x = input.Contiguous();
+        int planes = x._shape[0] * x._shape[1];
+        var y = Tensor.Empty(x.DType, [x._shape[0], x._shape[1], geo.OH, geo.OW]);
+        var idx = new int[planes * geo.OutPlane];
+        if (x.DType == DType.Float32) PoolKernels.MaxForward<float>(x, y, idx, geo, planes);
+        else PoolKernels.MaxForward<double>(x, y, idx, geo, planes);
+        if (!(GradMode.IsEnabled && input.RequiresGrad)) return (y, idx);
+        var shape = x._shape;
+        var r = y.Record("MaxPool2DBackward", input, g =>
+        {
+            var gx = Tensor.Empty(g.DType, shape, zero: true);
+            var gc = g.Contiguous();
+            if (g.DType == DType.Float32) PoolKernels.MaxBackward<float>(gc, gx, idx, geo, planes);
+            else PoolKernels.MaxBackward<double>(gc, gx, idx, geo, planes);
+            return gx;
+        });
+        return (r, idx);
+    }
+
+    private static Tensor AvgPoolCore(Tensor input, ConvGeometry geo, bool countIncludePad, int? divisorOverride)
+    {
+        var x = input.Contiguous();
+        int planes = x._shape[0] * x._shape[1];
+        var y = Tensor.Empty(x.DType, [x._shape[0], x._shape[1], geo.OH, geo.OW]);
+        if (x.DType == DType.Float32) PoolKernels.AvgForward<float>(x, y, geo, planes, countIncludePad, divisorOverride);
+        else PoolKernels.AvgForward<double>(x, y, geo, planes, countIncludePad, divisorOverride);
+        if (!(GradMode.IsEnabled && input.RequiresGrad)) return y;
+        var shape = x._shape;
+        return y.Record("AvgPool2DBackward", input, g =>
+        {
+            var gx = Tensor.Empty(g.DType, shape, zero: true);
+            var gc = g.Contiguous();
+            if (g.DType == DType.Float32) PoolKernels.AvgBackward<float>(gc, gx, geo, planes, countIncludePad, divisorOverride);
+            else PoolKernels.AvgBackward<double>(gc, gx, geo, planes, countIncludePad, divisorOverride);
+            return gx;
+        });
+    }
+}
+
+/// <summary>Pooling kernels over (N·C) planes, threaded across planes.</summary>
+internal static unsafe class PoolKernels
+{
+    public static void MaxForward<T>(Tensor x, Tensor y, int[] idx, ConvGeometry g, int planes) where T : unmanaged, INumber<T>
+    {
+        fixed (T* px0 = x.Data<T>(), py0 = y.Data<T>())
+        fixed (int* pi0 = idx)
+        {
+            nint px = (nint)(px0 + x._offset), py = (nint)py0, pi = (nint)pi0;
+            Parallelism.For(planes, Math.Max(1, 16384 / Math.Max(1, g.OutPlane * g.KH * g.KW)), (s, e) =>
+            {
+                for (int p = s; p < e; p++)
+                {
+                    T* xp = (T*)px + (long)p * g.Plane;
+                    T* yp = (T*)py + (long)p * g.OutPlane;
+                    int* ip = (int*)pi + (long)p * g.OutPlane;
+                    if (g is { KH: 2, KW: 2, SH: 2, SW: 2, PadTop: 0, PadLeft: 0, DH: 1, DW: 1 })
+                        Max2x2(xp, yp, ip, g);
+                    else
+                        MaxGeneral(xp, yp, ip, g);
+                }
+            });
+        }
+    }
+
+    // The common 2×2 stride-2 window: no bounds checks (the floor-mode output never reads past the input).
+    private static void Max2x2<T>(T* xp, T* yp, int* ip, in ConvGeometry g) where T : unmanaged, INumber<T>
+    {
+        bool lastRowClipped = 2 * g.OH > g.H, lastColClipped = 2 * g.OW > g.W;
+        if (lastRowClipped || lastColClipped)
+        {
+            MaxGeneral(xp, yp, ip, g);
+            return;
+        }
+        for (int oh = 0; oh < g.OH; oh++)
+        {
+            T* r0 = xp + 2 * oh * g.W, r1 = r0 + g.W;
+            int base0 = 2 * oh * g.W;
+            for (int ow = 0; ow < g.OW; ow++)
+            {
+                int c = 2 * ow;
+                T best = r0[c]; int bi = base0 + c;
+                T v = r0[c + 1]; if (v > best || T.IsNaN(v)) { best = v; bi = base0 + c + 1; }
+                v = r1[c]; if (v > best || T.IsNaN(v)) { best = v; bi = base0 + g.W + c; }
+                v = r1[c + 1]; if (v > best || T.IsNaN(v)) { best = v; bi = base0 + g.W + c + 1; }
+                yp[oh * g.OW + ow] = best;
+                ip[oh * g.OW + ow] = bi;
+            }
+        }
+    }
+
+    private static void MaxGeneral<T>(T* xp, T* yp, int* ip, in ConvGeometry g) where T : unmanaged, INumber<T>
+    {
+        for (int oh = 0; oh < g.OH; oh++)
+        {
+            int h0 = oh * g.SH - g.PadTop;
+            for (int ow = 0; ow < g.OW; ow++)
+            {
+                int w0 = ow * g.SW - g.PadLeft;
+                T best = T.Zero; int bi = -1;
+                for (int i = 0; i < g.KH; i++)
+                {
+                    int h = h0 + i * g.DH;
+                    if ((uint)h >= (uint)g.H) continue;
+                    for (int j = 0; j < g.KW; j++)
+                    {
+                        int w = w0 + j * g.DW;
+                        if ((uint)w >= (uint)g.W) continue;
+                        T v = xp[h * g.W + w];
+                        if (bi < 0 || v > best || T.IsNaN(v))
+                        {
+                            best = v; bi = h * g.W + w;
+                            if (T.IsNaN(v)) goto done;
+                        }
+                    }
+                }
+                done:
+                yp[oh * g.OW + ow] = best;
+                ip[oh * g.OW + ow] = bi;
+            }
+        }
+    }
+
+    public static void MaxBackward<T>(Tensor gy, Tensor gx, int[] idx, ConvGeometry g, int planes) where T : unmanaged, INumber<T>
+    {
+        fixed (T* pg0 = gy.Data<T>(), pgx0 = gx.Data<T>())
+        fixed (int* pi0 = idx)
+        {
+            nint pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0, pi = (nint)pi0;
+            Parallelism.For(planes, Math.Max(1, 32768 / Math.Max(1, g.OutPlane)), (s, e) =>
+            {
+                for (int p = s; p < e; p++)
+                {
+                    T* gp = (T*)pg + (long)p * g.OutPlane;
+                    T* xp = (T*)pgx + (long)p * g.Plane;
+                    int* ip = (int*)pi + (long)p * g.OutPlane;
+                    for (int o = 0; o < g.OutPlane; o++) xp[ip[o]] += gp[o];
+                }
+            });
+        }
+    }
+
+    // PyTorch's divisor: the window clipped to the padded input (countIncludePad) or to the input itself.
+    private static int Divisor(in ConvGeometry g, int oh, int ow, bool countIncludePad, int? divisorOverride,
+        out int hs, out int he, out int ws, out int we)
+    {
+        hs = oh * g.SH - g.PadTop; ws = ow * g.SW - g.PadLeft;
+        he = Math.Min(hs + g.KH, g.H + g.PadTop); we = Math.Min(ws + g.KW, g.W + g.PadLeft);
+        int poolSize = (he - hs) * (we - ws);
+        hs = Math.Max(hs, 0); ws = Math.Max(ws, 0);
+        he = Math.Min(he, g.H); we = Math.Min(we, g.W);
+        if (divisorOverride is int d) return d;
+        return countIncludePad ? poolSize : (he - hs) * (we - ws);
+    }
+
+    public static void AvgForward<T>(Tensor x, Tensor y, ConvGeometry g, int planes, bool countIncludePad, int? divisorOverride)
+        where T : unmanaged, INumber<T>
+    {
+        fixed (T* px0 = x.Data<T>(), py0 = y.Data<T>())
+        {
+            nint px = (nint)(px0 + x._offset), py = (nint)py0;
+            Parallelism.For(planes, Math.Max(1, 16384 / Math.Max(1, g.OutPlane * g.KH * g.KW)), (s, e) =>
+            {
+                for (int p = s; p < e; p++)
+                {
+                    T* xp = (T*)px + (long)p * g.Plane;
+                    T* yp = (T*)py + (long)p * g.OutPlane;
+                    for (int oh = 0; oh < g.OH; oh++)
+                    for (int ow = 0; ow < g.OW; ow++)
+                    {
+                        int div = Divisor(g, oh, ow, countIncludePad, divisorOverride, out int hs, out int he, out int ws, out int we);
+                        T sum = T.Zero;
+                        for (int h = hs; h < he; h++)
+                        for (int w = ws; w < we; w++) sum += xp[h * g.W + w];
+                        yp[oh * g.OW + ow] = div == 0 ? T.Zero : sum / T.CreateTruncating(div);
+                    }
+                }
+            });
+        }
+    }
+
+    public static void AvgBackward<T>(Tensor gy, Tensor gx, ConvGeometry g, int planes, bool countIncludePad, int? divisorOverride)
+        where T : unmanaged, INumber<T>
+    {
+        fixed (T* pg0 = gy.Data<T>(), pgx0 = gx.Data<T>())
+        {
+            nint pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0;
+            Parallelism.For(planes, Math.Max(1, 16384 / Math.Max(1, g.OutPlane * g.KH * g.KW)), (s, e) =>
+            {
+                for (int p = s; p < e; p++)
+                {
+                    T* gp = (T*)pg + (long)p * g.OutPlane;
+                    T* xp = (T*)pgx + (long)p * g.Plane;
+                    for (int oh = 0; oh < g.OH; oh++)
+                    for (int ow = 0; ow < g.OW; ow++)
+                    {
+                        int div = Divisor(g, oh, ow, countIncludePad, divisorOverride, out int hs, out int he, out int ws, out int we);
+                        if (div == 0) continue;
+                        T v = gp[oh * g.OW + ow] / T.CreateTruncating(div);
+                        for (int h = hs; h < he; h++)
+                        for (int w = ws; w < we; w++) xp[h * g.W + w] += v;
+                    }
+                }
+            });
+        }
+    }
+}
