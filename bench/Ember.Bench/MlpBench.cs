@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Ember.NN;
 using Ember.Optim;
 using TorchSharp;
@@ -7,55 +6,12 @@ using static TorchSharp.torch;
 namespace Ember.Bench;
 
 /// <summary>Training steps per second of an MLP 784-512-256-10 (ReLU, batch 128, Adam, cross-entropy) in Ember and
-/// in TorchSharp. Each side runs in its own child process so its peak resident memory (VmHWM) is its own.</summary>
+/// in TorchSharp, each in its own child process (<see cref="TrainBench"/>).</summary>
 internal static class MlpBench
 {
-    private const int Batch = 128, Seconds = 8;
+    private const int Batch = 128;
 
-    public static void Run()
-    {
-        var ember = Child("mlp-ember");
-        var torchSide = Child("mlp-torch");
-        double e = ember.StepsPerSecond, t = torchSide.StepsPerSecond;
-        Console.WriteLine($"mlp ember_steps_per_s={e:F1} torchsharp_steps_per_s={t:F1} ratio={e / t:F2} ember_peak_mb={ember.PeakMb:F0} torchsharp_peak_mb={torchSide.PeakMb:F0}");
-    }
-
-    private static (double StepsPerSecond, double PeakMb) Child(string mode)
-    {
-        var psi = new ProcessStartInfo(Environment.ProcessPath!, $"\"{typeof(MlpBench).Assembly.Location}\" {mode}") { RedirectStandardOutput = true };
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) != "dotnet")
-            psi = new ProcessStartInfo(Environment.ProcessPath!, mode) { RedirectStandardOutput = true };
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        var line = output.Split('\n').First(l => l.StartsWith("result "));
-        var parts = line.Split(' ');
-        Console.Write(output.Replace(line, "").TrimEnd('\n') + (output.Replace(line, "").Trim().Length > 0 ? "\n" : ""));
-        return (double.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture), double.Parse(parts[2], System.Globalization.CultureInfo.InvariantCulture));
-    }
-
-    private static double PeakMb()
-    {
-        var line = File.ReadAllLines("/proc/self/status").First(l => l.StartsWith("VmHWM:"));
-        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) / 1024;
-    }
-
-    /// <summary>Median steps/s over 1-second windows after a warm-up.</summary>
-    private static double Measure(Action step)
-    {
-        for (int i = 0; i < 30; i++) step();
-        var rates = new List<double>();
-        var total = Stopwatch.StartNew();
-        while (total.Elapsed.TotalSeconds < Seconds)
-        {
-            var sw = Stopwatch.StartNew();
-            int n = 0;
-            while (sw.Elapsed.TotalSeconds < 1) { step(); n++; }
-            rates.Add(n / sw.Elapsed.TotalSeconds);
-        }
-        rates.Sort();
-        return rates[rates.Count / 2];
-    }
+    public static void Run() => TrainBench.Run("mlp", "mlp-ember", "mlp-torch");
 
     public static void EmberSide()
     {
@@ -64,14 +20,14 @@ internal static class MlpBench
         var opt = new Adam(model.Parameters(), lr: 1e-3);
         var x = Tensor.Rand([Batch, 784], DType.Float32, g);
         var y = Tensor.RandInt(0, 10, [Batch], g);
-        double rate = Measure(() =>
+        double rate = TrainBench.Measure(() =>
         {
             var loss = Functional.CrossEntropy(model.Call(x), y);
             opt.ZeroGrad();
             loss.Backward();
             opt.Step();
         });
-        Console.WriteLine($"result {rate.ToString(System.Globalization.CultureInfo.InvariantCulture)} {PeakMb().ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        TrainBench.Report(rate);
     }
 
     public static void TorchSide()
@@ -81,7 +37,7 @@ internal static class MlpBench
         var opt = optim.Adam(model.parameters(), 1e-3);
         var x = torch.rand(Batch, 784);
         var y = torch.randint(0, 10, Batch, dtype: ScalarType.Int64);
-        double rate = Measure(() =>
+        double rate = TrainBench.Measure(() =>
         {
             using var scope = torch.NewDisposeScope();
             var loss = nn.functional.cross_entropy(model.forward(x), y);
@@ -89,6 +45,6 @@ internal static class MlpBench
             loss.backward();
             opt.step();
         });
-        Console.WriteLine($"result {rate.ToString(System.Globalization.CultureInfo.InvariantCulture)} {PeakMb().ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        TrainBench.Report(rate);
     }
 }

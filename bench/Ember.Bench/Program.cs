@@ -17,12 +17,16 @@ public static class Program
             case "mlp": MlpBench.Run(); return 0;
             case "mlp-ember": MlpBench.EmberSide(); return 0;
             case "mlp-torch": MlpBench.TorchSide(); return 0;
+            case "cnn": CnnBench.Run(); return 0;
+            case "gemm-tune": GemmTune.Run(); return 0;
+            case "cnn-ember": CnnBench.EmberSide(); return 0;
+            case "cnn-torch": CnnBench.TorchSide(); return 0;
             case "peak":
                 Console.WriteLine($"peak threads=1 gflops={Peak.Measure(1):F1}");
                 Console.WriteLine($"peak threads=2 gflops={Peak.Measure(2):F1}");
                 return 0;
             default:
-                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | mlp | peak");
+                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | mlp | cnn | peak");
                 return 2;
         }
     }

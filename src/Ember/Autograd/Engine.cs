@@ -65,7 +65,9 @@ internal static class Engine
             var node = ready.Pop();
             var grad = pending[node];
             pending.Remove(node);
+            long t0 = Diagnostics.Profiler.Begin();
             var grads = node.Apply(grad, retainGraph);
+            Diagnostics.Profiler.End("backward", node.Name, t0);
             for (int i = 0; i < grads.Length; i++)
             {
                 var input = node.Inputs[i];

@@ -27,9 +27,14 @@ internal static unsafe class ConvKernels
     /// <summary>Unfolds image x (C×H×W, dense) into col ((C·KH·KW) × (OH·OW), dense). Out-of-image taps are zero.
     /// Each output row is filled by a contiguous copy (stride 1) or a strided gather, with the zero borders cleared
     /// in bulk: no per-tap bounds checks.</summary>
-    public static void Im2Col<T>(in ConvGeometry g, T* x, T* col) where T : unmanaged
+    public static void Im2Col<T>(in ConvGeometry g, T* x, T* col) where T : unmanaged => Im2Col(g, x, col, g.OutPlane);
+
+    /// <summary><see cref="Im2Col{T}(in ConvGeometry, T*, T*)"/> into a matrix whose rows are <paramref name="ld"/> apart, so that
+    /// several images can sit side by side as column blocks of one wider matrix.</summary>
+    public static void Im2Col<T>(in ConvGeometry g, T* x, T* col, long ld) where T : unmanaged
     {
-        int ohw = g.OutPlane;
+        long ohw = ld;
+        bool runs = IsRowRun(g);
         for (int c = 0; c < g.C; c++)
         for (int ki = 0; ki < g.KH; ki++)
         for (int kj = 0; kj < g.KW; kj++)
@@ -38,6 +43,30 @@ internal static unsafe class ConvKernels
             T* src = x + (long)c * g.Plane;
             int dj = kj * g.DW - g.PadLeft;
             var (lo, hi) = ValidRange(dj, g.SW, g.W, g.OW);
+            if (runs)
+            {
+                // Stride 1 and OW = W: the valid rows of this tap are one contiguous run of the input, shifted by
+                // dy·W + dj; one copy moves them all, then the few out-of-image columns are zeroed row by row.
+                int dy = ki * g.DH - g.PadTop;
+                int ohLo = Math.Clamp(-dy, 0, g.OH), ohHi = Math.Clamp(g.H - dy, ohLo, g.OH);
+                if (ohLo > 0) new Span<T>(dst, ohLo * g.OW).Clear();
+                if (ohHi < g.OH) new Span<T>(dst + ohHi * g.OW, (g.OH - ohHi) * g.OW).Clear();
+                if (ohLo >= ohHi) continue;
+                if (lo >= hi)
+                {
+                    new Span<T>(dst + ohLo * g.OW, (ohHi - ohLo) * g.OW).Clear();
+                    continue;
+                }
+                int t0 = ohLo * g.OW + lo, t1 = (ohHi - 1) * g.OW + hi;
+                new ReadOnlySpan<T>(src + t0 + (long)dy * g.W + dj, t1 - t0).CopyTo(new Span<T>(dst + t0, t1 - t0));
+                for (int oh = ohLo; oh < ohHi; oh++)
+                {
+                    T* d = dst + oh * g.OW;
+                    for (int ow = 0; ow < lo; ow++) d[ow] = default;
+                    for (int ow = hi; ow < g.OW; ow++) d[ow] = default;
+                }
+                continue;
+            }
             for (int oh = 0; oh < g.OH; oh++)
             {
                 int ih = oh * g.SH - g.PadTop + ki * g.DH;
@@ -58,11 +87,15 @@ internal static unsafe class ConvKernels
         }
     }
 
-    /// <summary>The adjoint of <see cref="Im2Col{T}"/>: adds every entry of col into the image position it was read
-    /// from (x is accumulated into, not overwritten).</summary>
-    public static void Col2Im<T>(in ConvGeometry g, T* col, T* x) where T : unmanaged, INumberBase<T>
+    /// <summary>The adjoint of <see cref="Im2Col{T}(in ConvGeometry, T*, T*)"/>: adds every entry of col into the image position it was read
+    /// from (x is accumulated into, not overwritten). Entries of col that stand for padding may be zeroed on the way.</summary>
+    public static void Col2Im<T>(in ConvGeometry g, T* col, T* x) where T : unmanaged, INumberBase<T> => Col2Im(g, col, x, g.OutPlane);
+
+    /// <summary><see cref="Col2Im{T}(in ConvGeometry, T*, T*)"/> from a matrix whose rows are <paramref name="ld"/> apart.</summary>
+    public static void Col2Im<T>(in ConvGeometry g, T* col, T* x, long ld) where T : unmanaged, INumberBase<T>
     {
-        int ohw = g.OutPlane;
+        long ohw = ld;
+        bool runs = IsRowRun(g);
         for (int c = 0; c < g.C; c++)
         for (int ki = 0; ki < g.KH; ki++)
         for (int kj = 0; kj < g.KW; kj++)
@@ -72,6 +105,24 @@ internal static unsafe class ConvKernels
             int dj = kj * g.DW - g.PadLeft;
             var (lo, hi) = ValidRange(dj, g.SW, g.W, g.OW);
             if (lo >= hi) continue;
+            if (runs)
+            {
+                // The adjoint of the run copy in Im2Col: zero the out-of-image columns of this tap in col (scratch
+                // owned by the caller), then add the valid rows back with one vectorized run.
+                int dy = ki * g.DH - g.PadTop;
+                int ohLo = Math.Clamp(-dy, 0, g.OH), ohHi = Math.Clamp(g.H - dy, ohLo, g.OH);
+                if (ohLo >= ohHi) continue;
+                for (int oh = ohLo; oh < ohHi; oh++)
+                {
+                    T* r = src + oh * g.OW;
+                    for (int ow = 0; ow < lo; ow++) r[ow] = default;
+                    for (int ow = hi; ow < g.OW; ow++) r[ow] = default;
+                }
+                int t0 = ohLo * g.OW + lo, t1 = (ohHi - 1) * g.OW + hi;
+                var dspan = new Span<T>(dstPlane + t0 + (long)dy * g.W + dj, t1 - t0);
+                TensorPrimitives.Add<T>(dspan, new ReadOnlySpan<T>(src + t0, t1 - t0), dspan);
+                continue;
+            }
             for (int oh = 0; oh < g.OH; oh++)
             {
                 int ih = oh * g.SH - g.PadTop + ki * g.DH;
@@ -88,6 +139,9 @@ internal static unsafe class ConvKernels
             }
         }
     }
+
+    /// <summary>Stride 1 with output width equal to input width: each tap's valid rows form one contiguous run.</summary>
+    private static bool IsRowRun(in ConvGeometry g) => g.SW == 1 && g.SH == 1 && g.OW == g.W;
 
     /// <summary>The output columns [lo, hi) whose input column ow·stride + offset lies inside [0, width).</summary>
     private static (int Lo, int Hi) ValidRange(int offset, int stride, int width, int outWidth)

@@ -153,16 +153,33 @@ public static partial class Functional
             if (x.DType == DType.Float32) ConvBackwardT<float>(x, w, gy, gx, gw, geo, groups);
             else ConvBackwardT<double>(x, w, gy, gx, gw, geo, groups);
             if (bias is null) return [gx, gw];
-            return [gx, gw, bias.RequiresGrad ? g.Sum([0, 2, 3]) : null];
+            return [gx, gw, bias.RequiresGrad ? NormKernels.ChannelSum(gy) : null];
         }, input, weight);
+    }
+
+    // Convolution runs on chunks of nb images: their unfolded matrices sit side by side as column blocks of one
+    // (C·KH·KW) × (nb·OH·OW) matrix, so each product is wide enough to amortize packing; the chunk's outputs are
+    // then scattered to (N, O, OH, OW). A chunk of one image multiplies straight into the output.
+    private static readonly int s_convCols = int.TryParse(Environment.GetEnvironmentVariable("EMBER_CONV_COLS"), out var c) ? c : 3072;
+    private static readonly int s_convScratch = int.TryParse(Environment.GetEnvironmentVariable("EMBER_CONV_SCRATCH"), out var c) ? c : 1 << 20;
+    private static int ChunkImages(in ConvGeometry geo)
+    {
+        int byWidth = Math.Max(1, s_convCols / Math.Max(1, geo.OutPlane));
+        int byScratch = Math.Max(1, s_convScratch / Math.Max(1, geo.ColRows * geo.OutPlane));
+        return Math.Min(byWidth, byScratch);
     }
 
     private static unsafe void ConvForwardT<T>(Tensor x, Tensor w, Tensor? b, Tensor y, ConvGeometry geo, int groups)
         where T : unmanaged, INumberBase<T>
     {
         int n = x._shape[0], o = w._shape[0], og = o / groups, rows = geo.ColRows / groups, ohw = geo.OutPlane;
+        if (rows <= SmallKRows)
+        {
+            SmallKForward<T>(x, w, b, y, geo, groups);
+            return;
+        }
         long xStride = (long)geo.C * geo.Plane, yStride = (long)o * ohw;
-        bool pointwise = geo.IsPointwise;
+        int chunk = Math.Min(ChunkImages(geo), Math.Max(1, (n + Parallelism.NumThreads - 1) / Parallelism.NumThreads));
         T[]? bias = b?.Data<T>();
         int bOff = b?._offset ?? 0;
         fixed (T* px0 = x.Data<T>(), pw0 = w.Data<T>(), py0 = y.Data<T>())
@@ -170,22 +187,37 @@ public static partial class Functional
             nint px = (nint)(px0 + x._offset), pw = (nint)(pw0 + w._offset), py = (nint)py0;
             ConvKernels.ForBatch(n, (start, end, parallel) =>
             {
-                T[]? colArr = pointwise ? null : ConvKernels.Rent<T>(geo.ColRows * ohw);
-                fixed (T* col = colArr)
+                int nb = Math.Min(chunk, end - start);
+                long ld = (long)nb * ohw;
+                T[] colArr = ConvKernels.Rent<T>((int)(geo.ColRows * ld));
+                T[]? outArr = nb > 1 ? ConvKernels.Rent<T>((int)(o * ld)) : null;
+                fixed (T* col = colArr, tmp = outArr)
                 {
-                    for (int i = start; i < end; i++)
+                    for (int i0 = start; i0 < end; i0 += nb)
                     {
-                        T* xi = (T*)px + i * xStride, yi = (T*)py + i * yStride;
-                        T* src = pointwise ? xi : col;
-                        if (!pointwise) ConvKernels.Im2Col(geo, xi, col);
-                        if (bias is not null)
-                            for (int c = 0; c < o; c++) new Span<T>(yi + (long)c * ohw, ohw).Fill(bias[bOff + c]);
+                        int cnt = Math.Min(nb, end - i0);
+                        long l = (long)cnt * ohw;
+                        for (int j = 0; j < cnt; j++) ConvKernels.Im2Col(geo, (T*)px + (i0 + j) * xStride, col + j * ohw, l);
+                        bool direct = cnt == 1;
+                        T* dst = direct ? (T*)py + i0 * yStride : tmp;
+                        if (direct && bias is not null)
+                            for (int c = 0; c < o; c++) new Span<T>(dst + (long)c * ohw, ohw).Fill(bias[bOff + c]);
                         for (int gi = 0; gi < groups; gi++)
-                            ConvKernels.Gemm(og, ohw, rows, (T*)pw + (long)gi * og * rows, rows, 1, src + (long)gi * rows * ohw, ohw, 1,
-                                yi + (long)gi * og * ohw, ohw, accumulate: bias is not null, parallel);
+                            ConvKernels.Gemm(og, (int)l, rows, (T*)pw + (long)gi * og * rows, rows, 1, col + gi * rows * l, (int)l, 1,
+                                dst + gi * og * l, (int)l, accumulate: direct && bias is not null, parallel);
+                        if (direct) continue;
+                        for (int j = 0; j < cnt; j++)
+                        for (int c = 0; c < o; c++)
+                        {
+                            var from = new ReadOnlySpan<T>(tmp + c * l + j * ohw, ohw);
+                            var to = new Span<T>((T*)py + (i0 + j) * yStride + (long)c * ohw, ohw);
+                            if (bias is null) from.CopyTo(to);
+                            else TensorPrimitives.Add(from, bias[bOff + c], to);
+                        }
                     }
                 }
-                if (colArr is not null) ConvKernels.Return(colArr);
+                ConvKernels.Return(colArr);
+                if (outArr is not null) ConvKernels.Return(outArr);
             });
         }
     }
@@ -194,40 +226,54 @@ public static partial class Functional
         where T : unmanaged, INumberBase<T>
     {
         int n = x._shape[0], o = w._shape[0], og = o / groups, rows = geo.ColRows / groups, ohw = geo.OutPlane;
+        if (rows <= SmallKRows)
+        {
+            SmallKBackward<T>(x, w, gy, gx, gw, geo, groups);
+            return;
+        }
         long xStride = (long)geo.C * geo.Plane, yStride = (long)o * ohw;
-        bool pointwise = geo.IsPointwise;
+        int chunk = Math.Min(ChunkImages(geo), Math.Max(1, (n + Parallelism.NumThreads - 1) / Parallelism.NumThreads));
         var gate = new object();
         fixed (T* px0 = x.Data<T>(), pw0 = w.Data<T>(), pg0 = gy.Data<T>(), pgx0 = gx is null ? null : gx.Data<T>(), pgw0 = gw is null ? null : gw.Data<T>())
         {
             nint px = (nint)(px0 + x._offset), pw = (nint)(pw0 + w._offset), pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0, pgw = (nint)pgw0;
             ConvKernels.ForBatch(n, (start, end, parallel) =>
             {
-                T[]? colArr = gw is not null && !pointwise ? ConvKernels.Rent<T>(geo.ColRows * ohw) : null;
-                T[]? dcolArr = gx is not null && !pointwise ? ConvKernels.Rent<T>(geo.ColRows * ohw) : null;
+                int nb = Math.Min(chunk, end - start);
+                long ld = (long)nb * ohw;
+                T[] colArr = ConvKernels.Rent<T>((int)(geo.ColRows * ld));
+                T[]? gyArr = nb > 1 ? ConvKernels.Rent<T>((int)(o * ld)) : null;
                 // Threads accumulate the weight gradient privately and add it in once; a lone body writes in place.
                 T[]? local = gw is not null && !(start == 0 && end == n) ? new T[o * rows] : null;
-                fixed (T* col = colArr, dcol = dcolArr, plocal = local)
+                fixed (T* col = colArr, gyc0 = gyArr, plocal = local)
                 {
                     T* acc = plocal != null ? plocal : (T*)pgw;
-                    for (int i = start; i < end; i++)
+                    for (int i0 = start; i0 < end; i0 += nb)
                     {
-                        T* xi = (T*)px + i * xStride, gyi = (T*)pg + i * yStride;
+                        int cnt = Math.Min(nb, end - i0);
+                        long l = (long)cnt * ohw;
+                        T* gyc = (T*)pg + i0 * yStride;
+                        if (cnt > 1)
+                        {
+                            gyc = gyc0;
+                            for (int j = 0; j < cnt; j++)
+                            for (int c = 0; c < o; c++)
+                                new ReadOnlySpan<T>((T*)pg + (i0 + j) * yStride + (long)c * ohw, ohw).CopyTo(new Span<T>(gyc + c * l + j * ohw, ohw));
+                        }
                         if (gw is not null)
                         {
-                            T* src = pointwise ? xi : col;
-                            if (!pointwise) ConvKernels.Im2Col(geo, xi, col);
+                            for (int j = 0; j < cnt; j++) ConvKernels.Im2Col(geo, (T*)px + (i0 + j) * xStride, col + j * ohw, l);
                             for (int gi = 0; gi < groups; gi++)
-                                ConvKernels.Gemm(og, rows, ohw, gyi + (long)gi * og * ohw, ohw, 1, src + (long)gi * rows * ohw, 1, ohw,
+                                ConvKernels.Gemm(og, rows, (int)l, gyc + gi * og * l, (int)l, 1, col + gi * rows * l, 1, (int)l,
                                     acc + (long)gi * og * rows, rows, accumulate: true, parallel);
                         }
                         if (gx is not null)
                         {
-                            T* gxi = (T*)pgx + i * xStride;
-                            T* dst = pointwise ? gxi : dcol;
+                            // The column buffer is free again: reuse it for the unfolded input gradient.
                             for (int gi = 0; gi < groups; gi++)
-                                ConvKernels.Gemm(rows, ohw, og, (T*)pw + (long)gi * og * rows, 1, rows, gyi + (long)gi * og * ohw, ohw, 1,
-                                    dst + (long)gi * rows * ohw, ohw, accumulate: false, parallel);
-                            if (!pointwise) ConvKernels.Col2Im(geo, dcol, gxi);
+                                ConvKernels.Gemm(rows, (int)l, og, (T*)pw + (long)gi * og * rows, 1, rows, gyc + gi * og * l, (int)l, 1,
+                                    col + gi * rows * l, (int)l, accumulate: false, parallel);
+                            for (int j = 0; j < cnt; j++) ConvKernels.Col2Im(geo, col + j * ohw, (T*)pgx + (i0 + j) * xStride, l);
                         }
                     }
                     if (local is not null)
@@ -237,9 +283,111 @@ public static partial class Functional
                             TensorPrimitives.Add<T>(total, local, total);
                         }
                 }
-                if (colArr is not null) ConvKernels.Return(colArr);
-                if (dcolArr is not null) ConvKernels.Return(dcolArr);
+                ConvKernels.Return(colArr);
+                if (gyArr is not null) ConvKernels.Return(gyArr);
             });
+        }
+    }
+
+    // With few taps per group (a first layer on 1–3 channels, a depthwise 3×3) the packed product has too short a
+    // reduction to pay for packing: each output row is instead a sum of a handful of scaled unfolded rows (and the
+    // weight gradient a handful of dot products), vectorized along the row, one image at a time.
+    private const int SmallKRows = 16;
+
+    private static unsafe void SmallKForward<T>(Tensor x, Tensor w, Tensor? b, Tensor y, ConvGeometry geo, int groups)
+        where T : unmanaged, INumberBase<T>
+    {
+        int n = x._shape[0], o = w._shape[0], og = o / groups, rows = geo.ColRows / groups, ohw = geo.OutPlane;
+        long xStride = (long)geo.C * geo.Plane, yStride = (long)o * ohw;
+        var wv = w.Data<T>();
+        int wOff = w._offset;
+        T[]? bias = b?.Data<T>();
+        int bOff = b?._offset ?? 0;
+        fixed (T* px0 = x.Data<T>(), py0 = y.Data<T>())
+        {
+            nint px = (nint)(px0 + x._offset), py = (nint)py0;
+            Parallelism.For(n, 1, (start, end) =>
+            {
+                T[] colArr = ConvKernels.Rent<T>(geo.ColRows * ohw);
+                fixed (T* col = colArr)
+                {
+                    for (int i = start; i < end; i++)
+                    {
+                        ConvKernels.Im2Col(geo, (T*)px + i * xStride, col);
+                        for (int c = 0; c < o; c++)
+                        {
+                            var row = new Span<T>((T*)py + i * yStride + (long)c * ohw, ohw);
+                            row.Fill(bias is null ? T.Zero : bias[bOff + c]);
+                            T* colg = col + (long)(c / og) * rows * ohw;
+                            for (int r = 0; r < rows; r++)
+                                TensorPrimitives.MultiplyAdd<T>(new ReadOnlySpan<T>(colg + (long)r * ohw, ohw), wv[wOff + c * rows + r], row, row);
+                        }
+                    }
+                }
+                ConvKernels.Return(colArr);
+            });
+        }
+    }
+
+    private static unsafe void SmallKBackward<T>(Tensor x, Tensor w, Tensor gy, Tensor? gx, Tensor? gw, ConvGeometry geo, int groups)
+        where T : unmanaged, INumberBase<T>
+    {
+        int n = x._shape[0], o = w._shape[0], og = o / groups, rows = geo.ColRows / groups, ohw = geo.OutPlane;
+        long xStride = (long)geo.C * geo.Plane, yStride = (long)o * ohw;
+        var wv = w.Contiguous().ToArrayDouble();
+        var gate = new object();
+        var total = new double[o * rows];
+        fixed (T* px0 = x.Data<T>(), pg0 = gy.Data<T>(), pgx0 = gx is null ? null : gx.Data<T>())
+        {
+            nint px = (nint)(px0 + x._offset), pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0;
+            Parallelism.For(n, 1, (start, end) =>
+            {
+                T[] colArr = ConvKernels.Rent<T>(geo.ColRows * ohw);
+                var local = gw is not null ? new double[o * rows] : null;
+                fixed (T* col = colArr)
+                {
+                    for (int i = start; i < end; i++)
+                    {
+                        T* gyi = (T*)pg + i * yStride;
+                        if (local is not null)
+                        {
+                            ConvKernels.Im2Col(geo, (T*)px + i * xStride, col);
+                            for (int c = 0; c < o; c++)
+                            {
+                                var g = new ReadOnlySpan<T>(gyi + (long)c * ohw, ohw);
+                                T* colg = col + (long)(c / og) * rows * ohw;
+                                for (int r = 0; r < rows; r++)
+                                    local[c * rows + r] += double.CreateTruncating(TensorPrimitives.Dot<T>(g, new ReadOnlySpan<T>(colg + (long)r * ohw, ohw)));
+                            }
+                        }
+                        if (pgx != 0)
+                        {
+                            // dcol[g·rows + r] = Σ_c∈g W[c, r]·gy[c], then folded back into the image.
+                            new Span<T>(col, geo.ColRows * ohw).Clear();
+                            for (int c = 0; c < o; c++)
+                            {
+                                var g = new ReadOnlySpan<T>(gyi + (long)c * ohw, ohw);
+                                T* colg = col + (long)(c / og) * rows * ohw;
+                                for (int r = 0; r < rows; r++)
+                                {
+                                    var d = new Span<T>(colg + (long)r * ohw, ohw);
+                                    TensorPrimitives.MultiplyAdd<T>(g, T.CreateTruncating(wv[c * rows + r]), d, d);
+                                }
+                            }
+                            ConvKernels.Col2Im(geo, col, (T*)pgx + i * xStride);
+                        }
+                    }
+                }
+                ConvKernels.Return(colArr);
+                if (local is not null)
+                    lock (gate)
+                        for (int k = 0; k < total.Length; k++) total[k] += local[k];
+            });
+        }
+        if (gw is not null)
+        {
+            var dst = gw.Data<T>();
+            for (int k = 0; k < total.Length; k++) dst[k] = T.CreateTruncating(total[k]);
         }
     }
 
@@ -263,7 +411,7 @@ public static partial class Functional
             if (x.DType == DType.Float32) ConvTransposeBackwardT<float>(x, w, gy, gx, gw, geo, groups);
             else ConvTransposeBackwardT<double>(x, w, gy, gx, gw, geo, groups);
             if (bias is null) return [gx, gw];
-            return [gx, gw, bias.RequiresGrad ? g.Sum([0, 2, 3]) : null];
+            return [gx, gw, bias.RequiresGrad ? NormKernels.ChannelSum(gy) : null];
         }, input, weight);
     }
 

@@ -138,6 +138,35 @@ internal static unsafe class NormKernels
     private static double D<T>(T v) where T : INumberBase<T> => double.CreateTruncating(v);
     private static T F<T>(double v) where T : INumberBase<T> => T.CreateTruncating(v);
 
+    /// <summary>Σ over dims 0 and 2… of a (N, C, *) tensor: the bias gradient of a convolution, one vectorized sum
+    /// per (sample, channel) plane.</summary>
+    public static Tensor ChannelSum(Tensor g)
+    {
+        var x = g.Contiguous();
+        int n = x._shape[0], c = x._shape[1], spatial = x.NumEl / Math.Max(1, n * c);
+        var sums = new double[c];
+        if (x.DType == DType.Float32) ChannelSumT<float>(x, n, c, spatial, sums);
+        else ChannelSumT<double>(x, n, c, spatial, sums);
+        return Tensor.FromArray(sums).To(x.DType);
+    }
+
+    private static void ChannelSumT<T>(Tensor x, int n, int c, int spatial, double[] sums) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        fixed (T* px0 = x.Data<T>())
+        {
+            nint px = (nint)(px0 + x._offset);
+            Parallelism.For(c, Math.Max(1, 65536 / Math.Max(1, n * spatial)), (s, e) =>
+            {
+                for (int ch = s; ch < e; ch++)
+                {
+                    double sum = 0;
+                    for (int i = 0; i < n; i++) sum += D(TensorPrimitives.Sum(new ReadOnlySpan<T>((T*)px + ((long)i * c + ch) * spatial, spatial)));
+                    sums[ch] = sum;
+                }
+            });
+        }
+    }
+
     public static void BatchNormForward<T>(Tensor x, Tensor? weight, Tensor? bias, Tensor y, int n, int c, int spatial, double eps,
         double[] mean, double[] invStd) where T : unmanaged, IFloatingPointIeee754<T>
     {

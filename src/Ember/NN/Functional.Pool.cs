@@ -1,4 +1,5 @@
 using System.Numerics;
+using System.Runtime.Intrinsics;
 using Ember.Kernels;
 
 namespace Ember.NN;
@@ -8,7 +9,13 @@ public static partial class Functional
     /// <summary>2-D max pooling. Shape: (N, C, H, W) or (C, H, W) → (…, OH, OW). Stride defaults to the kernel
     /// size; padding (at most half the kernel) pads with −∞; NaN propagates as in PyTorch.</summary>
     public static Tensor MaxPool2d(Tensor input, Size2 kernelSize, Size2? stride = null, Size2? padding = null, Size2? dilation = null, bool ceilMode = false)
-        => MaxPool2dWithIndices(input, kernelSize, stride, padding, dilation, ceilMode).Values;
+    {
+        const string op = "MaxPool2d";
+        var (x, batched) = PoolInput(op, input, 4);
+        var geo = PoolGeometry(op, x, kernelSize, stride ?? kernelSize, padding ?? 0, dilation ?? 1, ceilMode);
+        var y = MaxPoolCore(x, geo).Y;
+        return batched ? y : y.Squeeze(0);
+    }
 
     /// <summary><see cref="MaxPool2d"/> that also returns, for each output, the flat index (h·W + w) of the
     /// chosen input in its plane (int64, as PyTorch's <c>return_indices=True</c>).</summary>
@@ -18,7 +25,7 @@ public static partial class Functional
         const string op = "MaxPool2d";
         var (x, batched) = PoolInput(op, input, 4);
         var geo = PoolGeometry(op, x, kernelSize, stride ?? kernelSize, padding ?? 0, dilation ?? 1, ceilMode);
-        var (y, idx) = MaxPoolCore(x, geo);
+        var (y, idx) = MaxPoolCore(x, geo, withIndices: true);
         var indices = Tensor.FromArray(Array.ConvertAll(idx, v => (long)v), y.Shape);
         return batched ? (y, indices) : (y.Squeeze(0), indices.Squeeze(0));
     }
@@ -119,16 +126,28 @@ public static partial class Functional
         return new ConvGeometry(x._shape[1], h, w, k.H, k.W, s.H, s.W, p.H, p.W, d.H, d.W, oh, ow);
     }
 
-    private static (Tensor Y, int[] Indices) MaxPoolCore(Tensor input, ConvGeometry geo)
+    private static (Tensor Y, int[] Indices) MaxPoolCore(Tensor input, ConvGeometry geo, bool withIndices = false)
     {
         var x = input.Contiguous();
         int planes = x._shape[0] * x._shape[1];
         var y = Tensor.Empty(x.DType, [x._shape[0], x._shape[1], geo.OH, geo.OW]);
         var idx = new int[planes * geo.OutPlane];
+        var shape = x._shape;
+        if (!withIndices && x.DType == DType.Float32 && MaxPool2x2.Applies(geo))
+        {
+            // idx holds which of the four window positions won (row·2 + column), not plane offsets.
+            MaxPool2x2.Forward(x, y, idx, planes, geo.H, geo.W);
+            if (!(GradMode.IsEnabled && input.RequiresGrad)) return (y, idx);
+            return (y.Record("MaxPool2DBackward", input, g =>
+            {
+                var gx = Tensor.Empty(g.DType, shape);
+                MaxPool2x2.Backward(g.Contiguous(), idx, gx, planes, geo.H, geo.W);
+                return gx;
+            }), idx);
+        }
         if (x.DType == DType.Float32) PoolKernels.MaxForward<float>(x, y, idx, geo, planes);
         else PoolKernels.MaxForward<double>(x, y, idx, geo, planes);
         if (!(GradMode.IsEnabled && input.RequiresGrad)) return (y, idx);
-        var shape = x._shape;
         var r = y.Record("MaxPool2DBackward", input, g =>
         {
             var gx = Tensor.Empty(g.DType, shape, zero: true);
@@ -176,38 +195,9 @@ internal static unsafe class PoolKernels
                     T* xp = (T*)px + (long)p * g.Plane;
                     T* yp = (T*)py + (long)p * g.OutPlane;
                     int* ip = (int*)pi + (long)p * g.OutPlane;
-                    if (g is { KH: 2, KW: 2, SH: 2, SW: 2, PadTop: 0, PadLeft: 0, DH: 1, DW: 1 })
-                        Max2x2(xp, yp, ip, g);
-                    else
-                        MaxGeneral(xp, yp, ip, g);
+                    MaxGeneral(xp, yp, ip, g);
                 }
             });
-        }
-    }
-
-    // The common 2×2 stride-2 window: no bounds checks (the floor-mode output never reads past the input).
-    private static void Max2x2<T>(T* xp, T* yp, int* ip, in ConvGeometry g) where T : unmanaged, INumber<T>
-    {
-        bool lastRowClipped = 2 * g.OH > g.H, lastColClipped = 2 * g.OW > g.W;
-        if (lastRowClipped || lastColClipped)
-        {
-            MaxGeneral(xp, yp, ip, g);
-            return;
-        }
-        for (int oh = 0; oh < g.OH; oh++)
-        {
-            T* r0 = xp + 2 * oh * g.W, r1 = r0 + g.W;
-            int base0 = 2 * oh * g.W;
-            for (int ow = 0; ow < g.OW; ow++)
-            {
-                int c = 2 * ow;
-                T best = r0[c]; int bi = base0 + c;
-                T v = r0[c + 1]; if (v > best || T.IsNaN(v)) { best = v; bi = base0 + c + 1; }
-                v = r1[c]; if (v > best || T.IsNaN(v)) { best = v; bi = base0 + g.W + c; }
-                v = r1[c + 1]; if (v > best || T.IsNaN(v)) { best = v; bi = base0 + g.W + c + 1; }
-                yp[oh * g.OW + ow] = best;
-                ip[oh * g.OW + ow] = bi;
-            }
         }
     }
 
@@ -321,6 +311,134 @@ internal static unsafe class PoolKernels
                         T v = gp[oh * g.OW + ow] / T.CreateTruncating(div);
                         for (int h = hs; h < he; h++)
                         for (int w = ws; w < we; w++) xp[h * g.W + w] += v;
+                    }
+                }
+            });
+        }
+    }
+}
+
+/// <summary>The 2×2 stride-2 max pool of float32 planes with even height and width, branch-free: a vertical max of
+/// each row pair, then a max of adjacent pairs in the result (pairs never straddle rows when W is even), both
+/// vectorized; each output keeps a code (row·2 + column) of its winner for the backward pass. Random data make the
+/// comparisons unpredictable, so the branchy scalar loop pays a misprediction on most outputs.</summary>
+internal static unsafe class MaxPool2x2
+{
+    public static bool Applies(in ConvGeometry g) =>
+        g is { KH: 2, KW: 2, SH: 2, SW: 2, PadTop: 0, PadLeft: 0, DH: 1, DW: 1 } && g.H % 2 == 0 && g.W % 2 == 0 && g.OH == g.H / 2 && g.OW == g.W / 2;
+
+    public static void Forward(Tensor x, Tensor y, int[] code, int planes, int h, int w)
+    {
+        int oh = h / 2, half = oh * w;
+        int group = Math.Max(1, 4096 / half);
+        fixed (float* px0 = x.Data<float>(), py0 = y.Data<float>())
+        fixed (int* pc0 = code)
+        {
+            nint px = (nint)(px0 + x._offset), py = (nint)py0, pc = (nint)pc0;
+            Parallelism.For(planes, Math.Max(1, 8192 / (h * w)), (s, e) =>
+            {
+                var mArr = new float[group * half];
+                var rArr = new int[group * half];
+                fixed (float* m = mArr)
+                fixed (int* rs = rArr)
+                {
+                    for (int p0 = s; p0 < e; p0 += group)
+                    {
+                        int cnt = Math.Min(group, e - p0);
+                        float* src = (float*)px + (long)p0 * h * w;
+                        for (int r = 0; r < cnt * oh; r++) VerticalMax(src + 2L * r * w, src + (2L * r + 1) * w, m + r * w, rs + r * w, w);
+                        long o = (long)p0 * (half / 2);
+                        PairMax(m, rs, (float*)py + o, (int*)pc + o, cnt * half);
+                    }
+                }
+            });
+        }
+    }
+
+    private static void VerticalMax(float* r0, float* r1, float* m, int* rowSel, int w)
+    {
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated)
+            for (; j <= w - 8; j += 8)
+            {
+                var a = Vector256.Load(r0 + j);
+                var b = Vector256.Load(r1 + j);
+                var sel = Vector256.GreaterThan(b, a) | ~Vector256.Equals(b, b);   // b wins when larger or NaN
+                Vector256.ConditionalSelect(sel, b, a).Store(m + j);
+                sel.AsInt32().Store(rowSel + j);
+            }
+        for (; j < w; j++)
+        {
+            float a = r0[j], b = r1[j];
+            bool sel = b > a || float.IsNaN(b);
+            m[j] = sel ? b : a;
+            rowSel[j] = sel ? -1 : 0;
+        }
+    }
+
+    private static void PairMax(float* m, int* rowSel, float* y, int* code, int len)
+    {
+        int t = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var low = Vector256.Create(0xFFFFFFFFUL);
+            for (; t <= len - 16; t += 16)
+            {
+                // Each 64-bit lane holds one (even, odd) pair; narrowing keeps the low (even) 32 bits of each lane.
+                var (b0, c0) = Pair(Vector256.Load(m + t).AsUInt64(), Vector256.Load(rowSel + t).AsUInt64(), low);
+                var (b1, c1) = Pair(Vector256.Load(m + t + 8).AsUInt64(), Vector256.Load(rowSel + t + 8).AsUInt64(), low);
+                Vector256.Narrow(b0, b1).AsSingle().Store(y + t / 2);
+                Vector256.Narrow(c0, c1).AsInt32().Store(code + t / 2);
+            }
+        }
+        for (; t < len; t += 2)
+        {
+            float a = m[t], b = m[t + 1];
+            bool sel = b > a || float.IsNaN(b) || (b == a && rowSel[t + 1] == 0 && rowSel[t] != 0);
+            y[t / 2] = sel ? b : a;
+            int row = sel ? rowSel[t + 1] : rowSel[t];
+            code[t / 2] = (row & 2) | (sel ? 1 : 0);
+        }
+    }
+
+    private static (Vector256<ulong> Best, Vector256<ulong> Code) Pair(Vector256<ulong> v, Vector256<ulong> rows, Vector256<ulong> low)
+    {
+        var even = (v & low).AsSingle();
+        var odd = (v >> 32).AsSingle();
+        var evenRow = (rows & low).AsInt32();
+        var oddRow = (rows >> 32).AsInt32();
+        // Ties go to the first position in row-major order, as PyTorch's scan: the odd column wins a tie only
+        // when it sits in the top row and the even column's winner in the bottom one.
+        var tie = Vector256.Equals(odd, even).AsInt32() & ~oddRow & evenRow;
+        var sel = Vector256.GreaterThan(odd, even) | ~Vector256.Equals(odd, odd) | tie.AsSingle();
+        var best = Vector256.ConditionalSelect(sel, odd, even);
+        var row = Vector256.ConditionalSelect(sel.AsInt32(), oddRow, evenRow);
+        var code = (row & Vector256.Create(2)) | (sel.AsInt32() & Vector256.Create(1));
+        return (best.AsUInt64(), code.AsUInt64());
+    }
+
+    /// <summary>Writes every element of gx: the output gradient at each window's winner, zero elsewhere.</summary>
+    public static void Backward(Tensor gy, int[] code, Tensor gx, int planes, int h, int w)
+    {
+        int oh = h / 2, ow = w / 2;
+        fixed (float* pg0 = gy.Data<float>(), pgx0 = gx.Data<float>())
+        fixed (int* pc0 = code)
+        {
+            nint pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0, pc = (nint)pc0;
+            Parallelism.For(planes * oh, Math.Max(1, 4096 / w), (s, e) =>
+            {
+                for (int r = s; r < e; r++)
+                {
+                    float* g = (float*)pg + (long)r * ow;
+                    int* c = (int*)pc + (long)r * ow;
+                    int* x0 = (int*)((float*)pgx + 2L * r * w), x1 = x0 + w;
+                    for (int j = 0; j < ow; j++)
+                    {
+                        int bits = BitConverter.SingleToInt32Bits(g[j]), k = c[j];
+                        x0[2 * j] = bits & -(k == 0 ? 1 : 0);
+                        x0[2 * j + 1] = bits & -(k == 1 ? 1 : 0);
+                        x1[2 * j] = bits & -(k == 2 ? 1 : 0);
+                        x1[2 * j + 1] = bits & -(k == 3 ? 1 : 0);
                     }
                 }
             });

@@ -25,7 +25,9 @@ public abstract class Module
     /// <see cref="Summary"/> trace is active.</summary>
     public Tensor Call(Tensor input)
     {
+        long t0 = Diagnostics.Profiler.Begin();
         var output = Forward(input);
+        Diagnostics.Profiler.End("forward", GetType().Name, t0);
         s_trace?.Record(this, output);
         return output;
     }

@@ -40,6 +40,9 @@ add("conv_transpose2d_groups_dil", lambda x, w: F.conv_transpose2d(x, w, stride=
 add("conv_transpose2d_pointwise", lambda x, w: F.conv_transpose2d(x, w), r(2, 3, 3, 4), r(3, 2, 1, 1))
 add("conv_transpose1d", lambda x, w, b: F.conv_transpose1d(x, w, b, stride=3, padding=1, output_padding=2), r(2, 3, 5), r(3, 2, 4), r(2))
 add("max_pool2d_2x2", lambda x: F.max_pool2d(x, 2), r(2, 3, 6, 7))
+add("max_pool2d_2x2_even", lambda x: F.max_pool2d(x, 2), r(2, 3, 8, 20))
+# Integer values from a small range: many ties inside windows (the first in row-major order wins).
+add("max_pool2d_2x2_ties", lambda x: F.max_pool2d(x, 2), torch.randint(0, 3, (2, 2, 6, 36)).double())
 add("max_pool2d_k3s2p1_ceil", lambda x: F.max_pool2d(x, 3, stride=2, padding=1, ceil_mode=True), r(2, 2, 8, 7))
 add("max_pool2d_dilated", lambda x: F.max_pool2d(x, 2, stride=1, dilation=2), r(1, 2, 6, 5))
 add("avg_pool2d_include", lambda x: F.avg_pool2d(x, 3, stride=2, padding=1), r(2, 2, 7, 6))

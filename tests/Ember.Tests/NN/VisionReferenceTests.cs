@@ -23,6 +23,8 @@ public class VisionReferenceTests
         ["conv_transpose2d_pointwise"] = a => F.ConvTranspose2d(a[0], a[1]),
         ["conv_transpose1d"] = a => F.ConvTranspose1d(a[0], a[1], a[2], stride: 3, padding: 1, outputPadding: 2),
         ["max_pool2d_2x2"] = a => F.MaxPool2d(a[0], 2),
+        ["max_pool2d_2x2_even"] = a => F.MaxPool2d(a[0], 2),
+        ["max_pool2d_2x2_ties"] = a => F.MaxPool2d(a[0], 2),
         ["max_pool2d_k3s2p1_ceil"] = a => F.MaxPool2d(a[0], 3, stride: 2, padding: 1, ceilMode: true),
         ["max_pool2d_dilated"] = a => F.MaxPool2d(a[0], 2, stride: 1, dilation: 2),
         ["avg_pool2d_include"] = a => F.AvgPool2d(a[0], 3, stride: 2, padding: 1),

@@ -1,0 +1,59 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Ember.Bench;
+
+/// <summary>The harness shared by the training benchmarks: each side (Ember, TorchSharp) runs in its own child
+/// process, so its peak resident memory (VmHWM) is its own and libtorch's thread pool cannot slow Ember down;
+/// the rate is the median of 1-second windows after a warm-up.</summary>
+internal static class TrainBench
+{
+    public static void Run(string name, string emberMode, string torchMode, string unit = "steps_per_s", double scale = 1)
+    {
+        var ember = Child(emberMode);
+        var torchSide = Child(torchMode);
+        double e = ember.Rate * scale, t = torchSide.Rate * scale;
+        Console.WriteLine($"{name} ember_{unit}={e:F1} torchsharp_{unit}={t:F1} ratio={e / t:F2} ember_peak_mb={ember.PeakMb:F0} torchsharp_peak_mb={torchSide.PeakMb:F0}");
+    }
+
+    private static (double Rate, double PeakMb) Child(string mode)
+    {
+        var psi = new ProcessStartInfo(Environment.ProcessPath!, $"\"{typeof(TrainBench).Assembly.Location}\" {mode}") { RedirectStandardOutput = true };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) != "dotnet")
+            psi = new ProcessStartInfo(Environment.ProcessPath!, mode) { RedirectStandardOutput = true };
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("result "))
+            ?? throw new InvalidOperationException($"benchmark child '{mode}' exited with {p.ExitCode} and no result:\n{output}");
+        var rest = output.Replace(line, "").Trim();
+        if (rest.Length > 0) Console.WriteLine(rest);
+        var parts = line.Split(' ');
+        return (double.Parse(parts[1], CultureInfo.InvariantCulture), double.Parse(parts[2], CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Prints the child's result line: its median rate and peak resident memory.</summary>
+    public static void Report(double rate)
+    {
+        var line = File.ReadAllLines("/proc/self/status").First(l => l.StartsWith("VmHWM:"));
+        double peakMb = double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+        Console.WriteLine($"result {rate.ToString(CultureInfo.InvariantCulture)} {peakMb.ToString(CultureInfo.InvariantCulture)}");
+    }
+
+    /// <summary>Median steps/s over 1-second windows after <paramref name="warmup"/> steps.</summary>
+    public static double Measure(Action step, int warmup = 30, double seconds = 8)
+    {
+        for (int i = 0; i < warmup; i++) step();
+        var rates = new List<double>();
+        var total = Stopwatch.StartNew();
+        while (total.Elapsed.TotalSeconds < seconds || rates.Count < 3)
+        {
+            var sw = Stopwatch.StartNew();
+            int n = 0;
+            while (sw.Elapsed.TotalSeconds < 1) { step(); n++; }
+            rates.Add(n / sw.Elapsed.TotalSeconds);
+        }
+        rates.Sort();
+        return rates[rates.Count / 2];
+    }
+}
