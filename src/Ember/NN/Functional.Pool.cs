@@ -357,17 +357,21 @@ internal static unsafe class MaxPool2x2
 
     private static void VerticalMax(float* r0, float* r1, float* m, int* rowSel, int w)
     {
-        int j = 0;
-        if (Vector256.IsHardwareAccelerated)
-            for (; j <= w - 8; j += 8)
+        if (Vector256.IsHardwareAccelerated && w >= 8)
+        {
+            // The last vector overlaps the previous one instead of a scalar tail: recomputed lanes get equal values.
+            for (int j = 0; ; j += 8)
             {
+                if (j > w - 8) j = w - 8;
                 var a = Vector256.Load(r0 + j);
                 var b = Vector256.Load(r1 + j);
                 var sel = Vector256.GreaterThan(b, a) | ~Vector256.Equals(b, b);   // b wins when larger or NaN
                 Vector256.ConditionalSelect(sel, b, a).Store(m + j);
                 sel.AsInt32().Store(rowSel + j);
+                if (j == w - 8) return;
             }
-        for (; j < w; j++)
+        }
+        for (int j = 0; j < w; j++)
         {
             float a = r0[j], b = r1[j];
             bool sel = b > a || float.IsNaN(b);
@@ -379,16 +383,18 @@ internal static unsafe class MaxPool2x2
     private static void PairMax(float* m, int* rowSel, float* y, int* code, int len)
     {
         int t = 0;
-        if (Vector256.IsHardwareAccelerated)
+        if (Vector256.IsHardwareAccelerated && len >= 16)
         {
             var low = Vector256.Create(0xFFFFFFFFUL);
-            for (; t <= len - 16; t += 16)
+            for (; ; t += 16)
             {
+                if (t > len - 16) t = len - 16;   // len is even, so the overlapping last block stays pair-aligned
                 // Each 64-bit lane holds one (even, odd) pair; narrowing keeps the low (even) 32 bits of each lane.
                 var (b0, c0) = Pair(Vector256.Load(m + t).AsUInt64(), Vector256.Load(rowSel + t).AsUInt64(), low);
                 var (b1, c1) = Pair(Vector256.Load(m + t + 8).AsUInt64(), Vector256.Load(rowSel + t + 8).AsUInt64(), low);
                 Vector256.Narrow(b0, b1).AsSingle().Store(y + t / 2);
                 Vector256.Narrow(c0, c1).AsInt32().Store(code + t / 2);
+                if (t == len - 16) return;
             }
         }
         for (; t < len; t += 2)
@@ -432,7 +438,29 @@ internal static unsafe class MaxPool2x2
                     float* g = (float*)pg + (long)r * ow;
                     int* c = (int*)pc + (long)r * ow;
                     int* x0 = (int*)((float*)pgx + 2L * r * w), x1 = x0 + w;
-                    for (int j = 0; j < ow; j++)
+                    int j = 0;
+                    if (Vector256.IsHardwareAccelerated && ow >= 8)
+                    {
+                        var pattern0 = Vector256.Create(0, 1, 0, 1, 0, 1, 0, 1);
+                        var pattern1 = Vector256.Create(2, 3, 2, 3, 2, 3, 2, 3);
+                        for (; ; j += 8)
+                        {
+                            if (j > ow - 8) j = ow - 8;
+                            // Duplicate each gradient and code into both 32-bit halves of a 64-bit lane, then keep
+                            // the half whose window position matches the code.
+                            var (gl, gu) = Vector256.Widen(Vector256.Load((uint*)g + j));
+                            var (cl, cu) = Vector256.Widen(Vector256.Load((uint*)c + j));
+                            Vector256<int> G(Vector256<ulong> v) => (v | (v << 32)).AsInt32();
+                            var gL = G(gl); var gU = G(gu); var cL = G(cl); var cU = G(cu);
+                            (gL & Vector256.Equals(cL, pattern0)).Store(x0 + 2 * j);
+                            (gU & Vector256.Equals(cU, pattern0)).Store(x0 + 2 * j + 8);
+                            (gL & Vector256.Equals(cL, pattern1)).Store(x1 + 2 * j);
+                            (gU & Vector256.Equals(cU, pattern1)).Store(x1 + 2 * j + 8);
+                            if (j == ow - 8) break;
+                        }
+                        continue;
+                    }
+                    for (; j < ow; j++)
                     {
                         int bits = BitConverter.SingleToInt32Bits(g[j]), k = c[j];
                         x0[2 * j] = bits & -(k == 0 ? 1 : 0);

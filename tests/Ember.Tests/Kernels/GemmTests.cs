@@ -44,6 +44,9 @@ public class ElementwiseKernelTests
 {
     [Fact]
     public void ElementwiseAndReductionsMatchScalarReference() => KernelChecks.Elementwise();
+
+    [Fact]
+    public void ConvolutionAndMaxPoolFloat32MatchFloat64() => KernelChecks.Vision();
 }
 
 /// <summary>Re-runs the kernel checks in child processes with wider instruction sets switched off

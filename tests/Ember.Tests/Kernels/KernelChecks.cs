@@ -107,6 +107,54 @@ public static class KernelChecks
         }
     }
 
+    /// <summary>The float32 convolution and 2×2 max-pool kernels (vectorized or scalar, whichever this process runs)
+    /// against the float64 path, forward and backward, on ties, NaN and widths below and above one vector.</summary>
+    internal static void Vision()
+    {
+        var rng = new Generator(5);
+        foreach (var (h, w) in new[] { (2, 2), (4, 6), (6, 14), (8, 20), (28, 28), (4, 36) })
+        {
+            var v = Tensor.RandInt(0, 3, [2, 3, h, w], rng).To(DType.Float64);
+            if (h * w > 8) v.SetItem(double.NaN, 1, 2, 1, 3);
+            var x32 = v.To(DType.Float32).RequiresGrad_();
+            var x64 = v.Clone().RequiresGrad_();
+            var y32 = Ember.NN.Functional.MaxPool2d(x32, 2);
+            var y64 = Ember.NN.Functional.MaxPool2d(x64, 2);
+            var g = Tensor.Randn(y64.Shape, DType.Float64, rng).To(DType.Float32).To(DType.Float64);   // exact in float32
+            y32.Backward(g.To(DType.Float32));
+            y64.Backward(g);
+            AssertSame($"maxpool {h}x{w} forward", y64.ToArrayDouble(), y32.ToArrayDouble(), 0);
+            AssertSame($"maxpool {h}x{w} backward", x64.Grad!.ToArrayDouble(), x32.Grad!.ToArrayDouble(), 0);
+        }
+        foreach (var (cin, cout) in new[] { (1, 5), (3, 8), (8, 6) })
+        {
+            var x = Tensor.Randn([3, cin, 9, 10], DType.Float64, rng);
+            var wt = Tensor.Randn([cout, cin, 3, 3], DType.Float64, rng);
+            var b = Tensor.Randn([cout], DType.Float64, rng);
+            var leaves64 = new[] { x.Clone().RequiresGrad_(), wt.Clone().RequiresGrad_(), b.Clone().RequiresGrad_() };
+            var leaves32 = new[] { x.To(DType.Float32).RequiresGrad_(), wt.To(DType.Float32).RequiresGrad_(), b.To(DType.Float32).RequiresGrad_() };
+            var y64 = Ember.NN.Functional.Conv2d(leaves64[0], leaves64[1], leaves64[2], padding: 1);
+            var y32 = Ember.NN.Functional.Conv2d(leaves32[0], leaves32[1], leaves32[2], padding: 1);
+            var g = Tensor.Randn(y64.Shape, DType.Float64, rng);
+            y64.Backward(g);
+            y32.Backward(g.To(DType.Float32));
+            AssertSame($"conv {cin}->{cout} forward", y64.ToArrayDouble(), y32.ToArrayDouble(), 1e-4);
+            for (int i = 0; i < 3; i++)
+                AssertSame($"conv {cin}->{cout} grad {i}", leaves64[i].Grad!.ToArrayDouble(), leaves32[i].Grad!.ToArrayDouble(), 1e-4);
+        }
+    }
+
+    private static void AssertSame(string what, double[] expected, double[] actual, double rtol)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (int i = 0; i < expected.Length; i++)
+        {
+            if (double.IsNaN(expected[i]) && double.IsNaN(actual[i])) continue;
+            if (Math.Abs(expected[i] - actual[i]) > rtol * (1 + Math.Abs(expected[i])))
+                Assert.Fail($"{what}: element {i} = {actual[i]}, expected {expected[i]}");
+        }
+    }
+
     private static Tensor ReluBackward(Tensor g, Tensor x)
         => Ember.Kernels.Elementwise.BinaryF("ReluBackward", g, x, new ReluBackwardOp<float>(), new ReluBackwardOp<double>());
 
@@ -129,6 +177,7 @@ public static class KernelChecks
         Console.WriteLine($"path={path} Vector512={System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated} Vector256={System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated}");
         Gemm(path, quick: true);
         Elementwise();
+        Vision();
         Console.WriteLine("kernel checks: ok");
         return 0;
     }
