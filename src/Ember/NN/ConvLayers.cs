@@ -201,8 +201,9 @@ public abstract class BatchNormBase : Module
         double momentum = Momentum ?? 0;
         if (Training && NumBatchesTracked is not null)
         {
-            using (Tensor.NoGrad()) NumBatchesTracked.AddInPlace(1);
-            if (Momentum is null) momentum = 1.0 / NumBatchesTracked.Item();
+            long tracked = ++NumBatchesTracked.Data<long>()[NumBatchesTracked._offset];
+            NumBatchesTracked.MarkModified();
+            if (Momentum is null) momentum = 1.0 / tracked;
         }
         return Functional.BatchNorm(input, useBatchStats && !Training ? null : RunningMean, useBatchStats && !Training ? null : RunningVar,
             Weight, Bias, useBatchStats, momentum, Eps);

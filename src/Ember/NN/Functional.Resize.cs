@@ -83,3 +83,46 @@ public static partial class Functional
         return x.Mul(mask.Mul(1 / (1 - p)));
     }
 }
+
+public static partial class Functional
+{
+    /// <summary>Pads the trailing dims with a constant (PyTorch's <c>F.pad</c>, constant mode): <paramref name="pad"/> lists
+    /// (before, after) pairs starting from the last dim, e.g. (left, right, top, bottom) for images. Negative
+    /// amounts crop. Backward takes the matching slice of the gradient.</summary>
+    public static Tensor Pad(Tensor input, int[] pad, double value = 0)
+    {
+        if (pad.Length % 2 != 0 || pad.Length / 2 > input.Dim)
+            throw new ArgumentException($"Pad: padding {ShapeUtil.Str(pad)} must hold (before, after) pairs for at most {input.Dim} trailing dims of input {ShapeUtil.Str(input._shape)}.");
+        var shape = input.Shape;
+        var src = input;
+        var starts = new int[input.Dim];
+        for (int i = 0; i < pad.Length / 2; i++)
+        {
+            int d = input.Dim - 1 - i, before = pad[2 * i], after = pad[2 * i + 1];
+            int size = shape[d] + before + after;
+            if (size < 0 || (size == 0 && shape[d] > 0 && before + after < -shape[d]))
+                throw new ArgumentException($"Pad: padding ({before}, {after}) of dim {d} (size {shape[d]}) gives a negative size.");
+            // Negative amounts crop the input first; what remains is padded by the positive amounts.
+            int cropBefore = Math.Max(0, -before), cropAfter = Math.Max(0, -after);
+            src = src.Narrow(d, cropBefore, Math.Max(0, shape[d] - cropBefore - cropAfter));
+            starts[d] = Math.Max(0, before);
+            shape[d] = size;
+        }
+        Tensor y;
+        using (Tensor.NoGrad())
+        {
+            y = Tensor.Full(shape, value, input.DType);
+            var window = y;
+            for (int d = 0; d < input.Dim; d++) window = window.Narrow(d, starts[d], src.Size(d));
+            window.CopyFrom(src);
+        }
+        if (!(GradMode.IsEnabled && src.RequiresGrad)) return y;
+        var srcShape = src.Shape;
+        return y.Record("ConstantPadNdBackward", src, g =>
+        {
+            var gs = g;
+            for (int d = 0; d < g.Dim; d++) gs = gs.Narrow(d, starts[d], srcShape[d]);
+            return gs.Contiguous();
+        });
+    }
+}

@@ -48,6 +48,8 @@ public class VisionGradientTests
         ["UpsampleNearest"] = new(() => [Leaf(1, 1, 2, 3, 2)], x => F.Interpolate(x[0], size: (5, 4))),
         ["UpsampleBilinear"] = new(() => [Leaf(1, 1, 2, 3, 3)], x => F.Interpolate(x[0], scaleFactor: (2, 1.5), mode: InterpolationMode.Bilinear)),
         ["UpsampleBilinearAligned"] = new(() => [Leaf(1, 1, 1, 3, 4)], x => F.Interpolate(x[0], size: (4, 6), mode: InterpolationMode.Bilinear, alignCorners: true)),
+        ["Pad"] = new(() => [Leaf(1, 2, 3, 4)], x => F.Pad(x[0], [1, 2, 0, 1], value: 0.5)),
+        ["PadCrop"] = new(() => [Leaf(1, 2, 5, 4)], x => F.Pad(x[0], [-1, 2, 1, -2])),
         ["Dropout2d"] = new(() => [Leaf(1, 2, 4, 3, 3)], x => F.Dropout2d(x[0], 0.5, generator: new Generator(7))),
     };
 
