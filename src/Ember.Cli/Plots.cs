@@ -27,10 +27,76 @@ public static class Plots
         plt.Axes.Left.Label.Text = "loss";
         plt.Axes.Right.Label.Text = "accuracy";
         plt.ShowLegend(ScottPlot.Alignment.MiddleRight);
+        Save(plt, path, 900, 500);
+    }
+
+    private static void Save(ScottPlot.Plot plt, string path, int width, int height)
+    {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         Directory.CreateDirectory(dir);
         var tmp = Path.Combine(dir, "." + Path.GetFileName(path) + ".tmp.png");
-        plt.SavePng(tmp, 900, 500);
+        plt.SavePng(tmp, width, height);
         File.Move(tmp, path, overwrite: true);
+    }
+
+    /// <summary>The filters of a convolution weight (O, C, kH, kW) as a grayscale grid (channel 0 of each filter,
+    /// each normalized to its own range), eight per row.</summary>
+    public static void Filters(Ember.Tensor weight, string path, string title)
+    {
+        if (weight.Dim != 4) throw new ArgumentException($"Plots.Filters: expected a (O, C, kH, kW) weight, got [{string.Join(", ", weight.Shape)}].");
+        int o = weight.Size(0), kh = weight.Size(2), kw = weight.Size(3), perRow = Math.Min(8, o), rows = (o + perRow - 1) / perRow;
+        var w = weight.Detach().ToArrayDouble();
+        int c = weight.Size(1);
+        var grid = new double[rows * (kh + 1) - 1, perRow * (kw + 1) - 1];
+        for (int i = 0; i < grid.GetLength(0); i++)
+            for (int j = 0; j < grid.GetLength(1); j++) grid[i, j] = double.NaN;
+        for (int f = 0; f < o; f++)
+        {
+            var vals = Enumerable.Range(0, kh * kw).Select(k => w[(f * c) * kh * kw + k]).ToArray();
+            double lo = vals.Min(), hi = vals.Max(), span = hi > lo ? hi - lo : 1;
+            int r0 = (f / perRow) * (kh + 1), c0 = (f % perRow) * (kw + 1);
+            for (int y = 0; y < kh; y++)
+                for (int x = 0; x < kw; x++) grid[r0 + y, c0 + x] = (vals[y * kw + x] - lo) / span;
+        }
+        var plt = new ScottPlot.Plot();
+        var hm = plt.Add.Heatmap(grid);
+        hm.Colormap = new ScottPlot.Colormaps.Grayscale();
+        hm.NaNCellColor = ScottPlot.Colors.White;
+        plt.Title(title);
+        plt.HideAxesAndGrid();
+        Save(plt, path, 120 * perRow, 120 * rows + 60);
+    }
+
+    /// <summary>A confusion matrix (rows: true class, columns: predicted) as a heatmap with the counts written in.</summary>
+    public static void ConfusionMatrix(long[,] matrix, IReadOnlyList<string> labels, string path, string title)
+    {
+        int n = matrix.GetLength(0);
+        var values = new double[n, n];
+        for (int i = 0; i < n; i++)
+        {
+            long rowSum = 0;
+            for (int j = 0; j < n; j++) rowSum += matrix[i, j];
+            for (int j = 0; j < n; j++) values[i, j] = rowSum == 0 ? 0 : (double)matrix[i, j] / rowSum;
+        }
+        var plt = new ScottPlot.Plot();
+        var hm = plt.Add.Heatmap(values);
+        hm.Colormap = new ScottPlot.Colormaps.Viridis();
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < n; j++)
+            {
+                // Heatmap row 0 is drawn at the top; cell (i, j) is centred at x = j, y = n - 1 - i.
+                var t = plt.Add.Text(matrix[i, j].ToString(), j, n - 1 - i);
+                t.LabelFontColor = values[i, j] > 0.5 ? ScottPlot.Colors.Black : ScottPlot.Colors.White;
+                t.LabelAlignment = ScottPlot.Alignment.MiddleCenter;
+            }
+        var ticks = Enumerable.Range(0, n).Select(i => (double)i).ToArray();
+        plt.Axes.Bottom.SetTicks(ticks, labels.ToArray());
+        plt.Axes.Left.SetTicks(ticks.Select(t => n - 1 - t).ToArray(), labels.ToArray());
+        plt.Axes.Bottom.TickLabelStyle.Rotation = 45;
+        plt.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
+        plt.XLabel("predicted");
+        plt.YLabel("true");
+        plt.Title(title);
+        Save(plt, path, 900, 820);
     }
 }

@@ -18,7 +18,7 @@ public static class Program
 
         commands:
           quickstart          train an MLP on the MNIST subset shipped in data/mnist-10k (the README's main job)
-          milestone NAME      run a curriculum milestone: perceptron, xor, mnist
+          milestone NAME      run a curriculum milestone: perceptron, xor, mnist, fashion
           train               train a model from the zoo on an MNIST-format (IDX) folder
           evaluate            report a checkpoint's loss, accuracy and confusion matrix on a data set
           predict             write a checkpoint's predictions for a data set to CSV
@@ -65,15 +65,14 @@ public static class Program
         return 2;
     }
 
-    /// <summary>data/NAME next to the repository (searched upward from the working directory and the program).</summary>
+    /// <summary>data/NAME in the repository, or shared/data/NAME beside it (searched upward from the working directory
+    /// and the program).</summary>
     private static string FindData(string name)
     {
         foreach (var start in new[] { Directory.GetCurrentDirectory(), AppContext.BaseDirectory })
             for (var dir = new DirectoryInfo(start); dir is not null; dir = dir.Parent)
-            {
-                var candidate = Path.Combine(dir.FullName, "data", name);
-                if (Directory.Exists(candidate)) return candidate;
-            }
+                foreach (var candidate in new[] { Path.Combine(dir.FullName, "data", name), Path.Combine(dir.FullName, "shared", "data", name) })
+                    if (Directory.Exists(candidate)) return candidate;
         throw new UsageException($"cannot find data/{name}; run from the repository or pass --data FOLDER");
     }
 
@@ -126,14 +125,17 @@ public static class Program
 
     private static int Milestone(string[] argv)
     {
-        var a = new Args(argv, ["quiet"]);
+        var a = new Args(argv, ["quiet", "download"]);
         if (a.Help || a.Positionals.Count == 0)
             return Print("""
-                usage: ember milestone NAME [--data FOLDER] [--seed N] [--quiet]
+                usage: ember milestone NAME [--data FOLDER] [--seed N] [--quiet] [--epochs N] [--out DIR] [--download]
 
                   perceptron   a single linear unit learns AND and OR (gate: 100%)
                   xor          a single layer stays at <= 75% while a 2-layer MLP reaches 100% (gate: 100%)
                   mnist        the quickstart MLP on the MNIST 10k subset (gate: 97% on the 2,000 test digits)
+                  fashion      a CNN trained from scratch on Fashion-MNIST (gate: 93% on the 10,000 test images);
+                               writes the first-layer filters, the confusion matrix and the learning curves as PNG
+                               to --out (default runs/fashion); --download fetches missing files from Zalando
 
                 Ends with 'milestone NAME: PASS|FAIL <metric>=<value> gate=<value>'; exits 0 only on PASS.
                 """, a.Help ? 0 : 2);
@@ -141,18 +143,41 @@ public static class Program
         ulong seed = (ulong)a.GetInt("seed", name == "mnist" ? 1 : 0);
         bool quiet = a.Flag("quiet");
         string? data = a.Get("data");
+        int? epochs = a.Get("epochs") is null ? null : a.GetInt("epochs", 0);
+        string outDir = a.Get("out") ?? Path.Combine("runs", name);
+        bool download = a.Flag("download");
         a.RejectUnknown("milestone");
+        if (epochs is <= 0) throw new UsageException("--epochs must be positive");
         MilestoneResult r = name switch
         {
             "perceptron" => Milestones.Perceptron(seed),
             "xor" => Milestones.Xor(seed),
             "mnist" => Milestones.Mnist(data ?? FindData("mnist-10k"), new Milestones.MnistRecipe { Seed = seed }, progress: !quiet),
-            _ => throw new UsageException($"unknown milestone '{name}' (perceptron, xor, mnist)"),
+            "fashion" => FashionMilestone(data, download, seed, epochs, outDir, quiet),
+            _ => throw new UsageException($"unknown milestone '{name}' (perceptron, xor, mnist, fashion)"),
         };
         Console.WriteLine(r.Details);
         Console.WriteLine($"wall_time={r.Seconds:F1}s");
         Console.WriteLine(r.Line);
         return r.Passed ? 0 : 1;
+    }
+
+    private static MilestoneResult FashionMilestone(string? data, bool download, ulong seed, int? epochs, string outDir, bool quiet)
+    {
+        string folder = data ?? (download ? Path.Combine("data", "fashion-mnist") : FindData("fashion-mnist"));
+        if (download) Downloads.EnsureFiles(folder, ImageFolders.FashionMnistUrl, ImageFolders.IdxFiles, Console.Error);
+        var recipe = new Milestones.FashionRecipe { Seed = seed == 0 ? 1 : seed };
+        if (epochs is int e) recipe = recipe with { Epochs = e };
+        Directory.CreateDirectory(outDir);
+        var options = new TrainerOptions { Progress = !quiet, MetricsCsv = Path.Combine(outDir, "metrics.csv") };
+        var run = Milestones.FashionRun(folder, recipe, options);
+        var conv1 = run.Model.Parameters().First();
+        Plots.Filters(conv1, Path.Combine(outDir, "filters.png"), "First-layer filters (conv1)");
+        var confusion = Metrics.ConfusionMatrix(run.Test.Predictions, run.Test.Targets, 10);
+        Plots.ConfusionMatrix(confusion, ImageFolders.FashionMnistClasses, Path.Combine(outDir, "confusion.png"), "Fashion-MNIST test confusion matrix");
+        Plots.LearningCurves(run.Trainer.History, Path.Combine(outDir, "curves.png"), "Fashion-MNIST CNN");
+        Console.WriteLine($"saved {Path.Combine(outDir, "filters.png")}, {Path.Combine(outDir, "confusion.png")}, {Path.Combine(outDir, "curves.png")}, {options.MetricsCsv}");
+        return run.Result;
     }
 
     // ------------------------------------------------------------------ train / evaluate / predict

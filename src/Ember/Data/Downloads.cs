@@ -81,6 +81,15 @@ public static class ImageFolders
     /// <summary>The MNIST mirror torchvision downloads from (the original host is often unavailable).</summary>
     public const string MnistUrl = "https://ossci-datasets.s3.amazonaws.com/mnist";
 
+    /// <summary>Fashion-MNIST's ten classes, by label.</summary>
+    public static readonly string[] FashionMnistClasses =
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+    /// <summary>Fashion-MNIST (Xiao, Rasul &amp; Vollgraf, 2017) from <paramref name="folder"/>: images (N, 1, 28, 28) in
+    /// [0, 1] and labels; with <paramref name="download"/>, missing files are fetched from Zalando's address first.</summary>
+    public static (Tensor Images, Tensor Labels) FashionMnist(string folder, bool train, bool download = false)
+        => LoadMnistFormat(folder, train, download ? FashionMnistUrl : null);
+
     /// <summary>The download address of a named MNIST-format data set: "mnist" or "fashion-mnist".</summary>
     public static string UrlFor(string name) => name switch
     {

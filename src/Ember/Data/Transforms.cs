@@ -69,6 +69,23 @@ public static class Transforms
         return dst;
     }
 
+    /// <summary>Mirrors each image of a batch (N, C, H, W) or (N, H, W) left-right with probability p (a new tensor).</summary>
+    public static Tensor RandomHorizontalFlipBatch(Tensor batch, double p = 0.5, Generator? generator = null)
+    {
+        var g = generator ?? Generator.Default;
+        if (batch.Dim < 3) throw new ArgumentException($"RandomHorizontalFlipBatch: expected a batch of images (N, [C,] H, W), got {ShapeUtil.Str(batch._shape)}.");
+        batch.CheckDType("RandomHorizontalFlipBatch", DType.Float32);
+        var dst = batch.Contiguous().Clone();
+        var d = dst.Data<float>();
+        int n = dst.Size(0), w = dst.Size(-1), rowsPerImage = dst.NumEl / (n * w);
+        for (int i = 0; i < n; i++)
+        {
+            if (g.NextDouble() >= p) continue;
+            for (int r = 0; r < rowsPerImage; r++) d.AsSpan((i * rowsPerImage + r) * w, w).Reverse();
+        }
+        return dst;
+    }
+
     /// <summary>Applies transforms in order.</summary>
     public static Func<Tensor, Tensor> Compose(params Func<Tensor, Tensor>[] transforms) => x =>
     {

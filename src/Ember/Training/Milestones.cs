@@ -17,9 +17,9 @@ public sealed record MilestoneResult(string Name, string Metric, double Value, d
 }
 
 /// <summary>Runnable, pass/fail curriculum milestones.</summary>
-public static class Milestones
+public static partial class Milestones
 {
-    private static double[] Snapshot(Module m) => m.Parameters().SelectMany(p => p.ToArrayDouble()).ToArray();
+    internal static double[] Snapshot(Module m) => m.Parameters().SelectMany(p => p.ToArrayDouble()).ToArray();
 
     private static bool Moved(double[] before, Module m)
     {

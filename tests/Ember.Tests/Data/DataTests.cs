@@ -8,6 +8,17 @@ namespace Ember.Tests.Data;
 
 public class DataTests
 {
+    /// <summary>A shared data set: ../shared/data/NAME beside the repository (where the project's real data sets live).</summary>
+    internal static string SharedData(string name)
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var p = Path.Combine(dir.FullName, "shared", "data", name);
+            if (Directory.Exists(p)) return p;
+        }
+        throw new DirectoryNotFoundException($"shared/data/{name} (expected beside the repository, see ../shared/data/README.md)");
+    }
+
     internal static string RepoData(string name)
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
@@ -107,19 +118,23 @@ public class DataTests
         Assert.Contains(16f, perImage);
     }
 
-    [Fact]
-    public void DownloadsMissingFilesFromALoopbackServer()
+    /// <summary>An HTTP listener on a free loopback port.</summary>
+    internal static HttpListener Loopback(out int port)
     {
-        int port = 0;
-        HttpListener? listener = null;
-        for (int attempt = 0; attempt < 20 && listener is null; attempt++)
+        for (int attempt = 0; attempt < 20; attempt++)
         {
             port = Random.Shared.Next(20000, 60000);
             var l = new HttpListener();
             l.Prefixes.Add($"http://127.0.0.1:{port}/");
-            try { l.Start(); listener = l; } catch (HttpListenerException) { l.Close(); }
+            try { l.Start(); return l; } catch (HttpListenerException) { l.Close(); }
         }
-        Assert.NotNull(listener);
+        throw new InvalidOperationException("no free loopback port for the test server");
+    }
+
+    [Fact]
+    public void DownloadsMissingFilesFromALoopbackServer()
+    {
+        var listener = Loopback(out int port);
         var payload = Enumerable.Range(0, 300_000).Select(i => (byte)i).ToArray();
         var served = Task.Run(async () =>
         {
