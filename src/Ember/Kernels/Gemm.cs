@@ -239,7 +239,24 @@ internal static unsafe partial class Gemm
         {
             int cols = Math.Min(nr, nc - j0);
             float* d = dst + (long)j0 * kc;
-            if (csb == 1 && cols == nr)
+            if (csb == 1 && cols == nr && nr % 16 == 0 && Vector512.IsHardwareAccelerated)
+            {
+                // Rows of 48 floats: three register moves each; a Memmove call per row costs several times that.
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = b + (long)p * rsb + j0, to = d + p * nr;
+                    for (int j = 0; j < nr; j += 16) Vector512.Store(Vector512.Load(src + j), to + j);
+                }
+            }
+            else if (csb == 1 && cols == nr && nr % 8 == 0 && Vector256.IsHardwareAccelerated)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = b + (long)p * rsb + j0, to = d + p * nr;
+                    for (int j = 0; j < nr; j += 8) Vector256.Store(Vector256.Load(src + j), to + j);
+                }
+            }
+            else if (csb == 1 && cols == nr)
             {
                 for (int p = 0; p < kc; p++)
                     new ReadOnlySpan<float>(b + (long)p * rsb + j0, nr).CopyTo(new Span<float>(d + p * nr, nr));
