@@ -19,6 +19,7 @@ public static class Program
             case "mlp-torch": MlpBench.TorchSide(); return 0;
             case "cnn": CnnBench.Run(); return 0;
             case "gemm-tune": GemmTune.Run(); return 0;
+            case "bpe": BpeBench.Run(args.Skip(1).ToArray()); return 0;
             case "cnn-ember": CnnBench.EmberSide(); return 0;
             case "cnn-torch": CnnBench.TorchSide(); return 0;
             case "peak":
@@ -26,7 +27,7 @@ public static class Program
                 Console.WriteLine($"peak threads=2 gflops={Peak.Measure(2):F1}");
                 return 0;
             default:
-                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | mlp | cnn | peak");
+                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | mlp | cnn | bpe | peak");
                 return 2;
         }
     }

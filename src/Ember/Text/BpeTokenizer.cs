@@ -1,0 +1,289 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace Ember.Text;
+
+/// <summary>A byte-level byte-pair-encoding tokenizer, as GPT-2's (Radford et al., 2019; Sennrich et al., 2016 for
+/// BPE): text is split into words by GPT-2's pattern, each word's UTF-8 bytes start as 256 byte tokens, and learned
+/// merges join adjacent pairs in the order they were learned. Every byte is a token, so any text round-trips
+/// exactly. Special tokens (e.g. "&lt;|endoftext|&gt;") are matched before the split and never merged. Files use
+/// GPT-2's format: vocab.json (token string → id, bytes shown through GPT-2's printable byte alphabet) and
+/// merges.txt (one "left right" pair per line, in merge order).</summary>
+public sealed partial class BpeTokenizer
+{
+    // GPT-2's pre-tokenization pattern.
+    [GeneratedRegex(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.CultureInvariant)]
+    private static partial Regex WordPattern();
+
+    private readonly byte[][] _tokens;                         // id → bytes (special tokens: their UTF-8)
+    private readonly Dictionary<long, (int Rank, int Id)> _merges;  // (left, right) → (rank, merged id)
+    private readonly List<(int Left, int Right)> _mergeList;
+    private readonly Dictionary<string, int> _special;
+    private readonly Regex? _specialPattern;
+    private readonly Dictionary<string, int[]> _cache = new();
+    private readonly object _gate = new();
+
+    public int VocabSize => _tokens.Length;
+    public IReadOnlyDictionary<string, int> SpecialTokens => _special;
+    public int MergeCount => _mergeList.Count;
+
+    private BpeTokenizer(byte[][] tokens, List<(int, int)> merges, Dictionary<string, int> special)
+    {
+        _tokens = tokens;
+        _mergeList = merges;
+        _merges = new Dictionary<long, (int, int)>(merges.Count);
+        var byBytes = new Dictionary<string, int>();
+        for (int i = 0; i < tokens.Length; i++)
+            if (!special.ContainsValue(i)) byBytes.TryAdd(Convert.ToHexString(tokens[i]), i);
+        for (int r = 0; r < merges.Count; r++)
+        {
+            var (a, b) = merges[r];
+            var merged = Convert.ToHexString([.. tokens[a], .. tokens[b]]);
+            if (!byBytes.TryGetValue(merged, out int id))
+                throw new InvalidDataException($"BpeTokenizer: merge {r} ({Show(tokens[a])} + {Show(tokens[b])}) produces a token missing from the vocabulary.");
+            _merges.TryAdd(Key(a, b), (r, id));
+        }
+        _special = special;
+        if (special.Count > 0)
+            _specialPattern = new Regex(string.Join("|", special.Keys.OrderByDescending(k => k.Length).Select(Regex.Escape)), RegexOptions.CultureInvariant);
+    }
+
+    private static long Key(int a, int b) => ((long)a << 32) | (uint)b;
+
+    /// <summary>The bytes of token <paramref name="id"/>.</summary>
+    public ReadOnlySpan<byte> TokenBytes(int id) => _tokens[id];
+
+    /// <summary>Learns merges on <paramref name="corpus"/> until the vocabulary (256 bytes + merges + special tokens)
+    /// reaches <paramref name="vocabSize"/> or no pair occurs twice. Ties between equally frequent pairs go to the
+    /// pair of smaller ids, so training is deterministic. Pair counts are updated only for the words a merge
+    /// touches, so each merge costs time proportional to those words, not to the corpus.</summary>
+    public static BpeTokenizer Train(string corpus, int vocabSize, IEnumerable<string>? specialTokens = null, TextWriter? log = null)
+    {
+        var special = (specialTokens ?? []).Distinct().ToList();
+        if (vocabSize < 256 + special.Count)
+            throw new ArgumentException($"BpeTokenizer.Train: vocab size {vocabSize} is below the 256 byte tokens plus {special.Count} special tokens.");
+        var sw = Stopwatch.StartNew();
+        // Word frequencies (special tokens are cut out of the corpus first: they never take part in merges).
+        var counts = new Dictionary<string, int>();
+        foreach (var piece in SplitSpecial(corpus, special))
+            foreach (Match m in WordPattern().Matches(piece))
+                counts[m.Value] = counts.GetValueOrDefault(m.Value) + 1;
+        var words = counts.Select(kv => (Symbols: Encoding.UTF8.GetBytes(kv.Key).Select(b => (int)b).ToList(), Count: kv.Value)).ToList();
+
+        var pairCounts = new Dictionary<long, long>();
+        var where = new Dictionary<long, HashSet<int>>();
+        void AddWord(int w, int sign)
+        {
+            var s = words[w].Symbols;
+            for (int i = 0; i + 1 < s.Count; i++)
+            {
+                long k = Key(s[i], s[i + 1]);
+                long c = pairCounts.GetValueOrDefault(k) + sign * (long)words[w].Count;
+                if (c == 0) pairCounts.Remove(k);   // keep the scan for the best pair over live pairs only
+                else pairCounts[k] = c;
+                if (sign > 0)
+                {
+                    if (!where.TryGetValue(k, out var set)) where[k] = set = new HashSet<int>();
+                    set.Add(w);
+                }
+            }
+        }
+        for (int w = 0; w < words.Count; w++) AddWord(w, +1);
+
+        var tokens = Enumerable.Range(0, 256).Select(b => new[] { (byte)b }).ToList();
+        var merges = new List<(int, int)>();
+        int targetMerges = vocabSize - 256 - special.Count;
+        while (merges.Count < targetMerges)
+        {
+            long best = -1, bestCount = 1;
+            foreach (var (k, c) in pairCounts)
+                if (c > bestCount || (c == bestCount && best >= 0 && c > 1 && k < best)) { best = k; bestCount = c; }
+            if (best < 0) break;   // no pair occurs twice: nothing left worth merging
+            int a = (int)(best >> 32), b = (int)(best & 0xFFFFFFFF), id = tokens.Count;
+            tokens.Add([.. tokens[a], .. tokens[b]]);
+            merges.Add((a, b));
+            foreach (int w in where[best].ToList())
+            {
+                var s = words[w].Symbols;
+                bool has = false;
+                for (int i = 0; i + 1 < s.Count && !has; i++) has = s[i] == a && s[i + 1] == b;
+                if (!has) continue;
+                AddWord(w, -1);
+                for (int i = 0; i + 1 < s.Count; i++)
+                    if (s[i] == a && s[i + 1] == b) { s[i] = id; s.RemoveAt(i + 1); }
+                AddWord(w, +1);
+            }
+            pairCounts.Remove(best);
+            where.Remove(best);
+            if (log is not null && merges.Count % 500 == 0)
+                log.WriteLine($"bpe: {merges.Count}/{targetMerges} merges, {sw.Elapsed.TotalSeconds:F1}s");
+        }
+        var specialIds = new Dictionary<string, int>();
+        foreach (var t in special)
+        {
+            specialIds[t] = tokens.Count;
+            tokens.Add(Encoding.UTF8.GetBytes(t));
+        }
+        return new BpeTokenizer(tokens.ToArray(), merges, specialIds);
+    }
+
+    private static IEnumerable<string> SplitSpecial(string text, List<string> special)
+    {
+        if (special.Count == 0) { yield return text; yield break; }
+        var pattern = new Regex(string.Join("|", special.OrderByDescending(k => k.Length).Select(Regex.Escape)));
+        int pos = 0;
+        foreach (Match m in pattern.Matches(text))
+        {
+            if (m.Index > pos) yield return text[pos..m.Index];
+            pos = m.Index + m.Length;
+        }
+        if (pos < text.Length) yield return text[pos..];
+    }
+
+    /// <summary>Token ids of <paramref name="text"/>. Special tokens in the text map to their ids when
+    /// <paramref name="allowSpecial"/> (else they are encoded as ordinary text).</summary>
+    public int[] Encode(string text, bool allowSpecial = true)
+    {
+        var ids = new List<int>();
+        int pos = 0;
+        if (allowSpecial && _specialPattern is not null)
+            foreach (Match m in _specialPattern.Matches(text))
+            {
+                EncodeOrdinary(text[pos..m.Index], ids);
+                ids.Add(_special[m.Value]);
+                pos = m.Index + m.Length;
+            }
+        EncodeOrdinary(text[pos..], ids);
+        return ids.ToArray();
+    }
+
+    private void EncodeOrdinary(string text, List<int> ids)
+    {
+        foreach (Match m in WordPattern().Matches(text))
+        {
+            int[]? cached;
+            lock (_gate) _cache.TryGetValue(m.Value, out cached);
+            if (cached is null)
+            {
+                cached = EncodeWord(Encoding.UTF8.GetBytes(m.Value));
+                lock (_gate) if (_cache.Count < 100_000) _cache[m.Value] = cached;
+            }
+            ids.AddRange(cached);
+        }
+    }
+
+    // GPT-2's rule: repeatedly merge the adjacent pair with the lowest merge rank (all its occurrences), until none applies.
+    private int[] EncodeWord(byte[] bytes)
+    {
+        var s = bytes.Select(b => (int)b).ToList();
+        while (s.Count > 1)
+        {
+            int bestRank = int.MaxValue, bestId = -1;
+            long bestKey = 0;
+            for (int i = 0; i + 1 < s.Count; i++)
+                if (_merges.TryGetValue(Key(s[i], s[i + 1]), out var m) && m.Rank < bestRank)
+                    (bestRank, bestId, bestKey) = (m.Rank, m.Id, Key(s[i], s[i + 1]));
+            if (bestId < 0) break;
+            int a = (int)(bestKey >> 32), b = (int)(bestKey & 0xFFFFFFFF);
+            for (int i = 0; i + 1 < s.Count; i++)
+                if (s[i] == a && s[i + 1] == b) { s[i] = bestId; s.RemoveAt(i + 1); }
+        }
+        return s.ToArray();
+    }
+
+    /// <summary>The text of <paramref name="ids"/>: their bytes concatenated and read as UTF-8 (a sequence cut inside a
+    /// multi-byte character decodes that character as U+FFFD).</summary>
+    public string Decode(IEnumerable<int> ids)
+    {
+        var bytes = new List<byte>();
+        foreach (int id in ids)
+        {
+            if ((uint)id >= (uint)_tokens.Length)
+                throw new ArgumentOutOfRangeException(nameof(ids), $"BpeTokenizer.Decode: id {id} is outside the vocabulary [0, {_tokens.Length}).");
+            bytes.AddRange(_tokens[id]);
+        }
+        return Encoding.UTF8.GetString(bytes.ToArray());
+    }
+
+    // ------------------------------------------------------------------ GPT-2 files
+
+    // GPT-2's bytes_to_unicode: printable Latin-1 bytes stand for themselves, the other bytes map to 256, 257, …
+    private static readonly char[] s_byteToChar = BuildByteAlphabet();
+    private static readonly Dictionary<char, byte> s_charToByte = Enumerable.Range(0, 256).ToDictionary(b => s_byteToChar[b], b => (byte)b);
+
+    private static char[] BuildByteAlphabet()
+    {
+        var map = new char[256];
+        int next = 256;
+        for (int b = 0; b < 256; b++)
+        {
+            bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF);
+            map[b] = printable ? (char)b : (char)next++;
+        }
+        return map;
+    }
+
+    private static string Show(byte[] bytes) => new(bytes.Select(b => s_byteToChar[b]).ToArray());
+
+    private string TokenString(int id) => _special.ContainsValue(id) ? Encoding.UTF8.GetString(_tokens[id]) : Show(_tokens[id]);
+
+    /// <summary>Writes vocab.json and merges.txt into <paramref name="folder"/> (each atomically), in GPT-2's format.</summary>
+    public void Save(string folder)
+    {
+        Directory.CreateDirectory(folder);
+        var vocab = new Dictionary<string, int>();
+        for (int i = 0; i < _tokens.Length; i++) vocab[TokenString(i)] = i;
+        // Characters written as themselves (GPT-2's files show "Ġthe", not "\u0120the").
+        var options = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        IO.AtomicFile.WriteAllText(Path.Combine(folder, "vocab.json"), JsonSerializer.Serialize(vocab, options));
+        var sb = new StringBuilder("#version: 0.2\n");
+        foreach (var (a, b) in _mergeList) sb.Append(Show(_tokens[a])).Append(' ').Append(Show(_tokens[b])).Append('\n');
+        IO.AtomicFile.WriteAllText(Path.Combine(folder, "merges.txt"), sb.ToString());
+    }
+
+    /// <summary>Loads GPT-2-format vocab.json and merges.txt from <paramref name="folder"/> (as saved by <see cref="Save"/>
+    /// or shipped with GPT-2-style models). Vocabulary entries that are not byte-alphabet strings, and the names in
+    /// <paramref name="specialTokens"/>, are special tokens.</summary>
+    public static BpeTokenizer Load(string folder, IEnumerable<string>? specialTokens = null)
+    {
+        string vocabPath = Path.Combine(folder, "vocab.json"), mergesPath = Path.Combine(folder, "merges.txt");
+        Dictionary<string, int>? vocab;
+        try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath)); }
+        catch (JsonException e) { throw new InvalidDataException($"BpeTokenizer.Load: {vocabPath} is not a JSON object of token → id: {e.Message}", e); }
+        if (vocab is null || vocab.Count == 0) throw new InvalidDataException($"BpeTokenizer.Load: {vocabPath} is empty.");
+        int size = vocab.Values.Max() + 1;
+        if (vocab.Values.Distinct().Count() != vocab.Count || vocab.Values.Min() < 0 || size != vocab.Count)
+            throw new InvalidDataException($"BpeTokenizer.Load: the ids in {vocabPath} must be 0…{vocab.Count - 1}, each once.");
+        for (int b = 0; b < 256; b++)
+            if (!vocab.ContainsKey(s_byteToChar[b].ToString()))
+                throw new InvalidDataException($"BpeTokenizer.Load: {vocabPath} lacks the byte token for 0x{b:X2} ('{s_byteToChar[b]}'); byte-level BPE needs all 256.");
+        var merges = new List<(int, int)>();
+        var produced = new HashSet<string>();
+        int lineNo = 0;
+        foreach (var line in File.ReadLines(mergesPath))
+        {
+            lineNo++;
+            if (line.StartsWith("#version") || line.Length == 0) continue;
+            var parts = line.Split(' ');
+            if (parts.Length != 2 || !vocab.TryGetValue(parts[0], out int a) || !vocab.TryGetValue(parts[1], out int b))
+                throw new InvalidDataException($"BpeTokenizer.Load: {mergesPath} line {lineNo} ('{line}') is not two vocabulary tokens separated by a space.");
+            merges.Add((a, b));
+            produced.Add(parts[0] + parts[1]);
+        }
+        // In byte-level BPE every multi-byte token comes from a merge; an entry no merge produces (GPT-2's
+        // "<|endoftext|>") was added as a special token. Names in specialTokens are special in any case.
+        var declared = new HashSet<string>(specialTokens ?? []);
+        var tokens = new byte[size][];
+        var special = new Dictionary<string, int>();
+        foreach (var (text, id) in vocab)
+        {
+            bool isByteToken = text.Length == 1 && s_charToByte.ContainsKey(text[0]);
+            bool ordinary = !declared.Contains(text) && text.All(s_charToByte.ContainsKey) && (isByteToken || produced.Contains(text));
+            if (ordinary) tokens[id] = text.Select(c => s_charToByte[c]).ToArray();
+            else { tokens[id] = Encoding.UTF8.GetBytes(text); special[text] = id; }
+        }
+        return new BpeTokenizer(tokens, merges, special);
+    }
+}
