@@ -11,7 +11,13 @@ public static class TorchReference
     private static readonly Lazy<JsonDocument> s_vision = new(() =>
         JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "vision_reference.json"))));
 
+    private static readonly Lazy<JsonDocument> s_sequence = new(() =>
+        JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "sequence_reference.json"))));
+
     public static JsonElement Root => s_doc.Value.RootElement;
+
+    /// <summary>Fixtures/sequence_reference.json, written by Fixtures/gen_sequence_fixtures.py.</summary>
+    public static JsonElement Sequence => s_sequence.Value.RootElement;
 
     /// <summary>Fixtures/vision_reference.json, written by Fixtures/gen_vision_fixtures.py.</summary>
     public static JsonElement Vision => s_vision.Value.RootElement;

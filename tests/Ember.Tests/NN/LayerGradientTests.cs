@@ -5,9 +5,9 @@ using F = Ember.NN.Functional;
 
 namespace Ember.Tests.NN;
 
-/// <summary>Convolution, pooling, normalization and resize against central finite differences in float64,
+/// <summary>Convolution, pooling, normalization, resize, embedding and attention against central finite differences in float64,
 /// including non-contiguous inputs and every optional argument.</summary>
-public class VisionGradientTests
+public class LayerGradientTests
 {
     public record Case(Func<Tensor[]> Inputs, Func<Tensor[], Tensor> F);
 
@@ -50,6 +50,12 @@ public class VisionGradientTests
         ["UpsampleBilinearAligned"] = new(() => [Leaf(1, 1, 1, 3, 4)], x => F.Interpolate(x[0], size: (4, 6), mode: InterpolationMode.Bilinear, alignCorners: true)),
         ["Pad"] = new(() => [Leaf(1, 2, 3, 4)], x => F.Pad(x[0], [1, 2, 0, 1], value: 0.5)),
         ["PadCrop"] = new(() => [Leaf(1, 2, 5, 4)], x => F.Pad(x[0], [-1, 2, 1, -2])),
+        ["Embedding"] = new(() => [Leaf(1, 6, 3)], x => F.Embedding(Tensor.FromArray(new long[] { 0, 5, 2, 5, 1, 2 }, 2, 3), x[0])),
+        ["RmsNorm"] = new(() => [Leaf(1, 3, 5), LeafIn(2, 0.5, 1.5, 5)], x => F.RmsNorm(x[0], x[1])),
+        ["AttentionCausal"] = new(() => [Leaf(1, 2, 4, 3), Leaf(2, 2, 4, 3), Leaf(3, 2, 4, 2)], x => F.ScaledDotProductAttention(x[0], x[1], x[2], isCausal: true)),
+        ["AttentionBoolMaskCross"] = new(() => [Leaf(1, 3, 3), Leaf(2, 5, 3), Leaf(3, 5, 4)],
+            x => F.ScaledDotProductAttention(x[0], x[1], x[2], Tensor.FromArray(new[] { true, true, false, true, false }))),
+        ["AttentionBlocked"] = new(() => [Leaf(1, 1, 300, 2), Leaf(2, 1, 6, 2), Leaf(3, 1, 6, 2)], x => F.ScaledDotProductAttention(x[0], x[1], x[2])),
         ["Dropout2d"] = new(() => [Leaf(1, 2, 4, 3, 3)], x => F.Dropout2d(x[0], 0.5, generator: new Generator(7))),
     };
 

@@ -1,0 +1,115 @@
+namespace Ember.NN;
+
+public static partial class Functional
+{
+    /// <summary>Looks up rows of <paramref name="weight"/> (V, D) for int64 <paramref name="indices"/> of any shape →
+    /// (…, D). The row <paramref name="paddingIdx"/> gets no gradient (PyTorch's padding_idx).</summary>
+    public static Tensor Embedding(Tensor indices, Tensor weight, int? paddingIdx = null)
+    {
+        const string op = "Embedding";
+        indices.CheckDType(op, DType.Int64);
+        if (weight.Dim != 2) throw new ArgumentException($"{op}: weight must be (num_embeddings, dim), got {ShapeUtil.Str(weight._shape)}.");
+        int v = weight._shape[0], d = weight._shape[1];
+        if (paddingIdx is int p && (p < -v || p >= v))
+            throw new ArgumentException($"{op}: padding_idx {p} is outside [-{v}, {v}).");
+        int? pad = paddingIdx is int q ? (q < 0 ? q + v : q) : null;
+        var idx = indices.Contiguous().ToArray<long>();
+        for (int i = 0; i < idx.Length; i++)
+            if ((ulong)idx[i] >= (ulong)v)
+                throw new ArgumentException($"{op}: index {idx[i]} at flat position {i} of indices {ShapeUtil.Str(indices._shape)} is outside the {v} embeddings.");
+        var shape = indices.Shape.Append(d).ToArray();
+        var y = weight.Detach().IndexSelect(0, Tensor.FromArray(idx)).View(shape);
+        if (!(GradMode.IsEnabled && weight.RequiresGrad)) return y;
+        return y.Record("EmbeddingBackward", weight, g =>
+        {
+            var gw = Tensor.Empty(weight.DType, weight._shape, zero: true);
+            var g2 = g.Reshape(idx.Length, d);
+            if (pad is int pp)
+            {
+                // Route the padding positions' gradient to nowhere: gather only the other rows.
+                var keep = Enumerable.Range(0, idx.Length).Where(i => idx[i] != pp).Select(i => (long)i).ToArray();
+                var rows = Tensor.FromArray(keep.Select(i => idx[i]).ToArray());
+                return gw.IndexAddInPlace(0, rows, g2.IndexSelect(0, Tensor.FromArray(keep)));
+            }
+            return gw.IndexAddInPlace(0, Tensor.FromArray(idx), g2);
+        }, weight);
+    }
+
+    /// <summary>Root-mean-square normalization over the last dim (Zhang &amp; Sennrich, 2019): x / √(mean(x²) + ε) · w.</summary>
+    public static Tensor RmsNorm(Tensor input, Tensor? weight = null, double eps = 1e-6)
+    {
+        if (weight is not null && (weight.Dim != 1 || weight._shape[0] != input._shape[^1]))
+            throw new ArgumentException($"RmsNorm: weight shape {ShapeUtil.Str(weight._shape)} must be ({input._shape[^1]}) for input {ShapeUtil.Str(input._shape)}.");
+        var y = input.Mul(input.Square().Mean(-1, keepDim: true).Add(eps).Rsqrt());
+        return weight is null ? y : y.Mul(weight);
+    }
+
+    /// <summary>Scaled dot-product attention (Vaswani et al., 2017), PyTorch's <c>F.scaled_dot_product_attention</c>:
+    /// softmax(q·kᵀ·scale + mask)·v. Shapes: q (…, L, E), k (…, S, E), v (…, S, Ev) → (…, L, Ev); leading dims broadcast.
+    /// <paramref name="attnMask"/> is bool (true = may attend) or float (added to the scores), broadcastable to (…, L, S).
+    /// <paramref name="isCausal"/> lets position i attend to positions ≤ i only (top-left aligned, as PyTorch). A query
+    /// row with nothing to attend to yields zeros rather than NaN. Long sequences are processed in blocks of queries,
+    /// so the (L, S) score matrix never exists at once beyond one block.</summary>
+    public static Tensor ScaledDotProductAttention(Tensor q, Tensor k, Tensor v, Tensor? attnMask = null, double dropoutP = 0,
+        bool isCausal = false, double? scale = null, Generator? generator = null)
+        => Attention(q, k, v, attnMask, dropoutP, isCausal, scale, generator, needWeights: false).Output;
+
+    /// <summary><see cref="ScaledDotProductAttention"/> that also returns the attention weights (…, L, S).</summary>
+    public static (Tensor Output, Tensor? Weights) Attention(Tensor q, Tensor k, Tensor v, Tensor? attnMask = null, double dropoutP = 0,
+        bool isCausal = false, double? scale = null, Generator? generator = null, bool needWeights = true)
+    {
+        const string op = "ScaledDotProductAttention";
+        if (q.Dim < 2 || k.Dim < 2 || v.Dim < 2)
+            throw new ArgumentException($"{op}: q, k, v need at least 2 dims (…, L, E), got {ShapeUtil.Str(q._shape)}, {ShapeUtil.Str(k._shape)}, {ShapeUtil.Str(v._shape)}.");
+        if (q._shape[^1] != k._shape[^1])
+            throw new ArgumentException($"{op}: query dim {q._shape[^1]} must equal key dim {k._shape[^1]} (q {ShapeUtil.Str(q._shape)}, k {ShapeUtil.Str(k._shape)}).");
+        if (k._shape[^2] != v._shape[^2])
+            throw new ArgumentException($"{op}: keys ({k._shape[^2]}) and values ({v._shape[^2]}) must have the same length S.");
+        if (isCausal && attnMask is not null)
+            throw new ArgumentException($"{op}: give either attn_mask or is_causal, not both (as PyTorch).");
+        if (dropoutP is < 0 or >= 1) throw new ArgumentException($"{op}: dropout_p must be in [0, 1), got {dropoutP}.");
+        int l = q._shape[^2], s = k._shape[^2];
+        double sc = scale ?? 1 / Math.Sqrt(q._shape[^1]);
+        Tensor? additive = null;
+        if (isCausal) additive = CausalMask(l, s, q.DType);
+        else if (attnMask is not null)
+            additive = attnMask.DType == DType.Bool
+                ? Tensor.Where(attnMask, Tensor.Scalar(0, q.DType), Tensor.Scalar(double.NegativeInfinity, q.DType))
+                : attnMask.To(q.DType);
+        // Blocks of queries bound the live score memory to block × S per batch element.
+        const int block = 256;
+        if (l > block && !needWeights)
+        {
+            var parts = new List<Tensor>();
+            for (int start = 0; start < l; start += block)
+            {
+                int len = Math.Min(block, l - start);
+                var maskPart = additive is null ? null : additive._shape.Length >= 2 && additive._shape[^2] == l ? additive.Narrow(-2, start, len) : additive;
+                parts.Add(AttendBlock(q.Narrow(-2, start, len), k, v, maskPart, sc, dropoutP, generator).Output);
+            }
+            return (Tensor.Cat(parts, -2), null);
+        }
+        var (o, w) = AttendBlock(q, k, v, additive, sc, dropoutP, generator);
+        return (o, needWeights ? w : null);
+    }
+
+    private static (Tensor Output, Tensor Weights) AttendBlock(Tensor q, Tensor k, Tensor v, Tensor? additive, double scale, double dropoutP, Generator? g)
+    {
+        var scores = q.Matmul(k.MT).Mul(scale);
+        if (additive is not null) scores = scores.Add(additive);
+        var w = scores.Softmax(-1);
+        // Fully masked rows: softmax of all −∞ is NaN; such a query attends to nothing, so its output is zero.
+        if (additive is not null) { var wd0 = w.Detach(); w = Tensor.Where(wd0.Ne(wd0), Tensor.Scalar(0, w.DType), w); }
+        var wd = dropoutP > 0 ? Dropout(w, dropoutP, true, g) : w;
+        return (wd.Matmul(v), w);
+    }
+
+    /// <summary>The additive causal mask (L, S): 0 where key j ≤ query i, −∞ above the diagonal.</summary>
+    public static Tensor CausalMask(int l, int s, DType dtype = DType.Float32)
+    {
+        var m = new double[l * s];
+        for (int i = 0; i < l; i++)
+            for (int j = i + 1; j < s; j++) m[i * s + j] = double.NegativeInfinity;
+        return Tensor.FromArray(m, l, s).To(dtype);
+    }
+}
