@@ -20,6 +20,11 @@ public static class Program
             case "cnn": CnnBench.Run(); return 0;
             case "gemm-tune": GemmTune.Run(); return 0;
             case "bpe": BpeBench.Run(args.Skip(1).ToArray()); return 0;
+            case "gpt": GptBench.Run(); return 0;
+            case "gpt-ember": GptBench.EmberSide(); return 0;
+            case "gpt-torch": GptBench.TorchSide(); return 0;
+            case "gpt-generate": GptBench.Generate(); return 0;
+            case "gpt-loss": GptBench.TorchLoss(args.Skip(1).ToArray()); return 0;
             case "cnn-ember": CnnBench.EmberSide(); return 0;
             case "cnn-torch": CnnBench.TorchSide(); return 0;
             case "peak":
@@ -27,7 +32,7 @@ public static class Program
                 Console.WriteLine($"peak threads=2 gflops={Peak.Measure(2):F1}");
                 return 0;
             default:
-                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | mlp | cnn | bpe | peak");
+                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | mlp | cnn | gpt | gpt-generate | bpe | peak");
                 return 2;
         }
     }

@@ -94,6 +94,7 @@ public static class Plots
         plt.Axes.Left.SetTicks(ticks.Select(t => n - 1 - t).ToArray(), labels.ToArray());
         plt.Axes.Bottom.TickLabelStyle.Rotation = 45;
         plt.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleLeft;
+        plt.Axes.Bottom.MinimumSize = 110;   // room for the rotated class names
         plt.XLabel("predicted");
         plt.YLabel("true");
         plt.Title(title);

@@ -97,7 +97,7 @@ public static partial class Milestones
             }
         }
         var result = new MilestoneResult("fashion", "test_accuracy", test.Accuracy, recipe.Gate, moved, sw.Elapsed.TotalSeconds,
-            $"{test.Count} test images, {recipe.Epochs} epochs, {trainer.History.Sum(h => h.Seconds):F1}s training, time to {recipe.Gate:P0}: {reached}");
+            $"{test.Count} test images, {recipe.Epochs} epochs, {trainer.History.Sum(h => h.Seconds):F1}s training, time to {recipe.Gate * 100:F0}%: {reached}");
         return new FashionOutcome(result, model, trainer, test);
     }
 }
