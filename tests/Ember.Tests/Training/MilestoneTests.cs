@@ -28,14 +28,14 @@ public class MilestoneTests
         Assert.True(r.Passed, r.Line + " " + r.Details);
     }
 
-    /// <summary>The CI gate of the fashion milestone: the milestone's own CNN recipe, shortened to 3 epochs on the first
-    /// 15,000 training images, scored on the first 2,000 test images. The bar, 88%, is above what a linear classifier
-    /// (about 84%) or an MLP (about 87–88%) reaches on Fashion-MNIST even with all 60,000 images, so passing it needs
-    /// working convolutions, pooling and batch norm, forward and backward.</summary>
+    /// <summary>The CI gate of the fashion milestone: the milestone's own CNN recipe, shortened to 4 epochs on the first
+    /// 15,000 training images (about 100 s here), scored on the first 2,000 test images. The bar, 88%, is above what a
+    /// linear classifier (about 84%) or an MLP (about 87–88%) reaches on Fashion-MNIST even with all 60,000 images, so
+    /// passing it needs working convolutions, pooling and batch norm, forward and backward. Measured: 89.65%.</summary>
     [Fact]
     public void FashionCnnShortRunBeatsMlpLevel()
     {
-        var recipe = new Milestones.FashionRecipe { Epochs = 3, TrainLimit = 15_000, TestLimit = 2_000, Gate = 0.88 };
+        var recipe = new Milestones.FashionRecipe { Epochs = 4, TrainLimit = 15_000, TestLimit = 2_000, Gate = 0.88 };
         var r = Milestones.Fashion(Ember.Tests.Data.DataTests.SharedData("fashion-mnist"), recipe, new TrainerOptions { Progress = false });
         Assert.True(r.ParametersMoved);
         Assert.True(r.Passed, r.Line + " " + r.Details);
