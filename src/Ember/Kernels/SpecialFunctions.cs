@@ -56,23 +56,6 @@ internal static class SpecialFunctions
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<double> Erf(Vector512<double> x)
-    {
-        var z = Vector512.Abs(x);
-        var x2 = x * x;
-        var s = ((((((Vector512.Create(C6) * x2 + Vector512.Create(C5)) * x2 + Vector512.Create(C4)) * x2 + Vector512.Create(C3)) * x2
-            + Vector512.Create(C2)) * x2 + Vector512.Create(C1)) * x2 + Vector512.Create(C0));
-        var small = Vector512.Create(TwoOverSqrtPi) * x * s;
-        var t = Vector512<double>.One / (Vector512<double>.One + Vector512.Create(0.5) * z);
-        var p = (((((((((Vector512.Create(P9) * t + Vector512.Create(P8)) * t + Vector512.Create(P7)) * t + Vector512.Create(P6)) * t
-            + Vector512.Create(P5)) * t + Vector512.Create(P4)) * t + Vector512.Create(P3)) * t + Vector512.Create(P2)) * t
-            + Vector512.Create(P1)) * t + Vector512.Create(P0));
-        var r = Vector512<double>.One - t * Vector512.Exp(p - z * z);
-        var large = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<double>.Zero), -r, r);
-        return Vector512.ConditionalSelect(Vector512.LessThan(z, Vector512.Create(0.5)), small, large);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static Vector256<double> Erf(Vector256<double> x)
     {
         var z = Vector256.Abs(x);
@@ -89,19 +72,34 @@ internal static class SpecialFunctions
         return Vector256.ConditionalSelect(Vector256.LessThan(z, Vector256.Create(0.5)), small, large);
     }
 
-    /// <summary>d[i] = erf(scale · x[i]) for float32 spans: 16 (AVX-512) or 8 (AVX2) floats per step, widened to
-    /// two double vectors; the scalar tail uses the same formula. NaN propagates through every path.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<float> Erf(Vector512<float> x)
+    {
+        var z = Vector512.Abs(x);
+        var x2 = x * x;
+        var s = ((((((Vector512.Create((float)C6) * x2 + Vector512.Create((float)C5)) * x2 + Vector512.Create((float)C4)) * x2 + Vector512.Create((float)C3)) * x2
+            + Vector512.Create((float)C2)) * x2 + Vector512.Create((float)C1)) * x2 + Vector512.Create((float)C0));
+        var small = Vector512.Create((float)TwoOverSqrtPi) * x * s;
+        var t = Vector512<float>.One / (Vector512<float>.One + Vector512.Create(0.5f) * z);
+        var p = (((((((((Vector512.Create((float)P9) * t + Vector512.Create((float)P8)) * t + Vector512.Create((float)P7)) * t + Vector512.Create((float)P6)) * t
+            + Vector512.Create((float)P5)) * t + Vector512.Create((float)P4)) * t + Vector512.Create((float)P3)) * t + Vector512.Create((float)P2)) * t
+            + Vector512.Create((float)P1)) * t + Vector512.Create((float)P0));
+        var r = Vector512<float>.One - t * Vector512.Exp(p - z * z);
+        var large = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), -r, r);
+        return Vector512.ConditionalSelect(Vector512.LessThan(z, Vector512.Create(0.5f)), small, large);
+    }
+
+    /// <summary>d[i] = erf(scale · x[i]) for float32 spans, 16 floats per step in float lanes on AVX-512 (the series and
+    /// Numerical Recipes' erfc fit, relative error ~1e-7, well inside float32's 6e-8 ulp·few); 8 floats per step widened
+    /// to double lanes on AVX2; the scalar tail uses the double formula. NaN propagates through every path.</summary>
     public static void Erf(ReadOnlySpan<float> x, Span<float> d, float scale = 1)
     {
         int i = 0;
         if (Vector512.IsHardwareAccelerated)
         {
-            var sc = Vector512.Create((double)scale);
+            var sc = Vector512.Create(scale);
             for (; i <= x.Length - 16; i += 16)
-            {
-                var (lo, hi) = Vector512.Widen(Vector512.Create(x.Slice(i, 16)));
-                Vector512.Narrow(Erf(lo * sc), Erf(hi * sc)).CopyTo(d.Slice(i, 16));
-            }
+                Erf(Vector512.Create(x.Slice(i, 16)) * sc).CopyTo(d.Slice(i, 16));
         }
         else if (Vector256.IsHardwareAccelerated)
         {

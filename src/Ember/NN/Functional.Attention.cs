@@ -99,9 +99,22 @@ public static partial class Functional
         if (additive is not null) scores = scores.Add(additive);
         var w = scores.Softmax(-1);
         // Fully masked rows: softmax of all −∞ is NaN; such a query attends to nothing, so its output is zero.
-        if (additive is not null) { var wd0 = w.Detach(); w = Tensor.Where(wd0.Ne(wd0), Tensor.Scalar(0, w.DType), w); }
+        if (additive is not null && HasFullyMaskedRow(additive)) { var wd0 = w.Detach(); w = Tensor.Where(wd0.Ne(wd0), Tensor.Scalar(0, w.DType), w); }
         var wd = dropoutP > 0 ? Dropout(w, dropoutP, true, g) : w;
         return (wd.Matmul(v), w);
+    }
+
+    private static bool HasFullyMaskedRow(Tensor additive)
+    {
+        var m = additive.Contiguous().ToArrayDouble();
+        int s = additive._shape[^1];
+        for (int r = 0; r < m.Length; r += s)
+        {
+            bool all = true;
+            for (int j = 0; j < s && all; j++) all = double.IsNegativeInfinity(m[r + j]);
+            if (all) return true;
+        }
+        return false;
     }
 
     /// <summary>The additive causal mask (L, S): 0 where key j ≤ query i, −∞ above the diagonal.</summary>

@@ -16,12 +16,16 @@ public static partial class Functional
             throw new ArgumentException($"Linear: input shape {ShapeUtil.Str(x._shape)} does not end in in_features={weight._shape[1]} (weight {ShapeUtil.Str(weight._shape)}).");
         if (bias is not null && (bias.Dim != 1 || bias._shape[0] != weight._shape[0]))
             throw new ArgumentException($"Linear: bias shape {ShapeUtil.Str(bias._shape)} does not match out_features={weight._shape[0]}.");
-        if (x.Dim != 2 || x.DType != DType.Float32 || weight.DType != DType.Float32)
+        if (x.DType != DType.Float32 || weight.DType != DType.Float32 || x.Dim == 1)
         {
             var y = x.Matmul(weight.T);
             return bias is null ? y : y.Add(bias);
         }
-        return LinearFused(x, weight, bias);
+        if (x.Dim == 2) return LinearFused(x, weight, bias);
+        // (…, in) → (rows, in): one fused product for all leading dims (a view when the rows are dense).
+        var lead = x._shape[..^1];
+        var flat = x.Reshape(-1, x._shape[^1]);
+        return LinearFused(flat, weight, bias).View([.. lead, weight._shape[0]]);
     }
 
     private static unsafe Tensor LinearFused(Tensor x, Tensor weight, Tensor? bias)
