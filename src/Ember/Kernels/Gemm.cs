@@ -338,6 +338,39 @@ internal static unsafe partial class Gemm
         Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
     }
 
+    /// <summary>y[j] (+)= Σ_p w[j·ldw + p]·x[p] for j in [0, m): a matrix-vector product over contiguous weight rows.
+    /// Four rows at a time share each load of x; AVX-512 and AVX2 accumulate in vector lanes, others in scalars.</summary>
+    public static void RowDots(int m, int k, float* w, int ldw, float* x, float* y, bool accumulate)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated && k >= 16)
+        {
+            for (; j + 4 <= m; j += 4)
+            {
+                float* w0 = w + (long)j * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                int p = 0;
+                for (; p + 16 <= k; p += 16)
+                {
+                    var xv = Vector512.Load(x + p);
+                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w0 + p), xv, a0);
+                    a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w1 + p), xv, a1);
+                    a2 = Vector512.FusedMultiplyAdd(Vector512.Load(w2 + p), xv, a2);
+                    a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w3 + p), xv, a3);
+                }
+                float s0 = Vector512.Sum(a0), s1 = Vector512.Sum(a1), s2 = Vector512.Sum(a2), s3 = Vector512.Sum(a3);
+                for (; p < k; p++) { float xp = x[p]; s0 += w0[p] * xp; s1 += w1[p] * xp; s2 += w2[p] * xp; s3 += w3[p] * xp; }
+                if (accumulate) { y[j] += s0; y[j + 1] += s1; y[j + 2] += s2; y[j + 3] += s3; }
+                else { y[j] = s0; y[j + 1] = s1; y[j + 2] = s2; y[j + 3] = s3; }
+            }
+        }
+        for (; j < m; j++)
+        {
+            float dot = System.Numerics.Tensors.TensorPrimitives.Dot(new ReadOnlySpan<float>(w + (long)j * ldw, k), new ReadOnlySpan<float>(x, k));
+            y[j] = accumulate ? y[j] + dot : dot;
+        }
+    }
+
     /// <summary>float64 product for gradient checks and numerics: row-parallel axpy form (C[i,:] += A[i,p]·B[p,:]),
     /// vectorized along B's rows. B must have unit column stride.</summary>
     public static void Dgemm(int m, int n, int k, double* a, int rsa, int csa, double* b, int rsb, double* c, int ldc, bool accumulate)

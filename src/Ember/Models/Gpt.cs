@@ -174,7 +174,7 @@ public sealed class Gpt : Module
         var x = _drop.Call(_wte.Call(idx).Add(_wpe.Call(pos)));
         for (int i = 0; i < _blocks.Count; i++) x = ((GptBlock)_blocks[i]).Forward(x, cache, i);
         if (cache is not null) cache.Length = past + t;
-        return _lnF.Call(x).Matmul(_wte.Weight.T);
+        return Functional.Linear(_lnF.Call(x), _wte.Weight);   // output projection tied to the token embedding
     }
 
     /// <summary>Appends <paramref name="maxNewTokens"/> sampled tokens to each row of <paramref name="idx"/> (B, T).

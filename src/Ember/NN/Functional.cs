@@ -42,9 +42,12 @@ public static partial class Functional
         }
         fixed (float* px = x.Data<float>(), pw = weight.Data<float>(), py = yd)
         {
-            // W is (out, in) row-major; read it as the (in, out) matrix Wᵀ through strides, no copy.
-            Kernels.Gemm.Sgemm(n, m, k, px + x._offset, x._strides[0], x._strides[1],
-                pw + weight._offset, weight._strides[1], weight._strides[0], py, m, accumulate: bias is not null);
+            if (n <= 4 && x._strides[1] == 1 && weight._strides[1] == 1)
+                LinearFewRows(n, m, k, px + x._offset, x._strides[0], pw + weight._offset, weight._strides[0], py, bias is not null);
+            else
+                // W is (out, in) row-major; read it as the (in, out) matrix Wᵀ through strides, no copy.
+                Kernels.Gemm.Sgemm(n, m, k, px + x._offset, x._strides[0], x._strides[1],
+                    pw + weight._offset, weight._strides[1], weight._strides[0], py, m, accumulate: bias is not null);
         }
         if (!(GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || (bias?.RequiresGrad ?? false)))) return y;
         Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
@@ -57,6 +60,22 @@ public static partial class Functional
             if (bias is null) return [gx, gw];
             return [gx, gw, bias.RequiresGrad ? g.Sum(0) : null];
         }, x, weight);
+    }
+
+    /// <summary>A few rows (token-by-token generation, single-sample inference): each output is a dot product of an
+    /// input row with a weight row, both contiguous, so the weight is read once in place instead of being packed for
+    /// a matrix product that has almost no rows to amortize the packing over. Threaded over outputs when large.</summary>
+    private static unsafe void LinearFewRows(int n, int m, int k, float* x, int ldx, float* w, int ldw, float* y, bool accumulate)
+    {
+        nint px = (nint)x, pw = (nint)w, py = (nint)y;
+        Parallelism.For(m, Math.Max(1, 65536 / Math.Max(1, k * n)), (s, e) =>
+        {
+            for (int i = 0; i < n; i++)
+            {
+                float* yi = (float*)py + (long)i * m;
+                Kernels.Gemm.RowDots(e - s, k, (float*)pw + (long)s * ldw, ldw, (float*)px + (long)i * ldx, yi + s, accumulate);
+            }
+        });
     }
 
     /// <summary>For a float32 leaf weight, adds gᵀ·x straight into <c>weight.Grad</c> with an accumulating GEMM

@@ -29,6 +29,10 @@ public static partial class Milestones
         public double ReferenceLoss { get; init; } = double.NaN;
     }
 
+    /// <summary>The validation loss TorchSharp reached on <see cref="GptRecipe"/>'s defaults (1000 steps, seed 1), measured
+    /// with <c>Ember.Bench gpt-loss</c> (docs/benchmarks.md).</summary>
+    public const double GptReferenceLoss = double.NaN;
+
     /// <summary>The KJV text from a .txt or .txt.gz file.</summary>
     public static string ReadText(string path)
     {

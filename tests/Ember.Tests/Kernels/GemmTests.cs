@@ -47,6 +47,9 @@ public class ElementwiseKernelTests
 
     [Fact]
     public void ConvolutionAndMaxPoolFloat32MatchFloat64() => KernelChecks.Vision();
+
+    [Fact]
+    public void LinearWithFewRowsMatchesFloat64() => KernelChecks.LinearFewRows();
 }
 
 /// <summary>Re-runs the kernel checks in child processes with wider instruction sets switched off

@@ -144,6 +144,24 @@ public static class KernelChecks
         }
     }
 
+    /// <summary>float32 Linear with 1–5 rows (the matrix-vector path below 5) against the float64 product.</summary>
+    internal static void LinearFewRows()
+    {
+        var rng = new Generator(9);
+        foreach (int n in new[] { 1, 2, 4, 5 })
+            foreach (var (m, k) in new[] { (1, 1), (3, 15), (7, 16), (13, 37), (384, 128) })
+            {
+                var x = Tensor.Randn([n, k], DType.Float64, rng);
+                var w = Tensor.Randn([m, k], DType.Float64, rng);
+                var b = Tensor.Randn([m], DType.Float64, rng);
+                var expected = x.Matmul(w.T).Add(b).ToArrayDouble();
+                var actual = Ember.NN.Functional.Linear(x.To(DType.Float32), w.To(DType.Float32), b.To(DType.Float32)).ToArrayDouble();
+                AssertSame($"linear n={n} m={m} k={k}", expected, actual, 1e-4);
+                var noBias = Ember.NN.Functional.Linear(x.To(DType.Float32), w.To(DType.Float32)).ToArrayDouble();
+                AssertSame($"linear n={n} m={m} k={k} no bias", x.Matmul(w.T).ToArrayDouble(), noBias, 1e-4);
+            }
+    }
+
     private static void AssertSame(string what, double[] expected, double[] actual, double rtol)
     {
         Assert.Equal(expected.Length, actual.Length);
@@ -178,6 +196,7 @@ public static class KernelChecks
         Gemm(path, quick: true);
         Elementwise();
         Vision();
+        LinearFewRows();
         Console.WriteLine("kernel checks: ok");
         return 0;
     }
