@@ -75,6 +75,38 @@ class Rms(nn.Module):
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * self.weight
 add("rms_norm", Rms(), [r(3, 4, 6)], lambda m, x: m(x))
 
+rnn = nn.RNN(3, 4, num_layers=2, batch_first=True, bidirectional=True)
+add("rnn_2layer_bidir", rnn, [r(2, 5, 3)], lambda m, x: torch.cat([t_.reshape(-1) for t_ in (lambda o: (o[0], o[1]))(m(x))]))
+lstm = nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+add("lstm_2layer_bidir_state", lstm, [r(5, 2, 3), r(4, 2, 4), r(4, 2, 4)],
+    lambda m, x, h, c: torch.cat([t_.reshape(-1) for t_ in (lambda o: (o[0], o[1][0], o[1][1]))(m(x, (h, c)))]))
+gru = nn.GRU(3, 5, batch_first=True)
+add("gru_unbatched", gru, [r(6, 3), r(1, 5)], lambda m, x, h: torch.cat([t_.reshape(-1) for t_ in m(x, h)]))
+rnn = nn.RNN(3, 4, nonlinearity="relu", bias=False)
+add("rnn_relu_nobias", rnn, [r(4, 2, 3)], lambda m, x: m(x)[0])
+
+class Rope(nn.Module):
+    def forward(self, x):
+        T, D = x.shape[-2], x.shape[-1]
+        pos = torch.arange(3, 3 + T, dtype=torch.float64)[:, None]
+        inv = 10000.0 ** (-torch.arange(0, D, 2, dtype=torch.float64) / D)
+        ang = pos * inv[None, :]
+        c, s = torch.cos(ang), torch.sin(ang)
+        xe, xo = x[..., 0::2], x[..., 1::2]
+        return torch.stack([xe * c - xo * s, xe * s + xo * c], -1).reshape(x.shape)
+add("rotary_offset3", Rope(), [r(2, 5, 6)], lambda m, x: m(x))
+
+class Sin(nn.Module):
+    def forward(self, x):
+        T, D = x.shape[-2], x.shape[-1]
+        pe = torch.zeros(T, D)
+        pos = torch.arange(T, dtype=torch.float64)[:, None]
+        div = torch.exp(torch.arange(0, D, 2, dtype=torch.float64) * (-torch.log(torch.tensor(10000.0)) / D))
+        pe[:, 0::2] = torch.sin(pos * div)
+        pe[:, 1::2] = torch.cos(pos * div)
+        return x + pe
+add("sinusoidal", Sin(), [r(2, 7, 6)], lambda m, x: m(x))
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sequence_reference.json")
 with open(path, "w") as f:
     json.dump({"torch_version": torch.__version__, "cases": cases}, f)

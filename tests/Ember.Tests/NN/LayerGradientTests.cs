@@ -56,8 +56,18 @@ public class LayerGradientTests
         ["AttentionBoolMaskCross"] = new(() => [Leaf(1, 3, 3), Leaf(2, 5, 3), Leaf(3, 5, 4)],
             x => F.ScaledDotProductAttention(x[0], x[1], x[2], Tensor.FromArray(new[] { true, true, false, true, false }))),
         ["AttentionBlocked"] = new(() => [Leaf(1, 1, 300, 2), Leaf(2, 1, 6, 2), Leaf(3, 1, 6, 2)], x => F.ScaledDotProductAttention(x[0], x[1], x[2])),
+        ["Rotary"] = new(() => [Leaf(1, 2, 3, 4)], x => Rotary.Apply(x[0], offset: 2)),
+        ["LstmThroughTime"] = new(() => [Leaf(1, 3, 2, 2), Leaf(2, 2, 2, 3)], x => LstmOut(x[0], x[1])),
+        ["GruThroughTime"] = new(() => [Leaf(1, 4, 1, 2)], x => new GRU(2, 3, dtype: DType.Float64, generator: new Generator(3)).Call(x[0])),
         ["Dropout2d"] = new(() => [Leaf(1, 2, 4, 3, 3)], x => F.Dropout2d(x[0], 0.5, generator: new Generator(7))),
     };
+
+    // The LSTM's input and initial hidden state both get gradients through all time steps.
+    private static Tensor LstmOut(Tensor x, Tensor h0)
+    {
+        var lstm = new LSTM(2, 3, dtype: DType.Float64, generator: new Generator(2));
+        return lstm.Forward(x, h0.Narrow(0, 0, 1), h0.Narrow(0, 1, 1)).Output;
+    }
 
     public static IEnumerable<object[]> Names() => Cases.Keys.Select(k => new object[] { k });
 

@@ -85,9 +85,38 @@ public class SequenceReferenceTests
                 var m = new Rms();
                 return (m, x => m.Norm.Call(x[0]), n => "n." + n);
             }
+            case "rnn_2layer_bidir":
+            {
+                var m = new RNN(3, 4, numLayers: 2, batchFirst: true, bidirectional: true, dtype: f64);
+                return (m, x => { var (o, h) = m.Forward(x[0], null); return Flat(o, h); }, n => n);
+            }
+            case "lstm_2layer_bidir_state":
+            {
+                var m = new LSTM(3, 4, numLayers: 2, bidirectional: true, dtype: f64);
+                return (m, x => { var (o, h, c) = m.Forward(x[0], x[1], x[2]); return Flat(o, h, c); }, n => n);
+            }
+            case "gru_unbatched":
+            {
+                var m = new GRU(3, 5, batchFirst: true, dtype: f64);
+                return (m, x => { var (o, h) = m.Forward(x[0], x[1]); return Flat(o, h); }, n => n);
+            }
+            case "rnn_relu_nobias":
+            {
+                var m = new RNN(3, 4, relu: true, bias: false, dtype: f64);
+                return (m, x => m.Call(x[0]), n => n);
+            }
+            case "rotary_offset3":
+                return (new Stateless(_ => throw new InvalidOperationException()), x => Rotary.Apply(x[0], offset: 3), n => n);
+            case "sinusoidal":
+            {
+                var m = new SinusoidalPositionalEncoding(6, maxLength: 16, dtype: f64);
+                return (m, x => m.Call(x[0]), n => n);
+            }
             default: throw new ArgumentException(name);
         }
     }
+
+    private static Tensor Flat(params Tensor[] parts) => Tensor.Cat(parts.Select(p => p.Reshape(-1)).ToList());
 
     /// <summary>The (4, 6) float attention mask the generator used (stored beside the case).</summary>
     private static Tensor FloatMask() => FromJson(Case("mha_float_mask_nobias").GetProperty("mask"));
@@ -117,7 +146,9 @@ public class SequenceReferenceTests
     {
         var c = Case(name);
         var (module, run, rename) = Build(name);
+        // Buffers PyTorch's reference modules do not have (the sinusoidal table) are left as Ember builds them.
         var state = c.GetProperty("state").EnumerateObject().ToDictionary(p => rename(p.Name), p => FromJson(p.Value));
+        if (state.Count == 0 && module.StateDict().Count > 0) state = module.StateDict();
         module.LoadStateDict(state);
         module.Eval();
         var inputs = c.GetProperty("inputs").EnumerateArray().Select(FromJson).ToArray();
