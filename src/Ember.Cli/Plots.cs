@@ -100,4 +100,27 @@ public static class Plots
         plt.Title(title);
         Save(plt, path, 900, 820);
     }
+
+    /// <summary>An attention map (query rows × key columns) as a heatmap with the tokens on both axes.</summary>
+    public static void Attention(Ember.Tensor weights, IReadOnlyList<string> tokens, string path, string title)
+    {
+        int t = weights.Size(0), s = weights.Size(1);
+        var w = weights.Contiguous().ToArrayDouble();
+        var values = new double[t, s];
+        for (int i = 0; i < t; i++)
+            for (int j = 0; j < s; j++) values[i, j] = w[i * s + j];
+        var plt = new ScottPlot.Plot();
+        var hm = plt.Add.Heatmap(values);
+        hm.Colormap = new ScottPlot.Colormaps.Viridis();
+        plt.Add.ColorBar(hm);
+        var cols = Enumerable.Range(0, s).Select(i => (double)i).ToArray();
+        var rows = Enumerable.Range(0, t).Select(i => (double)(t - 1 - i)).ToArray();
+        plt.Axes.Bottom.SetTicks(cols, tokens.Take(s).ToArray());
+        plt.Axes.Left.SetTicks(rows, tokens.Take(t).ToArray());
+        plt.XLabel("key position");
+        plt.YLabel("query position");
+        plt.Title(title);
+        int side = Math.Clamp(24 * Math.Max(t, s) + 200, 500, 1600);
+        Save(plt, path, side + 100, side);
+    }
 }

@@ -212,9 +212,10 @@ public static class Program
         var a = new Args(argv, ["no-cache"]);
         if (a.Help || a.Positionals.Count == 0)
             return Print("""
-                usage: ember generate CHECKPOINT [--prompt TEXT] [--tokens 200] [--temperature 0.8] [--top-k K] [--top-p P] [--seed N] [--no-cache]
+                usage: ember generate CHECKPOINT [--prompt TEXT] [--tokens 200] [--temperature 0.8] [--top-k K] [--top-p P] [--seed N] [--no-cache] [--attention-png FILE]
 
                 Samples from a GPT checkpoint saved by 'ember milestone gpt' (model.safetensors with chars.json beside it).
+                --attention-png writes the last layer's attention over the prompt (averaged over heads) as a heatmap.
                 """, a.Help ? 0 : 2);
         string path = a.Positionals[0];
         string prompt = a.Get("prompt") ?? "\n";
@@ -224,6 +225,7 @@ public static class Program
         double? topP = a.Get("top-p") is string tp ? double.Parse(tp, CultureInfo.InvariantCulture) : null;
         ulong seed = (ulong)a.GetInt("seed", 1);
         bool noCache = a.Flag("no-cache");
+        string? attentionPng = a.Get("attention-png");
         a.RejectUnknown("generate");
         if (tokens < 1) throw new UsageException("--tokens must be positive");
         if (!File.Exists(path)) throw new UsageException($"no such checkpoint: {path}");
@@ -235,6 +237,14 @@ public static class Program
         var tok = Ember.Text.CharTokenizer.Load(charsPath);
         var ids = tok.Encode(prompt.Replace("\\n", "\n"));
         if (ids.Length == 0) throw new UsageException("--prompt must not be empty");
+        if (attentionPng is not null)
+        {
+            var promptIds = Tensor.FromArray(ids.Select(i => (long)i).ToArray(), 1, ids.Length);
+            var last = model.AttentionMaps(promptIds)[^1].Mean(1).Select(0, 0);   // (T, T), averaged over heads
+            var labels = ids.Select(i => tok.Decode([i]) switch { "\n" => "\\n", " " => "␣", var c => c }).ToArray();
+            Plots.Attention(last, labels, attentionPng, $"Last-layer attention (mean over {model.Config.NHead} heads)");
+            Console.Error.WriteLine($"saved {attentionPng}");
+        }
         var sw = Stopwatch.StartNew();
         var output = model.Generate(Tensor.FromArray(ids.Select(i => (long)i).ToArray(), 1, ids.Length), tokens,
             new SamplingOptions(temperature, topK, topP), useCache: !noCache, generator: new Generator(seed));

@@ -62,6 +62,9 @@ public sealed class CausalSelfAttention : Module
     private readonly double _dropout;
     private readonly Generator? _generator;
 
+    /// <summary>When set, each forward appends its attention weights (B, H, T, S) here.</summary>
+    internal List<Tensor>? Capture { get; set; }
+
     public CausalSelfAttention(GptConfig c, Generator? g)
     {
         _attn = RegisterModule("c_attn", new Linear(c.NEmbd, 3 * c.NEmbd, c.Bias, generator: g));
@@ -100,7 +103,14 @@ public sealed class CausalSelfAttention : Module
                 for (int j = past + i + 1; j < s; j++) m[i * s + j] = double.NegativeInfinity;
             mask = Tensor.FromArray(m, t, s).To(x.DType);
         }
-        var y = Functional.ScaledDotProductAttention(q, k, v, mask, Training ? _dropout : 0, generator: _generator);
+        Tensor y;
+        if (Capture is not null)
+        {
+            var (o, w) = Functional.Attention(q, k, v, mask, Training ? _dropout : 0, generator: _generator);
+            Capture.Add(w!.Detach());
+            y = o;
+        }
+        else y = Functional.ScaledDotProductAttention(q, k, v, mask, Training ? _dropout : 0, generator: _generator);
         return _residDropout.Call(_proj.Call(y.Transpose(1, 2).Reshape(b, t, e)));
     }
 }
@@ -111,6 +121,8 @@ public sealed class GptBlock : Module
     private readonly LayerNorm _ln1, _ln2;
     private readonly CausalSelfAttention _attn;
     private readonly Sequential _mlp;
+
+    internal CausalSelfAttention Attention => _attn;
 
     public GptBlock(GptConfig c, Generator? g)
     {
@@ -175,6 +187,26 @@ public sealed class Gpt : Module
         for (int i = 0; i < _blocks.Count; i++) x = ((GptBlock)_blocks[i]).Forward(x, cache, i);
         if (cache is not null) cache.Length = past + t;
         return Functional.Linear(_lnF.Call(x), _wte.Weight);   // output projection tied to the token embedding
+    }
+
+    /// <summary>The attention weights of every layer for <paramref name="idx"/> (B, T): a list of (B, H, T, T), one per
+    /// layer (eval mode, no gradient).</summary>
+    public IReadOnlyList<Tensor> AttentionMaps(Tensor idx)
+    {
+        var maps = new List<Tensor>();
+        bool wasTraining = Training;
+        Eval();
+        try
+        {
+            for (int i = 0; i < _blocks.Count; i++) ((GptBlock)_blocks[i]).Attention.Capture = maps;
+            using (Tensor.NoGrad()) Forward(idx, null);
+        }
+        finally
+        {
+            for (int i = 0; i < _blocks.Count; i++) ((GptBlock)_blocks[i]).Attention.Capture = null;
+            Train(wasTraining);
+        }
+        return maps;
     }
 
     /// <summary>Appends <paramref name="maxNewTokens"/> sampled tokens to each row of <paramref name="idx"/> (B, T).

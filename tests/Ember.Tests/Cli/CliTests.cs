@@ -19,6 +19,29 @@ public class CliTests
     }
 
     [Fact]
+    public void GptMilestoneSavesAModelThatGenerateSamplesAndPlots()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-gpt").FullName;
+        var text = Path.Combine(dir, "verses.txt");
+        File.WriteAllText(text, string.Concat(Enumerable.Range(0, 300).Select(i => $"Ge1:{i} In the beginning God created the heaven and the earth.\n")));
+        var (code, output, _) = Run("milestone", "gpt", "--data", text, "--steps", "20", "--out", dir, "--quiet");
+        Assert.Equal(1, code);   // 20 steps cannot reach the 1000-step reference loss: the gate reports FAIL
+        Assert.Contains("milestone gpt: FAIL val_loss_margin=", output);
+        Assert.Contains("sample:", output);
+        var model = Path.Combine(dir, "model.safetensors");
+        var png = Path.Combine(dir, "attention.png");
+        var (gcode, gout, gerr) = Run("generate", model, "--prompt", "In the", "--tokens", "12", "--seed", "3", "--attention-png", png);
+        Assert.Equal(0, gcode);
+        Assert.StartsWith("In the", gout);
+        Assert.Equal("In the".Length + 12, gout.TrimEnd('\n').Length);
+        Assert.Contains("tokens/s", gerr);
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(png)[..4]);
+        var (bad, _, berr) = Run("generate", model, "--prompt", "Zebra");   // 'Z' is not in the verses' alphabet
+        Assert.Equal(2, bad);
+        Assert.Contains("not in the", berr);
+    }
+
+    [Fact]
     public void QuickstartWritesModelMetricsAndPlotAndEndsWithAccuracy()
     {
         var dir = Directory.CreateTempSubdirectory("ember-qs").FullName;

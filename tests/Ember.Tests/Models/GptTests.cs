@@ -90,6 +90,22 @@ public class GptTests
     }
 
     [Fact]
+    public void AttentionMapsAreCausalDistributions()
+    {
+        var model = Small();
+        var maps = model.AttentionMaps(Tensor.FromArray(new long[] { 1, 2, 3, 4, 5 }, 1, 5));
+        Assert.Equal(2, maps.Count);
+        foreach (var m in maps)
+        {
+            Assert.Equal(new[] { 1, 2, 5, 5 }, m.Shape);
+            Assert.All(m.Sum(-1).ToArrayDouble(), s => Assert.Equal(1.0, s, 5));
+            for (int i = 0; i < 5; i++)
+                for (int j = i + 1; j < 5; j++) Assert.Equal(0.0, m[0, 1, i, j].Item());
+        }
+        Assert.True(model.Training);
+    }
+
+    [Fact]
     public void ConfigRoundTripsThroughCheckpointMetadata()
     {
         var c = new GptConfig(65, 128, 4, 4, 128, 0.1, false);
