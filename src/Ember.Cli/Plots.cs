@@ -102,7 +102,12 @@ public static class Plots
     }
 
     /// <summary>An attention map (query rows × key columns) as a heatmap with the tokens on both axes.</summary>
-    public static void Attention(Ember.Tensor weights, IReadOnlyList<string> tokens, string path, string title)
+    public static void Attention(Ember.Tensor weights, IReadOnlyList<string> tokens, string path, string title) =>
+        Attention(weights, tokens, tokens, path, title, "key position", "query position");
+
+    /// <summary>An attention map with its own labels on each axis (cross-attention: target rows, source columns).</summary>
+    public static void Attention(Ember.Tensor weights, IReadOnlyList<string> rowTokens, IReadOnlyList<string> columnTokens, string path, string title,
+        string xLabel, string yLabel)
     {
         int t = weights.Size(0), s = weights.Size(1);
         var w = weights.Contiguous().ToArrayDouble();
@@ -115,12 +120,36 @@ public static class Plots
         plt.Add.ColorBar(hm);
         var cols = Enumerable.Range(0, s).Select(i => (double)i).ToArray();
         var rows = Enumerable.Range(0, t).Select(i => (double)(t - 1 - i)).ToArray();
-        plt.Axes.Bottom.SetTicks(cols, tokens.Take(s).ToArray());
-        plt.Axes.Left.SetTicks(rows, tokens.Take(t).ToArray());
-        plt.XLabel("key position");
-        plt.YLabel("query position");
+        plt.Axes.Bottom.SetTicks(cols, columnTokens.Take(s).ToArray());
+        plt.Axes.Left.SetTicks(rows, rowTokens.Take(t).ToArray());
+        plt.XLabel(xLabel);
+        plt.YLabel(yLabel);
         plt.Title(title);
         int side = Math.Clamp(24 * Math.Max(t, s) + 200, 500, 1600);
         Save(plt, path, side + 100, side);
+    }
+
+    /// <summary>Actual values and each model's forecasts over time (one line each).</summary>
+    public static void Forecasts(DateOnly[] dates, double[] actual, IReadOnlyDictionary<string, double[]> forecasts, string path, string title, string yLabel)
+    {
+        var plt = new ScottPlot.Plot();
+        var xs = dates.Select(d => d.ToDateTime(TimeOnly.MinValue).ToOADate()).ToArray();
+        var a = plt.Add.Scatter(xs, actual);
+        a.LegendText = "actual";
+        a.LineWidth = 2;
+        a.MarkerSize = 0;
+        a.Color = ScottPlot.Colors.Black;
+        foreach (var (name, ys) in forecasts)
+        {
+            var sc = plt.Add.Scatter(xs, ys);
+            sc.LegendText = name;
+            sc.MarkerSize = 0;
+            sc.LineWidth = 1;
+        }
+        plt.Axes.DateTimeTicksBottom();
+        plt.YLabel(yLabel);
+        plt.Title(title);
+        plt.ShowLegend(ScottPlot.Alignment.LowerLeft);
+        Save(plt, path, 1400, 600);
     }
 }

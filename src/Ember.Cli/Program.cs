@@ -18,7 +18,7 @@ public static class Program
 
         commands:
           quickstart          train an MLP on the MNIST subset shipped in data/mnist-10k (the README's main job)
-          milestone NAME      run a curriculum milestone: perceptron, xor, mnist, fashion, gpt
+          milestone NAME      run a curriculum milestone: perceptron, xor, mnist, fashion, gpt, reverse, sequence
           generate            sample text from a GPT checkpoint saved by 'milestone gpt'
           train               train a model from the zoo on an MNIST-format (IDX) folder
           evaluate            report a checkpoint's loss, accuracy and confusion matrix on a data set
@@ -142,6 +142,13 @@ public static class Program
                   gpt          a character-level GPT (4 layers, 4 heads, 128 channels, context 128) trained on the
                                King James Bible for --steps (default 1000); gate: validation loss within 0.05 of
                                TorchSharp's on the same recipe; saves model.safetensors and chars.json to --out
+                  reverse      an encoder-decoder Transformer learns to reverse digit sequences (3-12 digits) for
+                               --steps (default 800); gate: 95% of 1,000 held-out sequences reversed exactly; saves
+                               the model and a cross-attention heatmap to --out
+                  sequence     next-day Chicago "L" ridership (Clark/Lake): LSTM, GRU, 1-D CNN and Transformer on the
+                               previous 28 days against the seasonal-naive forecast (same weekday last week), last
+                               year held out; gate: the best model's test MAE is below the baseline's; writes the
+                               report (CSV) and the forecasts plot to --out
 
                 Ends with 'milestone NAME: PASS|FAIL <metric>=<value> gate=<value>'; exits 0 only on PASS.
                 """, a.Help ? 0 : 2);
@@ -161,7 +168,9 @@ public static class Program
             "mnist" => Milestones.Mnist(data ?? FindData("mnist-10k"), new Milestones.MnistRecipe { Seed = seed }, progress: !quiet),
             "fashion" => FashionMilestone(data, download, seed, epochs, outDir, quiet),
             "gpt" => GptMilestone(data, seed, steps, outDir, quiet),
-            _ => throw new UsageException($"unknown milestone '{name}' (perceptron, xor, mnist, fashion, gpt)"),
+            "reverse" => ReverseMilestone(seed, steps, outDir, quiet),
+            "sequence" => SequenceMilestone(data, seed, epochs, outDir, quiet),
+            _ => throw new UsageException($"unknown milestone '{name}' (perceptron, xor, mnist, fashion, gpt, reverse, sequence)"),
         };
         Console.WriteLine(r.Details);
         Console.WriteLine($"wall_time={r.Seconds:F1}s");
@@ -204,6 +213,58 @@ public static class Program
         Console.WriteLine("sample:");
         Console.WriteLine(run.Sample);
         Console.WriteLine($"saved {modelPath}, {Path.Combine(outDir, "chars.json")}");
+        return run.Result;
+    }
+
+    private static MilestoneResult ReverseMilestone(ulong seed, int? steps, string outDir, bool quiet)
+    {
+        var recipe = new Milestones.ReverseRecipe { Seed = seed == 0 ? 1 : seed };
+        if (steps is int s) recipe = recipe with { Steps = s };
+        var run = Milestones.Reverse(recipe, quiet ? null : Console.Error.WriteLine);
+        Directory.CreateDirectory(outDir);
+        var modelPath = Path.Combine(outDir, "model.safetensors");
+        Safetensors.Save(modelPath, run.Model.StateDict(), run.Model.Config.ToMetadata());
+        // The last decoder layer's cross-attention for one held-out sequence: reversal shows as the anti-diagonal.
+        var example = run.TestSequences.First(q => q.Length >= 8);
+        var (src, tin, _) = Milestones.ReverseBatch([example]);
+        var map = run.Model.CrossAttentionMaps(src, tin)[^1].Mean(1).Select(0, 0);   // (T, S), mean over heads
+        var decoded = run.Model.GreedyDecode(src, example.Length + 1)[0];
+        string Digit(long id) => id == Milestones.ReverseBos ? "<s>" : (id - Milestones.ReverseDigit0).ToString(CultureInfo.InvariantCulture);
+        var pngPath = Path.Combine(outDir, "cross_attention.png");
+        Plots.Attention(map, tin.ToArray<long>().Select(Digit).ToArray(), src.ToArray<long>().Select(Digit).ToArray(), pngPath,
+            "Last decoder layer: cross-attention (mean over heads)", "source digit", "decoder input");
+        Console.WriteLine($"example: {string.Concat(example)} -> {string.Concat(decoded.Select(d => d - Milestones.ReverseDigit0))}");
+        Console.WriteLine($"saved {modelPath}, {pngPath}");
+        return run.Result;
+    }
+
+    private static MilestoneResult SequenceMilestone(string? data, ulong seed, int? epochs, string outDir, bool quiet)
+    {
+        string path = data ?? Path.Combine(FindData("chicago-ridership"), "chicago.csv.gz");
+        if (Directory.Exists(path)) path = Path.Combine(path, "chicago.csv.gz");
+        if (!File.Exists(path)) throw new UsageException($"no such CSV file: {path}");
+        var recipe = new Milestones.ForecastRecipe { Seed = seed == 0 ? 1 : seed };
+        if (epochs is int e) recipe = recipe with { Epochs = e };
+        var series = Milestones.ReadDailySeries(path);
+        var run = Milestones.Forecast(series, recipe, quiet ? null : Console.Error.WriteLine);
+        Directory.CreateDirectory(outDir);
+        Console.WriteLine($"{"model",-16}{"val MAE",10}{"test MAE",10}{"best epoch",12}{"parameters",12}{"seconds",10}");
+        foreach (var r in run.Reports)
+            Console.WriteLine($"{r.Model,-16}{r.ValidationMae,10:F4}{r.TestMae,10:F4}{r.BestEpoch,12}{r.Parameters,12:N0}{r.Seconds,10:F1}");
+        Console.WriteLine($"{"seasonal naive",-16}{"",10}{run.BaselineTestMae,10:F4}");
+        Console.WriteLine($"{"persistence",-16}{"",10}{run.PersistenceTestMae,10:F4}");
+        var csv = new System.Text.StringBuilder("model,validation_mae,test_mae,best_epoch,parameters,seconds\n");
+        foreach (var r in run.Reports)
+            csv.AppendLine(FormattableString.Invariant($"{r.Model},{r.ValidationMae:R},{r.TestMae:R},{r.BestEpoch},{r.Parameters},{r.Seconds:F1}"));
+        csv.AppendLine(FormattableString.Invariant($"seasonal_naive,,{run.BaselineTestMae:R},,,"));
+        csv.AppendLine(FormattableString.Invariant($"persistence,,{run.PersistenceTestMae:R},,,"));
+        var reportPath = Path.Combine(outDir, "report.csv");
+        AtomicFile.WriteAllText(reportPath, csv.ToString());
+        var best = run.Reports.MinBy(r => r.TestMae)!.Model;
+        var plotPath = Path.Combine(outDir, "forecasts.png");
+        var shown = run.TestPredictions.Where(p => p.Key == best || p.Key == "seasonal naive").ToDictionary(p => p.Key == best ? $"{best} (best)" : p.Key, p => p.Value);
+        Plots.Forecasts(run.TestDates, run.TestActual, shown, plotPath, "Clark/Lake daily ridership, held-out year: next-day forecasts", "riders (thousands)");
+        Console.WriteLine($"saved {reportPath}, {plotPath}");
         return run.Result;
     }
 

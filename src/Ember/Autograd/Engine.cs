@@ -56,8 +56,11 @@ internal static class Engine
             }
         }
 
-        // Pass 2: run nodes whose gradients are complete.
+        // Pass 2: run nodes whose gradients are complete. Without createGraph, gradient sums the engine allocated itself
+        // ("owned": no one else holds them) accumulate in place, and partial views add into their input's buffer.
         var pending = new Dictionary<Node, Tensor>(ReferenceEqualityComparer.Instance) { [root.GradFn] = gradient };
+        var owned = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
+        bool direct = !createGraph;
         var ready = new Stack<Node>();
         ready.Push(root.GradFn);
         while (ready.Count > 0)
@@ -65,6 +68,16 @@ internal static class Engine
             var node = ready.Pop();
             var grad = pending[node];
             pending.Remove(node);
+            owned.Remove(grad);
+            if (direct && node.ScatterView is { } scatter && node.Inputs[0] is { } viewed && !viewed.RetainsGrad)
+            {
+                long ts = Diagnostics.Profiler.Begin();
+                node.MarkApplied(retainGraph);
+                ScatterInto(viewed, scatter, grad, pending, owned);
+                Diagnostics.Profiler.End("backward", node.Name, ts);
+                if (viewed.GradFn is { } after && --deps[after] == 0) ready.Push(after);
+                continue;
+            }
             long t0 = Diagnostics.Profiler.Begin();
             var grads = node.Apply(grad, retainGraph);
             Diagnostics.Profiler.End("backward", node.Name, t0);
@@ -82,11 +95,37 @@ internal static class Engine
                     continue;
                 }
                 if (input.RetainsGrad) input.AccumulateGrad(g);
-                pending[next] = pending.TryGetValue(next, out var acc) ? Accumulate(acc, g) : g;
+                if (!pending.TryGetValue(next, out var acc)) pending[next] = g;
+                else if (direct && owned.Contains(acc)) acc.AddInPlace(g);
+                else
+                {
+                    var sum = acc.Add(g);
+                    pending[next] = sum;
+                    if (direct) owned.Add(sum);
+                }
                 if (--deps[next] == 0) ready.Push(next);
             }
         }
     }
 
-    private static Tensor Accumulate(Tensor acc, Tensor g) => acc.Add(g);
+    /// <summary>Adds a partial view's gradient into its input's gradient through the same view: into the leaf's .Grad,
+    /// or into the engine-owned buffer pending for the input's node (allocated at zeros, or copied from a buffer someone
+    /// else produced, on first use).</summary>
+    private static void ScatterInto(Tensor input, Func<Tensor, Tensor> view, Tensor grad, Dictionary<Node, Tensor> pending, HashSet<Tensor> owned)
+    {
+        if (input.GradFn is not { } next)
+        {
+            input.Grad ??= Tensor.Zeros(input._shape, grad.DType);
+            view(input.Grad).AddInPlace(grad);
+            return;
+        }
+        if (!pending.TryGetValue(next, out var acc) || !owned.Contains(acc))
+        {
+            var buffer = acc is null ? Tensor.Zeros(input._shape, grad.DType) : acc.Clone();
+            owned.Add(buffer);
+            pending[next] = buffer;
+            acc = buffer;
+        }
+        view(acc).AddInPlace(grad);
+    }
 }

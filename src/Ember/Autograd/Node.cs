@@ -34,6 +34,21 @@ public sealed class Node
         }
     }
 
+    /// <summary>For a view that selects part of its single input (Narrow, Select, Slice): applies the same view to an
+    /// input-shaped tensor. The engine then adds the gradient straight into the input's gradient buffer through this
+    /// view instead of materializing an input-sized tensor of zeros per view.</summary>
+    internal Func<Tensor, Tensor>? ScatterView;
+
+    /// <summary>The freed-graph check and release of <see cref="Apply"/>, for the engine's direct paths.</summary>
+    internal void MarkApplied(bool retainGraph)
+    {
+        if (_rule is null)
+            throw new InvalidOperationException(
+                $"Backward: trying to backward through the graph a second time (node {Name}), but its saved tensors were " +
+                "already freed. Pass retainGraph: true to the first Backward call if you need to backward twice.");
+        if (!retainGraph) _rule = null;
+    }
+
     /// <summary>True once a backward pass without <c>retainGraph</c> released the saved tensors.</summary>
     public bool IsFreed => _rule is null;
 

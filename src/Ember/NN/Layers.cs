@@ -67,7 +67,7 @@ public sealed class Sequential : Module
 }
 
 /// <summary>A list of submodules registered as 0, 1, … (no forward of its own).</summary>
-public sealed class ModuleList : Module
+public sealed class ModuleList : Module, IEnumerable<Module>
 {
     private readonly List<Module> _items = new();
 
@@ -85,6 +85,7 @@ public sealed class ModuleList : Module
     public int Count => _items.Count;
     public Module this[int index] => _items[index];
     public IEnumerator<Module> GetEnumerator() => _items.GetEnumerator();
+    System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
 
 /// <summary>Submodules by name (no forward of its own).</summary>

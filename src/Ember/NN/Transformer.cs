@@ -184,9 +184,19 @@ public sealed class TransformerEncoderLayer : Module
 
     public override Tensor Forward(Tensor input) => Forward(input, null, null, false);
 
+    /// <summary>When set, each forward keeps the self-attention weights (N, H, L, S) in <see cref="AttentionWeights"/>
+    /// (detached; for plots and explanations).</summary>
+    public bool KeepAttentionWeights { get; set; }
+    public Tensor? AttentionWeights { get; private set; }
+
     public Tensor Forward(Tensor src, Tensor? srcMask, Tensor? srcKeyPaddingMask, bool isCausal)
     {
-        Tensor Sa(Tensor x) => _dropout1.Call(SelfAttn.Attend(x, x, x, srcKeyPaddingMask, needWeights: false, attnMask: srcMask, isCausal: isCausal).Output);
+        Tensor Sa(Tensor x)
+        {
+            var (o, w) = SelfAttn.Attend(x, x, x, srcKeyPaddingMask, needWeights: KeepAttentionWeights, attnMask: srcMask, averageAttnWeights: false, isCausal: isCausal);
+            if (KeepAttentionWeights) AttentionWeights = w?.Detach();
+            return _dropout1.Call(o);
+        }
         Tensor Ff(Tensor x) => _dropout2.Call(_linear2.Call(_dropout.Call(Activate(_linear1.Call(x), _activation))));
         var h = src;
         if (NormFirst)
@@ -235,11 +245,21 @@ public sealed class TransformerDecoderLayer : Module
     public override Tensor Forward(Tensor input) =>
         throw new InvalidOperationException("TransformerDecoderLayer: call Forward(tgt, memory, …); a decoder layer needs the encoder's output.");
 
+    /// <summary>When set, each forward keeps the cross-attention weights (N, H, T, S) over the memory in
+    /// <see cref="CrossAttentionWeights"/> (detached).</summary>
+    public bool KeepAttentionWeights { get; set; }
+    public Tensor? CrossAttentionWeights { get; private set; }
+
     public Tensor Forward(Tensor tgt, Tensor memory, Tensor? tgtMask = null, Tensor? memoryMask = null, Tensor? tgtKeyPaddingMask = null,
         Tensor? memoryKeyPaddingMask = null, bool tgtIsCausal = false)
     {
         Tensor Sa(Tensor x) => _dropout1.Call(SelfAttn.Attend(x, x, x, tgtKeyPaddingMask, needWeights: false, attnMask: tgtMask, isCausal: tgtIsCausal).Output);
-        Tensor Ca(Tensor x) => _dropout2.Call(MultiheadAttn.Attend(x, memory, memory, memoryKeyPaddingMask, needWeights: false, attnMask: memoryMask).Output);
+        Tensor Ca(Tensor x)
+        {
+            var (o, w) = MultiheadAttn.Attend(x, memory, memory, memoryKeyPaddingMask, needWeights: KeepAttentionWeights, attnMask: memoryMask, averageAttnWeights: false);
+            if (KeepAttentionWeights) CrossAttentionWeights = w?.Detach();
+            return _dropout2.Call(o);
+        }
         Tensor Ff(Tensor x) => _dropout3.Call(_linear2.Call(_dropout.Call(TransformerEncoderLayer.Activate(_linear1.Call(x), _activation))));
         var h = tgt;
         if (NormFirst)
@@ -252,4 +272,108 @@ public sealed class TransformerDecoderLayer : Module
         h = _norm2.Call(h.Add(Ca(h)));
         return _norm3.Call(h.Add(Ff(h)));
     }
+}
+
+/// <summary>A stack of encoder layers (PyTorch's <c>nn.TransformerEncoder</c>: parameters <c>layers.{i}.…</c> and an
+/// optional final <c>norm</c>, which pre-norm stacks need because their last residual is not normalized).</summary>
+public sealed class TransformerEncoder : Module
+{
+    public ModuleList Layers { get; }
+    public LayerNorm? Norm { get; }
+
+    /// <summary>A stack of <paramref name="numLayers"/> layers made by <paramref name="layer"/> (called once per layer, so each
+    /// has its own parameters: PyTorch deep-copies one layer instead).</summary>
+    public TransformerEncoder(Func<TransformerEncoderLayer> layer, int numLayers, LayerNorm? norm = null)
+    {
+        if (numLayers < 1) throw new ArgumentException($"TransformerEncoder: num_layers must be positive, got {numLayers}.");
+        Layers = RegisterModule("layers", new ModuleList());
+        for (int i = 0; i < numLayers; i++) Layers.Add(layer());
+        Norm = norm is null ? null : RegisterModule("norm", norm);
+    }
+
+    public override Tensor Forward(Tensor input) => Forward(input, null, null, false);
+
+    public Tensor Forward(Tensor src, Tensor? mask, Tensor? srcKeyPaddingMask, bool isCausal = false)
+    {
+        var x = src;
+        foreach (var layer in Layers) x = ((TransformerEncoderLayer)layer).Forward(x, mask, srcKeyPaddingMask, isCausal);
+        return Norm is null ? x : Norm.Call(x);
+    }
+}
+
+/// <summary>A stack of decoder layers (PyTorch's <c>nn.TransformerDecoder</c>) with an optional final <c>norm</c>.</summary>
+public sealed class TransformerDecoder : Module
+{
+    public ModuleList Layers { get; }
+    public LayerNorm? Norm { get; }
+
+    public TransformerDecoder(Func<TransformerDecoderLayer> layer, int numLayers, LayerNorm? norm = null)
+    {
+        if (numLayers < 1) throw new ArgumentException($"TransformerDecoder: num_layers must be positive, got {numLayers}.");
+        Layers = RegisterModule("layers", new ModuleList());
+        for (int i = 0; i < numLayers; i++) Layers.Add(layer());
+        Norm = norm is null ? null : RegisterModule("norm", norm);
+    }
+
+    /// <summary>Decoding needs the encoder's memory: use the full overload.</summary>
+    public override Tensor Forward(Tensor input) =>
+        throw new InvalidOperationException("TransformerDecoder: call Forward(tgt, memory, …); a decoder needs the encoder's output.");
+
+    public Tensor Forward(Tensor tgt, Tensor memory, Tensor? tgtMask = null, Tensor? memoryMask = null, Tensor? tgtKeyPaddingMask = null,
+        Tensor? memoryKeyPaddingMask = null, bool tgtIsCausal = false)
+    {
+        var x = tgt;
+        foreach (var layer in Layers)
+            x = ((TransformerDecoderLayer)layer).Forward(x, memory, tgtMask, memoryMask, tgtKeyPaddingMask, memoryKeyPaddingMask, tgtIsCausal);
+        return Norm is null ? x : Norm.Call(x);
+    }
+}
+
+/// <summary>The encoder–decoder Transformer of Vaswani et al. (PyTorch's <c>nn.Transformer</c>, same parameter names,
+/// shapes and masks): an encoder stack and a decoder stack, each closed by a LayerNorm; every matrix parameter is
+/// Xavier-uniform initialized as PyTorch does. Embeddings, positions and the output projection belong to the model
+/// that uses it (see <c>Ember.Models.Seq2SeqTransformer</c>).</summary>
+public sealed class Transformer : Module
+{
+    public TransformerEncoder Encoder { get; }
+    public TransformerDecoder Decoder { get; }
+    public int DModel { get; }
+    public int NHead { get; }
+    public bool BatchFirst { get; }
+
+    public Transformer(int dModel = 512, int nHead = 8, int numEncoderLayers = 6, int numDecoderLayers = 6, int dimFeedforward = 2048,
+        double dropout = 0.1, TransformerActivation activation = TransformerActivation.Relu, double layerNormEps = 1e-5,
+        bool batchFirst = false, bool normFirst = false, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
+    {
+        (DModel, NHead, BatchFirst) = (dModel, nHead, batchFirst);
+        Encoder = RegisterModule("encoder", new TransformerEncoder(
+            () => new TransformerEncoderLayer(dModel, nHead, dimFeedforward, dropout, activation, layerNormEps, batchFirst, normFirst, bias, dtype, generator),
+            numEncoderLayers, new LayerNorm(dModel, layerNormEps, bias: bias, dtype: dtype)));
+        Decoder = RegisterModule("decoder", new TransformerDecoder(
+            () => new TransformerDecoderLayer(dModel, nHead, dimFeedforward, dropout, activation, layerNormEps, batchFirst, normFirst, bias, dtype, generator),
+            numDecoderLayers, new LayerNorm(dModel, layerNormEps, bias: bias, dtype: dtype)));
+        foreach (var p in Parameters())
+            if (p.Dim > 1) Init.XavierUniform(p, g: generator);
+    }
+
+    /// <summary>Needs both sequences: use <see cref="Forward(Tensor, Tensor, Tensor?, Tensor?, Tensor?, Tensor?, Tensor?, Tensor?, bool)"/>.</summary>
+    public override Tensor Forward(Tensor input) =>
+        throw new InvalidOperationException("Transformer: call Forward(src, tgt, …); an encoder–decoder model needs a source and a target sequence.");
+
+    /// <summary>src (S, N, E) and tgt (T, N, E) (or batch-first) → (T, N, E). Masks as in <see cref="MultiheadAttention"/>.</summary>
+    public Tensor Forward(Tensor src, Tensor tgt, Tensor? srcMask = null, Tensor? tgtMask = null, Tensor? memoryMask = null,
+        Tensor? srcKeyPaddingMask = null, Tensor? tgtKeyPaddingMask = null, Tensor? memoryKeyPaddingMask = null, bool tgtIsCausal = false)
+    {
+        int batchDim = BatchFirst ? 0 : 1;
+        if (src.Dim == 3 && tgt.Dim == 3 && src.Size(batchDim) != tgt.Size(batchDim))
+            throw new ArgumentException($"Transformer: src {ShapeUtil.Str(src._shape)} and tgt {ShapeUtil.Str(tgt._shape)} differ in batch size.");
+        if (src.Size(-1) != DModel || tgt.Size(-1) != DModel)
+            throw new ArgumentException($"Transformer: src {ShapeUtil.Str(src._shape)} and tgt {ShapeUtil.Str(tgt._shape)} must have d_model = {DModel} features.");
+        var memory = Encoder.Forward(src, srcMask, srcKeyPaddingMask);
+        return Decoder.Forward(tgt, memory, tgtMask, memoryMask, tgtKeyPaddingMask, memoryKeyPaddingMask, tgtIsCausal);
+    }
+
+    /// <summary>The (size, size) float mask with −∞ above the diagonal and 0 elsewhere
+    /// (<c>nn.Transformer.generate_square_subsequent_mask</c>).</summary>
+    public static Tensor GenerateSquareSubsequentMask(int size, DType dtype = DType.Float32) => Functional.CausalMask(size, size, dtype);
 }

@@ -42,6 +42,25 @@ public sealed class Generator
         return result;
     }
 
+    /// <summary>Fills <paramref name="dst"/> with <paramref name="one"/> where <see cref="NextDouble"/> &lt; p and
+    /// <paramref name="zero"/> elsewhere: the same draws as calling NextDouble per element, with the state in registers.</summary>
+    internal void FillBernoulli<T>(Span<T> dst, double p, T one, T zero)
+    {
+        // NextDouble() = k / 2^53 < p  ⇔  k < ceil(p · 2^53) for the integer k = bits >> 11 (p · 2^53 is exact).
+        ulong threshold = (ulong)Math.Ceiling(p * (1UL << 53));
+        ulong s0 = _s0, s1 = _s1, s2 = _s2, s3 = _s3;
+        for (int i = 0; i < dst.Length; i++)
+        {
+            ulong result = ulong.RotateLeft(s1 * 5, 7) * 9;
+            ulong t = s1 << 17;
+            s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3;
+            s2 ^= t;
+            s3 = ulong.RotateLeft(s3, 45);
+            dst[i] = (result >> 11) < threshold ? one : zero;
+        }
+        (_s0, _s1, _s2, _s3) = (s0, s1, s2, s3);
+    }
+
     /// <summary>Uniform double in [0, 1) with 53 random bits.</summary>
     public double NextDouble() => (NextUInt64() >> 11) * (1.0 / (1UL << 53));
 

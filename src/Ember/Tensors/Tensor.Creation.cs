@@ -174,9 +174,9 @@ public sealed partial class Tensor
         var t = Empty(dtype, CheckedShape("Bernoulli", shape));
         switch (dtype)
         {
-            case DType.Float32: { var d = t.Data<float>(); for (int i = 0; i < d.Length; i++) d[i] = g.NextDouble() < p ? 1f : 0f; break; }
-            case DType.Float64: { var d = t.Data<double>(); for (int i = 0; i < d.Length; i++) d[i] = g.NextDouble() < p ? 1 : 0; break; }
-            case DType.Bool: { var d = t.Data<bool>(); for (int i = 0; i < d.Length; i++) d[i] = g.NextDouble() < p; break; }
+            case DType.Float32: g.FillBernoulli(t.Data<float>(), p, 1f, 0f); break;
+            case DType.Float64: g.FillBernoulli(t.Data<double>(), p, 1.0, 0.0); break;
+            case DType.Bool: g.FillBernoulli(t.Data<bool>(), p, true, false); break;
             default: throw new NotSupportedException($"Bernoulli: dtype {dtype.Name()} is not supported.");
         }
         return t;

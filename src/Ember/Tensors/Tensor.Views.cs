@@ -17,6 +17,15 @@ public sealed partial class Tensor
         };
     }
 
+    /// <summary>Records a partial view's backward, and marks the node so that the engine can scatter its gradient
+    /// straight into the input's gradient buffer.</summary>
+    private Tensor RecordPartialView(string name, Tensor input, Func<Tensor, Tensor> sameView)
+    {
+        Record(name, input, PartialViewBackward(input, sameView));
+        GradFn!.ScatterView = sameView;
+        return this;
+    }
+
     private int[] InferShape(string op, int[] shape)
     {
         var r = (int[])shape.Clone();
@@ -250,7 +259,7 @@ public sealed partial class Tensor
         var shape = (int[])_shape.Clone();
         shape[d] = length;
         var r = ViewOf(shape, _strides, _offset + (length == 0 ? 0 : start * _strides[d]));
-        return AnyRequiresGrad(this) ? r.Record("NarrowBackward", this, PartialViewBackward(this, z => z.Narrow(d, start, length))) : r;
+        return AnyRequiresGrad(this) ? r.RecordPartialView("NarrowBackward", this, z => z.Narrow(d, start, length)) : r;
     }
 
     /// <summary>Elements start, start+step, … below end along one dim (a view); negative start/end count from the end.</summary>
@@ -269,7 +278,7 @@ public sealed partial class Tensor
         shape[d] = len;
         strides[d] = _strides[d] * step;
         var r = ViewOf(shape, strides, _offset + (len == 0 ? 0 : start * _strides[d]));
-        return AnyRequiresGrad(this) ? r.Record("SliceBackward", this, PartialViewBackward(this, z => z.Slice(d, start, end, step))) : r;
+        return AnyRequiresGrad(this) ? r.RecordPartialView("SliceBackward", this, z => z.Slice(d, start, end, step)) : r;
     }
 
     /// <summary>The sub-tensor at <paramref name="index"/> along <paramref name="dim"/>, which is removed (a view).</summary>
@@ -284,7 +293,7 @@ public sealed partial class Tensor
         shape.RemoveAt(d);
         strides.RemoveAt(d);
         var r = ViewOf(shape.ToArray(), strides.ToArray(), _offset + i * _strides[d]);
-        return AnyRequiresGrad(this) ? r.Record("SelectBackward", this, PartialViewBackward(this, z => z.Select(d, i))) : r;
+        return AnyRequiresGrad(this) ? r.RecordPartialView("SelectBackward", this, z => z.Select(d, i)) : r;
     }
 
     /// <summary>Indexing with integers, ranges, <see cref="TensorIndex.NewAxis"/> and <see cref="TensorIndex.Ellipsis"/>

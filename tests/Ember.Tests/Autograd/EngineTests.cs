@@ -226,4 +226,52 @@ public class EngineTests
             Assert.Equal(new double[] { 0, 0, 0 }, x.Grad.ToArray<double>());
         }
     }
+
+    /// <summary>Partial views (Select/Narrow/Slice) add their gradients straight into the input's gradient buffer; the
+    /// sums must equal the dense rule's, whichever consumer comes first, for leaves and intermediate tensors alike.</summary>
+    [Fact]
+    public void PartialViewGradientsScatterIntoOneBuffer()
+    {
+        var x = Tensor.FromArray(new double[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 }, 3, 4).RequiresGrad_();
+        var y = x.Mul(2);                                   // intermediate: its gradient buffer is the engine's
+        var loss = y.Select(0, 0).Sum()                     // rows 0 and 2 by Select, columns 1–2 by Narrow,
+            .Add(y.Select(0, 2).Mul(3).Sum())               // every other column by Slice, and y as a whole (a dense
+            .Add(y.Narrow(1, 1, 2).Pow(2).Sum())            // gradient accumulated before or after the views)
+            .Add(y.Slice(1, 0, 4, 2).Sum())
+            .Add(y.Sum())
+            .Add(x.Narrow(0, 1, 1).Mul(10).Sum())           // a partial view of the leaf itself
+            .Add(x.Select(1, 3).Sum());
+        loss.Backward();
+        var expected = new double[12];
+        var yv = new double[12];
+        for (int k = 0; k < 12; k++) yv[k] = 2 * (k + 1);
+        for (int r = 0; r < 3; r++)
+            for (int c = 0; c < 4; c++)
+            {
+                double dy = (r == 0 ? 1 : 0) + (r == 2 ? 3 : 0) + (c is 1 or 2 ? 2 * yv[r * 4 + c] : 0) + (c % 2 == 0 ? 1 : 0) + 1;
+                expected[r * 4 + c] = 2 * dy + (r == 1 ? 10 : 0) + (c == 3 ? 1 : 0);
+            }
+        Assert.Equal(expected, x.Grad!.ToArrayDouble());
+    }
+
+    [Fact]
+    public void PartialViewGradientsKeepRetainGraphAndRetainGradSemantics()
+    {
+        var x = Tensor.FromArray(new double[] { 1, 2, 3, 4 }, 2, 2).RequiresGrad_();
+        var y = x.Mul(3);
+        y.RetainGrad();
+        var loss = y.Select(0, 1).Sum().Add(y.Narrow(1, 0, 1).Sum());
+        loss.Backward(retainGraph: true);
+        Assert.Equal(new double[] { 1, 0, 2, 1 }, y.Grad!.ToArrayDouble());
+        Assert.Equal(new double[] { 3, 0, 6, 3 }, x.Grad!.ToArrayDouble());
+        loss.Backward();                                    // retained: a second pass adds exactly once more
+        Assert.Equal(new double[] { 6, 0, 12, 6 }, x.Grad!.ToArrayDouble());
+        var e = Assert.Throws<InvalidOperationException>(() => loss.Backward());
+        Assert.Contains("second time", e.Message);
+        // The gradient the user sees is never a buffer the engine keeps writing into.
+        var a = Tensor.FromArray(new double[] { 1, 2, 3 }).RequiresGrad_();
+        var b = a.Mul(1);
+        b.Narrow(0, 0, 2).Sum().Add(b.Narrow(0, 1, 2).Sum()).Backward();
+        Assert.Equal(new double[] { 1, 2, 1 }, a.Grad!.ToArrayDouble());
+    }
 }

@@ -107,6 +107,16 @@ class Sin(nn.Module):
         return x + pe
 add("sinusoidal", Sin(), [r(2, 7, 6)], lambda m, x: m(x))
 
+# The full encoder-decoder (nn.Transformer: encoder and decoder stacks, each closed by a LayerNorm) with padding masks
+# on the source (and on the memory) and a causal mask on the target.
+tr = nn.Transformer(d_model=8, nhead=2, num_encoder_layers=2, num_decoder_layers=1, dim_feedforward=16, dropout=0.0, batch_first=True)
+spm = torch.tensor([[False] * 6, [False] * 4 + [True] * 2])
+add("transformer_full", tr, [r(2, 6, 8), r(2, 5, 8)],
+    lambda m, s, tg: m(s, tg, tgt_mask=causal, src_key_padding_mask=spm, memory_key_padding_mask=spm))
+tr = nn.Transformer(d_model=8, nhead=4, num_encoder_layers=1, num_decoder_layers=2, dim_feedforward=12, dropout=0.0, norm_first=True,
+                    activation="gelu")
+add("transformer_pre_norm", tr, [r(6, 2, 8), r(5, 2, 8)], lambda m, s, tg: m(s, tg, tgt_mask=causal))
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sequence_reference.json")
 with open(path, "w") as f:
     json.dump({"torch_version": torch.__version__, "cases": cases}, f)

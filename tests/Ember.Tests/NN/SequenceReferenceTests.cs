@@ -112,6 +112,17 @@ public class SequenceReferenceTests
                 var m = new SinusoidalPositionalEncoding(6, maxLength: 16, dtype: f64);
                 return (m, x => m.Call(x[0]), n => n);
             }
+            case "transformer_full":
+            {
+                var m = new Transformer(8, 2, 2, 1, 16, 0.0, batchFirst: true, dtype: f64);
+                var spm = Tensor.FromArray(new[] { false, false, false, false, false, false, false, false, false, false, true, true }, 2, 6);
+                return (m, x => m.Forward(x[0], x[1], tgtMask: Transformer.GenerateSquareSubsequentMask(5, f64), srcKeyPaddingMask: spm, memoryKeyPaddingMask: spm), n => n);
+            }
+            case "transformer_pre_norm":
+            {
+                var m = new Transformer(8, 4, 1, 2, 12, 0.0, TransformerActivation.Gelu, normFirst: true, dtype: f64);
+                return (m, x => m.Forward(x[0], x[1], tgtMask: Transformer.GenerateSquareSubsequentMask(5, f64)), n => n);
+            }
             default: throw new ArgumentException(name);
         }
     }

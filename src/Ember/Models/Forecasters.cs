@@ -1,0 +1,81 @@
+using Ember.NN;
+
+namespace Ember.Models;
+
+/// <summary>The sequence architectures of the forecasting comparison.</summary>
+public enum ForecasterKind { Lstm, Gru, Cnn, Transformer }
+
+/// <summary>One-step-ahead forecasters over a window of past observations: input (N, W, F) (batch-first: W time steps
+/// of F features), output (N, outputs). Four architectures that read the same window:
+/// <list type="bullet">
+/// <item><description>LSTM / GRU: a recurrent stack; the last step's hidden state feeds a linear head.</description></item>
+/// <item><description>CNN: two 1-D convolutions (kernel 5, same padding, ReLU) over time, flattened into a linear head.</description></item>
+/// <item><description>Transformer: features projected to d_model, learned positions, a pre-norm encoder with causal
+/// self-attention; the last step feeds the head.</description></item>
+/// </list></summary>
+public sealed class Forecaster : Module
+{
+    public ForecasterKind Kind { get; }
+    public int Window { get; }
+    public int Features { get; }
+    private readonly RecurrentBase? _rnn;
+    private readonly Sequential? _conv;
+    private readonly Linear? _inProj;
+    private readonly LearnedPositionalEncoding? _positions;
+    private readonly TransformerEncoder? _encoder;
+    private readonly Linear _head;
+
+    public Forecaster(ForecasterKind kind, int window, int features, int hidden = 64, int layers = 1, int outputs = 1, double dropout = 0.1,
+        Generator? generator = null)
+    {
+        if (window < 1 || features < 1 || hidden < 1 || layers < 1 || outputs < 1)
+            throw new ArgumentException($"Forecaster: window ({window}), features ({features}), hidden ({hidden}), layers ({layers}) and outputs ({outputs}) must be positive.");
+        (Kind, Window, Features) = (kind, window, features);
+        int headIn = hidden;
+        switch (kind)
+        {
+            case ForecasterKind.Lstm:
+                _rnn = RegisterModule("rnn", new LSTM(features, hidden, layers, batchFirst: true, dropout: layers > 1 ? dropout : 0, generator: generator));
+                break;
+            case ForecasterKind.Gru:
+                _rnn = RegisterModule("rnn", new GRU(features, hidden, layers, batchFirst: true, dropout: layers > 1 ? dropout : 0, generator: generator));
+                break;
+            case ForecasterKind.Cnn:
+                int channels = Math.Max(8, hidden / 2);
+                _conv = RegisterModule("conv", new Sequential(
+                    new Conv1d(features, channels, 5, padding: Padding.Same, generator: generator), new ReLU(),
+                    new Conv1d(channels, channels, 5, padding: Padding.Same, generator: generator), new ReLU(),
+                    new Flatten(), new Dropout(dropout, generator)));
+                headIn = channels * window;
+                break;
+            case ForecasterKind.Transformer:
+                if (hidden % 4 != 0) throw new ArgumentException($"Forecaster: the transformer's width ({hidden}) must be divisible by its 4 heads.");
+                _inProj = RegisterModule("in_proj", new Linear(features, hidden, generator: generator));
+                _positions = RegisterModule("positions", new LearnedPositionalEncoding(hidden, window, generator: generator));
+                _encoder = RegisterModule("encoder", new TransformerEncoder(
+                    () => new TransformerEncoderLayer(hidden, 4, 2 * hidden, dropout, TransformerActivation.Gelu, batchFirst: true, normFirst: true, generator: generator),
+                    layers, new LayerNorm(hidden)));
+                break;
+            default:
+                throw new ArgumentException($"Forecaster: unknown kind {kind}.");
+        }
+        _head = RegisterModule("head", new Linear(headIn, outputs, generator: generator));
+    }
+
+    public override Tensor Forward(Tensor input)
+    {
+        if (input.Dim != 3 || input.Size(1) != Window || input.Size(2) != Features)
+            throw new ArgumentException($"Forecaster ({Kind}): expected (N, {Window}, {Features}), got {ShapeUtil.Str(input._shape)}.");
+        Tensor last;
+        if (_rnn is not null) last = _rnn.Call(input).Select(1, -1);
+        else if (_conv is not null) last = _conv.Call(input.Transpose(1, 2));
+        else
+        {
+            var x = _positions!.Call(_inProj!.Call(input));
+            last = _encoder!.Forward(x, null, null, isCausal: true).Select(1, -1);
+        }
+        return _head.Call(last);
+    }
+
+    protected override string ExtraRepr() => $"{Kind}, window={Window}, features={Features}";
+}
