@@ -18,11 +18,12 @@ public static class Program
 
         commands:
           quickstart          train an MLP on the MNIST subset shipped in data/mnist-10k (the README's main job)
-          milestone NAME      run a curriculum milestone: perceptron, xor, mnist, fashion, gpt, reverse, sequence
+          milestone NAME      run a curriculum milestone: perceptron, xor, mnist, fashion, gpt, reverse, sequence, hybrid
           generate            sample text from a GPT checkpoint saved by 'milestone gpt'
           train               train a model from the zoo on an MNIST-format (IDX) folder
           evaluate            report a checkpoint's loss, accuracy and confusion matrix on a data set
           predict             write a checkpoint's predictions for a data set to CSV
+          tabular train|predict  hybrid Transformer+MLP models for tables with text columns
           info                what Ember's kernels use on this machine (SIMD width, threads)
 
         'ember <command> --help' describes a command's options.
@@ -42,6 +43,7 @@ public static class Program
                 "evaluate" => Evaluate(rest),
                 "predict" => Predict(rest),
                 "generate" => Generate(rest),
+                "tabular" => Tabular(rest),
                 "info" => Info(),
                 "-h" or "--help" or "help" => Print(Usage, 0),
                 _ => throw new UsageException($"unknown command '{cmd}'. Run 'ember --help' for the list."),
@@ -149,6 +151,10 @@ public static class Program
                                previous 28 days against the seasonal-naive forecast (same weekday last week), last
                                year held out; gate: the best model's test MAE is below the baseline's; writes the
                                report (CSV) and the forecasts plot to --out
+                  hybrid       fine-food reviews (score from review and product): majority, TF-IDF logistic regression,
+                               MLP, FT-Transformer, text Transformer and hybrids (concat / cross / gated fusion, with
+                               and without a wide TF-IDF part), accuracy and ROC AUC on the 1,000 test reviews; gate:
+                               the best hybrid's AUC above the TF-IDF logistic regression's
 
                 Ends with 'milestone NAME: PASS|FAIL <metric>=<value> gate=<value>'; exits 0 only on PASS.
                 """, a.Help ? 0 : 2);
@@ -170,7 +176,8 @@ public static class Program
             "gpt" => GptMilestone(data, seed, steps, outDir, quiet),
             "reverse" => ReverseMilestone(seed, steps, outDir, quiet),
             "sequence" => SequenceMilestone(data, seed, epochs, outDir, quiet),
-            _ => throw new UsageException($"unknown milestone '{name}' (perceptron, xor, mnist, fashion, gpt, reverse, sequence)"),
+            "hybrid" => HybridMilestone(data, seed, epochs, outDir, quiet),
+            _ => throw new UsageException($"unknown milestone '{name}' (perceptron, xor, mnist, fashion, gpt, reverse, sequence, hybrid)"),
         };
         Console.WriteLine(r.Details);
         Console.WriteLine($"wall_time={r.Seconds:F1}s");
@@ -266,6 +273,177 @@ public static class Program
         Plots.Forecasts(run.TestDates, run.TestActual, shown, plotPath, "Clark/Lake daily ridership, held-out year: next-day forecasts", "riders (thousands)");
         Console.WriteLine($"saved {reportPath}, {plotPath}");
         return run.Result;
+    }
+
+    private static MilestoneResult HybridMilestone(string? data, ulong seed, int? epochs, string outDir, bool quiet)
+    {
+        string folder = data ?? FindData("fine-foods");
+        string trainCsv = Path.Combine(folder, "train.csv.gz"), testCsv = Path.Combine(folder, "test.csv.gz");
+        if (!File.Exists(trainCsv) || !File.Exists(testCsv)) throw new UsageException($"{folder} must hold train.csv.gz and test.csv.gz");
+        var recipe = new Milestones.HybridRecipe { Seed = seed == 0 ? 1 : seed };
+        if (epochs is int e) recipe = recipe with { Fit = recipe.Fit with { Epochs = e } };
+        var run = Milestones.Hybrid(trainCsv, testCsv, recipe, quiet ? null : Console.Error.WriteLine);
+        Console.WriteLine($"{"model",-36}{"test accuracy",15}{"test AUC",10}{"val AUC",10}{"epoch",7}{"seconds",9}");
+        foreach (var r in run.Reports)
+            Console.WriteLine($"{r.Model,-36}{r.TestAccuracy,15:F4}{r.TestAuc,10:F4}{r.ValidationAuc,10:F4}{r.BestEpoch,7}{r.Seconds,9:F0}");
+        Directory.CreateDirectory(outDir);
+        var csv = new System.Text.StringBuilder("model,test_accuracy,test_auc,validation_auc,best_epoch,seconds\n");
+        foreach (var r in run.Reports)
+            csv.AppendLine(FormattableString.Invariant($"\"{r.Model}\",{r.TestAccuracy:R},{r.TestAuc:R},{r.ValidationAuc:R},{r.BestEpoch},{r.Seconds:F1}"));
+        var reportPath = Path.Combine(outDir, "report.csv");
+        AtomicFile.WriteAllText(reportPath, csv.ToString());
+        if (run.BestHybrid is not null)
+        {
+            var modelPath = Path.Combine(outDir, "model.safetensors");
+            var meta = run.BestHybrid.Config.ToMetadata();
+            run.Preprocessor.WriteMetadata(meta);
+            Safetensors.Save(modelPath, run.BestHybrid.StateDict(), meta);
+            Console.WriteLine($"saved {reportPath}, {modelPath}");
+        }
+        return run.Result;
+    }
+
+    private static int Tabular(string[] argv)
+    {
+        string sub = argv.Length > 0 ? argv[0] : "--help";
+        return sub switch
+        {
+            "train" => TabularTrain(argv[1..]),
+            "predict" => TabularPredict(argv[1..]),
+            "-h" or "--help" or "help" => Print("""
+                usage: ember tabular train DATA.csv --target COLUMN [options]
+                       ember tabular predict CHECKPOINT DATA.csv [--out predictions.csv]
+
+                'ember tabular train --help' lists the training options.
+                """, 0),
+            _ => throw new UsageException($"tabular: unknown subcommand '{sub}' (train, predict)"),
+        };
+    }
+
+    private static Dictionary<string, Ember.Data.ColumnKind> KindOverrides(Args a)
+    {
+        var d = new Dictionary<string, Ember.Data.ColumnKind>();
+        foreach (var (opt, kind) in new[] { ("numeric", Ember.Data.ColumnKind.Numeric), ("categorical", Ember.Data.ColumnKind.Categorical),
+                     ("text", Ember.Data.ColumnKind.Text), ("date", Ember.Data.ColumnKind.Date) })
+            if (a.Get(opt) is string list)
+                foreach (var col in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+                    d[col] = kind;
+        return d;
+    }
+
+    private static int TabularTrain(string[] argv)
+    {
+        var a = new Args(argv, ["quiet", "wide"]);
+        if (a.Help || a.Positionals.Count == 0)
+            return Print("""
+                usage: ember tabular train DATA.csv --target COLUMN [--text COL,…] [--numeric COL,…] [--categorical COL,…]
+                       [--date COL,…] [--ignore COL,…] [--model hybrid|mlp|text|ft-transformer] [--fusion concat|cross|gated]
+                       [--wide] [--cv 5] [--test FILE.csv | --test-fraction 0.2] [--epochs 15] [--batch-size 32] [--lr 0.001]
+                       [--dropout 0.1] [--d-model 64] [--layers 2] [--seed 1] [--out runs/tabular] [--quiet]
+
+                Column kinds are inferred (numeric, date, text: long mostly-distinct strings with spaces, categorical) and
+                the options override them. Numbers are standardized on the training rows; categories seen once go to an
+                unknown bucket; text goes through a BPE tokenizer trained on the training rows. Every model and baseline
+                (majority / mean, TF-IDF linear model, MLP alone, text Transformer alone) is cross-validated (--cv folds,
+                early stopping on each validation fold) and the table gives mean ± std across folds and the test score of
+                each model's best fold. --wide adds a linear TF-IDF part trained jointly (wide & deep). Saves the best
+                fold's model with its preprocessing to --out/model.safetensors and the table to --out/report.csv.
+                """, a.Help ? 0 : 2);
+        string data = a.Positionals[0];
+        string target = a.Get("target") ?? throw new UsageException("tabular train: --target COLUMN is required");
+        var overrides = KindOverrides(a);
+        var ignore = (a.Get("ignore") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var kind = a.Get("model", "hybrid") switch
+        {
+            "hybrid" => TabularModelKind.Hybrid, "mlp" => TabularModelKind.Mlp, "text" => TabularModelKind.Text, "ft-transformer" => TabularModelKind.FtTransformer,
+            var m => throw new UsageException($"tabular train: --model must be hybrid, mlp, text or ft-transformer, got '{m}'"),
+        };
+        var fusion = a.Get("fusion", "concat") switch
+        {
+            "concat" => FusionKind.Concat, "cross" => FusionKind.Cross, "gated" => FusionKind.Gated,
+            var f => throw new UsageException($"tabular train: --fusion must be concat, cross or gated, got '{f}'"),
+        };
+        string? testPath = a.Get("test");
+        var options = new TabularCompareOptions
+        {
+            Target = target, Overrides = overrides, Ignore = ignore, Kind = kind, Fusion = fusion, Wide = a.Flag("wide"),
+            Folds = Math.Max(1, a.GetInt("cv", 5)), TestFraction = testPath is null ? a.GetDouble("test-fraction", 0.2) : 0,
+            Dropout = a.GetDouble("dropout", 0.1), DModel = a.GetInt("d-model", 64), Layers = a.GetInt("layers", 2),
+            Fit = new TabularFitOptions { Epochs = a.GetInt("epochs", 15), BatchSize = a.GetInt("batch-size", 32), LearningRate = a.GetDouble("lr", 1e-3) },
+            Seed = (ulong)a.GetInt("seed", 1),
+        };
+        string outDir = a.Get("out") ?? Path.Combine("runs", "tabular");
+        bool quiet = a.Flag("quiet");
+        a.RejectUnknown("tabular train");
+        if (options.TestFraction is < 0 or >= 0.9) throw new UsageException("--test-fraction must be in [0, 0.9)");
+        var table = CsvTable.Read(data);
+        table.ColumnIndex(target);
+        var test = testPath is null ? null : CsvTable.Read(testPath);
+        if (test is not null && !test.Columns.SequenceEqual(table.Columns))
+            throw new UsageException($"{testPath} has different columns from {data}");
+        var cmp = TabularExperiment.Compare(table, options, test, quiet ? null : Console.Error.WriteLine);
+        string metric = cmp.Classification ? "ROC AUC" : "RMSE", other = cmp.Classification ? "accuracy" : "MAE";
+        Console.WriteLine($"{"model",-36}{$"{metric} (cv)",20}{$"{other} (cv)",14}{$"test {metric}",12}{$"test {other}",14}");
+        var report = new System.Text.StringBuilder("model,cv_mean,cv_std,cv_other_mean,test_primary,test_other\n");
+        foreach (var r in cmp.Rows)
+        {
+            double testPrimary = TabularExperiment.Primary(r.Test), testOther = cmp.Classification ? r.Test.Accuracy : r.Test.Mae;
+            Console.WriteLine($"{r.Model,-36}{$"{r.Mean:F4} ± {r.Std:F4}",20}{r.FoldAccuracyOrMae.Average(),14:F4}{testPrimary,12:F4}{testOther,14:F4}");
+            report.AppendLine(FormattableString.Invariant($"\"{r.Model}\",{r.Mean:R},{r.Std:R},{r.FoldAccuracyOrMae.Average():R},{testPrimary:R},{testOther:R}"));
+        }
+        Directory.CreateDirectory(outDir);
+        var modelPath = Path.Combine(outDir, "model.safetensors");
+        var meta = cmp.Best.Config.ToMetadata();
+        cmp.Preprocessor.WriteMetadata(meta);
+        Safetensors.Save(modelPath, cmp.Best.StateDict(), meta);
+        AtomicFile.WriteAllText(Path.Combine(outDir, "report.csv"), report.ToString());
+        Console.WriteLine($"({options.Folds} fold{(options.Folds == 1 ? "" : "s")}, {cmp.TestRows} test rows) saved {modelPath} ({cmp.BestName}), {Path.Combine(outDir, "report.csv")}");
+        return 0;
+    }
+
+    private static int TabularPredict(string[] argv)
+    {
+        var a = new Args(argv, []);
+        if (a.Help || a.Positionals.Count < 2)
+            return Print("""
+                usage: ember tabular predict CHECKPOINT DATA.csv [--out predictions.csv]
+
+                Applies the checkpoint's saved preprocessing to DATA.csv and writes one prediction per row: the class and
+                its probabilities (classification) or the value (regression). The target column may be absent.
+                """, a.Help ? 0 : 2);
+        string checkpoint = a.Positionals[0], data = a.Positionals[1];
+        string outPath = a.Get("out") ?? "predictions.csv";
+        a.RejectUnknown("tabular predict");
+        if (!File.Exists(checkpoint)) throw new UsageException($"no such checkpoint: {checkpoint}");
+        var tensors = Safetensors.Load(checkpoint, out var meta);
+        var config = TabularModelConfig.FromMetadata(meta, checkpoint);
+        var prep = TabularPreprocessor.FromMetadata(meta, checkpoint);
+        var model = new TabularModel(config);
+        Trainer.LoadModelState(model, tensors, checkpoint);
+        var table = CsvTable.Read(data);
+        var rows = Enumerable.Range(0, table.Rows.Count).ToArray();
+        var pred = TabularTraining.Predict(model, prep.Transform(table, rows));
+        var sb = new System.Text.StringBuilder();
+        var p = pred.Contiguous().ToArrayDouble();
+        if (prep.Classification)
+        {
+            var classes = prep.Encoder.Classes;
+            sb.AppendLine("row,prediction," + string.Join(",", classes.Select(c => "p_" + c)));
+            for (int i = 0; i < rows.Length; i++)
+            {
+                var probs = p.AsSpan(i * classes.Length, classes.Length).ToArray();
+                int k = Array.IndexOf(probs, probs.Max());
+                sb.AppendLine(FormattableString.Invariant($"{i},{classes[k]},") + string.Join(",", probs.Select(v => v.ToString("G6", CultureInfo.InvariantCulture))));
+            }
+        }
+        else
+        {
+            sb.AppendLine("row,prediction");
+            for (int i = 0; i < rows.Length; i++) sb.AppendLine(FormattableString.Invariant($"{i},{p[i]:G8}"));
+        }
+        AtomicFile.WriteAllText(outPath, sb.ToString());
+        Console.WriteLine($"wrote {rows.Length} predictions to {outPath}");
+        return 0;
     }
 
     private static int Generate(string[] argv)

@@ -233,14 +233,21 @@ public sealed partial class BpeTokenizer
     public void Save(string folder)
     {
         Directory.CreateDirectory(folder);
+        var (vocab, merges) = ToStrings();
+        IO.AtomicFile.WriteAllText(Path.Combine(folder, "vocab.json"), vocab);
+        IO.AtomicFile.WriteAllText(Path.Combine(folder, "merges.txt"), merges);
+    }
+
+    /// <summary>The contents of vocab.json and merges.txt (to embed the tokenizer in a checkpoint's metadata).</summary>
+    public (string VocabJson, string Merges) ToStrings()
+    {
         var vocab = new Dictionary<string, int>();
         for (int i = 0; i < _tokens.Length; i++) vocab[TokenString(i)] = i;
         // Characters written as themselves (GPT-2's files show "Ġthe", not "\u0120the").
         var options = new JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-        IO.AtomicFile.WriteAllText(Path.Combine(folder, "vocab.json"), JsonSerializer.Serialize(vocab, options));
         var sb = new StringBuilder("#version: 0.2\n");
         foreach (var (a, b) in _mergeList) sb.Append(Show(_tokens[a])).Append(' ').Append(Show(_tokens[b])).Append('\n');
-        IO.AtomicFile.WriteAllText(Path.Combine(folder, "merges.txt"), sb.ToString());
+        return (JsonSerializer.Serialize(vocab, options), sb.ToString());
     }
 
     /// <summary>Loads GPT-2-format vocab.json and merges.txt from <paramref name="folder"/> (as saved by <see cref="Save"/>
@@ -249,8 +256,18 @@ public sealed partial class BpeTokenizer
     public static BpeTokenizer Load(string folder, IEnumerable<string>? specialTokens = null)
     {
         string vocabPath = Path.Combine(folder, "vocab.json"), mergesPath = Path.Combine(folder, "merges.txt");
+        if (!File.Exists(vocabPath) || !File.Exists(mergesPath))
+            throw new FileNotFoundException($"BpeTokenizer.Load: {folder} must hold vocab.json and merges.txt.");
+        return FromStrings(File.ReadAllText(vocabPath), File.ReadAllText(mergesPath), specialTokens, vocabPath, mergesPath);
+    }
+
+    /// <summary>A tokenizer from the contents of vocab.json and merges.txt (<see cref="ToStrings"/>); the names are used
+    /// in error messages.</summary>
+    public static BpeTokenizer FromStrings(string vocabJson, string mergesText, IEnumerable<string>? specialTokens = null,
+        string vocabPath = "vocab.json", string mergesPath = "merges.txt")
+    {
         Dictionary<string, int>? vocab;
-        try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(File.ReadAllText(vocabPath)); }
+        try { vocab = JsonSerializer.Deserialize<Dictionary<string, int>>(vocabJson); }
         catch (JsonException e) { throw new InvalidDataException($"BpeTokenizer.Load: {vocabPath} is not a JSON object of token → id: {e.Message}", e); }
         if (vocab is null || vocab.Count == 0) throw new InvalidDataException($"BpeTokenizer.Load: {vocabPath} is empty.");
         int size = vocab.Values.Max() + 1;
@@ -262,8 +279,9 @@ public sealed partial class BpeTokenizer
         var merges = new List<(int, int)>();
         var produced = new HashSet<string>();
         int lineNo = 0;
-        foreach (var line in File.ReadLines(mergesPath))
+        foreach (var raw in mergesText.Split('\n'))
         {
+            var line = raw.TrimEnd('\r');
             lineNo++;
             if (line.StartsWith("#version") || line.Length == 0) continue;
             var parts = line.Split(' ');

@@ -1,0 +1,249 @@
+using System.Diagnostics;
+using Ember.Data;
+using Ember.IO;
+using Ember.Models;
+using Ember.NN;
+using Ember.Optim;
+using Ember.Text;
+
+namespace Ember.Training;
+
+/// <summary>Rows of a table ready for a <see cref="TabularModel"/>: the inputs and the target.</summary>
+public sealed record TabularData(TabularBatch X, Tensor Y)
+{
+    public int Count => X.Count;
+    public TabularData Rows(Tensor index) => new(X.Rows(index), Y.IndexSelect(0, index));
+}
+
+/// <summary>The whole preprocessing of a table, fitted on training rows and saved inside checkpoints: the column
+/// encoder (types, standardization, vocabularies) and, when the table has text columns, the text featurizer (its BPE
+/// tokenizer, trained on the training texts). Several text columns are joined, one per line.</summary>
+public sealed class TabularPreprocessor
+{
+    public TabularEncoder Encoder { get; }
+    public TextFeaturizer? Text { get; }
+    /// <summary>TF-IDF of the text (for the linear baseline and the wide part of wide-and-deep models).</summary>
+    public TfidfVectorizer? Tfidf { get; }
+
+    private TabularPreprocessor(TabularEncoder encoder, TextFeaturizer? text, TfidfVectorizer? tfidf) => (Encoder, Text, Tfidf) = (encoder, text, tfidf);
+
+    public bool Classification => Encoder.TargetKind == ColumnKind.Categorical;
+    public int Outputs => Classification ? Encoder.Classes.Length : 1;
+
+    public static TabularPreprocessor Fit(CsvTable table, string target, IReadOnlyList<int> rows, IReadOnlyDictionary<string, ColumnKind>? overrides = null,
+        IEnumerable<string>? ignore = null, int textVocab = 2000, int maxTokens = 128, int minCategoryCount = 2)
+    {
+        var enc = TabularEncoder.Fit(table, target, rows, overrides, ignore, minCategoryCount);
+        if (enc.TargetKind == ColumnKind.Categorical && enc.Classes.Length < 2)
+            throw new InvalidDataException($"Tabular: the target '{target}' has {enc.Classes.Length} class; classification needs at least 2.");
+        TextFeaturizer? text = null;
+        TfidfVectorizer? tfidf = null;
+        if (enc.TextColumns.Length > 0)
+        {
+            var texts = Texts(enc, table, rows);
+            text = TextFeaturizer.Fit(texts, textVocab, maxTokens);
+            tfidf = TfidfVectorizer.Fit(texts);
+        }
+        return new TabularPreprocessor(enc, text, tfidf);
+    }
+
+    private static string[] Texts(TabularEncoder enc, CsvTable table, IReadOnlyList<int> rows)
+    {
+        var columns = enc.TextColumns.Select(c => TabularEncoder.TextCells(table, c, rows)).ToArray();
+        return Enumerable.Range(0, rows.Count).Select(i => string.Join("\n", columns.Select(c => c[i]))).ToArray();
+    }
+
+    /// <summary>The joined text of each row (what the text branch reads).</summary>
+    public string[] Texts(CsvTable table, IReadOnlyList<int> rows) => Texts(Encoder, table, rows);
+
+    public TabularBatch Transform(CsvTable table, IReadOnlyList<int> rows)
+    {
+        var (dense, _) = Encoder.Transform(table, rows, withTarget: false);
+        var (numeric, categorical) = Encoder.TransformColumns(table, rows);
+        var texts = Text is null ? null : Texts(table, rows);
+        return new TabularBatch(dense, numeric, categorical, texts is null ? null : Text!.Transform(texts), texts is null ? null : Tfidf!.Transform(texts));
+    }
+
+    public TabularData TransformWithTarget(CsvTable table, IReadOnlyList<int> rows) => new(Transform(table, rows), Encoder.TransformTarget(table, rows));
+
+    /// <summary>A model configuration that fits this preprocessing.</summary>
+    public TabularModelConfig ModelConfig(TabularModelKind kind, FusionKind fusion = FusionKind.Concat, int dModel = 64, int layers = 2, int hidden = 128,
+        double dropout = 0.1, bool wide = false)
+    {
+        if (wide && Tfidf is null) throw new ArgumentException("Tabular: a wide (TF-IDF) part needs a text column.");
+        return new(kind, Outputs, Encoder.Width, Encoder.NumericWidth, Encoder.Cardinalities, Text?.VocabSize ?? 0,
+            Text?.MaxTokens ?? 0, Text?.PadId ?? 0, fusion, dModel, 4, layers, hidden, 2, dropout, wide ? Tfidf!.Vocabulary.Length : 0);
+    }
+
+    /// <summary>Adds the preprocessing to checkpoint metadata (keys "preprocessing", "tokenizer_*", "tfidf_*"), beside a
+    /// model configuration's keys.</summary>
+    public void WriteMetadata(IDictionary<string, string> meta)
+    {
+        meta["preprocessing"] = Encoder.ToJson();
+        Text?.WriteMetadata(meta, "tokenizer_");
+        Tfidf?.WriteMetadata(meta, "tfidf_");
+    }
+
+    public static TabularPreprocessor FromMetadata(IReadOnlyDictionary<string, string> meta, string source)
+    {
+        if (!meta.TryGetValue("preprocessing", out var json)) throw new InvalidDataException($"{source}: checkpoint metadata lacks the preprocessing record.");
+        var enc = TabularEncoder.FromJson(json, source);
+        bool hasText = enc.TextColumns.Length > 0;
+        return new TabularPreprocessor(enc, hasText ? TextFeaturizer.FromMetadata(meta, "tokenizer_", source) : null,
+            hasText ? TfidfVectorizer.FromMetadata(meta, "tfidf_", source) : null);
+    }
+}
+
+/// <summary>Scores of a model on a split: accuracy and ROC AUC (classification) or RMSE and MAE (regression).</summary>
+public sealed record TabularScores(double Accuracy, double Auc, double Rmse, double Mae)
+{
+    /// <summary>The number model selection maximizes: AUC for classification, −RMSE for regression.</summary>
+    public double Selection => double.IsNaN(Auc) ? -Rmse : Auc;
+}
+
+/// <summary>Settings of a tabular training run.</summary>
+public sealed record TabularFitOptions
+{
+    public int Epochs { get; init; } = 15;
+    public int BatchSize { get; init; } = 32;
+    public double LearningRate { get; init; } = 1e-3;
+    public double WeightDecay { get; init; } = 0.01;
+    /// <summary>Stop after this many epochs without a better validation score.</summary>
+    public int Patience { get; init; } = 4;
+    public ulong Seed { get; init; } = 1;
+}
+
+/// <summary>Training, prediction, scoring and the baselines of the tabular models.</summary>
+public static class TabularTraining
+{
+    /// <summary>Trains with AdamW (cosine schedule after a short warm-up), evaluates on <paramref name="validation"/> after
+    /// every epoch, stops early after <see cref="TabularFitOptions.Patience"/> epochs without improvement, and returns the
+    /// model with its best epoch's weights.</summary>
+    public static (TabularModel Model, int BestEpoch, TabularScores Validation) Fit(TabularModelConfig config, TabularData train, TabularData validation,
+        TabularFitOptions options, Action<string>? log = null)
+    {
+        var model = new TabularModel(config, new Generator(options.Seed));
+        bool classification = train.Y.DType == DType.Int64;
+        var opt = new AdamW(model.Parameters(), lr: options.LearningRate, weightDecay: options.WeightDecay);
+        int steps = (train.Count + options.BatchSize - 1) / options.BatchSize;
+        var schedule = new CosineWithWarmup(opt, Math.Max(1, steps / 2), options.Epochs * steps);
+        var order = new Generator(options.Seed + 1);
+        TabularScores? best = null;
+        int bestEpoch = 0;
+        Dictionary<string, Tensor>? bestState = null;
+        for (int epoch = 1; epoch <= options.Epochs; epoch++)
+        {
+            model.Train();
+            var perm = Tensor.RandPerm(train.Count, order);
+            double total = 0;
+            for (int b = 0; b < steps; b++)
+            {
+                var idx = perm.Narrow(0, b * options.BatchSize, Math.Min(options.BatchSize, train.Count - b * options.BatchSize));
+                var batch = train.Rows(idx);
+                var output = model.Forward(batch.X);
+                var loss = classification ? Functional.CrossEntropy(output, batch.Y) : Functional.MseLoss(output, batch.Y);
+                opt.ZeroGrad();
+                loss.Backward();
+                Optimizer.ClipGradNorm(model.Parameters(), 1.0);
+                opt.Step();
+                schedule.Step();
+                total += loss.Item();
+            }
+            var scores = Score(Predict(model, validation.X), validation.Y);
+            log?.Invoke($"  {config.Kind}{(config.Kind == TabularModelKind.Hybrid ? "/" + config.Fusion : "")} epoch {epoch}: train loss {total / steps:F4}, validation {Describe(scores)}");
+            if (best is null || scores.Selection > best.Selection)
+            {
+                (best, bestEpoch) = (scores, epoch);
+                bestState = model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+            }
+            else if (epoch - bestEpoch >= options.Patience) break;
+        }
+        model.LoadStateDict(bestState!);
+        model.Eval();
+        return (model, bestEpoch, best!);
+    }
+
+    public static string Describe(TabularScores s) => double.IsNaN(s.Auc)
+        ? $"RMSE {s.Rmse:F4} MAE {s.Mae:F4}"
+        : $"accuracy {s.Accuracy:F4} AUC {s.Auc:F4}";
+
+    /// <summary>Class probabilities (N, C) or predictions (N, 1), in eval mode without gradients, in chunks.</summary>
+    public static Tensor Predict(TabularModel model, TabularBatch x, int chunk = 256)
+    {
+        bool was = model.Training;
+        model.Eval();
+        try
+        {
+            using var _ = Tensor.NoGrad();
+            var parts = new List<Tensor>();
+            for (int start = 0; start < x.Count; start += chunk)
+            {
+                var y = model.Forward(x.Slice(start, Math.Min(chunk, x.Count - start)));
+                parts.Add(model.Config.Outputs > 1 ? y.Softmax(-1) : y);   // classifiers have at least 2 outputs
+            }
+            return Tensor.Cat(parts, 0);
+        }
+        finally { model.Train(was); }
+    }
+
+    /// <summary>Scores predictions: probabilities (N, C) against int64 classes, or values (N, 1) against float targets.</summary>
+    public static TabularScores Score(Tensor predictions, Tensor target)
+    {
+        if (target.DType == DType.Int64)
+        {
+            double acc = predictions.ArgMax(-1).Eq(target).To(DType.Float64).Mean().Item();
+            return new TabularScores(acc, Metrics.RocAuc(predictions, target), double.NaN, double.NaN);
+        }
+        var err = predictions.To(DType.Float64).Sub(target.To(DType.Float64));
+        return new TabularScores(double.NaN, double.NaN, Math.Sqrt(err.Pow(2).Mean().Item()), err.Abs().Mean().Item());
+    }
+
+    /// <summary>The majority class (classification: its one-hot "probabilities") or the training mean (regression).</summary>
+    public static Tensor MajorityPredict(Tensor trainTarget, int count, int classes)
+    {
+        if (trainTarget.DType == DType.Int64)
+        {
+            var counts = new long[classes];
+            foreach (var y in trainTarget.ToArray<long>()) counts[y]++;
+            int major = Array.IndexOf(counts, counts.Max());
+            var p = new float[count * classes];
+            for (int i = 0; i < count; i++) p[i * classes + major] = 1;
+            return Tensor.FromArray(p, count, classes);
+        }
+        return Tensor.Full([count, 1], trainTarget.To(DType.Float64).Mean().Item(), DType.Float32);
+    }
+
+    /// <summary>Logistic (classification, softmax over classes) or linear (regression) regression on dense features,
+    /// trained full-batch with Adam on the loss plus an L2 penalty λ‖W‖²/2; λ is chosen among
+    /// <paramref name="penalties"/> by the validation score. Returns a predictor of probabilities / values.</summary>
+    public static (Func<Tensor, Tensor> Predict, double Penalty, TabularScores Validation) FitLinear(Tensor xTrain, Tensor yTrain, Tensor xVal, Tensor yVal,
+        int outputs, double[]? penalties = null, int iterations = 300, ulong seed = 1)
+    {
+        bool classification = yTrain.DType == DType.Int64;
+        (Func<Tensor, Tensor>, double, TabularScores)? best = null;
+        foreach (double lambda in penalties ?? [1e-4, 1e-3, 1e-2])
+        {
+            var layer = new Linear(xTrain.Size(1), outputs, generator: new Generator(seed));
+            using (Tensor.NoGrad()) { Init.Zeros(layer.Weight); Init.Zeros(layer.Bias!); }
+            var opt = new Adam(layer.Parameters(), lr: 0.05);
+            for (int it = 0; it < iterations; it++)
+            {
+                var output = layer.Call(xTrain);
+                var loss = classification ? Functional.CrossEntropy(output, yTrain) : Functional.MseLoss(output, yTrain);
+                loss = loss.Add(layer.Weight.Pow(2).Sum().Mul(lambda / 2));
+                opt.ZeroGrad();
+                loss.Backward();
+                opt.Step();
+            }
+            Tensor Predict(Tensor x)
+            {
+                using var _ = Tensor.NoGrad();
+                var o = layer.Call(x);
+                return classification ? o.Softmax(-1) : o;
+            }
+            var scores = Score(Predict(xVal), yVal);
+            if (best is null || scores.Selection > best.Value.Item3.Selection) best = (Predict, lambda, scores);
+        }
+        return best!.Value;
+    }
+}

@@ -1,0 +1,129 @@
+using Ember.Data;
+using Ember.IO;
+using Ember.Models;
+
+namespace Ember.Training;
+
+/// <summary>Settings of a tabular comparison (<c>ember tabular train</c>).</summary>
+public sealed record TabularCompareOptions
+{
+    public required string Target { get; init; }
+    public IReadOnlyDictionary<string, ColumnKind>? Overrides { get; init; }
+    public IReadOnlyList<string>? Ignore { get; init; }
+    /// <summary>The model to train beside the baselines (majority / mean, TF-IDF linear, MLP alone, text Transformer alone).</summary>
+    public TabularModelKind Kind { get; init; } = TabularModelKind.Hybrid;
+    public FusionKind Fusion { get; init; } = FusionKind.Concat;
+    public bool Wide { get; init; }
+    /// <summary>Folds of cross-validation over the non-test rows; 1 means a single split with <see cref="ValidationFraction"/>.</summary>
+    public int Folds { get; init; } = 5;
+    public double ValidationFraction { get; init; } = 0.2;
+    /// <summary>Rows held out for the final test, when no separate test table is given.</summary>
+    public double TestFraction { get; init; } = 0.2;
+    public int TextVocab { get; init; } = 2000;
+    public int MaxTokens { get; init; } = 128;
+    public int DModel { get; init; } = 64;
+    public int Layers { get; init; } = 2;
+    public int Hidden { get; init; } = 128;
+    public double Dropout { get; init; } = 0.1;
+    public TabularFitOptions Fit { get; init; } = new();
+    public ulong Seed { get; init; } = 1;
+}
+
+/// <summary>One model's line of the comparison: the validation score per fold and the test score of the best fold's
+/// model. Classification scores are ROC AUC (and accuracy); regression scores RMSE (and MAE).</summary>
+public sealed record TabularComparisonRow(string Model, double[] FoldScores, double[] FoldAccuracyOrMae, TabularScores Test)
+{
+    public double Mean => FoldScores.Average();
+    public double Std => FoldScores.Length < 2 ? 0 : Math.Sqrt(FoldScores.Sum(v => (v - Mean) * (v - Mean)) / (FoldScores.Length - 1));
+}
+
+/// <summary>The comparison and the best neural model (with its preprocessing) for saving.</summary>
+public sealed record TabularComparison(IReadOnlyList<TabularComparisonRow> Rows, bool Classification, TabularModel Best, string BestName,
+    TabularPreprocessor Preprocessor, int TestRows);
+
+/// <summary>k-fold cross-validation of the tabular models and baselines, with a held-out test split.</summary>
+public static class TabularExperiment
+{
+    public static TabularComparison Compare(CsvTable table, TabularCompareOptions o, CsvTable? testTable = null, Action<string>? log = null)
+    {
+        if (o.Folds < 1) throw new ArgumentException($"Tabular: --cv must be at least 1, got {o.Folds}.");
+        int n = table.Rows.Count;
+        var perm = Tensor.RandPerm(n, new Generator(o.Seed + 3)).ToArray<long>().Select(i => (int)i).ToArray();
+        int nTest = testTable is null ? (int)(n * o.TestFraction) : 0;
+        var testRows = testTable is null ? perm[..nTest] : Enumerable.Range(0, testTable.Rows.Count).ToArray();
+        var test = testTable ?? table;
+        var pool = perm[nTest..];
+        if (pool.Length < 10 * Math.Max(2, o.Folds))
+            throw new InvalidDataException($"Tabular: {pool.Length} rows left for training are too few for {o.Folds} folds.");
+        var folds = new List<(int[] Train, int[] Val)>();
+        if (o.Folds == 1)
+        {
+            int nVal = Math.Max(1, (int)(pool.Length * o.ValidationFraction));
+            folds.Add((pool[nVal..], pool[..nVal]));
+        }
+        else
+            for (int f = 0; f < o.Folds; f++)
+            {
+                int lo = pool.Length * f / o.Folds, hi = pool.Length * (f + 1) / o.Folds;
+                folds.Add((pool[..lo].Concat(pool[hi..]).ToArray(), pool[lo..hi]));
+            }
+
+        var names = new List<string>();
+        var scores = new Dictionary<string, List<(double Sel, double Other)>>();
+        var tests = new Dictionary<string, TabularScores>();
+        var bestVal = new Dictionary<string, double>();
+        TabularModel? best = null;
+        TabularPreprocessor? bestPrep = null;
+        string bestName = "";
+        double bestScore = double.NegativeInfinity;
+        void Record(string name, TabularScores val, Func<TabularScores> testScore)
+        {
+            if (!scores.ContainsKey(name)) { names.Add(name); scores[name] = new(); }
+            scores[name].Add((Primary(val), double.IsNaN(val.Auc) ? val.Mae : val.Accuracy));
+            // Each model's test score is that of its best fold (by validation).
+            if (!bestVal.TryGetValue(name, out var b) || val.Selection > b)
+            {
+                bestVal[name] = val.Selection;
+                tests[name] = testScore();
+            }
+        }
+
+        for (int f = 0; f < folds.Count; f++)
+        {
+            var (trainRows, valRows) = folds[f];
+            var prep = TabularPreprocessor.Fit(table, o.Target, trainRows, o.Overrides, o.Ignore, o.TextVocab, o.MaxTokens);
+            var tr = prep.TransformWithTarget(table, trainRows);
+            var va = prep.TransformWithTarget(table, valRows);
+            var te = prep.TransformWithTarget(test, testRows);
+            log?.Invoke($"fold {f + 1}/{folds.Count}: {trainRows.Length} training, {valRows.Length} validation, {testRows.Length} test rows");
+            Record(prep.Classification ? "majority class" : "training mean", TabularTraining.Score(TabularTraining.MajorityPredict(tr.Y, va.Count, prep.Outputs), va.Y),
+                () => TabularTraining.Score(TabularTraining.MajorityPredict(tr.Y, te.Count, prep.Outputs), te.Y));
+            static Tensor Wide(TabularBatch x) => x.Wide is null ? x.Dense : Tensor.Cat([x.Wide, x.Dense], 1);
+            var (linear, _, linVal) = TabularTraining.FitLinear(Wide(tr.X), tr.Y, Wide(va.X), va.Y, prep.Outputs, seed: o.Seed);
+            Record(prep.Classification ? (prep.Tfidf is null ? "logistic regression" : "tf-idf logistic") : (prep.Tfidf is null ? "linear regression" : "tf-idf linear"),
+                linVal, () => TabularTraining.Score(linear(Wide(te.X)), te.Y));
+            var kinds = new List<(TabularModelKind, FusionKind, bool)>();
+            if (prep.Encoder.Width > 0) kinds.Add((TabularModelKind.Mlp, FusionKind.Concat, false));
+            if (prep.Text is not null) kinds.Add((TabularModelKind.Text, FusionKind.Concat, false));
+            if (!kinds.Contains((o.Kind, o.Fusion, o.Wide))) kinds.Add((o.Kind, o.Fusion, o.Wide));
+            foreach (var (kind, fusion, wide) in kinds)
+            {
+                if (kind == TabularModelKind.Hybrid && (prep.Text is null || prep.Encoder.Width == 0))
+                    throw new InvalidDataException($"Tabular: a hybrid needs a text column and structured columns; this table has {(prep.Text is null ? "no text column" : "no structured column")} (use --text / --categorical / --numeric to set column kinds).");
+                var config = prep.ModelConfig(kind, fusion, o.DModel, o.Layers, o.Hidden, o.Dropout, wide);
+                var (model, _, val) = TabularTraining.Fit(config, tr, va, o.Fit with { Seed = o.Seed + (ulong)f }, log);
+                string name = Milestones.ModelName(kind, fusion, wide);
+                Record(name, val, () => TabularTraining.Score(TabularTraining.Predict(model, te.X), te.Y));
+                log?.Invoke($"  {name}: validation {TabularTraining.Describe(val)}");
+                if ((kind, fusion, wide) == (o.Kind, o.Fusion, o.Wide) && val.Selection > bestScore)
+                    (bestScore, best, bestPrep, bestName) = (val.Selection, model, prep, name);
+            }
+        }
+        bool classification = bestPrep!.Classification;
+        var rows = names.Select(nm => new TabularComparisonRow(nm, scores[nm].Select(s => s.Sel).ToArray(), scores[nm].Select(s => s.Other).ToArray(), tests[nm])).ToList();
+        return new TabularComparison(rows, classification, best!, bestName, bestPrep, testRows.Length);
+    }
+
+    /// <summary>The reported metric: ROC AUC for classification, RMSE for regression.</summary>
+    public static double Primary(TabularScores s) => double.IsNaN(s.Auc) ? s.Rmse : s.Auc;
+}
