@@ -152,4 +152,23 @@ public static class Plots
         plt.ShowLegend(ScottPlot.Alignment.LowerLeft);
         Save(plt, path, 1400, 600);
     }
+
+    /// <summary>One bar per token (left to right in text order): its attribution, positive up.</summary>
+    public static void TokenAttributions(IReadOnlyList<string> tokens, IReadOnlyList<double> attributions, string path, string title)
+    {
+        var plt = new ScottPlot.Plot();
+        var bars = attributions.Select((v, i) => new ScottPlot.Bar
+        {
+            Position = i, Value = v,
+            FillColor = v >= 0 ? ScottPlot.Colors.SeaGreen : ScottPlot.Colors.IndianRed,
+        }).ToList();
+        plt.Add.Bars(bars);
+        var ticks = Enumerable.Range(0, tokens.Count).Select(i => (double)i).ToArray();
+        plt.Axes.Bottom.SetTicks(ticks, tokens.Select(t => t.Trim()).ToArray());
+        plt.Axes.Bottom.TickLabelStyle.Rotation = -60;
+        plt.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleRight;
+        plt.YLabel("attribution");
+        plt.Title(title);
+        Save(plt, path, Math.Clamp(22 * tokens.Count + 200, 600, 2400), 520);
+    }
 }

@@ -154,7 +154,8 @@ public static class Program
                   hybrid       fine-food reviews (score from review and product): majority, TF-IDF logistic regression,
                                MLP, FT-Transformer, text Transformer and hybrids (concat / cross / gated fusion, with
                                and without a wide TF-IDF part), accuracy and ROC AUC on the 1,000 test reviews; gate:
-                               the best hybrid's AUC above the TF-IDF logistic regression's
+                               the test AUC of the hybrid chosen on validation above the TF-IDF
+                               logistic regression's
 
                 Ends with 'milestone NAME: PASS|FAIL <metric>=<value> gate=<value>'; exits 0 only on PASS.
                 """, a.Help ? 0 : 2);
@@ -286,6 +287,24 @@ public static class Program
         Console.WriteLine($"{"model",-36}{"test accuracy",15}{"test AUC",10}{"val AUC",10}{"epoch",7}{"seconds",9}");
         foreach (var r in run.Reports)
             Console.WriteLine($"{r.Model,-36}{r.TestAccuracy,15:F4}{r.TestAuc,10:F4}{r.ValidationAuc,10:F4}{r.BestEpoch,7}{r.Seconds,9:F0}");
+        // The time-series variant: the sequence milestone's forecasters, then the same with the forecast day's weather,
+        // games and calendar fused through an MLP branch.
+        string? chicago = null;
+        try { chicago = Path.Combine(FindData("chicago-ridership"), "chicago.csv.gz"); }
+        catch (UsageException) { Console.WriteLine("time-series variant skipped: ../shared/data/chicago-ridership not found"); }
+        if (chicago is not null && File.Exists(chicago))
+        {
+            var ts = Milestones.Forecast(Milestones.ReadDailySeries(chicago), new Milestones.ForecastRecipe
+            {
+                Seed = recipe.Seed, Models = [ForecasterKind.Cnn, ForecasterKind.Gru], Covariates = Milestones.ChicagoCovariates,
+            }, quiet ? null : Console.Error.WriteLine);
+            Console.WriteLine($"time series (Chicago ridership, next day, test MAE over {ts.TestActual.Length} days; seasonal naive {ts.BaselineTestMae:F4}):");
+            foreach (var r in ts.Reports.Where(r => !r.Model.Contains('+')))
+            {
+                var with = ts.Reports.First(c => c.Model == r.Model + " + covariates");
+                Console.WriteLine($"  {r.Model,-12} sequence only {r.TestMae:F4}   + weather/games/calendar {with.TestMae:F4}   covariates help: {(with.TestMae < r.TestMae ? "yes" : "no")}");
+            }
+        }
         Directory.CreateDirectory(outDir);
         var csv = new System.Text.StringBuilder("model,test_accuracy,test_auc,validation_auc,best_epoch,seconds\n");
         foreach (var r in run.Reports)
@@ -310,13 +329,15 @@ public static class Program
         {
             "train" => TabularTrain(argv[1..]),
             "predict" => TabularPredict(argv[1..]),
+            "explain" => TabularExplainCommand(argv[1..]),
             "-h" or "--help" or "help" => Print("""
                 usage: ember tabular train DATA.csv --target COLUMN [options]
                        ember tabular predict CHECKPOINT DATA.csv [--out predictions.csv]
+                       ember tabular explain CHECKPOINT DATA.csv --row N [--out DIR]
 
                 'ember tabular train --help' lists the training options.
                 """, 0),
-            _ => throw new UsageException($"tabular: unknown subcommand '{sub}' (train, predict)"),
+            _ => throw new UsageException($"tabular: unknown subcommand '{sub}' (train, predict, explain)"),
         };
     }
 
@@ -339,14 +360,16 @@ public static class Program
                 usage: ember tabular train DATA.csv --target COLUMN [--text COL,…] [--numeric COL,…] [--categorical COL,…]
                        [--date COL,…] [--ignore COL,…] [--model hybrid|mlp|text|ft-transformer] [--fusion concat|cross|gated]
                        [--wide] [--cv 5] [--test FILE.csv | --test-fraction 0.2] [--epochs 15] [--batch-size 32] [--lr 0.001]
-                       [--dropout 0.1] [--d-model 64] [--layers 2] [--seed 1] [--out runs/tabular] [--quiet]
+                       [--dropout 0.1] [--d-model 64] [--layers 2] [--search TRIALS] [--seed 1] [--out runs/tabular] [--quiet]
 
                 Column kinds are inferred (numeric, date, text: long mostly-distinct strings with spaces, categorical) and
                 the options override them. Numbers are standardized on the training rows; categories seen once go to an
                 unknown bucket; text goes through a BPE tokenizer trained on the training rows. Every model and baseline
                 (majority / mean, TF-IDF linear model, MLP alone, text Transformer alone) is cross-validated (--cv folds,
                 early stopping on each validation fold) and the table gives mean ± std across folds and the test score of
-                each model's best fold. --wide adds a linear TF-IDF part trained jointly (wide & deep). Saves the best
+                each model's best fold. --wide adds a linear TF-IDF part trained jointly (wide & deep). --search N first
+                runs N random-search trials (learning rate, d_model, layers, dropout) on a validation split and prints the
+                results table; the comparison then uses the best trial's settings. Saves the best
                 fold's model with its preprocessing to --out/model.safetensors and the table to --out/report.csv.
                 """, a.Help ? 0 : 2);
         string data = a.Positionals[0];
@@ -374,6 +397,7 @@ public static class Program
         };
         string outDir = a.Get("out") ?? Path.Combine("runs", "tabular");
         bool quiet = a.Flag("quiet");
+        int search = a.GetInt("search", 0);
         a.RejectUnknown("tabular train");
         if (options.TestFraction is < 0 or >= 0.9) throw new UsageException("--test-fraction must be in [0, 0.9)");
         var table = CsvTable.Read(data);
@@ -381,6 +405,17 @@ public static class Program
         var test = testPath is null ? null : CsvTable.Read(testPath);
         if (test is not null && !test.Columns.SequenceEqual(table.Columns))
             throw new UsageException($"{testPath} has different columns from {data}");
+        if (search > 0)
+        {
+            var trials = TabularExperiment.Search(table, options, search, quiet ? null : Console.Error.WriteLine);
+            Console.WriteLine($"random search, {search} trials (validation ROC AUC, or RMSE for regression), best first:");
+            Console.WriteLine($"{"trial",6}{"lr",10}{"d_model",9}{"layers",8}{"dropout",9}{"score",9}{"epoch",7}{"seconds",9}");
+            foreach (var t in trials)
+                Console.WriteLine($"{t.Trial,6}{t.LearningRate,10:G3}{t.DModel,9}{t.Layers,8}{t.Dropout,9:F2}{t.Score,9:F4}{t.BestEpoch,7}{t.Seconds,9:F0}");
+            var best = trials[0];
+            options = options with { DModel = best.DModel, Layers = best.Layers, Dropout = best.Dropout, Fit = options.Fit with { LearningRate = best.LearningRate } };
+            Console.WriteLine($"comparing with the best trial's settings (trial {best.Trial})");
+        }
         var cmp = TabularExperiment.Compare(table, options, test, quiet ? null : Console.Error.WriteLine);
         string metric = cmp.Classification ? "ROC AUC" : "RMSE", other = cmp.Classification ? "accuracy" : "MAE";
         Console.WriteLine($"{"model",-36}{$"{metric} (cv)",20}{$"{other} (cv)",14}{$"test {metric}",12}{$"test {other}",14}");
@@ -401,6 +436,77 @@ public static class Program
         return 0;
     }
 
+    private static (TabularModel Model, TabularPreprocessor Prep) LoadTabular(string checkpoint)
+    {
+        if (!File.Exists(checkpoint)) throw new UsageException($"no such checkpoint: {checkpoint}");
+        var tensors = Safetensors.Load(checkpoint, out var meta);
+        var config = TabularModelConfig.FromMetadata(meta, checkpoint);
+        var prep = TabularPreprocessor.FromMetadata(meta, checkpoint);
+        var model = new TabularModel(config);
+        Trainer.LoadModelState(model, tensors, checkpoint);
+        return (model, prep);
+    }
+
+    private static int TabularExplainCommand(string[] argv)
+    {
+        var a = new Args(argv, []);
+        if (a.Help || a.Positionals.Count < 2)
+            return Print("""
+                usage: ember tabular explain CHECKPOINT DATA.csv --row N [--steps 32] [--out DIR]
+
+                For row N (0-based, after the header): the prediction, the text tokens that pushed it (integrated
+                gradients from the zero embedding, with the completeness check), and, when DATA.csv holds the target,
+                the permutation importance of every column over the whole file. Writes tokens.png (attributions) and,
+                for cross-attention hybrids, fusion_attention.png to --out (default runs/explain).
+                """, a.Help ? 0 : 2);
+        string checkpoint = a.Positionals[0], data = a.Positionals[1];
+        int row = a.GetInt("row", -1);
+        int steps = a.GetInt("steps", 32);
+        string outDir = a.Get("out") ?? Path.Combine("runs", "explain");
+        a.RejectUnknown("tabular explain");
+        if (row < 0) throw new UsageException("tabular explain: --row N is required");
+        var (model, prep) = LoadTabular(checkpoint);
+        var table = CsvTable.Read(data);
+        if (row >= table.Rows.Count) throw new UsageException($"tabular explain: --row {row} is outside the {table.Rows.Count} rows of {data}");
+        var pred = TabularTraining.Predict(model, prep.Transform(table, [row])).ToArrayDouble();
+        Console.WriteLine(prep.Classification
+            ? $"row {row}: predicted '{prep.Encoder.Classes[Array.IndexOf(pred, pred.Max())]}' (" + string.Join(", ", prep.Encoder.Classes.Select((c, i) => $"{c} {pred[i]:F3}")) + ")"
+            : $"row {row}: predicted {pred[0]:G6}");
+        Directory.CreateDirectory(outDir);
+        if (model.Config.UsesText)
+        {
+            var (tokens, target, delta, sum) = TabularExplain.IntegratedGradients(model, prep, table, row, steps);
+            Console.WriteLine($"integrated gradients toward {(prep.Classification ? $"'{prep.Encoder.Classes[target]}'" : "the value")} ({steps} steps): " +
+                $"attributions sum to {sum:F4}, output − baseline output = {delta:F4}");
+            foreach (var t in tokens.OrderByDescending(t => Math.Abs(t.Attribution)).Take(12))
+                Console.WriteLine($"  {t.Attribution,9:F4}  {t.Token.Replace("\n", "\\n")}");
+            var png = Path.Combine(outDir, "tokens.png");
+            Plots.TokenAttributions(tokens.Select(t => t.Token).ToArray(), tokens.Select(t => t.Attribution).ToArray(), png,
+                $"Integrated gradients, row {row}");
+            Console.WriteLine($"saved {png}");
+            if (model.Config.Kind == TabularModelKind.Hybrid && model.Config.Fusion == FusionKind.Cross)
+            {
+                model.KeepFusionAttention = true;
+                TabularTraining.Predict(model, prep.Transform(table, [row]));
+                model.KeepFusionAttention = false;
+                var map = model.FusionAttention!.Select(0, 0).Mean(0).Narrow(1, 0, tokens.Length);   // (structured tokens, text tokens)
+                var fusionPng = Path.Combine(outDir, "fusion_attention.png");
+                var rowsLabels = Enumerable.Range(0, map.Size(0)).Select(i => $"f{i}").ToArray();
+                Plots.Attention(map, rowsLabels, tokens.Select(t => t.Token.Trim()).ToArray(), fusionPng, "Fusion cross-attention (mean over heads)",
+                    "text token", "structured feature token");
+                Console.WriteLine($"saved {fusionPng}");
+            }
+        }
+        if (table.Columns.Contains(prep.Encoder.Target))
+        {
+            var rows = Enumerable.Range(0, table.Rows.Count).ToArray();
+            Console.WriteLine($"permutation importance over {rows.Length} rows ({(prep.Classification ? "drop of ROC AUC" : "rise of RMSE")}):");
+            foreach (var (col, imp) in TabularExplain.PermutationImportance(model, prep, table, rows))
+                Console.WriteLine($"  {imp,9:F4}  {col}");
+        }
+        return 0;
+    }
+
     private static int TabularPredict(string[] argv)
     {
         var a = new Args(argv, []);
@@ -414,12 +520,7 @@ public static class Program
         string checkpoint = a.Positionals[0], data = a.Positionals[1];
         string outPath = a.Get("out") ?? "predictions.csv";
         a.RejectUnknown("tabular predict");
-        if (!File.Exists(checkpoint)) throw new UsageException($"no such checkpoint: {checkpoint}");
-        var tensors = Safetensors.Load(checkpoint, out var meta);
-        var config = TabularModelConfig.FromMetadata(meta, checkpoint);
-        var prep = TabularPreprocessor.FromMetadata(meta, checkpoint);
-        var model = new TabularModel(config);
-        Trainer.LoadModelState(model, tensors, checkpoint);
+        var (model, prep) = LoadTabular(checkpoint);
         var table = CsvTable.Read(data);
         var rows = Enumerable.Range(0, table.Rows.Count).ToArray();
         var pred = TabularTraining.Predict(model, prep.Transform(table, rows));
@@ -524,6 +625,9 @@ public static class Program
         var valRows = perm.Take(nVal).ToArray();
         var trainRows = perm.Skip(nVal).ToArray();
         var enc = TabularEncoder.Fit(table, target, trainRows, ignore: ignore);
+        if (enc.TextColumns.Length > 0)
+            Console.Error.WriteLine($"note: the MLP does not read text; column(s) {string.Join(", ", enc.TextColumns)} are left out (models that read text: 'ember tabular train')");
+        if (enc.Width == 0) throw new UsageException($"{data}: no numeric, categorical or date column besides the target for the MLP to read");
         var (xt, yt) = enc.Transform(table, trainRows);
         var (xv, yv) = enc.Transform(table, valRows);
         return (xt, yt!, xv, yv!, enc);

@@ -26,8 +26,10 @@ public sealed class Forecaster : Module
     private readonly Linear _head;
 
     public Forecaster(ForecasterKind kind, int window, int features, int hidden = 64, int layers = 1, int outputs = 1, double dropout = 0.1,
-        Generator? generator = null)
+        Generator? generator = null, int covariates = 0)
     {
+        if (covariates < 0) throw new ArgumentException($"Forecaster: covariates must not be negative, got {covariates}.");
+        Covariates = covariates;
         if (window < 1 || features < 1 || hidden < 1 || layers < 1 || outputs < 1)
             throw new ArgumentException($"Forecaster: window ({window}), features ({features}), hidden ({hidden}), layers ({layers}) and outputs ({outputs}) must be positive.");
         (Kind, Window, Features) = (kind, window, features);
@@ -59,11 +61,28 @@ public sealed class Forecaster : Module
             default:
                 throw new ArgumentException($"Forecaster: unknown kind {kind}.");
         }
+        if (covariates > 0)
+        {
+            // Hybrid: an MLP embeds the covariates known for the forecast day (weather, calendar), concatenated with
+            // the sequence branch's summary before the head.
+            _covariateMlp = RegisterModule("covariate_mlp", new Sequential(new Linear(covariates, hidden, generator: generator), new ReLU(),
+                new Dropout(dropout, generator), new Linear(hidden, hidden, generator: generator), new ReLU()));
+            headIn += hidden;
+        }
         _head = RegisterModule("head", new Linear(headIn, outputs, generator: generator));
     }
 
-    public override Tensor Forward(Tensor input)
+    /// <summary>Covariates per forecast (0: a sequence-only model).</summary>
+    public int Covariates { get; }
+    private readonly Sequential? _covariateMlp;
+
+    public override Tensor Forward(Tensor input) => Forward(input, null);
+
+    /// <summary>The forecast from a window (N, W, F) and, for a hybrid, the forecast day's covariates (N, C).</summary>
+    public Tensor Forward(Tensor input, Tensor? covariates)
     {
+        if ((covariates is null) != (Covariates == 0) || covariates is not null && (covariates.Dim != 2 || covariates.Size(0) != input.Size(0) || covariates.Size(1) != Covariates))
+            throw new ArgumentException($"Forecaster ({Kind}): expected covariates (N, {Covariates}){(Covariates == 0 ? " to be absent" : "")}, got {(covariates is null ? "none" : ShapeUtil.Str(covariates._shape))}.");
         if (input.Dim != 3 || input.Size(1) != Window || input.Size(2) != Features)
             throw new ArgumentException($"Forecaster ({Kind}): expected (N, {Window}, {Features}), got {ShapeUtil.Str(input._shape)}.");
         Tensor last;
@@ -74,6 +93,7 @@ public sealed class Forecaster : Module
             var x = _positions!.Call(_inProj!.Call(input));
             last = _encoder!.Forward(x, null, null, isCausal: true).Select(1, -1);
         }
+        if (_covariateMlp is not null) last = Tensor.Cat([last, _covariateMlp.Call(covariates!)], 1);
         return _head.Call(last);
     }
 

@@ -124,6 +124,43 @@ public static class TabularExperiment
         return new TabularComparison(rows, classification, best!, bestName, bestPrep, testRows.Length);
     }
 
+    /// <summary>One trial of a hyperparameter search and its validation score (ROC AUC, or RMSE for regression).</summary>
+    public sealed record SearchTrial(int Trial, double LearningRate, int DModel, int Layers, double Dropout, double Score, int BestEpoch, double Seconds);
+
+    /// <summary>Random search (Bergstra &amp; Bengio, 2012) over learning rate (log-uniform 3e-4…3e-3), width (d_model 32,
+    /// 64 or 128), depth (1–3 layers) and dropout (0–0.3) for the model of <paramref name="o"/>: each of
+    /// <paramref name="trials"/> trials trains on one split of the non-test rows and is scored on its validation rows.
+    /// Returns the trials best first; the test rows (chosen as in <see cref="Compare"/>) are never touched.</summary>
+    public static IReadOnlyList<SearchTrial> Search(CsvTable table, TabularCompareOptions o, int trials, Action<string>? log = null)
+    {
+        if (trials < 1) throw new ArgumentException($"Tabular search: the trial budget must be positive, got {trials}.");
+        int n = table.Rows.Count;
+        var perm = Tensor.RandPerm(n, new Generator(o.Seed + 3)).ToArray<long>().Select(i => (int)i).ToArray();
+        var pool = perm[(int)(n * o.TestFraction)..];
+        int nVal = Math.Max(1, (int)(pool.Length * o.ValidationFraction));
+        var (trainRows, valRows) = (pool[nVal..], pool[..nVal]);
+        var prep = TabularPreprocessor.Fit(table, o.Target, trainRows, o.Overrides, o.Ignore, o.TextVocab, o.MaxTokens);
+        var tr = prep.TransformWithTarget(table, trainRows);
+        var va = prep.TransformWithTarget(table, valRows);
+        var g = new Generator(o.Seed + 99);
+        var results = new List<SearchTrial>();
+        for (int t = 0; t < trials; t++)
+        {
+            double lr = Math.Exp(Math.Log(3e-4) + g.NextDouble() * (Math.Log(3e-3) - Math.Log(3e-4)));
+            int d = new[] { 32, 64, 128 }[g.NextInt64(0, 3)];
+            int layers = (int)g.NextInt64(1, 4);
+            double dropout = 0.3 * g.NextDouble();
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var config = prep.ModelConfig(o.Kind, o.Fusion, d, layers, o.Hidden, dropout, o.Wide);
+            var (_, epoch, val) = TabularTraining.Fit(config, tr, va, o.Fit with { LearningRate = lr, Seed = o.Seed + (ulong)t });
+            var trial = new SearchTrial(t + 1, lr, d, layers, dropout, Primary(val), epoch, sw.Elapsed.TotalSeconds);
+            results.Add(trial);
+            log?.Invoke($"trial {trial.Trial}/{trials}: lr {lr:G3}, d_model {d}, layers {layers}, dropout {dropout:F2} → {TabularTraining.Describe(val)} (epoch {epoch}, {trial.Seconds:F0}s)");
+        }
+        bool higherBetter = prep.Classification;
+        return (higherBetter ? results.OrderByDescending(r => r.Score) : results.OrderBy(r => r.Score)).ToList();
+    }
+
     /// <summary>The reported metric: ROC AUC for classification, RMSE for regression.</summary>
     public static double Primary(TabularScores s) => double.IsNaN(s.Auc) ? s.Rmse : s.Auc;
 }

@@ -170,6 +170,43 @@ public class TabularTests
         Assert.True(hybrid > mlp + 0.05);
     }
 
+    /// <summary>Integrated gradients satisfy completeness (the attributions add up to output − baseline output, up to the
+    /// integration error), and on a hybrid trained on the synthetic rule the keyword carries the largest attribution;
+    /// permutation importance ranks the note and the amount above the date, which the label ignores.</summary>
+    [Fact]
+    public void ExplanationsFindTheColumnsAndTokensThatMatter()
+    {
+        var t = Table();
+        var rows = Enumerable.Range(0, t.Rows.Count).ToArray();
+        var prep = TabularPreprocessor.Fit(t, "label", rows, textVocab: 400, maxTokens: 16);   // 400: "excellent" is one token
+        var data = prep.TransformWithTarget(t, rows);
+        var config = prep.ModelConfig(TabularModelKind.Hybrid, FusionKind.Concat, dModel: 32, layers: 1, hidden: 64, dropout: 0);
+        var (model, _, _) = TabularTraining.Fit(config, data, data, new TabularFitOptions { Epochs = 30, LearningRate = 3e-3, Patience = 30 });
+        var (tokens, target, delta, sum) = TabularExplain.IntegratedGradients(model, prep, t, 3, steps: 64);
+        Assert.Equal(tokens.Length, prep.Text!.TokenStrings(prep.Texts(t, [3])[0]).Length);
+        Assert.True(Math.Abs(sum - delta) <= 0.05 * Math.Abs(delta) + 0.02, $"completeness: Σ attributions {sum:F4} vs Δ output {delta:F4}");
+        // A text-only rule (great iff the note says "excellent"): the keyword carries the largest attribution.
+        var sb = new StringBuilder("note,label\n");
+        foreach (var r in t.Rows) sb.Append($"\"{r[3]}\",{(r[3].Contains("excellent") ? "great" : "other")}\n");
+        var textTable = CsvTable.Parse(new StringReader(sb.ToString()), "text.csv");
+        var textPrep = TabularPreprocessor.Fit(textTable, "label", rows, textVocab: 400, maxTokens: 16);
+        var textData = textPrep.TransformWithTarget(textTable, rows);
+        var (textModel, _, _) = TabularTraining.Fit(textPrep.ModelConfig(TabularModelKind.Text, dModel: 32, layers: 1, hidden: 64, dropout: 0),
+            textData, textData, new TabularFitOptions { Epochs = 15, LearningRate = 3e-3, Patience = 15 });
+        int keywordTop = 0;
+        for (int r = 0; r < 10; r++)
+        {
+            var (tk, _, d, s) = TabularExplain.IntegratedGradients(textModel, textPrep, textTable, r, steps: 64);
+            Assert.True(Math.Abs(s - d) <= 0.05 * Math.Abs(d) + 0.02, $"row {r}: Σ attributions {s:F4} vs Δ output {d:F4}");
+            if (tk.MaxBy(a => Math.Abs(a.Attribution))!.Token.Trim() is "excellent" or "fine") keywordTop++;
+        }
+        Assert.True(keywordTop >= 8, $"the keyword had the largest attribution in {keywordTop} of 10 rows");
+        var importance = TabularExplain.PermutationImportance(model, prep, t, rows).ToDictionary(p => p.Column, p => p.Importance);
+        Assert.True(importance["note"] > importance["day"] + 0.05, string.Join(", ", importance));
+        Assert.True(importance["amount"] > importance["day"] + 0.02, string.Join(", ", importance));
+        Assert.Throws<ArgumentException>(() => TabularExplain.IntegratedGradients(model, prep, t, t.Rows.Count));
+    }
+
     [Fact]
     public void CrossFusionKeepsItsAttentionOverTextTokens()
     {
@@ -201,6 +238,27 @@ public class TabularTests
         Assert.Equal(40, cmp.TestRows);
         Assert.True(cmp.Classification);
         Assert.Equal("hybrid (concat)", cmp.BestName);
+    }
+
+    [Fact]
+    public void RandomSearchReportsTrialsBestFirst()
+    {
+        var t = Table(160, 5);
+        var o = new TabularCompareOptions { Target = "label", Kind = TabularModelKind.Hybrid, TextVocab = 300, MaxTokens = 16, Hidden = 32, Fit = new TabularFitOptions { Epochs = 2 } };
+        var trials = TabularExperiment.Search(t, o, 3);
+        Assert.Equal(3, trials.Count);
+        Assert.Equal([1, 2, 3], trials.Select(x => x.Trial).Order());
+        Assert.True(trials.Zip(trials.Skip(1)).All(p => p.First.Score >= p.Second.Score));
+        Assert.All(trials, x =>
+        {
+            Assert.InRange(x.LearningRate, 3e-4, 3e-3);
+            Assert.Contains(x.DModel, new[] { 32, 64, 128 });
+            Assert.InRange(x.Layers, 1, 3);
+            Assert.InRange(x.Dropout, 0, 0.3);
+            Assert.InRange(x.Score, 0, 1);
+        });
+        Assert.Equal(trials.Select(x => x.Score), TabularExperiment.Search(t, o, 3).Select(x => x.Score));   // same seed, same trials
+        Assert.Throws<ArgumentException>(() => TabularExperiment.Search(t, o, 0));
     }
 
     private static (int Code, string Out, string Err) Run(params string[] args)
@@ -236,6 +294,11 @@ public class TabularTests
         var lines = File.ReadAllLines(preds);
         Assert.Equal("row,prediction,p_great,p_other", lines[0]);
         Assert.Equal(11, lines.Length);
+        var (ecode, eout, eerr) = Run("tabular", "explain", model, csv, "--row", "2", "--out", dir);
+        Assert.True(ecode == 0, eerr);
+        Assert.Contains("integrated gradients toward", eout);
+        Assert.Contains("permutation importance", eout);
+        Assert.True(File.Exists(Path.Combine(dir, "tokens.png")));
         var (bad, _, berr) = Run("tabular", "train", csv, "--target", "nope", "--out", dir);
         Assert.Equal(2, bad);
         Assert.Contains("no column 'nope'", berr);
