@@ -171,4 +171,20 @@ public static class Plots
         plt.Title(title);
         Save(plt, path, Math.Clamp(22 * tokens.Count + 200, 600, 2400), 520);
     }
+
+    /// <summary>One bar per model: the mean score across folds with a ± std error bar.</summary>
+    public static void ModelComparison(IReadOnlyList<string> models, IReadOnlyList<double> means, IReadOnlyList<double> stds, string path, string title, string metric)
+    {
+        var plt = new ScottPlot.Plot();
+        var bars = means.Select((m, i) => new ScottPlot.Bar { Position = i, Value = m, Error = stds[i] }).ToList();
+        plt.Add.Bars(bars);
+        plt.Axes.Bottom.SetTicks(Enumerable.Range(0, models.Count).Select(i => (double)i).ToArray(), models.ToArray());
+        plt.Axes.Bottom.TickLabelStyle.Rotation = -30;
+        plt.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleRight;
+        double lo = means.Select((m, i) => m - stds[i]).Min(), hi = means.Select((m, i) => m + stds[i]).Max();
+        plt.Axes.SetLimitsY(Math.Max(0, lo - 0.1 * (hi - lo + 1e-9)), hi + 0.1 * (hi - lo + 1e-9));
+        plt.YLabel(metric);
+        plt.Title(title);
+        Save(plt, path, Math.Max(700, 110 * models.Count + 200), 560);
+    }
 }

@@ -360,7 +360,8 @@ public static class Program
                 usage: ember tabular train DATA.csv --target COLUMN [--text COL,…] [--numeric COL,…] [--categorical COL,…]
                        [--date COL,…] [--ignore COL,…] [--model hybrid|mlp|text|ft-transformer] [--fusion concat|cross|gated]
                        [--wide] [--cv 5] [--test FILE.csv | --test-fraction 0.2] [--epochs 15] [--batch-size 32] [--lr 0.001]
-                       [--dropout 0.1] [--d-model 64] [--layers 2] [--search TRIALS] [--seed 1] [--out runs/tabular] [--quiet]
+                       [--dropout 0.1] [--d-model 64] [--layers 2] [--search TRIALS] [--seed 1] [--seeds 1] [--out runs/tabular]
+                       [--quiet]
 
                 Column kinds are inferred (numeric, date, text: long mostly-distinct strings with spaces, categorical) and
                 the options override them. Numbers are standardized on the training rows; categories seen once go to an
@@ -369,8 +370,11 @@ public static class Program
                 early stopping on each validation fold) and the table gives mean ± std across folds and the test score of
                 each model's best fold. --wide adds a linear TF-IDF part trained jointly (wide & deep). --search N first
                 runs N random-search trials (learning rate, d_model, layers, dropout) on a validation split and prints the
-                results table; the comparison then uses the best trial's settings. Saves the best
-                fold's model with its preprocessing to --out/model.safetensors and the table to --out/report.csv.
+                results table; the comparison then uses the best trial's settings. --seeds K repeats the comparison with
+                K seeds on the same folds (models re-initialized, batches reshuffled); the ± then spans folds and seeds.
+                Saves the best
+                fold's model with its preprocessing to --out/model.safetensors, the table to --out/report.csv and a
+                bar chart of the cross-validated scores to --out/comparison.png.
                 """, a.Help ? 0 : 2);
         string data = a.Positionals[0];
         string target = a.Get("target") ?? throw new UsageException("tabular train: --target COLUMN is required");
@@ -398,6 +402,7 @@ public static class Program
         string outDir = a.Get("out") ?? Path.Combine("runs", "tabular");
         bool quiet = a.Flag("quiet");
         int search = a.GetInt("search", 0);
+        int seeds = Math.Max(1, a.GetInt("seeds", 1));
         a.RejectUnknown("tabular train");
         if (options.TestFraction is < 0 or >= 0.9) throw new UsageException("--test-fraction must be in [0, 0.9)");
         var table = CsvTable.Read(data);
@@ -416,7 +421,7 @@ public static class Program
             options = options with { DModel = best.DModel, Layers = best.Layers, Dropout = best.Dropout, Fit = options.Fit with { LearningRate = best.LearningRate } };
             Console.WriteLine($"comparing with the best trial's settings (trial {best.Trial})");
         }
-        var cmp = TabularExperiment.Compare(table, options, test, quiet ? null : Console.Error.WriteLine);
+        var cmp = TabularExperiment.CompareSeeds(table, options, seeds, test, quiet ? null : Console.Error.WriteLine);
         string metric = cmp.Classification ? "ROC AUC" : "RMSE", other = cmp.Classification ? "accuracy" : "MAE";
         Console.WriteLine($"{"model",-36}{$"{metric} (cv)",20}{$"{other} (cv)",14}{$"test {metric}",12}{$"test {other}",14}");
         var report = new System.Text.StringBuilder("model,cv_mean,cv_std,cv_other_mean,test_primary,test_other\n");
@@ -432,7 +437,10 @@ public static class Program
         cmp.Preprocessor.WriteMetadata(meta);
         Safetensors.Save(modelPath, cmp.Best.StateDict(), meta);
         AtomicFile.WriteAllText(Path.Combine(outDir, "report.csv"), report.ToString());
-        Console.WriteLine($"({options.Folds} fold{(options.Folds == 1 ? "" : "s")}, {cmp.TestRows} test rows) saved {modelPath} ({cmp.BestName}), {Path.Combine(outDir, "report.csv")}");
+        var plotPath = Path.Combine(outDir, "comparison.png");
+        Plots.ModelComparison(cmp.Rows.Select(r => r.Model).ToArray(), cmp.Rows.Select(r => r.Mean).ToArray(), cmp.Rows.Select(r => r.Std).ToArray(),
+            plotPath, $"{options.Folds}-fold cross-validation ({target})", cmp.Classification ? "ROC AUC" : "RMSE");
+        Console.WriteLine($"({options.Folds} fold{(options.Folds == 1 ? "" : "s")}{(seeds > 1 ? $" × {seeds} seeds" : "")}, {cmp.TestRows} test rows) saved {modelPath} ({cmp.BestName}), {Path.Combine(outDir, "report.csv")}, {plotPath}");
         return 0;
     }
 

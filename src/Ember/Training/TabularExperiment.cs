@@ -27,6 +27,8 @@ public sealed record TabularCompareOptions
     public double Dropout { get; init; } = 0.1;
     public TabularFitOptions Fit { get; init; } = new();
     public ulong Seed { get; init; } = 1;
+    /// <summary>The seed of the test split and the folds (default: <see cref="Seed"/>); fixed across <c>--seeds</c>.</summary>
+    public ulong? SplitSeed { get; init; }
 }
 
 /// <summary>One model's line of the comparison: the validation score per fold and the test score of the best fold's
@@ -48,7 +50,7 @@ public static class TabularExperiment
     {
         if (o.Folds < 1) throw new ArgumentException($"Tabular: --cv must be at least 1, got {o.Folds}.");
         int n = table.Rows.Count;
-        var perm = Tensor.RandPerm(n, new Generator(o.Seed + 3)).ToArray<long>().Select(i => (int)i).ToArray();
+        var perm = Tensor.RandPerm(n, new Generator((o.SplitSeed ?? o.Seed) + 3)).ToArray<long>().Select(i => (int)i).ToArray();
         int nTest = testTable is null ? (int)(n * o.TestFraction) : 0;
         var testRows = testTable is null ? perm[..nTest] : Enumerable.Range(0, testTable.Rows.Count).ToArray();
         var test = testTable ?? table;
@@ -122,6 +124,31 @@ public static class TabularExperiment
         bool classification = bestPrep!.Classification;
         var rows = names.Select(nm => new TabularComparisonRow(nm, scores[nm].Select(s => s.Sel).ToArray(), scores[nm].Select(s => s.Other).ToArray(), tests[nm])).ToList();
         return new TabularComparison(rows, classification, best!, bestName, bestPrep, testRows.Length);
+    }
+
+    /// <summary>Runs <see cref="Compare"/> once per seed (seed, seed + 1, …) on the same test split and folds: every model
+    /// is re-initialized and its batches reshuffled. Each row's scores are all folds of all seeds (so the ± includes seed
+    /// variance); its test score and the saved model come from the seed whose validation mean was best.</summary>
+    public static TabularComparison CompareSeeds(CsvTable table, TabularCompareOptions o, int seeds, CsvTable? testTable = null, Action<string>? log = null)
+    {
+        if (seeds < 1) throw new ArgumentException($"Tabular: --seeds must be at least 1, got {seeds}.");
+        var runs = new List<TabularComparison>();
+        for (int k = 0; k < seeds; k++)
+        {
+            if (seeds > 1) log?.Invoke($"seed {o.Seed + (ulong)k} ({k + 1} of {seeds})");
+            runs.Add(Compare(table, o with { Seed = o.Seed + (ulong)k, SplitSeed = o.SplitSeed ?? o.Seed }, testTable, log));
+        }
+        if (seeds == 1) return runs[0];
+        bool higherBetter = runs[0].Classification;
+        double Key(TabularComparisonRow r) => higherBetter ? r.Mean : -r.Mean;
+        var rows = runs[0].Rows.Select(r0 =>
+        {
+            var same = runs.Select(run => run.Rows.First(r => r.Model == r0.Model)).ToList();
+            var best = same.MaxBy(Key)!;
+            return new TabularComparisonRow(r0.Model, same.SelectMany(r => r.FoldScores).ToArray(), same.SelectMany(r => r.FoldAccuracyOrMae).ToArray(), best.Test);
+        }).ToList();
+        var bestRun = runs.MaxBy(run => Key(run.Rows.First(r => r.Model == run.BestName)))!;
+        return bestRun with { Rows = rows };
     }
 
     /// <summary>One trial of a hyperparameter search and its validation score (ROC AUC, or RMSE for regression).</summary>

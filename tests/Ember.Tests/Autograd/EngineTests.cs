@@ -232,7 +232,9 @@ public class EngineTests
     [Fact]
     public void PartialViewGradientsScatterIntoOneBuffer()
     {
-        var x = Tensor.FromArray(new double[] { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 }, 3, 4).RequiresGrad_();
+        // 8 × 4: row selects and the leaf's row/column views are at most a quarter of their input (the engine's direct
+        // path); the two-column Narrow and the every-other-column Slice are half (the dense rule). Both mix here.
+        var x = Tensor.Arange(1, 33, 1, DType.Float64).Reshape(8, 4).RequiresGrad_();
         var y = x.Mul(2);                                   // intermediate: its gradient buffer is the engine's
         var loss = y.Select(0, 0).Sum()                     // rows 0 and 2 by Select, columns 1–2 by Narrow,
             .Add(y.Select(0, 2).Mul(3).Sum())               // every other column by Slice, and y as a whole (a dense
@@ -242,10 +244,10 @@ public class EngineTests
             .Add(x.Narrow(0, 1, 1).Mul(10).Sum())           // a partial view of the leaf itself
             .Add(x.Select(1, 3).Sum());
         loss.Backward();
-        var expected = new double[12];
-        var yv = new double[12];
-        for (int k = 0; k < 12; k++) yv[k] = 2 * (k + 1);
-        for (int r = 0; r < 3; r++)
+        var expected = new double[32];
+        var yv = new double[32];
+        for (int k = 0; k < 32; k++) yv[k] = 2 * (k + 1);
+        for (int r = 0; r < 8; r++)
             for (int c = 0; c < 4; c++)
             {
                 double dy = (r == 0 ? 1 : 0) + (r == 2 ? 3 : 0) + (c is 1 or 2 ? 2 * yv[r * 4 + c] : 0) + (c % 2 == 0 ? 1 : 0) + 1;
@@ -257,21 +259,25 @@ public class EngineTests
     [Fact]
     public void PartialViewGradientsKeepRetainGraphAndRetainGradSemantics()
     {
-        var x = Tensor.FromArray(new double[] { 1, 2, 3, 4 }, 2, 2).RequiresGrad_();
+        var x = Tensor.Ones([4, 4], DType.Float64).RequiresGrad_();
         var y = x.Mul(3);
+        var z = x.Mul(2);
         y.RetainGrad();
-        var loss = y.Select(0, 1).Sum().Add(y.Narrow(1, 0, 1).Sum());
+        var loss = y.Select(0, 1).Sum().Add(y.Narrow(1, 0, 1).Sum()).Add(z.Select(0, 2).Sum()).Add(z.Select(0, 2).Sum());
         loss.Backward(retainGraph: true);
-        Assert.Equal(new double[] { 1, 0, 2, 1 }, y.Grad!.ToArrayDouble());
-        Assert.Equal(new double[] { 3, 0, 6, 3 }, x.Grad!.ToArrayDouble());
+        var yg = new double[16];
+        for (int i = 0; i < 16; i++) yg[i] = (i / 4 == 1 ? 1 : 0) + (i % 4 == 0 ? 1 : 0);
+        Assert.Equal(yg, y.Grad!.ToArrayDouble());          // a retained gradient still sees every view's contribution
+        var xg = yg.Select((v, i) => 3 * v + (i / 4 == 2 ? 4 : 0)).ToArray();
+        Assert.Equal(xg, x.Grad!.ToArrayDouble());
         loss.Backward();                                    // retained: a second pass adds exactly once more
-        Assert.Equal(new double[] { 6, 0, 12, 6 }, x.Grad!.ToArrayDouble());
+        Assert.Equal(xg.Select(v => 2 * v), x.Grad!.ToArrayDouble());
         var e = Assert.Throws<InvalidOperationException>(() => loss.Backward());
         Assert.Contains("second time", e.Message);
         // The gradient the user sees is never a buffer the engine keeps writing into.
-        var a = Tensor.FromArray(new double[] { 1, 2, 3 }).RequiresGrad_();
+        var a = Tensor.Arange(0, 8, 1, DType.Float64).RequiresGrad_();
         var b = a.Mul(1);
-        b.Narrow(0, 0, 2).Sum().Add(b.Narrow(0, 1, 2).Sum()).Backward();
-        Assert.Equal(new double[] { 1, 2, 1 }, a.Grad!.ToArrayDouble());
+        b.Narrow(0, 0, 2).Sum().Add(b.Narrow(0, 1, 2).Sum()).Add(b.Select(0, 7).Mul(5)).Backward();
+        Assert.Equal(new double[] { 1, 2, 1, 0, 0, 0, 0, 5 }, a.Grad!.ToArrayDouble());
     }
 }

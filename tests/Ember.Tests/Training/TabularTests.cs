@@ -241,6 +241,22 @@ public class TabularTests
     }
 
     [Fact]
+    public void SeedsRepeatTheComparisonOnTheSameSplit()
+    {
+        var t = Table(160, 6);
+        var o = new TabularCompareOptions { Target = "label", Kind = TabularModelKind.Mlp, Folds = 2, TextVocab = 300, MaxTokens = 16, Hidden = 32,
+            Fit = new TabularFitOptions { Epochs = 2 } };
+        var one = TabularExperiment.Compare(t, o);
+        var three = TabularExperiment.CompareSeeds(t, o, 3);
+        Assert.Equal(one.Rows.Select(r => r.Model), three.Rows.Select(r => r.Model));
+        Assert.All(three.Rows, r => Assert.Equal(6, r.FoldScores.Length));                        // 2 folds × 3 seeds
+        Assert.Equal(one.Rows[1].FoldScores, three.Rows[1].FoldScores[..2]);                      // seed 1 first, same folds
+        Assert.Equal(one.Rows[1].FoldScores, three.Rows[1].FoldScores[2..4]);                     // the linear baseline ignores the seed
+        Assert.Equal(one.TestRows, three.TestRows);
+        Assert.Throws<ArgumentException>(() => TabularExperiment.CompareSeeds(t, o, 0));
+    }
+
+    [Fact]
     public void RandomSearchReportsTrialsBestFirst()
     {
         var t = Table(160, 5);
@@ -286,6 +302,7 @@ public class TabularTests
         var model = Path.Combine(dir, "model.safetensors");
         Assert.True(File.Exists(model));
         Assert.True(File.Exists(Path.Combine(dir, "report.csv")));
+        Assert.Equal(new byte[] { 0x89, (byte)'P', (byte)'N', (byte)'G' }, File.ReadAllBytes(Path.Combine(dir, "comparison.png"))[..4]);
         var unlabeled = Path.Combine(dir, "new.csv");
         File.WriteAllLines(unlabeled, File.ReadAllLines(csv).Take(11).Select(l => l[..l.LastIndexOf(',')]));   // no label column
         var preds = Path.Combine(dir, "predictions.csv");
