@@ -354,12 +354,12 @@ public static class Program
 
     private static int TabularTrain(string[] argv)
     {
-        var a = new Args(argv, ["quiet", "wide"]);
+        var a = new Args(argv, ["quiet", "wide", "ablations"]);
         if (a.Help || a.Positionals.Count == 0)
             return Print("""
                 usage: ember tabular train DATA.csv --target COLUMN [--text COL,…] [--numeric COL,…] [--categorical COL,…]
                        [--date COL,…] [--ignore COL,…] [--model hybrid|mlp|text|ft-transformer] [--fusion concat|cross|gated]
-                       [--wide] [--cv 5] [--test FILE.csv | --test-fraction 0.2] [--epochs 15] [--batch-size 32] [--lr 0.001]
+                       [--wide] [--ablations] [--cv 5] [--test FILE.csv | --test-fraction 0.2] [--epochs 15] [--batch-size 32] [--lr 0.001]
                        [--dropout 0.1] [--d-model 64] [--layers 2] [--search TRIALS] [--seed 1] [--seeds 1] [--out runs/tabular]
                        [--quiet]
 
@@ -368,7 +368,8 @@ public static class Program
                 unknown bucket; text goes through a BPE tokenizer trained on the training rows. Every model and baseline
                 (majority / mean, TF-IDF linear model, MLP alone, text Transformer alone) is cross-validated (--cv folds,
                 early stopping on each validation fold) and the table gives mean ± std across folds and the test score of
-                each model's best fold. --wide adds a linear TF-IDF part trained jointly (wide & deep). --search N first
+                each model's best fold. --ablations adds every fusion type and the FT-Transformer to the table. --wide
+                adds a linear TF-IDF part trained jointly (wide & deep). --search N first
                 runs N random-search trials (learning rate, d_model, layers, dropout) on a validation split and prints the
                 results table; the comparison then uses the best trial's settings. --seeds K repeats the comparison with
                 K seeds on the same folds (models re-initialized, batches reshuffled); the ± then spans folds and seeds.
@@ -393,7 +394,7 @@ public static class Program
         string? testPath = a.Get("test");
         var options = new TabularCompareOptions
         {
-            Target = target, Overrides = overrides, Ignore = ignore, Kind = kind, Fusion = fusion, Wide = a.Flag("wide"),
+            Target = target, Overrides = overrides, Ignore = ignore, Kind = kind, Fusion = fusion, Wide = a.Flag("wide"), Ablations = a.Flag("ablations"),
             Folds = Math.Max(1, a.GetInt("cv", 5)), TestFraction = testPath is null ? a.GetDouble("test-fraction", 0.2) : 0,
             Dropout = a.GetDouble("dropout", 0.1), DModel = a.GetInt("d-model", 64), Layers = a.GetInt("layers", 2),
             Fit = new TabularFitOptions { Epochs = a.GetInt("epochs", 15), BatchSize = a.GetInt("batch-size", 32), LearningRate = a.GetDouble("lr", 1e-3) },

@@ -14,6 +14,9 @@ public sealed record TabularCompareOptions
     public TabularModelKind Kind { get; init; } = TabularModelKind.Hybrid;
     public FusionKind Fusion { get; init; } = FusionKind.Concat;
     public bool Wide { get; init; }
+    /// <summary>Also compare every fusion type and the FT-Transformer (ablations beside "MLP alone" = no text branch and
+    /// "text Transformer alone" = no structured branch, which always run).</summary>
+    public bool Ablations { get; init; }
     /// <summary>Folds of cross-validation over the non-test rows; 1 means a single split with <see cref="ValidationFraction"/>.</summary>
     public int Folds { get; init; } = 5;
     public double ValidationFraction { get; init; } = 0.2;
@@ -107,6 +110,14 @@ public static class TabularExperiment
             var kinds = new List<(TabularModelKind, FusionKind, bool)>();
             if (prep.Encoder.Width > 0) kinds.Add((TabularModelKind.Mlp, FusionKind.Concat, false));
             if (prep.Text is not null) kinds.Add((TabularModelKind.Text, FusionKind.Concat, false));
+            if (o.Ablations)
+            {
+                if (prep.Encoder.NumericWidth + prep.Encoder.Cardinalities.Length > 0) kinds.Add((TabularModelKind.FtTransformer, FusionKind.Concat, false));
+                if (prep.Text is not null && prep.Encoder.Width > 0)
+                    foreach (var fu in new[] { FusionKind.Concat, FusionKind.Cross, FusionKind.Gated })
+                        if (fu != FusionKind.Cross || prep.Encoder.NumericWidth + prep.Encoder.Cardinalities.Length > 0)
+                            kinds.Add((TabularModelKind.Hybrid, fu, o.Wide));
+            }
             if (!kinds.Contains((o.Kind, o.Fusion, o.Wide))) kinds.Add((o.Kind, o.Fusion, o.Wide));
             foreach (var (kind, fusion, wide) in kinds)
             {

@@ -240,6 +240,37 @@ public class TabularTests
         Assert.Equal("hybrid (concat)", cmp.BestName);
     }
 
+    /// <summary>A numeric target: regression heads (MSE), RMSE/MAE scores and the mean baseline; the hybrid beats the
+    /// mean predictor. With ablations the table holds every fusion type and the FT-Transformer.</summary>
+    [Fact]
+    public void RegressionTargetsAndAblations()
+    {
+        var g = new Generator(3);
+        var sb = new StringBuilder("amount,region,note,value\n");
+        for (int i = 0; i < 200; i++)
+        {
+            double amount = Math.Round(g.NextNormal(), 3);
+            bool excellent = g.NextDouble() < 0.5;
+            var words = Enumerable.Range(0, 6).Select(_ => Filler[g.NextInt64(0, Filler.Length)]).Append(excellent ? "excellent" : "fine");
+            sb.Append(FormattableString.Invariant($"{amount},{"AB"[i % 2]},\"{string.Join(' ', words)}\",{2 * amount + (excellent ? 3 : 0):F4}\n"));
+        }
+        var t = CsvTable.Parse(new StringReader(sb.ToString()), "regression.csv");
+        var cmp = TabularExperiment.Compare(t, new TabularCompareOptions
+        {
+            Target = "value", Folds = 1, Ablations = true, TextVocab = 300, MaxTokens = 12, DModel = 16, Layers = 1, Hidden = 32,
+            Fit = new TabularFitOptions { Epochs = 25, LearningRate = 3e-3, Patience = 25 },
+        });
+        Assert.False(cmp.Classification);
+        Assert.Equal(["training mean", "tf-idf linear", "mlp (structured only)", "text transformer", "ft-transformer (structured)",
+            "hybrid (concat)", "hybrid (cross)", "hybrid (gated)"], cmp.Rows.Select(r => r.Model));
+        var mean = cmp.Rows[0];
+        var hybrid = cmp.Rows.First(r => r.Model == "hybrid (concat)");
+        Assert.True(double.IsNaN(hybrid.Test.Auc));
+        Assert.True(hybrid.Mean < 0.6 * mean.Mean, $"validation RMSE: hybrid {hybrid.Mean:F3} vs mean {mean.Mean:F3}");
+        Assert.True(hybrid.Test.Rmse < 0.6 * mean.Test.Rmse, $"test RMSE: hybrid {hybrid.Test.Rmse:F3} vs mean {mean.Test.Rmse:F3}");
+        Assert.Equal(1, cmp.Best.Config.Outputs);
+    }
+
     [Fact]
     public void SeedsRepeatTheComparisonOnTheSameSplit()
     {
