@@ -223,7 +223,7 @@ public static partial class Milestones
             Tensor? trCov = withCov ? ctr : null, vaCov = withCov ? cva : null, teCov = withCov ? cte : null;
             var initial = Snapshot(model);
             var opt = new AdamW(model.Parameters(), lr: recipe.LearningRate, weightDecay: 1e-4);
-            int steps = (trainT.Length + recipe.BatchSize - 1) / recipe.BatchSize;
+            int steps = EpochLoop.Steps(trainT.Length, recipe.BatchSize);
             var schedule = new OneCycleLR(opt, recipe.LearningRate, recipe.Epochs * steps);
             var order = new Generator(recipe.Seed + 17);
             double bestVal = double.PositiveInfinity;
@@ -231,28 +231,16 @@ public static partial class Milestones
             Dictionary<string, Tensor>? best = null;
             for (int epoch = 1; epoch <= recipe.Epochs; epoch++)
             {
-                model.Train();
-                var perm = Tensor.RandPerm(trainT.Length, order);
-                double total = 0;
-                for (int b = 0; b < steps; b++)
-                {
-                    var idx = perm.Narrow(0, b * recipe.BatchSize, Math.Min(recipe.BatchSize, trainT.Length - b * recipe.BatchSize));
-                    var loss = Functional.L1Loss(model.Forward(xtr.IndexSelect(0, idx), trCov?.IndexSelect(0, idx)), ytr.IndexSelect(0, idx));
-                    opt.ZeroGrad();
-                    loss.Backward();
-                    Optimizer.ClipGradNorm(model.Parameters(), 1.0);
-                    opt.Step();
-                    schedule.Step();
-                    total += loss.Item();
-                }
+                double trainLoss = EpochLoop.Run(model, opt, trainT.Length, recipe.BatchSize, order,
+                    idx => Functional.L1Loss(model.Forward(xtr.IndexSelect(0, idx), trCov?.IndexSelect(0, idx)), ytr.IndexSelect(0, idx)), schedule.Step);
                 double val = ModelMae(valT, Predict(model, xva, vaCov));
                 if (val < bestVal)
                 {
                     (bestVal, bestEpoch) = (val, epoch);
-                    best = model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+                    best = EpochLoop.CopyState(model);
                 }
                 if (log is not null && (epoch % 5 == 0 || epoch == 1))
-                    log($"{name} epoch {epoch}/{recipe.Epochs}: train L1 {total / steps:F4} (standardized), validation MAE {val:F4}");
+                    log($"{name} epoch {epoch}/{recipe.Epochs}: train L1 {trainLoss:F4} (standardized), validation MAE {val:F4}");
             }
             moved &= Snapshot(model).Zip(initial).Any(p => Math.Abs(p.First - p.Second) > 1e-6);
             model.LoadStateDict(best!);

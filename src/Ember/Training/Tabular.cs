@@ -125,7 +125,7 @@ public static class TabularTraining
         var model = new TabularModel(config, new Generator(options.Seed));
         bool classification = train.Y.DType == DType.Int64;
         var opt = new AdamW(model.Parameters(), lr: options.LearningRate, weightDecay: options.WeightDecay);
-        int steps = (train.Count + options.BatchSize - 1) / options.BatchSize;
+        int steps = EpochLoop.Steps(train.Count, options.BatchSize);
         var schedule = new CosineWithWarmup(opt, Math.Max(1, steps / 2), options.Epochs * steps);
         var order = new Generator(options.Seed + 1);
         TabularScores? best = null;
@@ -133,28 +133,18 @@ public static class TabularTraining
         Dictionary<string, Tensor>? bestState = null;
         for (int epoch = 1; epoch <= options.Epochs; epoch++)
         {
-            model.Train();
-            var perm = Tensor.RandPerm(train.Count, order);
-            double total = 0;
-            for (int b = 0; b < steps; b++)
+            double trainLoss = EpochLoop.Run(model, opt, train.Count, options.BatchSize, order, idx =>
             {
-                var idx = perm.Narrow(0, b * options.BatchSize, Math.Min(options.BatchSize, train.Count - b * options.BatchSize));
                 var batch = train.Rows(idx);
                 var output = model.Forward(batch.X);
-                var loss = classification ? Functional.CrossEntropy(output, batch.Y) : Functional.MseLoss(output, batch.Y);
-                opt.ZeroGrad();
-                loss.Backward();
-                Optimizer.ClipGradNorm(model.Parameters(), 1.0);
-                opt.Step();
-                schedule.Step();
-                total += loss.Item();
-            }
+                return classification ? Functional.CrossEntropy(output, batch.Y) : Functional.MseLoss(output, batch.Y);
+            }, schedule.Step);
             var scores = Score(Predict(model, validation.X), validation.Y);
-            log?.Invoke($"  {config.Kind}{(config.Kind == TabularModelKind.Hybrid ? "/" + config.Fusion : "")} epoch {epoch}: train loss {total / steps:F4}, validation {Describe(scores)}");
+            log?.Invoke($"  {config.Kind}{(config.Kind == TabularModelKind.Hybrid ? "/" + config.Fusion : "")} epoch {epoch}: train loss {trainLoss:F4}, validation {Describe(scores)}");
             if (best is null || scores.Selection > best.Selection)
             {
                 (best, bestEpoch) = (scores, epoch);
-                bestState = model.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+                bestState = EpochLoop.CopyState(model);
             }
             else if (epoch - bestEpoch >= options.Patience) break;
         }

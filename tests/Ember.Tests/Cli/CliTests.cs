@@ -7,7 +7,8 @@ namespace Ember.Tests.Cli;
 [Collection("console")]
 public class CliTests
 {
-    private static (int Code, string Out, string Err) Run(params string[] args)
+    /// <summary>Runs the `ember` command in-process with captured output (shared by the command tests).</summary>
+    internal static (int Code, string Out, string Err) Run(params string[] args)
     {
         var (o, e) = (Console.Out, Console.Error);
         var so = new StringWriter();

@@ -308,16 +308,7 @@ public class TabularTests
         Assert.Throws<ArgumentException>(() => TabularExperiment.Search(t, o, 0));
     }
 
-    private static (int Code, string Out, string Err) Run(params string[] args)
-    {
-        var (o, e) = (Console.Out, Console.Error);
-        var so = new StringWriter();
-        var se = new StringWriter();
-        Console.SetOut(so);
-        Console.SetError(se);
-        try { return (Ember.Cli.Program.Main(args), so.ToString(), se.ToString()); }
-        finally { Console.SetOut(o); Console.SetError(e); }
-    }
+    private static (int Code, string Out, string Err) Run(params string[] args) => Ember.Tests.Cli.CliTests.Run(args);
 
     [Fact]
     public void TabularCommandTrainsSavesAndPredicts()
