@@ -134,21 +134,7 @@ public sealed class BertForSequenceClassification : Module
         _classifier.Call(_dropout.Call(Bert.Encode(inputIds, attentionMask, tokenTypeIds).Pooled));
 
     /// <summary>The self-attention weights (N, H, L, L) of every layer (eval mode, no gradient).</summary>
-    public IReadOnlyList<Tensor> AttentionMaps(Tensor inputIds, Tensor? attentionMask = null)
-    {
-        bool was = Training;
-        var layers = Bert.Encoder.Layers.Cast<TransformerEncoderLayer>().ToArray();
-        Eval();
-        try
-        {
-            foreach (var l in layers) l.KeepAttentionWeights = true;
-            using (Tensor.NoGrad()) Forward(inputIds, attentionMask);
-            return layers.Select(l => l.AttentionWeights!).ToArray();
-        }
-        finally
-        {
-            foreach (var l in layers) l.KeepAttentionWeights = false;
-            Train(was);
-        }
-    }
+    public IReadOnlyList<Tensor> AttentionMaps(Tensor inputIds, Tensor? attentionMask = null) =>
+        AttentionCapture.Run(this, Bert.Encoder.Layers.Cast<TransformerEncoderLayer>().ToArray(), (l, k) => l.KeepAttentionWeights = k,
+            l => l.AttentionWeights, () => Forward(inputIds, attentionMask));
 }

@@ -142,23 +142,9 @@ public sealed class Seq2SeqTransformer : Module
     }
 
     /// <summary>The cross-attention weights (N, H, T, S) of every decoder layer for a teacher-forced pass (eval mode, no gradient).</summary>
-    public IReadOnlyList<Tensor> CrossAttentionMaps(Tensor src, Tensor tgt)
-    {
-        bool was = Training;
-        var layers = Transformer.Decoder.Layers.Cast<TransformerDecoderLayer>().ToArray();
-        Eval();
-        try
-        {
-            foreach (var l in layers) l.KeepAttentionWeights = true;
-            using (Tensor.NoGrad()) Forward(src, tgt);
-            return layers.Select(l => l.CrossAttentionWeights!).ToArray();
-        }
-        finally
-        {
-            foreach (var l in layers) l.KeepAttentionWeights = false;
-            Train(was);
-        }
-    }
+    public IReadOnlyList<Tensor> CrossAttentionMaps(Tensor src, Tensor tgt) =>
+        AttentionCapture.Run(this, Transformer.Decoder.Layers.Cast<TransformerDecoderLayer>().ToArray(), (l, k) => l.KeepAttentionWeights = k,
+            l => l.CrossAttentionWeights, () => Forward(src, tgt));
 
     private void CheckIds(Tensor ids, string what)
     {

@@ -377,3 +377,25 @@ public sealed class Transformer : Module
     /// (<c>nn.Transformer.generate_square_subsequent_mask</c>).</summary>
     public static Tensor GenerateSquareSubsequentMask(int size, DType dtype = DType.Float32) => Functional.CausalMask(size, size, dtype);
 }
+
+/// <summary>Runs a forward pass in eval mode without gradients while some layers keep their attention weights, then
+/// restores the model's mode and the layers' flags: the attention-map helpers of the models share it.</summary>
+internal static class AttentionCapture
+{
+    public static IReadOnlyList<Tensor> Run<TLayer>(Module model, IReadOnlyList<TLayer> layers, Action<TLayer, bool> keep, Func<TLayer, Tensor?> read, Action forward)
+    {
+        bool was = model.Training;
+        model.Eval();
+        try
+        {
+            foreach (var l in layers) keep(l, true);
+            using (Tensor.NoGrad()) forward();
+            return layers.Select(l => read(l)!).ToArray();
+        }
+        finally
+        {
+            foreach (var l in layers) keep(l, false);
+            model.Train(was);
+        }
+    }
+}

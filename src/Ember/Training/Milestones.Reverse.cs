@@ -106,7 +106,6 @@ public static partial class Milestones
         var initial = Snapshot(model);
         var opt = new AdamW(model.Parameters(), lr: recipe.LearningRate, weightDecay: 0.01);
         var data = new Generator(recipe.Seed + 1000);
-        var schedule = new GptRecipe { Steps = recipe.Steps, WarmupSteps = recipe.WarmupSteps, LearningRate = recipe.LearningRate };
         var batch = new List<int[]>(recipe.BatchSize);
         for (int step = 0; step < recipe.Steps; step++)
         {
@@ -117,7 +116,7 @@ public static partial class Milestones
                 if (!held.Contains(string.Concat(q))) batch.Add(q);
             }
             var (src, tin, tout) = ReverseBatch(batch);
-            opt.LearningRate = GptLearningRate(schedule, step);
+            opt.LearningRate = WarmupCosine(recipe.LearningRate, recipe.WarmupSteps, recipe.Steps, step);
             var logits = model.Forward(src, tin);
             var loss = Functional.CrossEntropy(logits.Reshape(-1, config.TgtVocabSize), tout.Reshape(-1), ignoreIndex: ReversePad);
             opt.ZeroGrad();

@@ -65,11 +65,15 @@ public static partial class Milestones
     }
 
     /// <summary>Learning rate at <paramref name="step"/>: linear warm-up, then cosine decay to 10% (nanoGPT's schedule).</summary>
-    public static double GptLearningRate(GptRecipe r, int step)
+    public static double GptLearningRate(GptRecipe r, int step) => WarmupCosine(r.LearningRate, r.WarmupSteps, r.Steps, step);
+
+    /// <summary>Linear warm-up over <paramref name="warmup"/> steps to <paramref name="lr"/>, then cosine decay to 10% at
+    /// step <paramref name="total"/>.</summary>
+    public static double WarmupCosine(double lr, int warmup, int total, int step)
     {
-        if (step < r.WarmupSteps) return r.LearningRate * (step + 1) / r.WarmupSteps;
-        double progress = (double)(step - r.WarmupSteps) / Math.Max(1, r.Steps - r.WarmupSteps);
-        return r.LearningRate * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1, progress))));
+        if (step < warmup) return lr * (step + 1) / warmup;
+        double progress = (double)(step - warmup) / Math.Max(1, total - warmup);
+        return lr * (0.1 + 0.9 * 0.5 * (1 + Math.Cos(Math.PI * Math.Min(1, progress))));
     }
 
     /// <summary>The outcome of a gpt run.</summary>
