@@ -49,6 +49,46 @@ public static class GradCheck
         }
     }
 
+    /// <summary>Complex gradient check: inputs are complex128 (or float64) tensors; the objective is Σ Re(conj(w)·f(x))
+    /// (Σ w·f(x) for a real output). Each element's real and imaginary parts are perturbed separately; the analytic
+    /// gradient must equal ∂L/∂x + i·∂L/∂y (PyTorch's convention).</summary>
+    public static void CheckComplex(Func<Tensor[], Tensor> f, Tensor[] values, double eps = 1e-6, double atol = 1e-6, double rtol = 1e-5)
+    {
+        var inputs = values.Select(v => v.Detach().Clone().RequiresGrad_()).ToArray();
+        var output = f(inputs);
+        Assert.True(output.RequiresGrad, "the output does not require grad: the op recorded no backward");
+        var w = output.IsComplex ? Tensor.Randn(output.Shape, output.DType, new Generator(99)) : Tensor.Randn(output.Shape, output.DType, new Generator(99));
+        Tensor Loss(Tensor y) => y.IsComplex ? y.Mul(w.Conj()).Real().Sum() : y.Mul(w).Sum();
+        Loss(output).Backward();
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            var x = inputs[i];
+            bool complex = x.IsComplex;
+            var analytic = complex ? x.Grad!.ToComplexArray() : x.Grad!.ToArrayDouble().Select(v => new System.Numerics.Complex(v, 0)).ToArray();
+            for (int flat = 0; flat < x.NumEl; flat++)
+                for (int part = 0; part < (complex ? 2 : 1); part++)
+                {
+                    double Eval(double delta)
+                    {
+                        var probe = inputs.Select(t => t.Detach().Clone()).ToArray();
+                        if (complex)
+                        {
+                            var d = probe[i].Data<System.Numerics.Complex>();
+                            d[flat] += part == 0 ? new System.Numerics.Complex(delta, 0) : new System.Numerics.Complex(0, delta);
+                        }
+                        else probe[i].Data<double>()[flat] += delta;
+                        using var _ = Tensor.NoGrad();
+                        return Loss(f(probe)).Item();
+                    }
+                    double numeric = (Eval(eps) - Eval(-eps)) / (2 * eps);
+                    double a = part == 0 ? analytic[flat].Real : analytic[flat].Imaginary;
+                    double diff = Math.Abs(numeric - a);
+                    Assert.True(diff <= atol + rtol * Math.Abs(numeric),
+                        $"input {i} {Shape(x)} element {flat} {(part == 0 ? "real" : "imaginary")} part: analytic {a:G10} vs numeric {numeric:G10} (diff {diff:G3})");
+                }
+        }
+    }
+
     public static string Shape(Tensor t) => "[" + string.Join(", ", t.Shape) + "]";
 
     /// <summary>A float64 leaf requiring grad with standard-normal values.</summary>

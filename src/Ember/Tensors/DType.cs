@@ -7,13 +7,15 @@ public enum DType
     Float32,
     /// <summary>64-bit IEEE float: gradient checks and numerics.</summary>
     Float64,
-    /// <summary>Complex number of two float32 (real, imaginary), interleaved in storage.
-    /// Storage, views and copies support it today; complex math arrives with the complex-networks work.</summary>
+    /// <summary>Complex number of two float32 (real, imaginary), interleaved in storage (<c>torch.complex64</c>).</summary>
     Complex64,
     /// <summary>64-bit signed integer: indices (argmax, gather, class labels).</summary>
     Int64,
     /// <summary>Boolean: comparison results and masks.</summary>
     Bool,
+    /// <summary>Complex number of two float64 (<see cref="System.Numerics.Complex"/>, <c>torch.complex128</c>): gradient
+    /// checks and numerics of complex code.</summary>
+    Complex128,
 }
 
 /// <summary>Facts about <see cref="DType"/> values.</summary>
@@ -27,6 +29,7 @@ public static class DTypeExtensions
         DType.Complex64 => 8,
         DType.Int64 => 8,
         DType.Bool => 1,
+        DType.Complex128 => 16,
         _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
     };
 
@@ -34,7 +37,26 @@ public static class DTypeExtensions
     public static bool IsFloatingPoint(this DType dtype) => dtype is DType.Float32 or DType.Float64;
 
     /// <summary>True for types that can carry gradients (floating and complex).</summary>
-    public static bool IsDifferentiable(this DType dtype) => dtype is DType.Float32 or DType.Float64 or DType.Complex64;
+    public static bool IsDifferentiable(this DType dtype) => dtype is DType.Float32 or DType.Float64 or DType.Complex64 or DType.Complex128;
+
+    /// <summary>True for complex64 and complex128.</summary>
+    public static bool IsComplex(this DType dtype) => dtype is DType.Complex64 or DType.Complex128;
+
+    /// <summary>The real type of a complex type's parts (complex64 → float32, complex128 → float64); real types map to themselves.</summary>
+    public static DType ToReal(this DType dtype) => dtype switch
+    {
+        DType.Complex64 => DType.Float32,
+        DType.Complex128 => DType.Float64,
+        _ => dtype,
+    };
+
+    /// <summary>The complex type with parts of this real type (float32 → complex64, float64 → complex128).</summary>
+    public static DType ToComplex(this DType dtype) => dtype switch
+    {
+        DType.Float32 or DType.Complex64 => DType.Complex64,
+        DType.Float64 or DType.Complex128 => DType.Complex128,
+        _ => throw new NotSupportedException($"there is no complex dtype with {dtype.Name()} parts."),
+    };
 
     /// <summary>The lower-case name PyTorch prints (<c>float32</c>, <c>int64</c> …).</summary>
     public static string Name(this DType dtype) => dtype switch
@@ -44,6 +66,7 @@ public static class DTypeExtensions
         DType.Complex64 => "complex64",
         DType.Int64 => "int64",
         DType.Bool => "bool",
+        DType.Complex128 => "complex128",
         _ => dtype.ToString(),
     };
 
@@ -54,6 +77,7 @@ public static class DTypeExtensions
         if (typeof(T) == typeof(Complex64)) return DType.Complex64;
         if (typeof(T) == typeof(long)) return DType.Int64;
         if (typeof(T) == typeof(bool)) return DType.Bool;
+        if (typeof(T) == typeof(System.Numerics.Complex)) return DType.Complex128;
         throw new NotSupportedException($"Ember has no dtype for element type {typeof(T).Name}.");
     }
 }
@@ -63,4 +87,7 @@ public static class DTypeExtensions
 public readonly record struct Complex64(float Real, float Imaginary)
 {
     public override string ToString() => Imaginary >= 0 ? $"{Real}+{Imaginary}j" : $"{Real}{Imaginary}j";
+
+    public static implicit operator System.Numerics.Complex(Complex64 z) => new(z.Real, z.Imaginary);
+    public static explicit operator Complex64(System.Numerics.Complex z) => new((float)z.Real, (float)z.Imaginary);
 }

@@ -51,6 +51,7 @@ public sealed partial class Tensor
             case DType.Int64: Elementwise.UnaryInto<long, long, FillOp<long>>(new((long)value), this, this); break;
             case DType.Bool: Elementwise.UnaryInto<bool, bool, FillOp<bool>>(new(value != 0), this, this); break;
             case DType.Complex64: Elementwise.UnaryInto<Complex64, Complex64, FillOp<Complex64>>(new(new((float)value, 0)), this, this); break;
+            case DType.Complex128: Elementwise.UnaryInto<System.Numerics.Complex, System.Numerics.Complex, FillOp<System.Numerics.Complex>>(new(new(value, 0)), this, this); break;
         }
         MarkModified();
     }
@@ -114,6 +115,7 @@ public sealed partial class Tensor
     /// <summary>Standard normal samples.</summary>
     public static Tensor Randn(int[] shape, DType dtype = DType.Float32, Generator? generator = null, bool requiresGrad = false)
     {
+        if (dtype.IsComplex()) return RandnComplex(CheckedShape("Randn", shape), dtype, generator).RequiresGrad_(requiresGrad);
         var g = generator ?? Generator.Default;
         var t = Empty(dtype, CheckedShape("Randn", shape));
         switch (dtype)
@@ -202,6 +204,7 @@ public sealed partial class Tensor
     public static Tensor FromArray(int[] data, params int[] shape) => FromArray(Array.ConvertAll(data, v => (long)v), shape);
     public static Tensor FromArray(bool[] data, params int[] shape) => FromSpanCore<bool>(data, shape.Length == 0 ? [data.Length] : shape);
     public static Tensor FromArray(Complex64[] data, params int[] shape) => FromSpanCore<Complex64>(data, shape.Length == 0 ? [data.Length] : shape);
+    public static Tensor FromArray(System.Numerics.Complex[] data, params int[] shape) => FromSpanCore<System.Numerics.Complex>(data, shape.Length == 0 ? [data.Length] : shape);
 
     /// <summary>Copies a span into a new tensor of the given shape.</summary>
     public static Tensor FromSpan<T>(ReadOnlySpan<T> data, params int[] shape) where T : unmanaged => FromSpanCore(data, shape);
@@ -346,6 +349,7 @@ public sealed partial class Tensor
             case DType.Int64: Elementwise.UnaryInto<long, long, CopyOp<long>>(default, src, dst); break;
             case DType.Bool: Elementwise.UnaryInto<bool, bool, CopyOp<bool>>(default, src, dst); break;
             case DType.Complex64: Elementwise.UnaryInto<Complex64, Complex64, CopyOp<Complex64>>(default, src, dst); break;
+            case DType.Complex128: Elementwise.UnaryInto<System.Numerics.Complex, System.Numerics.Complex, CopyOp<System.Numerics.Complex>>(default, src, dst); break;
         }
     }
 
@@ -353,6 +357,7 @@ public sealed partial class Tensor
     public Tensor To(DType dtype)
     {
         if (dtype == DType) return this;
+        if (DType.IsComplex() || dtype.IsComplex()) return ToComplexCore(dtype);
         var r = Empty(dtype, _shape);
         switch (DType, dtype)
         {
@@ -368,7 +373,6 @@ public sealed partial class Tensor
             case (DType.Float32, DType.Bool): Elementwise.UnaryInto<float, bool, ConvertOp<float, bool>>(default, this, r); break;
             case (DType.Float64, DType.Bool): Elementwise.UnaryInto<double, bool, ConvertOp<double, bool>>(default, this, r); break;
             case (DType.Int64, DType.Bool): Elementwise.UnaryInto<long, bool, ConvertOp<long, bool>>(default, this, r); break;
-            case (DType.Float32, DType.Complex64): Elementwise.UnaryInto<float, Complex64, ConvertOp<float, Complex64>>(default, this, r); break;
             default: throw new NotSupportedException($"To: conversion from {DType.Name()} to {dtype.Name()} is not supported.");
         }
         if (AnyRequiresGrad(this) && dtype.IsFloatingPoint())

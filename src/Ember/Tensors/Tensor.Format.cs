@@ -12,9 +12,9 @@ public sealed partial class Tensor
     public override string ToString()
     {
         var sb = new StringBuilder("tensor(");
-        if (DType == DType.Complex64)
+        if (IsComplex)
         {
-            sb.Append("<complex64 values>");
+            FormatComplex(sb, Detach(), NumEl > SummarizeThreshold);
         }
         else
         {
@@ -58,14 +58,29 @@ public sealed partial class Tensor
     private static void Format(StringBuilder sb, Tensor t, Func<double, string> fmt, int indent, bool summarize)
     {
         int width = (summarize ? Shown(t) : t.ToArrayDouble()).Select(v => fmt(v).Length).DefaultIfEmpty(1).Max();
-        FormatDim(sb, t, fmt, width, indent, summarize);
+        FormatDim(sb, t, i => fmt(t.GetFlat(i)), width, indent, summarize);
     }
 
-    private static void FormatDim(StringBuilder sb, Tensor t, Func<double, string> fmt, int width, int indent, bool summarize)
+    /// <summary>Complex values print as PyTorch does: <c>1.0000+2.0000j</c>, each part with its own style.</summary>
+    private static void FormatComplex(StringBuilder sb, Tensor z, bool summarize)
+    {
+        var (re, im) = SplitRaw(z);
+        var fr = re.MakeFormatter(summarize);
+        var fi = im.Abs().MakeFormatter(summarize);
+        Func<int, string> cell = z.DType == DType.Complex64
+            ? i => { var v = z.Data<Complex64>()[i]; return Cell(v.Real, v.Imaginary); }
+            : i => { var v = z.Data<System.Numerics.Complex>()[i]; return Cell(v.Real, v.Imaginary); };
+        string Cell(double r, double m) => fr(r) + (m < 0 || (m == 0 && double.IsNegative(m)) ? "-" : "+") + fi(Math.Abs(m)) + "j";
+        var all = z.Contiguous().ToComplexArray();
+        int width = all.Take(SummarizeThreshold).Select(v => Cell(v.Real, v.Imaginary).Length).DefaultIfEmpty(1).Max();
+        FormatDim(sb, z, cell, width, indent: 7, summarize);
+    }
+
+    private static void FormatDim(StringBuilder sb, Tensor t, Func<int, string> cell, int width, int indent, bool summarize)
     {
         if (t.Dim == 0)
         {
-            sb.Append(fmt(t.Item()));
+            sb.Append(cell(t._offset));
             return;
         }
         int n = t._shape[0];
@@ -83,7 +98,7 @@ public sealed partial class Tensor
                     if (j % perLine == 0) sb.Append('\n').Append(' ', indent + 1);
                     else sb.Append(' ');
                 }
-                sb.Append(idx[j] < 0 ? "..." : fmt(t.GetFlat(t._offset + idx[j] * t._strides[0])).PadLeft(width));
+                sb.Append(idx[j] < 0 ? "..." : cell(t._offset + idx[j] * t._strides[0]).PadLeft(width));
             }
         }
         else
@@ -97,7 +112,7 @@ public sealed partial class Tensor
                     sb.Append(' ', indent + 1);
                 }
                 if (idx[j] < 0) sb.Append("...");
-                else FormatDim(sb, t.Select(0, idx[j]), fmt, width, indent + 1, summarize);
+                else FormatDim(sb, t.Select(0, idx[j]), cell, width, indent + 1, summarize);
             }
         }
         sb.Append(']');

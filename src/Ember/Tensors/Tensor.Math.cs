@@ -12,6 +12,7 @@ public sealed partial class Tensor
 
     public Tensor Add(Tensor other)
     {
+        if (IsComplex || other.IsComplex) return ComplexBinary("Add", this, other);
         var r = DType == DType.Int64 && other.DType == DType.Int64
             ? Elementwise.Binary<long, long, AddOp<long>>("Add", default, this, other)
             : Elementwise.BinaryF("Add", this, other, new AddOp<float>(), new AddOp<double>());
@@ -27,6 +28,7 @@ public sealed partial class Tensor
 
     public Tensor Sub(Tensor other)
     {
+        if (IsComplex || other.IsComplex) return ComplexBinary("Sub", this, other);
         var r = DType == DType.Int64 && other.DType == DType.Int64
             ? Elementwise.Binary<long, long, SubOp<long>>("Sub", default, this, other)
             : Elementwise.BinaryF("Sub", this, other, new SubOp<float>(), new SubOp<double>());
@@ -39,6 +41,7 @@ public sealed partial class Tensor
 
     public Tensor Mul(Tensor other)
     {
+        if (IsComplex || other.IsComplex) return ComplexBinary("Mul", this, other);
         var r = DType == DType.Int64 && other.DType == DType.Int64
             ? Elementwise.Binary<long, long, MulOp<long>>("Mul", default, this, other)
             : Elementwise.BinaryF("Mul", this, other, new MulOp<float>(), new MulOp<double>());
@@ -49,12 +52,14 @@ public sealed partial class Tensor
 
     public Tensor Mul(double other)
     {
+        if (IsComplex) return ComplexScale(other);
         var r = Elementwise.BinaryF("Mul", this, S(other), new MulOp<float>(), new MulOp<double>());
         return AnyRequiresGrad(this) ? r.Record("MulBackward", this, g => g.Mul(other)) : r;
     }
 
     public Tensor Div(Tensor other)
     {
+        if (IsComplex || other.IsComplex) return ComplexBinary("Div", this, other);
         var r = Elementwise.BinaryF("Div", this, other, new DivOp<float>(), new DivOp<double>());
         if (!AnyRequiresGrad(this, other)) return r;
         var (a, b) = (this, other);
@@ -68,6 +73,7 @@ public sealed partial class Tensor
 
     public Tensor Neg()
     {
+        if (IsComplex) return ComplexNeg();
         var r = DType == DType.Int64 ? Elementwise.Unary<long, long, NegOp<long>>(default, this)
             : Elementwise.UnaryF("Neg", this, new NegOp<float>(), new NegOp<double>());
         return AnyRequiresGrad(this) ? r.Record("NegBackward", this, g => g.Neg()) : r;
@@ -139,6 +145,7 @@ public sealed partial class Tensor
 
     public Tensor Exp()
     {
+        if (IsComplex) return ComplexExp();
         var r = Elementwise.UnaryF("Exp", this, new ExpOp<float>(), new ExpOp<double>());
         return AnyRequiresGrad(this) ? r.Record("ExpBackward", this, g => g.Mul(r.Detach()), r) : r;
     }
@@ -163,8 +170,10 @@ public sealed partial class Tensor
         return AnyRequiresGrad(this) ? r.Record("RsqrtBackward", this, g => { var y = r.Detach(); return g.Mul(y.Mul(y).Mul(y)).Mul(-0.5); }, r) : r;
     }
 
+    /// <summary>|x|; for complex tensors the modulus (a real tensor), with gradient g·z/|z| (0 at 0).</summary>
     public Tensor Abs()
     {
+        if (IsComplex) return ComplexAbs();
         var r = DType == DType.Int64 ? Elementwise.Unary<long, long, AbsOp<long>>(default, this)
             : Elementwise.UnaryF("Abs", this, new AbsOp<float>(), new AbsOp<double>());
         var x = this;
@@ -261,15 +270,15 @@ public sealed partial class Tensor
     }
 
     /// <summary>this += other (<c>add_</c>).</summary>
-    public Tensor AddInPlace(Tensor other) => InPlaceBinary("AddInPlace", other, new AddOp<float>(), new AddOp<double>());
+    public Tensor AddInPlace(Tensor other) => IsComplex ? ComplexInPlace("AddInPlace", "Add", other) : InPlaceBinary("AddInPlace", other, new AddOp<float>(), new AddOp<double>());
     public Tensor AddInPlace(double other) => AddInPlace(S(other));
     /// <summary>this += alpha·other.</summary>
     public Tensor AddInPlace(Tensor other, double alpha) => alpha == 1 ? AddInPlace(other) : AddInPlace(other.Mul(alpha));
-    public Tensor SubInPlace(Tensor other) => InPlaceBinary("SubInPlace", other, new SubOp<float>(), new SubOp<double>());
+    public Tensor SubInPlace(Tensor other) => IsComplex ? ComplexInPlace("SubInPlace", "Sub", other) : InPlaceBinary("SubInPlace", other, new SubOp<float>(), new SubOp<double>());
     public Tensor SubInPlace(double other) => SubInPlace(S(other));
-    public Tensor MulInPlace(Tensor other) => InPlaceBinary("MulInPlace", other, new MulOp<float>(), new MulOp<double>());
+    public Tensor MulInPlace(Tensor other) => IsComplex ? ComplexInPlace("MulInPlace", "Mul", other) : InPlaceBinary("MulInPlace", other, new MulOp<float>(), new MulOp<double>());
     public Tensor MulInPlace(double other) => MulInPlace(S(other));
-    public Tensor DivInPlace(Tensor other) => InPlaceBinary("DivInPlace", other, new DivOp<float>(), new DivOp<double>());
+    public Tensor DivInPlace(Tensor other) => IsComplex ? ComplexInPlace("DivInPlace", "Div", other) : InPlaceBinary("DivInPlace", other, new DivOp<float>(), new DivOp<double>());
     public Tensor DivInPlace(double other) => MulInPlace(1.0 / other);
     public Tensor PowInPlace(double exponent) => InPlaceBinary("PowInPlace", S(exponent), new PowOp<float>(), new PowOp<double>());
     public Tensor MaximumInPlace(Tensor other) => InPlaceBinary("MaximumInPlace", other, new MaxOp<float>(), new MaxOp<double>());

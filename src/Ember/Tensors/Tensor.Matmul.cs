@@ -8,8 +8,11 @@ public sealed partial class Tensor
     /// promoted to a matrix and the added dim removed afterwards, and leading (batch) dims broadcast.</summary>
     public Tensor Matmul(Tensor other)
     {
-        CheckSameDType("Matmul", this, other);
-        CheckFloating("Matmul");
+        if (!IsComplex && !other.IsComplex)
+        {
+            CheckSameDType("Matmul", this, other);
+            CheckFloating("Matmul");
+        }
         if (Dim == 0 || other.Dim == 0)
             throw new ArgumentException($"Matmul: both arguments need at least 1 dimension; got shapes {ShapeUtil.Str(_shape)} and {ShapeUtil.Str(other._shape)}.");
         var a = Dim == 1 ? Unsqueeze(0) : this;
@@ -38,6 +41,7 @@ public sealed partial class Tensor
 
     private static Tensor MatmulCore(Tensor a, Tensor b)
     {
+        if (a.IsComplex || b.IsComplex) return ComplexMatmulCore(a, b);
         int m = a._shape[^2], k = a._shape[^1], k2 = b._shape[^2], n = b._shape[^1];
         if (k != k2)
             throw new ArgumentException($"Matmul: shapes {ShapeUtil.Str(a._shape)} and {ShapeUtil.Str(b._shape)} cannot be multiplied ({m}x{k} and {k2}x{n}).");

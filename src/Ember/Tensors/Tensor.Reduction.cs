@@ -31,6 +31,7 @@ public sealed partial class Tensor
     public Tensor Sum(int[]? dims, bool keepDim = false)
     {
         var rd = ShapeUtil.ReduceDims("Sum", dims, Dim);
+        if (IsComplex) return ComplexSum(rd, keepDim, 1);
         var r = ReduceF("Sum", rd, keepDim, RowReduction.Sum);
         if (!AnyRequiresGrad(this)) return r;
         var inShape = _shape;
@@ -43,10 +44,11 @@ public sealed partial class Tensor
     /// <summary>Mean over <paramref name="dims"/> (all dims when null or empty).</summary>
     public Tensor Mean(int[]? dims, bool keepDim = false)
     {
-        CheckFloating("Mean");
         var rd = ShapeUtil.ReduceDims("Mean", dims, Dim);
         int count = 1;
         foreach (int d in rd) count *= _shape[d];
+        if (IsComplex) return ComplexSum(rd, keepDim, 1.0 / count);
+        CheckFloating("Mean");
         var r = ReduceF("Mean", rd, keepDim, RowReduction.Sum);
         using (NoGrad()) r.MulInPlace(1.0 / count);
         if (!AnyRequiresGrad(this)) return r;
