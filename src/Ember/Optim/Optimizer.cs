@@ -32,8 +32,8 @@ public abstract class Optimizer
         var list = parameters.ToList();
         if (list.Count == 0) throw new ArgumentException($"{GetType().Name}: got an empty parameter list.");
         foreach (var p in list)
-            if (!p.IsLeaf || !p.DType.IsFloatingPoint())
-                throw new ArgumentException($"{GetType().Name}: parameters must be floating-point leaf tensors (got {p.DType.Name()} {ShapeUtil.Str(p._shape)}).");
+            if (!p.IsLeaf || !(p.DType.IsFloatingPoint() || p.IsComplex))
+                throw new ArgumentException($"{GetType().Name}: parameters must be floating-point or complex leaf tensors (got {p.DType.Name()} {ShapeUtil.Str(p._shape)}).");
         ParamGroups.Add(new ParamGroup(list, lr));
     }
 
@@ -76,8 +76,22 @@ public abstract class Optimizer
                     if (p.Grad is null) continue;
                     if (!ShapeUtil.SameShape(p.Grad._shape, p._shape))
                         throw new InvalidOperationException($"{GetType().Name}: gradient shape {ShapeUtil.Str(p.Grad._shape)} does not match parameter shape {ShapeUtil.Str(p._shape)}.");
-                    Update(p, p.Grad.DType == p.DType ? p.Grad : p.Grad.To(p.DType), g.LearningRate, State(p));
+                    if (p.IsComplex) UpdateComplex(p, g.LearningRate);
+                    else Update(p, p.Grad.DType == p.DType ? p.Grad : p.Grad.To(p.DType), g.LearningRate, State(p));
                 }
+    }
+
+    /// <summary>Complex parameters are updated as their (real, imaginary) pairs, as torch.optim does through
+    /// <c>view_as_real</c>: every rule then acts on real and imaginary parts independently (Adam's second moment is per
+    /// part, not |g|²). The pairs are copied out and back, since Ember's complex tensors have no real views.</summary>
+    private void UpdateComplex(Tensor p, double lr)
+    {
+        var pairs = p.ViewAsReal().Contiguous();
+        var grad = p.Grad!.To(p.DType).ViewAsReal().Contiguous();
+        Update(pairs, grad, lr, State(p));
+        var back = Tensor.ViewAsComplex(pairs);
+        Tensor.CopyRaw(back, p);
+        p.MarkModified();
     }
 
     /// <summary>Updates one parameter in place. <paramref name="state"/> persists across steps.</summary>
@@ -136,7 +150,7 @@ public abstract class Optimizer
             if (state.TryGetValue($"param_groups.{gi}.initial_lr", out var ilr)) ParamGroups[gi].InitialLearningRate = ilr.Item();
         }
         _state.Clear();
-        foreach (var (p, name, value) in pending) State(p)[name] = value.Dim == 0 ? value.Clone() : value.To(p.DType).Clone();
+        foreach (var (p, name, value) in pending) State(p)[name] = value.Dim == 0 ? value.Clone() : value.To(p.DType.ToReal()).Clone();
     }
 
     /// <summary>Scales all gradients so their global L2 norm is at most <paramref name="maxNorm"/>
@@ -147,7 +161,7 @@ public abstract class Optimizer
         double total = 0;
         using (Tensor.NoGrad())
         {
-            foreach (var g in grads) total += g.To(DType.Float64).Square().Sum().Item();
+            foreach (var g in grads) total += (g.IsComplex ? g.Abs() : g).To(DType.Float64).Square().Sum().Item();
             total = Math.Sqrt(total);
             if (errorIfNonFinite && !double.IsFinite(total))
                 throw new InvalidOperationException($"ClipGradNorm: the total gradient norm is {total}; a gradient contains NaN or infinity.");
