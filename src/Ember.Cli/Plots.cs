@@ -153,6 +153,26 @@ public static class Plots
         Save(plt, path, 1400, 600);
     }
 
+    /// <summary>Spectral efficiency vs SNR, one line with markers per method.</summary>
+    public static void SpectralEfficiency(IReadOnlyList<(string Name, double[] Values)> curves, double[] snrDb, string path, string title)
+    {
+        var plt = new ScottPlot.Plot();
+        var markers = new[] { ScottPlot.MarkerShape.FilledCircle, ScottPlot.MarkerShape.FilledSquare, ScottPlot.MarkerShape.FilledTriangleUp,
+            ScottPlot.MarkerShape.FilledDiamond, ScottPlot.MarkerShape.OpenCircle, ScottPlot.MarkerShape.OpenSquare, ScottPlot.MarkerShape.Cross, ScottPlot.MarkerShape.Eks };
+        for (int i = 0; i < curves.Count; i++)
+        {
+            var sc = plt.Add.Scatter(snrDb, curves[i].Values);
+            sc.LegendText = curves[i].Name;
+            sc.MarkerShape = markers[i % markers.Length];
+            sc.MarkerSize = 7;
+        }
+        plt.XLabel("SNR (dB)");
+        plt.YLabel("spectral efficiency (bit/s/Hz)");
+        plt.Title(title);
+        plt.ShowLegend(ScottPlot.Alignment.UpperLeft);
+        Save(plt, path, 1000, 650);
+    }
+
     /// <summary>One bar per token (left to right in text order): its attribution, positive up.</summary>
     public static void TokenAttributions(IReadOnlyList<string> tokens, IReadOnlyList<double> attributions, string path, string title)
     {

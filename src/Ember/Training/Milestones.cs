@@ -10,10 +10,17 @@ namespace Ember.Training;
 /// parameters (a detached graph can still "train" a head).</summary>
 public sealed record MilestoneResult(string Name, string Metric, double Value, double Gate, bool ParametersMoved, double Seconds, string Details)
 {
-    public bool Passed => Value >= Gate && ParametersMoved;
+    /// <summary>Further pass conditions besides the main metric (e.g. a speed requirement), false when any failed.</summary>
+    public bool SideGatesPassed { get; init; } = true;
+
+    /// <summary>Those conditions' figures, appended to the contract line (e.g. <c>speedup=3.2 speedup_gate=1</c>).</summary>
+    public string SideGates { get; init; } = "";
+
+    public bool Passed => Value >= Gate && ParametersMoved && SideGatesPassed;
 
     /// <summary>The contract line: <c>milestone NAME: PASS|FAIL metric=value gate=value</c>.</summary>
-    public string Line => $"milestone {Name}: {(Passed ? "PASS" : "FAIL")} {Metric}={Value:F4} gate={Gate:F4}" + (ParametersMoved ? "" : " (parameters did not move)");
+    public string Line => $"milestone {Name}: {(Passed ? "PASS" : "FAIL")} {Metric}={Value:F4} gate={Gate:F4}" + (SideGates.Length > 0 ? " " + SideGates : "")
+        + (ParametersMoved ? "" : " (parameters did not move)");
 }
 
 /// <summary>Runnable, pass/fail curriculum milestones.</summary>
