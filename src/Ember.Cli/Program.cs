@@ -163,7 +163,7 @@ public static class Program
                                144x36 mmWave channels (Ns = 2, N_RF = 4) vs OMP, the SVD optimum and beam steering
                                at -35:5:5 dB; gate: the model chosen on validation reaches >= 95% of OMP's spectral
                                efficiency at every SNR on held-out channels and is faster than OMP per channel;
-                               --train N channels (6000), --epochs N (4); writes report.csv, se_vs_snr.png and
+                               --train N channels (4000), --epochs N (3); writes report.csv, se_vs_snr.png and
                                best.safetensors to --out
 
                 Ends with 'milestone NAME: PASS|FAIL <metric>=<value> gate=<value>'; exits 0 only on PASS.

@@ -11,10 +11,10 @@ public sealed record BeamformingRecipe
     public ChannelConfig Channels { get; init; } = ChannelConfig.Yu144x36;
     public int Streams { get; init; } = 2;
     public int RfChains { get; init; } = 4;
-    public int TrainCount { get; init; } = 6000;
+    public int TrainCount { get; init; } = 4000;
     public int ValidationCount { get; init; } = 300;
     public int TestCount { get; init; } = 500;
-    public int Epochs { get; init; } = 4;
+    public int Epochs { get; init; } = 3;
     public ulong Seed { get; init; } = 1;
     /// <summary>Names from <see cref="BeamformerConfigs.Milestone"/> to train (all when null).</summary>
     public string[]? Models { get; init; }
@@ -107,9 +107,9 @@ public static class BeamformingMilestone
         var details = new StringBuilder();
         var inv = CultureInfo.InvariantCulture;
         details.AppendLine($"spectral efficiency (bit/s/Hz) on {r.TestCount} held-out channels:");
-        details.AppendLine("SNR dB    " + string.Join("", snrDb.Select(s => s.ToString("F0", inv).PadLeft(8))));
+        details.AppendLine("SNR dB".PadRight(26) + string.Join("", snrDb.Select(s => s.ToString("F0", inv).PadLeft(8))));
         foreach (var c in curves)
-            details.AppendLine(c.Name.PadRight(16)[..16] + string.Join("", c.Mean.Select(m => m.ToString("F3", inv).PadLeft(8))));
+            details.AppendLine(c.Name.PadRight(26) + string.Join("", c.Mean.Select(m => m.ToString("F3", inv).PadLeft(8))));
         details.AppendLine($"best on validation (min SE/OMP, among models faster than OMP): {best}; SE / OMP per SNR: {string.Join(" ", ratios.Select(x => x.ToString("F3", inv)))}");
         details.AppendLine($"time per channel: {best} {bestCurve.MillisecondsPerChannel:F3} ms, OMP with SVD {ompMs:F3} ms (speed-up {speedup:F1}x)");
         if (counts.TryGetValue("real CNN", out var rc) && counts.TryGetValue("complex CNN", out var cc))
