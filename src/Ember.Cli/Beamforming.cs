@@ -24,6 +24,8 @@ public static class BeamformingCommands
                        --tx HxV --rx HxV   planar array shapes (default: square arrays of Nt and Nr)
                        --snr LIST          training SNRs in dB, comma-separated (default -35,-20,-5,5)
                        --supervised N      epochs of the phase-invariant loss against Fopt/Wopt first (default 0)
+                       --input reimabs|abs|beamspace   [Re H, Im H, |H|] (default), |H| alone, or the 2-D-DFT beamspace
+                       --head channel|phases|steering  channel-informed phases (default), free phases, beam directions
           evaluate   spectral efficiency vs SNR of the optimum, OMP, beam steering and saved models
                        --data FILE.mat [--model A.safetensors,B.safetensors] --nrf N (4) --snr FROM:STEP:TO (-35:5:5)
                        --out DIR (runs/beamforming): report.csv and se_vs_snr.png
@@ -93,10 +95,23 @@ public static class BeamformingCommands
         int nrf = a.GetInt("nrf", 4);
         int? ns = a.Get("ns") is null ? null : a.GetInt("ns", 2);
         string? tx = a.Get("tx"), rx = a.Get("rx");
+        var input = a.Get("input", "reimabs") switch
+        {
+            "reimabs" => ChannelInput.AntennaReImAbs,
+            "abs" => ChannelInput.AntennaAbs,
+            "beamspace" => ChannelInput.Beamspace,
+            var other => throw new UsageException($"--input {other}: choose reimabs, abs or beamspace"),
+        };
+        var head = a.Get("head", "channel") switch
+        {
+            "channel" => BeamformerHead.ChannelPhase,
+            "phases" => BeamformerHead.Phases,
+            "steering" => BeamformerHead.Steering,
+            var other => throw new UsageException($"--head {other}: choose channel, phases or steering"),
+        };
         a.RejectUnknown("beamforming train");
         var set = BeamformingDataset.Load(data, ns);
-        var config = new BeamformerConfig(Geometry(tx, set.Nt, "tx"), Geometry(rx, set.Nr, "rx"), set.Ns, nrf, backbone,
-            BeamformerHead.ChannelPhase, backbone == BeamformerBackbone.ComplexCnn ? ChannelInput.AntennaReImAbs : ChannelInput.AntennaReImAbs);
+        var config = new BeamformerConfig(Geometry(tx, set.Nt, "tx"), Geometry(rx, set.Nr, "rx"), set.Ns, nrf, backbone, head, input);
         if (backbone is BeamformerBackbone.Transformer or BeamformerBackbone.CnnTransformer) config = config with { Hidden = 64 };
         if (backbone == BeamformerBackbone.ComplexCnn) config = BeamformerConfigs.MatchComplexWidth(config with { Backbone = BeamformerBackbone.Cnn });
         var net = new HybridBeamformerNet(config, new Generator(options.Seed));

@@ -63,12 +63,13 @@ public static class Linalg
     /// <c>full_matrices=False</c>) U is m×k and Vh is k×n with k = min(m, n). One-sided Jacobi in double precision:
     /// accurate to working precision even for tiny singular values. Singular vectors are unique only up to a phase
     /// per pair (a sign for real input); Ember makes the largest-magnitude entry of each column of V real and positive.
-    /// Not differentiable (use <see cref="SvdVals"/> for gradients of singular values).</summary>
+    /// Differentiable (reduced SVD only) for losses that do not depend on that phase, with distinct nonzero singular
+    /// values, by PyTorch's formula (<c>svd_backward</c>).</summary>
     public static (Tensor U, Tensor S, Tensor Vh) Svd(Tensor a, bool fullMatrices = false)
     {
-        if (a.RequiresGrad && GradMode.IsEnabled)
-            throw new NotSupportedException($"Svd: gradients through singular vectors are not implemented (input {ShapeUtil.Str(a.Shape)}); " +
-                "use SvdVals for differentiable singular values, or call Svd on a detached tensor.");
+        bool grad = a.RequiresGrad && GradMode.IsEnabled;
+        if (grad && fullMatrices)
+            throw new NotSupportedException($"Svd: gradients need the reduced SVD (fullMatrices: false); input {ShapeUtil.Str(a.Shape)}.");
         var (mats, batch, m, n) = Unpack("Svd", a);
         int k = Math.Min(m, n), uc = fullMatrices ? m : k, vr = fullMatrices ? n : k;
         var us = new NComplex[mats.Length][];
@@ -89,7 +90,54 @@ public static class Linalg
         var realType = a.DType.ToReal();
         var sFlat = ss.SelectMany(x => x).ToArray();
         var S = realType == DType.Float64 ? Tensor.FromArray(sFlat, batch.Append(k).ToArray()) : Tensor.FromArray(Array.ConvertAll(sFlat, x => (float)x), batch.Append(k).ToArray());
-        return (Pack(us, batch, m, uc, a.DType), S, Pack(vhs, batch, vr, n, a.DType));
+        var U = Pack(us, batch, m, uc, a.DType);
+        var Vh = Pack(vhs, batch, vr, n, a.DType);
+        if (!grad) return (U, S, Vh);
+        var (u0, s0, vh0) = (U.Detach(), S.Detach(), Vh.Detach());
+        U.Record("SvdBackward", a, g => SvdBackward(a, u0, s0, vh0, g, null, null), u0, vh0);
+        S.Record("SvdBackward", a, g => SvdBackward(a, u0, s0, vh0, null, g, null), u0, vh0);
+        Vh.Record("SvdBackward", a, g => SvdBackward(a, u0, s0, vh0, null, null, g), u0, vh0);
+        return (U, S, Vh);
+    }
+
+    /// <summary>The gradient of a reduced SVD A = U diag(S) Vh for output gradients gU, gS, gVh (any may be null):
+    /// gA = U[(skew(UᴴgU)/E)S + S(skew(VᴴgV)/E) + diag(gS) + i·Im diag(UᴴgU − VᴴgV)/(2S)]Vh + (I − UUᴴ)gU S⁻¹Vh +
+    /// U S⁻¹ gVᴴ(I − VVᴴ), skew(X) = X − Xᴴ, E_jk = S_k² − S_j² (1 on the diagonal). The formula is linear in the
+    /// output gradients, so each output's node adds its own part.</summary>
+    private static Tensor SvdBackward(Tensor a, Tensor u, Tensor s, Tensor vh, Tensor? gU, Tensor? gS, Tensor? gVh)
+    {
+        int m = u.Size(-2), n = vh.Size(-1), k = s.Size(-1);
+        bool complex = a.IsComplex;
+        Tensor C(Tensor t) => complex && !t.IsComplex ? t.To(a.DType) : t;
+        var v = vh.MH;
+        var s2 = s.Mul(s);
+        var eye = Tensor.Eye(k, dtype: s.DType);
+        var e = s2.Unsqueeze(-2).Sub(s2.Unsqueeze(-1)).Add(eye);
+        var sRow = s.Unsqueeze(-2);                 // scales columns
+        var sCol = s.Unsqueeze(-1);                 // scales rows
+        Tensor inner;
+        Tensor gA;
+        if (gS is not null)
+        {
+            inner = C(gS.Unsqueeze(-1).Mul(eye));
+            return u.Matmul(inner).Matmul(vh);
+        }
+        if (gU is not null)
+        {
+            var uhgu = u.MH.Matmul(gU);
+            inner = uhgu.Sub(uhgu.MH).Mul(C(sRow.Div(e)));
+            if (complex) inner = inner.Add(Tensor.Complex(Tensor.ZerosLike(s), uhgu.Imag().Mul(eye).Sum(-1).Div(s.Mul(2))).Unsqueeze(-1).Mul(C(eye)));
+            gA = u.Matmul(inner).Matmul(vh);
+            if (m > k) gA = gA.Add(gU.Sub(u.Matmul(uhgu)).Mul(C(sRow.Reciprocal())).Matmul(vh));
+            return gA;
+        }
+        var gV = gVh!.MH;
+        var vhgv = v.MH.Matmul(gV);
+        inner = C(sCol.Div(e)).Mul(vhgv.Sub(vhgv.MH));
+        if (complex) inner = inner.Sub(Tensor.Complex(Tensor.ZerosLike(s), vhgv.Imag().Mul(eye).Sum(-1).Div(s.Mul(2))).Unsqueeze(-1).Mul(C(eye)));
+        gA = u.Matmul(inner).Matmul(vh);
+        if (n > k) gA = gA.Add(u.Matmul(gV.Sub(v.Matmul(vhgv)).Mul(C(sRow.Reciprocal())).MH));
+        return gA;
     }
 
     /// <summary>Singular values only, descending (<c>torch.linalg.svdvals</c>); differentiable: dσᵢ = Re(uᵢᴴ dA vᵢ),

@@ -87,6 +87,23 @@ public class ComplexTests
         GradCheck.CheckComplex(x => Linalg.Pinv(x[0]).Abs(), [C(9, 5, 2)]);
     }
 
+    /// <summary>SVD gradients (PyTorch's svd_backward) for losses blind to the singular vectors' phases: U·Vh, |U|², |Vh|²
+    /// and S, on tall, wide and square, complex and real matrices.</summary>
+    [Fact]
+    public void SvdGradientsMatchFiniteDifferencesForGaugeInvariantLosses()
+    {
+        foreach (var (m, n) in new[] { (5, 3), (3, 5), (4, 4) })
+        {
+            var z = Tensor.Randn([m, n], DType.Complex128, new Generator((ulong)(m * 10 + n)));
+            var r = Tensor.Randn([2, m, n], DType.Float64, new Generator((ulong)(m * 10 + n + 1)));
+            foreach (var x in new[] { z, r })
+            {
+                GradCheck.CheckComplex(v => { var (u, _, vh) = Linalg.Svd(v[0]); return u.Matmul(vh); }, [x]);
+                GradCheck.CheckComplex(v => { var (u, s, vh) = Linalg.Svd(v[0]); return Tensor.Cat([u.Abs().Square().Flatten(), vh.Abs().Square().Flatten(), s.Flatten()], 0); }, [x]);
+            }
+        }
+    }
+
     [Fact]
     public void LeafGradientsAccumulateAndOptimizersStepComplexParameters()
     {
@@ -138,7 +155,7 @@ public class ComplexTests
         var ex = Assert.Throws<NotSupportedException>(() => z.To(DType.Float32));
         Assert.Contains("imaginary", ex.Message);
         Assert.Throws<ArgumentException>(() => Tensor.Randn([2], DType.Float32).Imag());
-        Assert.Throws<NotSupportedException>(() => Linalg.Svd(Tensor.Randn([3, 3], DType.Complex128, requiresGrad: true)));
+        Assert.Throws<NotSupportedException>(() => Linalg.Svd(Tensor.Randn([3, 3], DType.Complex128, requiresGrad: true), fullMatrices: true));
     }
 
     [Fact]
