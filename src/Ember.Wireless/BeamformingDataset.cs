@@ -76,8 +76,8 @@ public sealed class BeamformingDataset
     }
 
     /// <summary>Writes the thesis layout (H [Nr×Nt×N], Fopt [Nt×Ns×N], Wopt [Nr×Ns×N], and At/Ar when present) to a
-    /// MATLAB v7 file (compressed), atomically.</summary>
-    public void Save(string path, bool compress = true)
+    /// MATLAB file, atomically; uncompressed by default (channel values do not compress: see <see cref="MatFile.Save"/>).</summary>
+    public void Save(string path, bool compress = false)
     {
         var vars = new Dictionary<string, Tensor>
         {

@@ -166,7 +166,8 @@ public static class Linalg
             var (u2, s2, v2) = SvdOne(ah, n, m);
             return (v2, s2, u2);
         }
-        // Tall (m ≥ n): one-sided Jacobi on the columns of G = A·V. Column-major copies keep columns contiguous.
+        if (2 * m > 3 * n) return SvdTallViaQr(a, m, n);
+        // (Nearly) square: one-sided Jacobi on the columns of G = A·V. Column-major copies keep columns contiguous.
         var g = new NComplex[n][];
         var v = new NComplex[n][];
         for (int j = 0; j < n; j++)
@@ -232,6 +233,66 @@ public static class Linalg
             for (int i = 0; i < m; i++) U[i * n + c] = ucol[i];
         }
         return (U, S, V);
+    }
+
+    /// <summary>For m well above n: Householder QR A = QR first, then Jacobi on the n×n R (rotations cost n instead of m),
+    /// and U = Q·U_R.</summary>
+    private static (NComplex[] U, double[] S, NComplex[] V) SvdTallViaQr(NComplex[] a, int m, int n)
+    {
+        var cols = new NComplex[n][];
+        for (int j = 0; j < n; j++)
+        {
+            cols[j] = new NComplex[m];
+            for (int i = 0; i < m; i++) cols[j][i] = a[i * n + j];
+        }
+        var vs = new NComplex[n][];
+        for (int j = 0; j < n; j++)
+        {
+            var x = cols[j];
+            double norm = 0;
+            for (int i = j; i < m; i++) norm += x[i].Real * x[i].Real + x[i].Imaginary * x[i].Imaginary;
+            norm = Math.Sqrt(norm);
+            var v = new NComplex[m - j];
+            if (norm == 0) { vs[j] = v; continue; }
+            // Reflect x onto −e^{i arg x_j}‖x‖ e_j (the sign avoids cancellation).
+            var phase = x[j].Magnitude > 0 ? x[j] / x[j].Magnitude : NComplex.One;
+            var alpha = -phase * norm;
+            for (int i = j; i < m; i++) v[i - j] = x[i];
+            v[0] -= alpha;
+            double vn = 0;
+            foreach (var z in v) vn += z.Real * z.Real + z.Imaginary * z.Imaginary;
+            vn = Math.Sqrt(vn);
+            for (int i = 0; i < v.Length; i++) v[i] /= vn;
+            vs[j] = v;
+            for (int c = j; c < n; c++) Reflect(v, cols[c], j);
+        }
+        var r = new NComplex[n * n];
+        for (int i = 0; i < n; i++)
+            for (int j = i; j < n; j++) r[i * n + j] = cols[j][i];
+        var (ur, sv, vv) = SvdOne(r, n, n);
+        // U = Q·[U_R; 0], with Q = H₀H₁…H_{n−1}: apply the reflections in reverse.
+        var u = new NComplex[n][];
+        for (int c = 0; c < n; c++)
+        {
+            u[c] = new NComplex[m];
+            for (int i = 0; i < n; i++) u[c][i] = ur[i * n + c];
+            for (int j = n - 1; j >= 0; j--) Reflect(vs[j], u[c], j);
+        }
+        var U = new NComplex[m * n];
+        for (int c = 0; c < n; c++)
+            for (int i = 0; i < m; i++) U[i * n + c] = u[c][i];
+        return (U, sv, vv);
+    }
+
+    /// <summary>x[offset..] ← (I − 2vvᴴ)x[offset..] for a unit vector v.</summary>
+    private static void Reflect(NComplex[] v, NComplex[] x, int offset)
+    {
+        if (v.Length == 0) return;
+        NComplex dot = 0;
+        for (int i = 0; i < v.Length; i++) dot += NComplex.Conjugate(v[i]) * x[offset + i];
+        if (dot == NComplex.Zero) return;
+        dot *= 2;
+        for (int i = 0; i < v.Length; i++) x[offset + i] -= dot * v[i];
     }
 
     private static double SqNorm(NComplex[] x)

@@ -79,6 +79,7 @@ public class MatFileTests
             ["s"] = Tensor.Scalar(2.5, DType.Float64),
             ["k"] = Tensor.FromArray(new long[] { 1, -2, 3, 4 }, 2, 2),
             ["m"] = Tensor.FromArray(new[] { true, false, true }),
+            ["z"] = Tensor.Zeros([100, 100], DType.Float64),   // compresses; the random ones are stored raw
         };
         foreach (bool compress in new[] { false, true })
         {
@@ -93,7 +94,7 @@ public class MatFileTests
                 Assert.Equal(TestFlat(expected), TestFlat(back[name]));
             }
         }
-        Assert.True(new FileInfo(Path.Combine(dir, "rtTrue.mat")).Length < new FileInfo(Path.Combine(dir, "rtFalse.mat")).Length);
+        Assert.True(new FileInfo(Path.Combine(dir, "rtTrue.mat")).Length < new FileInfo(Path.Combine(dir, "rtFalse.mat")).Length - 70_000);
         Assert.Empty(Directory.GetFiles(dir, "*.tmp"));
         Assert.Throws<ArgumentException>(() => MatFile.Save(Path.Combine(dir, "bad.mat"), new Dictionary<string, Tensor> { ["1x"] = Tensor.Ones(2) }));
         Assert.False(File.Exists(Path.Combine(dir, "bad.mat")));
