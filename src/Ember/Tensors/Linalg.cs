@@ -555,12 +555,18 @@ public static class Linalg
         return r.Record("LogDetBackward", a, g => Inv(a.Detach()).MH.Mul(g.Unsqueeze(-1).Unsqueeze(-1)), a);
     }
 
-    /// <summary>Determinant (<c>torch.linalg.det</c>), not differentiable here (use <see cref="LogDet"/>).</summary>
+    /// <summary>Determinant (<c>torch.linalg.det</c>) through the LU factorization. Differentiable for invertible A:
+    /// grad A = g·conj(det A)·A⁻ᴴ (g·det A·A⁻ᵀ for real A).</summary>
     public static Tensor Det(Tensor a)
     {
-        Tensor sign, lad;
-        using (Tensor.NoGrad()) (sign, lad) = SlogDet(a.Detach());
-        using (Tensor.NoGrad()) return sign.Mul(lad.Exp());
+        Tensor sign, lad, r;
+        using (Tensor.NoGrad())
+        {
+            (sign, lad) = SlogDet(a.Detach());
+            r = sign.Mul(lad.Exp());
+        }
+        if (!(GradMode.IsEnabled && a.RequiresGrad)) return r;
+        return r.Record("DetBackward", a, g => Inv(a.Detach()).MH.Mul(g.Mul(r.Detach().Conj()).Unsqueeze(-1).Unsqueeze(-1)), a, r);
     }
 
     /// <summary>Moore–Penrose pseudo-inverse (<c>torch.linalg.pinv</c>) through the SVD, dropping singular values below

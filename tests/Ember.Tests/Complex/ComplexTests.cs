@@ -85,6 +85,10 @@ public class ComplexTests
         GradCheck.CheckComplex(x => Linalg.Solve(x[0].MH.Matmul(x[0]), x[1]).Abs().Square(), [C(6, 5, 3), C(7, 3)]);
         GradCheck.CheckComplex(x => Linalg.SvdVals(x[0]), [C(8, 4, 6)]);
         GradCheck.CheckComplex(x => Linalg.Pinv(x[0]).Abs(), [C(9, 5, 2)]);
+        GradCheck.CheckComplex(x => Linalg.Det(x[0]), [C(10, 2, 3, 3)]);
+        GradCheck.CheckComplex(x => Linalg.Det(x[0]), [Tensor.Randn([4, 4], DType.Float64, new Generator(11))]);
+        var m = Tensor.FromArray(new double[] { 2, 1, 0, 3 }, 2, 2);
+        Assert.Equal(6.0, Linalg.Det(m).Item(), 12);
     }
 
     /// <summary>SVD gradients (PyTorch's svd_backward) for losses blind to the singular vectors' phases: U·Vh, |U|², |Vh|²
