@@ -24,14 +24,22 @@ public static partial class Functional
 
     /// <summary>Complex 2-D convolution W∗x = (Wr∗xr − Wi∗xi) + i(Wr∗xi + Wi∗xr), computed as one real convolution over
     /// the stacked [real; imaginary] channels with the block weight [[Wr, −Wi], [Wi, Wr]]. Input (N, C, H, W), weight
-    /// (O, C, kH, kW), bias (O).</summary>
-    public static Tensor ComplexConv2d(Tensor input, Tensor weight, Tensor? bias = null, Size2? stride = null, Padding? padding = null, Size2? dilation = null)
+    /// (O, C/groups, kH, kW), bias (O); with groups > 1 each group of channels is convolved separately.</summary>
+    public static Tensor ComplexConv2d(Tensor input, Tensor weight, Tensor? bias = null, Size2? stride = null, Padding? padding = null, Size2? dilation = null,
+        int groups = 1)
     {
         RequireComplex("ComplexConv2d", input);
         RequireComplex("ComplexConv2d", weight, "weight");
         if (input.Dim != 4) throw new ArgumentException($"ComplexConv2d: input must be (N, C, H, W), got {ShapeUtil.Str(input.Shape)}.");
-        if (input.Size(1) != weight.Size(1))
-            throw new ArgumentException($"ComplexConv2d: input {ShapeUtil.Str(input.Shape)} has {input.Size(1)} channels, the weight {ShapeUtil.Str(weight.Shape)} expects {weight.Size(1)}.");
+        if (groups < 1 || input.Size(1) % groups != 0 || weight.Size(0) % groups != 0 || input.Size(1) / groups != weight.Size(1))
+            throw new ArgumentException($"ComplexConv2d: input {ShapeUtil.Str(input.Shape)} with {groups} group(s) does not match the weight {ShapeUtil.Str(weight.Shape)} (expects C/groups = {weight.Size(1)} channels per group).");
+        if (groups > 1)
+        {
+            int ci = input.Size(1) / groups, co = weight.Size(0) / groups;
+            var outs = Enumerable.Range(0, groups).Select(gi => ComplexConv2d(input.Narrow(1, gi * ci, ci), weight.Narrow(0, gi * co, co), null, stride, padding, dilation)).ToArray();
+            var y0 = Tensor.Cat(outs, 1);
+            return bias is null ? y0 : y0.Add(bias.View(1, weight.Size(0), 1, 1));
+        }
         var (wr, wi) = (weight.Real(), weight.Imag());
         var block = Tensor.Cat([Tensor.Cat([wr, wi.Neg()], 1), Tensor.Cat([wi, wr], 1)], 0);
         var x = Tensor.Cat([input.Real(), input.Imag()], 1);
@@ -173,18 +181,20 @@ public sealed class ComplexConv2d : Module
     public Padding Padding { get; }
     public Size2 Dilation { get; }
 
+    public int Groups { get; }
+
     public ComplexConv2d(int inChannels, int outChannels, Size2 kernelSize, Size2? stride = null, Padding? padding = null, Size2? dilation = null,
-        bool bias = true, DType dtype = DType.Complex64, Generator? generator = null)
+        bool bias = true, DType dtype = DType.Complex64, Generator? generator = null, int groups = 1)
     {
         if (!dtype.IsComplex()) throw new ArgumentException($"ComplexConv2d: dtype must be complex, got {dtype.Name()}.");
-        ConvChecks.Channels("ComplexConv2d", inChannels, outChannels, 1);
-        Stride = stride ?? 1; Padding = padding ?? 0; Dilation = dilation ?? 1;
-        Weight = RegisterParameter("weight", Tensor.Zeros([outChannels, inChannels, kernelSize.H, kernelSize.W], dtype))!;
+        ConvChecks.Channels("ComplexConv2d", inChannels, outChannels, groups);
+        Stride = stride ?? 1; Padding = padding ?? 0; Dilation = dilation ?? 1; Groups = groups;
+        Weight = RegisterParameter("weight", Tensor.Zeros([outChannels, inChannels / groups, kernelSize.H, kernelSize.W], dtype))!;
         Bias = RegisterParameter("bias", bias ? Tensor.Zeros([outChannels], dtype) : null);
         ComplexInit.Rayleigh(Weight, g: generator);
     }
 
-    public override Tensor Forward(Tensor input) => Functional.ComplexConv2d(input, Weight, Bias, Stride, Padding, Dilation);
+    public override Tensor Forward(Tensor input) => Functional.ComplexConv2d(input, Weight, Bias, Stride, Padding, Dilation, Groups);
     protected override string ExtraRepr() => $"{Weight.Size(1)}, {Weight.Size(0)}, kernel_size=({Weight.Size(2)}, {Weight.Size(3)}), stride={Stride}, padding={Padding}";
 }
 

@@ -22,6 +22,17 @@ public class ComplexLayerTests
         var yi = Functional.Conv2d(xr, wi, b.Imag(), 2, 1).Add(Functional.Conv2d(xi, wr, null, 2, 1));
         Assert.True(y.Real().Sub(yr).Abs().Max().Item() < 1e-12 && y.Imag().Sub(yi).Abs().Max().Item() < 1e-12);
         GradCheck.CheckComplex(v => Functional.ComplexConv2d(v[0], v[1], v[2], padding: 1), [C(4, 1, 2, 4, 4), C(5, 2, 2, 3, 3), C(6, 2)]);
+        // Groups: depthwise (groups = channels) equals each channel convolved with its own filter.
+        var xd = C(14, 1, 3, 5, 5);
+        var wd = C(15, 3, 1, 3, 3);
+        var yd = Functional.ComplexConv2d(xd, wd, null, padding: 1, groups: 3);
+        for (int c = 0; c < 3; c++)
+        {
+            var one = Functional.ComplexConv2d(xd.Narrow(1, c, 1), wd.Narrow(0, c, 1), null, padding: 1);
+            Assert.True(yd.Narrow(1, c, 1).Sub(one).Abs().Max().Item() < 1e-12);
+        }
+        GradCheck.CheckComplex(v => Functional.ComplexConv2d(v[0], v[1], v[2], groups: 2), [C(16, 1, 4, 3, 3), C(17, 2, 2, 2, 2), C(18, 2)]);
+        Assert.Throws<ArgumentException>(() => Functional.ComplexConv2d(xd, wd, groups: 2));
 
         var wt = C(7, 3, 2, 2, 2);
         var yt = Functional.ComplexConvTranspose2d(x, wt, null, stride: 2);
