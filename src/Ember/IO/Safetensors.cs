@@ -60,6 +60,7 @@ public static class Safetensors
             case DType.Int64: s.Write(MemoryMarshal.AsBytes(t.Span<long>())); break;
             case DType.Bool: s.Write(MemoryMarshal.AsBytes(t.Span<bool>())); break;
             case DType.Complex64: s.Write(MemoryMarshal.AsBytes(t.Span<Complex64>())); break;
+            case DType.Complex128: s.Write(MemoryMarshal.AsBytes(t.Span<System.Numerics.Complex>())); break;
         }
     }
 
@@ -70,6 +71,8 @@ public static class Safetensors
         DType.Int64 => "I64",
         DType.Bool => "BOOL",
         DType.Complex64 => "C64",
+        // Not in the safetensors specification (neither is C64): Ember's own extension, interleaved (re, im) float64.
+        DType.Complex128 => "C128",
         _ => throw new NotSupportedException($"Safetensors: dtype {d.Name()}."),
     };
 
@@ -140,6 +143,7 @@ public static class Safetensors
     {
         "F32" or "I32" => 4,
         "F64" or "I64" or "C64" => 8,
+        "C128" => 16,
         "F16" or "BF16" or "I16" => 2,
         "BOOL" or "U8" or "I8" => 1,
         _ => null,
@@ -153,6 +157,7 @@ public static class Safetensors
             case "F64": return Tensor.FromSpan(MemoryMarshal.Cast<byte, double>(data), shape);
             case "I64": return Tensor.FromSpan(MemoryMarshal.Cast<byte, long>(data), shape);
             case "C64": return Tensor.FromSpan(MemoryMarshal.Cast<byte, Complex64>(data), shape);
+            case "C128": return Tensor.FromSpan(MemoryMarshal.Cast<byte, System.Numerics.Complex>(data), shape);
             case "BOOL":
             {
                 var b = new bool[data.Length];

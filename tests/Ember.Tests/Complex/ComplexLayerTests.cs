@@ -113,6 +113,23 @@ public class ComplexLayerTests
     }
 
     [Fact]
+    public void ComplexModulesRoundTripThroughSafetensors()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-cplx").FullName;
+        foreach (var dtype in new[] { DType.Complex64, DType.Complex128 })
+        {
+            var a = new Sequential(new ComplexConv2d(2, 3, 3, padding: 1, dtype: dtype, generator: new Generator(1)), new ComplexBatchNorm2d(3, dtype: dtype));
+            var b = new Sequential(new ComplexConv2d(2, 3, 3, padding: 1, dtype: dtype, generator: new Generator(2)), new ComplexBatchNorm2d(3, dtype: dtype));
+            var path = Path.Combine(dir, $"{dtype}.safetensors");
+            Ember.IO.Safetensors.Save(path, a.StateDict());
+            b.LoadStateDict(Ember.IO.Safetensors.Load(path));
+            var x = Tensor.Randn([2, 2, 4, 4], dtype, new Generator(3));
+            a.Eval(); b.Eval();
+            Assert.Equal(a.Call(x).ToComplexArray(), b.Call(x).ToComplexArray());
+        }
+    }
+
+    [Fact]
     public void OptimizersStepComplexParametersAsRealPairs()
     {
         var z = Tensor.FromArray(new NComplex[] { new(1, 2), new(-3, 0.5) }).RequiresGrad_();
