@@ -50,7 +50,8 @@ public sealed class BeamformingDataset
         return new BeamformingDataset(h, fopt, wopt, Stack(chans.Select(c => c.At)), Stack(chans.Select(c => c.Ar)));
     }
 
-    private static Tensor Stack(IEnumerable<CMat> mats)
+    /// <summary>Equal-shaped matrices as one complex128 tensor [count, rows, cols].</summary>
+    internal static Tensor Stack(IEnumerable<CMat> mats)
     {
         var list = mats.ToList();
         int r = list[0].Rows, c = list[0].Cols;

@@ -122,11 +122,6 @@ public static class BeamformingMilestone
         return new BeamformingRun(result, snrDb, curves, counts, best, ompMs, models);
     }
 
-    internal static Tensor StackChannels(ChannelRealization[] chans)
-    {
-        int nr = chans[0].H.Rows, nt = chans[0].H.Cols;
-        var flat = new System.Numerics.Complex[chans.Length * nr * nt];
-        for (int i = 0; i < chans.Length; i++) chans[i].H.Data.CopyTo(flat, i * nr * nt);
-        return Tensor.FromArray(flat, chans.Length, nr, nt).To(DType.Complex64);
-    }
+    /// <summary>The channels' H as one complex64 tensor [count, Nr, Nt] (training input).</summary>
+    internal static Tensor StackChannels(ChannelRealization[] chans) => BeamformingDataset.Stack(chans.Select(c => c.H)).To(DType.Complex64);
 }

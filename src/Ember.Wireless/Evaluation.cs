@@ -46,8 +46,7 @@ public static class BaselineEvaluation
         var opt = new double[n, k];
         var omp = new double[n, k];
         var steer = new double[n, k];
-        CMat? codeT = data.At is null ? Codebook.Upa(tx ?? ArrayGeometry.Square(data.Nt)) : null;
-        CMat? codeR = data.Ar is null ? Codebook.Upa(rx ?? ArrayGeometry.Square(data.Nr)) : null;
+        var dictionary = DictionaryFor(data, tx, rx);
         long ompTicks = 0;
         var lockObj = new object();
         Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = Parallelism.NumThreads }, i =>
@@ -55,9 +54,7 @@ public static class BaselineEvaluation
             var h = data.Channel(i);
             var fopt = CMat.FromTensor(data.Fopt.Select(0, i));
             var wopt = CMat.FromTensor(data.Wopt.Select(0, i));
-            var dict = data.Dictionaries(i);
-            var at = dict?.At ?? codeT!;
-            var ar = dict?.Ar ?? codeR!;
+            var (at, ar) = dictionary(i);
             long t0 = Stopwatch.GetTimestamp();
             var (frf, fbb) = Beamforming.OmpPrecoder(fopt, at, nrf);
             var f = frf * fbb;
@@ -77,6 +74,16 @@ public static class BaselineEvaluation
         });
         double ompMs = ompTicks * 1000.0 / Stopwatch.Frequency / n;
         return [Curve("Optimal (SVD)", opt, snrDb, 0), Curve("OMP", omp, snrDb, ompMs), Curve("Beam steering", steer, snrDb, 0)];
+    }
+
+    /// <summary>OMP's dictionaries for channel i: the data set's path responses, or oversampled UPA codebooks (built once)
+    /// for the arrays <paramref name="tx"/>/<paramref name="rx"/> (square by default) when it has none.</summary>
+    internal static Func<int, (CMat At, CMat Ar)> DictionaryFor(BeamformingDataset data, ArrayGeometry? tx, ArrayGeometry? rx)
+    {
+        if (data.At is not null && data.Ar is not null) return i => data.Dictionaries(i)!.Value;
+        var codeT = Codebook.Upa(tx ?? ArrayGeometry.Square(data.Nt));
+        var codeR = Codebook.Upa(rx ?? ArrayGeometry.Square(data.Nr));
+        return _ => (codeT, codeR);
     }
 
     internal static SpectralEfficiencyCurve Curve(string name, double[,] values, double[] snrDb, double ms)

@@ -106,16 +106,14 @@ public static class BeamformerTraining
     /// and MMSE combiner at 0 dB), over <see cref="Parallelism.NumThreads"/> threads like the network's batched inference.</summary>
     public static double OmpMillisecondsPerChannel(BeamformingDataset data, int nrf, ArrayGeometry? tx = null, ArrayGeometry? rx = null)
     {
-        var codeT = data.At is null ? Codebook.Upa(tx ?? ArrayGeometry.Square(data.Nt)) : null;
-        var codeR = data.Ar is null ? Codebook.Upa(rx ?? ArrayGeometry.Square(data.Nr)) : null;
+        var dictionary = BaselineEvaluation.DictionaryFor(data, tx, rx);
         var chans = Enumerable.Range(0, data.Count).Select(data.Channel).ToArray();
-        var dicts = Enumerable.Range(0, data.Count).Select(data.Dictionaries).ToArray();
+        var dicts = Enumerable.Range(0, data.Count).Select(dictionary).ToArray();
         var sw = Stopwatch.StartNew();
         Parallel.For(0, data.Count, new ParallelOptions { MaxDegreeOfParallelism = Parallelism.NumThreads }, i =>
         {
             var (fopt, _) = Beamforming.Optimal(chans[i], data.Ns);
-            var at = dicts[i]?.At ?? codeT!;
-            var ar = dicts[i]?.Ar ?? codeR!;
+            var (at, ar) = dicts[i];
             var (frf, fbb) = Beamforming.OmpPrecoder(fopt, at, nrf);
             Beamforming.OmpCombiner(chans[i], frf * fbb, ar, nrf, 1.0);
         });

@@ -50,6 +50,24 @@ public class WirelessTests
         Assert.True(steer.Mean[1] < omp.Mean[1] && omp.Mean[1] < opt.Mean[1]);
     }
 
+    /// <summary>Without path dictionaries (a user's H-only file), OMP and beam steering fall back to oversampled UPA
+    /// codebooks: still feasible, between beam steering... and the optimum, and close to OMP with the true paths.</summary>
+    [Fact]
+    public void OmpFallsBackToCodebooksWithoutPathDictionaries()
+    {
+        var data = BeamformingDataset.Generate(ChannelConfig.ElAyach64x16, 60, 2, seed: 4);
+        var bare = new BeamformingDataset(data.H, data.Fopt, data.Wopt);
+        var withPaths = BaselineEvaluation.Evaluate(data, [-10, 0], 4);
+        var codebook = BaselineEvaluation.Evaluate(bare, [-10, 0], 4);
+        for (int s = 0; s < 2; s++)
+        {
+            double opt = codebook[0].Mean[s], omp = codebook[1].Mean[s], steer = codebook[2].Mean[s];
+            Assert.Equal(withPaths[0].Mean[s], opt, 12);
+            Assert.True(omp <= opt && omp > 0.85 * withPaths[1].Mean[s], $"codebook OMP {omp} vs path OMP {withPaths[1].Mean[s]}");
+            Assert.True(steer < omp, $"beam steering {steer} vs OMP {omp}");
+        }
+    }
+
     [Fact]
     public void OmpIsHybridFeasibleAndNeverBeatsTheOptimum()
     {
