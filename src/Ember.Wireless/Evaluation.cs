@@ -48,7 +48,6 @@ public static class BaselineEvaluation
         var steer = new double[n, k];
         var dictionary = DictionaryFor(data, tx, rx);
         long ompTicks = 0;
-        var lockObj = new object();
         Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = Parallelism.NumThreads }, i =>
         {
             var h = data.Channel(i);

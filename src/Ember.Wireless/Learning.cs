@@ -60,8 +60,8 @@ public sealed record BeamformerConfig(
         if (Streams < 1 || RfChains < Streams)
             throw new ArgumentException($"BeamformerConfig: need 1 ≤ Ns ≤ N_RF, got Ns = {Streams}, N_RF = {RfChains}.");
         if (Width < 1 || Blocks < 0 || Hidden < 1) throw new ArgumentException($"BeamformerConfig: width, blocks and hidden must be positive (got {Width}, {Blocks}, {Hidden}).");
-        if (Backbone is BeamformerBackbone.Transformer or BeamformerBackbone.CnnTransformer && Hidden % Heads != 0 && Width % Heads != 0)
-            throw new ArgumentException($"BeamformerConfig: the model width must be divisible by the {Heads} attention heads.");
+        if (Backbone is BeamformerBackbone.Transformer or BeamformerBackbone.CnnTransformer && (Heads < 1 || Hidden % Heads != 0))
+            throw new ArgumentException($"BeamformerConfig: the Transformer width (Hidden = {Hidden}) must be divisible by the {Heads} attention heads.");
     }
 }
 
@@ -155,7 +155,8 @@ public sealed class HybridBeamformerNet : Module
     }
 
     /// <summary>The network input for channels H [B, Nr, Nt]: real [B, C·Nr, Ht, Wt] for the real backbones, complex
-    /// [B, Nr, Ht, Wt] for the complex CNN. Channels are scaled by 1/√(NtNr)·√Nt·... so entries have unit variance.</summary>
+    /// [B, Nr, Ht, Wt] for the complex CNN. Antenna-domain entries already have unit variance (E‖H‖²_F = NtNr); the
+    /// beamspace channel, whose energy gathers in a few peaks, is divided by (NtNr)^¼.</summary>
     public Tensor Features(Tensor h)
     {
         if (h.Dim != 3 || !h.IsComplex || h.Size(1) != Config.Nr || h.Size(2) != Config.Nt)
