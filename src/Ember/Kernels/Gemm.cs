@@ -40,6 +40,9 @@ internal static unsafe partial class Gemm
     private const int ScalarMR = 4, ScalarNR = 4;
     internal static int MCPanels = 32;
 
+    /// <summary>Packing one element, in multiply-adds (for choosing the thread split).</summary>
+    private const long PackCost = 8;
+
     [ThreadStatic] private static float* t_packA;
     [ThreadStatic] private static float* t_packB;
     [ThreadStatic] private static int t_packASize, t_packBSize;
@@ -58,12 +61,21 @@ internal static unsafe partial class Gemm
 
     /// <summary>C[m×n] = A[m×k]·B[k×n] (+ C when <paramref name="accumulate"/>). Element (i, p) of A is at
     /// a[i·rsa + p·csa], (p, j) of B at b[p·rsb + j·csb]; C is row-major with leading dimension ldc.</summary>
-    public static void Sgemm(int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate, bool parallel = true)
+    /// <remarks>With <paramref name="bias"/> (n floats, not with <paramref name="accumulate"/>), C = A·B + 1·biasᵀ: the
+    /// bias row is added to each tile while it is still in L1, instead of a separate pass over C.</remarks>
+    public static void Sgemm(int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate,
+        bool parallel = true, float* bias = null)
     {
         if (m <= 0 || n <= 0) return;
+        if (bias != null && accumulate) throw new ArgumentException("Sgemm: a bias row is only added to a product that overwrites C.");
         if (k == 0)
         {
-            if (!accumulate) for (int i = 0; i < m; i++) new Span<float>(c + (long)i * ldc, n).Clear();
+            for (int i = 0; i < m; i++)
+            {
+                var row = new Span<float>(c + (long)i * ldc, n);
+                if (bias != null) new ReadOnlySpan<float>(bias, n).CopyTo(row);
+                else if (!accumulate) row.Clear();
+            }
             return;
         }
         var path = Path;
@@ -72,13 +84,19 @@ internal static unsafe partial class Gemm
         int threads = parallel ? (int)Math.Min(Parallelism.NumThreads, Math.Max(1, flops / 4_000_000)) : 1;
         if (threads <= 1)
         {
-            Blocked(path, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate);
+            Blocked(path, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate, bias);
             return;
         }
-        nint pa = (nint)a, pb = (nint)b, pc = (nint)c;
-        // Split the larger dimension: each thread then packs only its share of that operand, and the packing of
-        // the other (smaller) operand is what gets duplicated.
-        if (n >= m)
+        nint pa = (nint)a, pb = (nint)b, pc = (nint)c, pbias = (nint)bias;
+        // Split columns (in NR panels) or rows (in MR panels), whichever leaves the busiest thread the least work:
+        // its share of C's panels times the depth, plus packing the operand every thread packs in full (A for a
+        // column split, B for a row split). Splitting the larger dimension is usually it; a small square product
+        // with a long depth (a weight gradient, 128×128×4096) is where whole panels decide: 128 columns are three
+        // 48-wide panels (two for one thread, one for the other), 128 rows sixteen 8-row panels.
+        long colPanels = (n + nr - 1) / nr, rowPanels = (m + mr - 1) / mr;
+        long colCost = (colPanels + threads - 1) / threads * nr * (long)m * k + PackCost * (long)m * k;
+        long rowCost = (rowPanels + threads - 1) / threads * mr * (long)n * k + PackCost * (long)n * k;
+        if (colCost < rowCost || (colCost == rowCost && n >= m))
         {
             // Split columns in multiples of NR.
             int panels = (n + nr - 1) / nr;
@@ -88,7 +106,8 @@ internal static unsafe partial class Gemm
             {
                 int j0 = t * per, nn = Math.Min(per, n - j0);
                 if (nn > 0)
-                    Blocked(path, m, nn, k, (float*)pa, rsa, csa, (float*)pb + (long)j0 * csb, rsb, csb, (float*)pc + j0, ldc, accumulate);
+                    Blocked(path, m, nn, k, (float*)pa, rsa, csa, (float*)pb + (long)j0 * csb, rsb, csb, (float*)pc + j0, ldc, accumulate,
+                        pbias == 0 ? null : (float*)pbias + j0);
             });
         }
         else
@@ -100,13 +119,15 @@ internal static unsafe partial class Gemm
             {
                 int i0 = t * per, mm = Math.Min(per, m - i0);
                 if (mm > 0)
-                    Blocked(path, mm, n, k, (float*)pa + (long)i0 * rsa, rsa, csa, (float*)pb, rsb, csb, (float*)pc + (long)i0 * ldc, ldc, accumulate);
+                    Blocked(path, mm, n, k, (float*)pa + (long)i0 * rsa, rsa, csa, (float*)pb, rsb, csb, (float*)pc + (long)i0 * ldc, ldc, accumulate,
+                        (float*)pbias);
             });
         }
     }
 
     /// <summary>The five BLIS loops on one thread.</summary>
-    private static void Blocked(GemmPath path, int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate)
+    private static void Blocked(GemmPath path, int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate,
+        float* bias = null)
     {
         var (mr, nr, mcMax, ncMax) = Blocking(path);
         float* ap = Buffer(ref t_packA, ref t_packASize, mcMax * KC);
@@ -133,27 +154,39 @@ internal static unsafe partial class Gemm
                             int mrr = Math.Min(mr, mc - ir);
                             float* apanel = ap + (long)ir * kc;
                             float* cij = c + (long)(ic + ir) * ldc + jc + jr;
+                            float* brow = bias != null && pc == 0 ? bias + jc + jr : null;
                             if (mrr == mr && nrr == nr)
                             {
                                 Micro(path, kc, apanel, bpanel, cij, ldc, acc);
+                                if (brow != null) for (int r = 0; r < mrr; r++) CopyRow(brow, cij + (long)r * ldc, nrr, true);
                             }
                             else
                             {
                                 // Edge tile: full micro-kernel into scratch, then copy the valid part.
                                 Micro(path, kc, apanel, bpanel, tile, nr, false);
-                                for (int r = 0; r < mrr; r++)
-                                {
-                                    float* crow = cij + (long)r * ldc;
-                                    float* trow = tile + r * nr;
-                                    if (acc) for (int j = 0; j < nrr; j++) crow[j] += trow[j];
-                                    else for (int j = 0; j < nrr; j++) crow[j] = trow[j];
-                                }
+                                if (brow != null) for (int r = 0; r < mrr; r++) CopyRow(brow, tile + r * nr, nrr, true);
+                                for (int r = 0; r < mrr; r++) CopyRow(tile + r * nr, cij + (long)r * ldc, nrr, acc);
                             }
                         }
                     }
                 }
             }
         }
+    }
+
+    /// <summary>to[0..n) = from[0..n) (or +=): whole vectors, then scalars.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void CopyRow(float* from, float* to, int n, bool accumulate)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+            for (; j + 16 <= n; j += 16)
+                Vector512.Store(accumulate ? Vector512.Load(to + j) + Vector512.Load(from + j) : Vector512.Load(from + j), to + j);
+        else if (Vector256.IsHardwareAccelerated)
+            for (; j + 8 <= n; j += 8)
+                Vector256.Store(accumulate ? Vector256.Load(to + j) + Vector256.Load(from + j) : Vector256.Load(from + j), to + j);
+        if (accumulate) for (; j < n; j++) to[j] += from[j];
+        else for (; j < n; j++) to[j] = from[j];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -217,6 +250,11 @@ internal static unsafe partial class Gemm
                     for (int p = 0; p < kc; p++) d[p * mr + r] = src[p];
                 }
             }
+            else if (rsa == 1 && rows == mr && mr == 8 && Vector256.IsHardwareAccelerated)
+            {
+                // Transposed A (each column contiguous over i): a panel row is one 8-float vector.
+                for (int p = 0; p < kc; p++) Vector256.Store(Vector256.Load(a + (long)p * csa + i0), d + p * 8);
+            }
             else
             {
                 for (int p = 0; p < kc; p++)
@@ -263,12 +301,16 @@ internal static unsafe partial class Gemm
             }
             else if (csb == 1)
             {
+                // Edge panel: whole vectors of the valid columns, scalars for the rest, zeros past them.
+                int vec = Vector512.IsHardwareAccelerated ? cols & ~15 : Vector256.IsHardwareAccelerated ? cols & ~7 : 0;
                 for (int p = 0; p < kc; p++)
                 {
-                    float* src = b + (long)p * rsb + j0;
+                    float* src = b + (long)p * rsb + j0, to = d + p * nr;
                     int j = 0;
-                    for (; j < cols; j++) d[p * nr + j] = src[j];
-                    for (; j < nr; j++) d[p * nr + j] = 0;
+                    if (Vector512.IsHardwareAccelerated) for (; j < vec; j += 16) Vector512.Store(Vector512.Load(src + j), to + j);
+                    else if (Vector256.IsHardwareAccelerated) for (; j < vec; j += 8) Vector256.Store(Vector256.Load(src + j), to + j);
+                    for (; j < cols; j++) to[j] = src[j];
+                    for (; j < nr; j++) to[j] = 0;
                 }
             }
             else if (rsb == 1 && cols == nr && nr % 8 == 0 && Avx.IsSupported)
@@ -280,6 +322,22 @@ internal static unsafe partial class Gemm
                         Transpose8x8(b + (long)(j0 + jb) * csb + p, csb, d + p * nr + jb, nr);
                 for (; p < kc; p++)
                     for (int j = 0; j < nr; j++) d[p * nr + j] = b[(long)(j0 + j) * csb + p];
+            }
+            else if (rsb == 1 && nr % 8 == 0 && cols >= 8 && Avx.IsSupported)
+            {
+                // Transposed B, edge panel: 8×8 register transposes for whole groups of 8 columns, scalars for the rest.
+                int full = cols & ~7;
+                int p = 0;
+                for (; p <= kc - 8; p += 8)
+                    for (int jb = 0; jb < full; jb += 8)
+                        Transpose8x8(b + (long)(j0 + jb) * csb + p, csb, d + p * nr + jb, nr);
+                for (; p < kc; p++)
+                    for (int j = 0; j < full; j++) d[p * nr + j] = b[(long)(j0 + j) * csb + p];
+                for (p = 0; p < kc; p++)
+                {
+                    for (int j = full; j < cols; j++) d[p * nr + j] = b[(long)(j0 + j) * csb + p];
+                    for (int j = cols; j < nr; j++) d[p * nr + j] = 0;
+                }
             }
             else
             {

@@ -1,6 +1,7 @@
 using System.Runtime.Intrinsics;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 
 namespace Ember.Kernels;
 
@@ -12,8 +13,12 @@ internal struct NegOp<T> : IUnaryOp<T, T> where T : unmanaged, INumber<T>
 
 internal struct ExpOp<T> : IUnaryOp<T, T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public T Scalar(T x) => T.Exp(x);
-    public void Vec(ReadOnlySpan<T> x, Span<T> d) => TensorPrimitives.Exp(x, d);
+    public T Scalar(T x) => typeof(T) == typeof(float) ? (T)(object)FastMath.Exp((float)(object)x) : T.Exp(x);
+    public void Vec(ReadOnlySpan<T> x, Span<T> d)
+    {
+        if (typeof(T) == typeof(float)) FastMath.Exp(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(d));
+        else TensorPrimitives.Exp(x, d);
+    }
 }
 
 internal struct LogOp<T> : IUnaryOp<T, T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -53,14 +58,22 @@ internal struct SignOp<T> : IUnaryOp<T, T> where T : unmanaged, INumber<T>
 
 internal struct TanhOp<T> : IUnaryOp<T, T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public T Scalar(T x) => T.Tanh(x);
-    public void Vec(ReadOnlySpan<T> x, Span<T> d) => TensorPrimitives.Tanh(x, d);
+    public T Scalar(T x) => typeof(T) == typeof(float) ? (T)(object)FastMath.Tanh((float)(object)x) : T.Tanh(x);
+    public void Vec(ReadOnlySpan<T> x, Span<T> d)
+    {
+        if (typeof(T) == typeof(float)) FastMath.Tanh(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(d));
+        else TensorPrimitives.Tanh(x, d);
+    }
 }
 
 internal struct SigmoidOp<T> : IUnaryOp<T, T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public T Scalar(T x) => T.One / (T.One + T.Exp(-x));
-    public void Vec(ReadOnlySpan<T> x, Span<T> d) => TensorPrimitives.Sigmoid(x, d);
+    public T Scalar(T x) => typeof(T) == typeof(float) ? (T)(object)(1 / (1 + FastMath.Exp(-(float)(object)x))) : T.One / (T.One + T.Exp(-x));
+    public void Vec(ReadOnlySpan<T> x, Span<T> d)
+    {
+        if (typeof(T) == typeof(float)) FastMath.Sigmoid(MemoryMarshal.Cast<T, float>(x), MemoryMarshal.Cast<T, float>(d));
+        else TensorPrimitives.Sigmoid(x, d);
+    }
 }
 
 internal struct SinOp<T> : IUnaryOp<T, T> where T : unmanaged, IFloatingPointIeee754<T>
@@ -187,7 +200,7 @@ internal struct GeluOp(bool tanh) : IUnaryOp<float, float>
 
     public float Scalar(float x)
     {
-        if (tanh) return 0.5f * x * (1 + MathF.Tanh(K * (x + C * x * x * x)));
+        if (tanh) return 0.5f * x * (1 + FastMath.Tanh(K * (x + C * x * x * x)));
         return 0.5f * x * (1 + SpecialFunctions.Erf(x * InvSqrt2));
     }
 
@@ -205,7 +218,7 @@ internal struct GeluOp(bool tanh) : IUnaryOp<float, float>
                 TensorPrimitives.Multiply(ds, xs, ds);                 // x³
                 TensorPrimitives.FusedMultiplyAdd(ds, C, xs, ds);      // x + c·x³
                 TensorPrimitives.Multiply(ds, K, ds);
-                TensorPrimitives.Tanh(ds, ds);
+                FastMath.Tanh(ds, ds);
             }
             else SpecialFunctions.Erf(xs, ds, InvSqrt2);
             TensorPrimitives.Add(ds, 1f, ds);
@@ -227,12 +240,12 @@ internal struct GeluBackwardOp(bool tanh) : IBinaryOp<float, float>
         {
             // 1 − tanh²(u) = sech²(u) = 4s/(1 + s)², s = e^(−2|u|): no cancellation as tanh(u) → ±1.
             float u = GeluOp.K * (x + GeluOp.C * x * x * x);
-            float s = MathF.Exp(-2 * MathF.Abs(u));
+            float s = FastMath.Exp(-2 * MathF.Abs(u));
             float sech2 = 4 * s / ((1 + s) * (1 + s));
-            return g * (0.5f * (1 + MathF.Tanh(u)) + 0.5f * x * sech2 * GeluOp.K * (1 + 3 * GeluOp.C * x * x));
+            return g * (0.5f * (1 + FastMath.Tanh(u)) + 0.5f * x * sech2 * GeluOp.K * (1 + 3 * GeluOp.C * x * x));
         }
         float cdf = 0.5f * (1 + SpecialFunctions.Erf(x * GeluOp.InvSqrt2));
-        return g * (cdf + x * MathF.Exp(-0.5f * x * x) * InvSqrt2Pi);
+        return g * (cdf + x * FastMath.Exp(-0.5f * x * x) * InvSqrt2Pi);
     }
 
     public void Vec(ReadOnlySpan<float> g, ReadOnlySpan<float> x, Span<float> d)
@@ -256,13 +269,13 @@ internal struct GeluBackwardOp(bool tanh) : IBinaryOp<float, float>
                 TensorPrimitives.Multiply(a, GeluOp.K, a);                   // u
                 TensorPrimitives.Abs(a, s);
                 TensorPrimitives.Multiply(s, -2f, s);
-                TensorPrimitives.Exp(s, s);                                  // s = e^(−2|u|)
+                FastMath.Exp(s, s);                                          // s = e^(−2|u|)
                 var sech2 = d.Slice(start, n);
                 TensorPrimitives.Add(s, 1f, sech2);
                 TensorPrimitives.Multiply(sech2, sech2, sech2);
                 TensorPrimitives.Divide(s, sech2, sech2);
                 TensorPrimitives.Multiply(sech2, 4f, sech2);                 // sech²(u) = 1 − tanh²(u), without cancellation
-                TensorPrimitives.Tanh(a, a);                                 // th
+                FastMath.Tanh(a, a);                                         // th
                 TensorPrimitives.Multiply(b, 3 * GeluOp.C, b);
                 TensorPrimitives.Add(b, 1f, b);
                 TensorPrimitives.Multiply(b, GeluOp.K * 0.5f, b);
@@ -278,7 +291,7 @@ internal struct GeluBackwardOp(bool tanh) : IBinaryOp<float, float>
                 TensorPrimitives.Multiply(a, 0.5f, a);                       // Φ(x)
                 TensorPrimitives.Multiply(xs, xs, b);
                 TensorPrimitives.Multiply(b, -0.5f, b);
-                TensorPrimitives.Exp(b, b);
+                FastMath.Exp(b, b);
                 TensorPrimitives.Multiply(b, xs, b);
                 TensorPrimitives.Multiply(b, InvSqrt2Pi, b);                 // x·φ(x)
             }

@@ -116,6 +116,11 @@ internal static class Reduce
     {
         var (data, off, count, len) = src;
         if (len == 0) return;
+        if (typeof(T) == typeof(float))
+        {
+            SoftmaxRowsFloat((float[])(object)data, off, count, len, (float[])(object)dst, log);
+            return;
+        }
         Parallelism.For(count, Math.Max(1, Parallelism.ElementwiseGrain / len), (s, e) =>
         {
             for (int r = s; r < e; r++)
@@ -137,6 +142,52 @@ internal static class Reduce
                     TensorPrimitives.Exp(y, y);
                     T sum = TensorPrimitives.Sum(y);
                     TensorPrimitives.Multiply(y, T.One / sum, y);
+                }
+            }
+        });
+    }
+
+    private static void SoftmaxRowsFloat(float[] data, int off, int count, int len, float[] dst, bool log)
+    {
+        Parallelism.For(count, Math.Max(1, Parallelism.ElementwiseGrain / len), (s, e) =>
+        {
+            for (int r = s; r < e; r++)
+            {
+                var x = new ReadOnlySpan<float>(data, off + r * len, len);
+                var y = new Span<float>(dst, r * len, len);
+                float m = TensorPrimitives.Max(x);
+                if (float.IsInfinity(m)) m = 0;          // all −∞ (fully masked) or +∞: keep exp finite where possible
+                if (log) TensorPrimitives.Subtract(x, m + MathF.Log(FastMath.SumExpSub(x, m)), y);
+                else TensorPrimitives.Multiply(y, 1 / FastMath.ExpSubSum(x, m, y), y);
+            }
+        });
+    }
+
+    /// <summary>Softmax backward along dense rows of length <paramref name="len"/>: dx = y ⊙ (g − Σ g ⊙ y) or, for
+    /// log-softmax (y = log p), dx = g − e^y · Σ g. One pass per row instead of four temporaries.</summary>
+    public static void SoftmaxBackwardRows(float[] y, int yOff, float[] g, int gOff, float[] dx, int count, int len, bool log)
+    {
+        if (len == 0) return;
+        Parallelism.For(count, Math.Max(1, Parallelism.ElementwiseGrain / len), (s, e) =>
+        {
+            Span<float> tmp = len <= 1024 ? stackalloc float[len] : new float[len];
+            for (int r = s; r < e; r++)
+            {
+                var yr = new ReadOnlySpan<float>(y, yOff + r * len, len);
+                var gr = new ReadOnlySpan<float>(g, gOff + r * len, len);
+                var dr = new Span<float>(dx, r * len, len);
+                if (log)
+                {
+                    float sum = TensorPrimitives.Sum(gr);
+                    FastMath.Exp(yr, tmp);
+                    // dx = g − sum·e^y
+                    TensorPrimitives.MultiplyAdd(tmp, -sum, gr, dr);
+                }
+                else
+                {
+                    float dot = TensorPrimitives.Dot(gr, yr);
+                    TensorPrimitives.Subtract(gr, dot, tmp);
+                    TensorPrimitives.Multiply(tmp, yr, dr);
                 }
             }
         });

@@ -84,7 +84,7 @@ internal static class SpecialFunctions
         var p = (((((((((Vector512.Create((float)P9) * t + Vector512.Create((float)P8)) * t + Vector512.Create((float)P7)) * t + Vector512.Create((float)P6)) * t
             + Vector512.Create((float)P5)) * t + Vector512.Create((float)P4)) * t + Vector512.Create((float)P3)) * t + Vector512.Create((float)P2)) * t
             + Vector512.Create((float)P1)) * t + Vector512.Create((float)P0));
-        var r = Vector512<float>.One - t * Vector512.Exp(p - z * z);
+        var r = Vector512<float>.One - t * FastMath.Exp(p - z * z);
         var large = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), -r, r);
         return Vector512.ConditionalSelect(Vector512.LessThan(z, Vector512.Create(0.5f)), small, large);
     }

@@ -79,6 +79,9 @@ public sealed class CausalSelfAttention : Module
     {
         int b = x.Size(0), t = x.Size(1), e = x.Size(2), hd = e / _heads;
         var qkv = _attn.Call(x);
+        if (cache is null && Capture is null && (!Training || _dropout == 0)
+            && Functional.PackedCausalSelfAttention(qkv, _heads) is Tensor packed)
+            return _residDropout.Call(_proj.Call(packed));
         Tensor Heads(int i) => qkv.Narrow(2, i * e, e).View(b, t, _heads, hd).Transpose(1, 2);   // (B, H, T, hd)
         var q = Heads(0); var k = Heads(1); var v = Heads(2);
         int past = 0;
@@ -94,6 +97,10 @@ public sealed class CausalSelfAttention : Module
             cache.Values[layer] = v.Detach();
         }
         // New query i sits at absolute position past + i and may attend keys 0 … past + i.
+        double dropout = Training ? _dropout : 0;
+        if (Capture is null && dropout == 0
+            && Functional.FusedAttention(q, k, v, null, 1 / Math.Sqrt(hd), past) is Tensor fused)
+            return _residDropout.Call(_proj.Call(fused.Transpose(1, 2).Reshape(b, t, e)));
         Tensor? mask = null;
         int s = k.Size(2);
         if (t > 1 || past == 0)

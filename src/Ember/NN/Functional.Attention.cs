@@ -76,6 +76,11 @@ public static partial class Functional
             additive = attnMask.DType == DType.Bool
                 ? Tensor.Where(attnMask, Tensor.Scalar(0, q.DType), Tensor.Scalar(double.NegativeInfinity, q.DType))
                 : attnMask.To(q.DType);
+        if (dropoutP == 0 && !needWeights)
+        {
+            var fused = isCausal ? FusedAttention(q, k, v, null, sc, 0) : FusedAttention(q, k, v, additive, sc, null);
+            if (fused is not null) return (fused, null);
+        }
         // Blocks of queries bound the live score memory to block × S per batch element.
         const int block = 256;
         if (l > block && !needWeights)
@@ -93,13 +98,128 @@ public static partial class Functional
         return (o, needWeights ? w : null);
     }
 
+    /// <summary>The fused float32 kernel (<see cref="Kernels.Attention"/>) when it applies: float32 q, k, v with the same
+    /// leading dims, an additive float mask of shape (L, S) that needs no gradient or none, optionally a causal limit
+    /// (query i sees keys j ≤ i + <paramref name="causalOffset"/>). Null otherwise, and the composed ops run. Its backward
+    /// gives first-order gradients only (a graph of the gradient, createGraph, is refused with a clear error).</summary>
+    internal static Tensor? FusedAttention(Tensor q, Tensor k, Tensor v, Tensor? additive, double scale, int? causalOffset)
+    {
+        if (q.DType != DType.Float32 || k.DType != DType.Float32 || v.DType != DType.Float32) return null;
+        var lead = q._shape[..^2];
+        if (!ShapeUtil.SameShape(lead, k._shape[..^2]) || !ShapeUtil.SameShape(lead, v._shape[..^2])) return null;
+        int l = q._shape[^2], s = k._shape[^2], e = q._shape[^1], ev = v._shape[^1];
+        float[]? mask = null;
+        if (additive is not null)
+        {
+            if (additive.DType != DType.Float32 || additive.RequiresGrad || additive.Dim != 2 || additive._shape[0] != l || additive._shape[1] != s) return null;
+            mask = additive.Contiguous().ToArray<float>();
+        }
+        int z = 1;
+        foreach (int d in lead) z *= d;
+        if (z == 0 || l == 0 || s == 0 || e == 0 || ev == 0) return null;    // degenerate shapes: the composed ops
+        var dense = Tensor.Empty(DType.Float32, [.. lead, l, ev]);
+        var lse = new float[z * l];
+        var qo = Operand(q, z); var ko = Operand(k, z); var vo = Operand(v, z);
+        var oo = Dense(dense, z, l, ev);
+        float fs = (float)scale;
+        Kernels.Attention.Forward(z, l, s, e, ev, qo, ko, vo, mask, fs, causalOffset, oo, lse);
+        if (!(GradMode.IsEnabled && (q.RequiresGrad || k.RequiresGrad || v.RequiresGrad))) return dense;
+        return dense.Record("ScaledDotProductAttentionBackward", [q, k, v], g =>
+        {
+            RefuseSecondOrder();
+            var dq = q.RequiresGrad ? Tensor.Empty(DType.Float32, [.. lead, l, e]) : null;
+            var dk = k.RequiresGrad ? Tensor.Empty(DType.Float32, [.. lead, s, e], zero: true) : null;
+            var dv = v.RequiresGrad ? Tensor.Empty(DType.Float32, [.. lead, s, ev], zero: true) : null;
+            // The GEMMs read q, k, v through the operands captured above (same storage; in-place edits are caught by the
+            // version check on the saved tensors).
+            Kernels.Attention.Backward(z, l, s, e, ev, qo, ko, vo, mask, fs, causalOffset, oo, lse, Operand(g._strides[^1] == 1 ? g : g.Contiguous(), z),
+                dq is null ? null : Dense(dq, z, l, e), dk is null ? null : Dense(dk, z, s, e), dv is null ? null : Dense(dv, z, s, ev));
+            return [dq, dk, dv];
+        }, q, k, v, dense);
+    }
+
+    /// <summary>Causal multi-head self-attention straight from the packed projection qkv (B, T, 3E) of a GPT block
+    /// (q, k, v side by side, heads of width E/H inside each): returns (B, T, E) with the heads side by side, ready for
+    /// the output projection, and its backward writes one (B, T, 3E) gradient. No head views, transposes or
+    /// per-slice gradients exist on either pass. Null where the fused kernel does not apply (not float32, last dim
+    /// not dense).</summary>
+    internal static Tensor? PackedCausalSelfAttention(Tensor qkv, int heads)
+    {
+        if (qkv.DType != DType.Float32 || qkv.Dim != 3 || qkv._strides[2] != 1 || qkv._shape[2] % (3 * heads) != 0) return null;
+        int b = qkv._shape[0], t = qkv._shape[1], e = qkv._shape[2] / 3, hd = e / heads, z = b * heads;
+        if (z == 0 || t == 0 || hd == 0) return null;
+        Kernels.Attention.Operand Part(Tensor x, int column, int width, int rowStride, int batchStride)
+        {
+            var offsets = new int[z];
+            for (int i = 0; i < z; i++) offsets[i] = x._offset + i / heads * batchStride + column + i % heads * width;
+            return new(x.Data<float>(), offsets, rowStride, 1);
+        }
+        var qo = Part(qkv, 0, hd, qkv._strides[1], qkv._strides[0]);
+        var ko = Part(qkv, e, hd, qkv._strides[1], qkv._strides[0]);
+        var vo = Part(qkv, 2 * e, hd, qkv._strides[1], qkv._strides[0]);
+        var y = Tensor.Empty(DType.Float32, [b, t, e]);
+        var oo = Part(y, 0, hd, e, t * e);
+        var lse = new float[z * t];
+        float fs = (float)(1 / Math.Sqrt(hd));
+        Kernels.Attention.Forward(z, t, t, hd, hd, qo, ko, vo, null, fs, 0, oo, lse);
+        if (!(GradMode.IsEnabled && qkv.RequiresGrad)) return y;
+        return y.Record("ScaledDotProductAttentionBackward", qkv, g =>
+        {
+            RefuseSecondOrder();
+            var gd = g._strides[2] == 1 ? g : g.Contiguous();
+            var dqkv = Tensor.Empty(DType.Float32, [b, t, 3 * e], zero: true);
+            Kernels.Attention.Backward(z, t, t, hd, hd, qo, ko, vo, null, fs, 0, oo, lse, Part(gd, 0, hd, gd._strides[1], gd._strides[0]),
+                Part(dqkv, 0, hd, 3 * e, t * 3 * e), Part(dqkv, e, hd, 3 * e, t * 3 * e), Part(dqkv, 2 * e, hd, 3 * e, t * 3 * e));
+            return dqkv;
+        }, qkv, y);
+    }
+
+    private static void RefuseSecondOrder()
+    {
+        if (GradMode.IsEnabled)
+            throw new NotSupportedException("ScaledDotProductAttention: the fused float32 kernel has no second-order gradient; " +
+                "use float64 inputs (the composed ops) where a graph of the gradient (createGraph) is needed.");
+    }
+
+    /// <summary>A contiguous (Z…, rows, cols) tensor as a kernel operand.</summary>
+    private static Kernels.Attention.Operand Dense(Tensor t, int z, int rows, int cols)
+    {
+        var offsets = new int[z];
+        for (int i = 0; i < z; i++) offsets[i] = t._offset + i * rows * cols;
+        return new(t.Data<float>(), offsets, cols, 1);
+    }
+
+    private static Kernels.Attention.Operand Operand(Tensor t, int z)
+    {
+        var offsets = new int[z];
+        int nd = t.Dim - 2;
+        for (int i = 0; i < z; i++)
+        {
+            int rem = i, off = t._offset;
+            for (int d = nd - 1; d >= 0; d--)
+            {
+                off += rem % t._shape[d] * t._strides[d];
+                rem /= t._shape[d];
+            }
+            offsets[i] = off;
+        }
+        return new(t.Data<float>(), offsets, t._strides[^2], t._strides[^1]);
+    }
+
     private static (Tensor Output, Tensor Weights) AttendBlock(Tensor q, Tensor k, Tensor v, Tensor? additive, double scale, double dropoutP, Generator? g)
     {
         var scores = q.Matmul(k.MT).Mul(scale);
         if (additive is not null) scores = scores.Add(additive);
-        var w = scores.Softmax(-1);
-        // Fully masked rows: softmax of all −∞ is NaN; such a query attends to nothing, so its output is zero.
-        if (additive is not null && HasFullyMaskedRow(additive)) { var wd0 = w.Detach(); w = Tensor.Where(wd0.Ne(wd0), Tensor.Scalar(0, w.DType), w); }
+        Tensor w;
+        if (additive is not null && HasFullyMaskedRow(additive))
+        {
+            // Fully masked rows: softmax of all −∞ is NaN; such a query attends to nothing, so its output is zero and so
+            // are its gradients (the row's scores are replaced before the softmax, so no NaN reaches the backward pass).
+            var dead = additive.Eq(double.NegativeInfinity).To(scores.DType).Amin([-1], keepDim: true).Eq(1);
+            var zero = Tensor.Scalar(0, scores.DType);
+            w = Tensor.Where(dead, zero, Tensor.Where(dead, zero, scores).Softmax(-1));
+        }
+        else w = scores.Softmax(-1);
         var wd = dropoutP > 0 ? Dropout(w, dropoutP, true, g) : w;
         return (wd.Matmul(v), w);
     }

@@ -34,20 +34,20 @@ public static partial class Functional
         int n = x._shape[0], k = x._shape[1], m = weight._shape[0];
         var y = Tensor.Empty(DType.Float32, [n, m]);
         var yd = y.Data<float>();
-        if (bias is not null)
+        var b = bias?.Contiguous();
+        fixed (float* px = x.Data<float>(), pw = weight.Data<float>(), py = yd, pb0 = b is null ? null : b.Data<float>())
         {
-            var b = bias.Contiguous();
-            var bs = b.Span<float>();
-            for (int i = 0; i < n; i++) bs.CopyTo(yd.AsSpan(i * m, m));
-        }
-        fixed (float* px = x.Data<float>(), pw = weight.Data<float>(), py = yd)
-        {
+            float* pb = pb0 == null ? null : pb0 + b!._offset;
             if (n <= 4 && x._strides[1] == 1 && weight._strides[1] == 1)
-                LinearFewRows(n, m, k, px + x._offset, x._strides[0], pw + weight._offset, weight._strides[0], py, bias is not null);
+            {
+                if (pb != null) for (int i = 0; i < n; i++) new ReadOnlySpan<float>(pb, m).CopyTo(yd.AsSpan(i * m, m));
+                LinearFewRows(n, m, k, px + x._offset, x._strides[0], pw + weight._offset, weight._strides[0], py, pb != null);
+            }
             else
-                // W is (out, in) row-major; read it as the (in, out) matrix Wᵀ through strides, no copy.
+                // W is (out, in) row-major; read it as the (in, out) matrix Wᵀ through strides, no copy. The bias is added
+                // to each output tile inside the product.
                 Kernels.Gemm.Sgemm(n, m, k, px + x._offset, x._strides[0], x._strides[1],
-                    pw + weight._offset, weight._strides[1], weight._strides[0], py, m, accumulate: bias is not null);
+                    pw + weight._offset, weight._strides[1], weight._strides[0], py, m, accumulate: false, bias: pb);
         }
         if (!(GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || (bias?.RequiresGrad ?? false)))) return y;
         Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];

@@ -233,11 +233,8 @@ public sealed partial class Tensor
         if (!AnyRequiresGrad(this)) return y;
         int d = ShapeUtil.Dim("Softmax", dim, Dim);
         // dx = y ⊙ (g − Σ_d g ⊙ y)
-        return y.Record("SoftmaxBackward", this, g =>
-        {
-            var yd = y.Detach();
-            return yd.Mul(g.Sub(g.Mul(yd).Sum(d, keepDim: true)));
-        }, y);
+        return y.Record("SoftmaxBackward", this, g => SoftmaxBackwardFused(y, g, d, log: false)
+            ?? y.Detach().Mul(g.Sub(g.Mul(y.Detach()).Sum(d, keepDim: true))), y);
     }
 
     /// <summary>log(softmax(x)) along <paramref name="dim"/>, computed directly (stable).</summary>
@@ -247,7 +244,20 @@ public sealed partial class Tensor
         if (!AnyRequiresGrad(this)) return y;
         int d = ShapeUtil.Dim("LogSoftmax", dim, Dim);
         // dx = g − softmax(x) · Σ_d g
-        return y.Record("LogSoftmaxBackward", this, g => g.Sub(y.Detach().Exp().Mul(g.Sum(d, keepDim: true))), y);
+        return y.Record("LogSoftmaxBackward", this, g => SoftmaxBackwardFused(y, g, d, log: true)
+            ?? g.Sub(y.Detach().Exp().Mul(g.Sum(d, keepDim: true))), y);
+    }
+
+    /// <summary>The one-pass float32 backward of (log-)softmax along the last dim of contiguous tensors; null where
+    /// the composed rule applies (other dtypes, other dims, strided gradients, or a graph being built).</summary>
+    private static Tensor? SoftmaxBackwardFused(Tensor y, Tensor g, int d, bool log)
+    {
+        if (y.DType != DType.Float32 || g.DType != DType.Float32 || d != y.Dim - 1 || GradMode.IsEnabled
+            || !y.IsContiguous || !g.IsContiguous || !ShapeUtil.SameShape(y._shape, g._shape)) return null;
+        int len = y._shape[d];
+        var dx = Empty(DType.Float32, y._shape);
+        Reduce.SoftmaxBackwardRows(y.Data<float>(), y._offset, g.Data<float>(), g._offset, dx.Data<float>(), len == 0 ? 0 : y._numel / len, len, log);
+        return dx;
     }
 
     private (Tensor, int) SoftmaxCore(string op, int dim, bool log)

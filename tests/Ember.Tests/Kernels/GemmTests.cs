@@ -50,6 +50,9 @@ public class ElementwiseKernelTests
 
     [Fact]
     public void LinearWithFewRowsMatchesFloat64() => KernelChecks.LinearFewRows();
+
+    [Fact]
+    public void ExpTanhSigmoidWithinTwoUlpAndSoftmaxMatchesFloat64() => KernelChecks.Transcendentals();
 }
 
 /// <summary>Re-runs the kernel checks in child processes with wider instruction sets switched off

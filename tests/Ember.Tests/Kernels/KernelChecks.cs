@@ -144,12 +144,70 @@ public static class KernelChecks
         }
     }
 
-    /// <summary>float32 Linear with 1–5 rows (the matrix-vector path below 5) against the float64 product.</summary>
+    /// <summary>Ember's own float32 exp, tanh and sigmoid (FastMath) within 2 ulp of the double-precision functions
+    /// (sigmoid 4 ulp: two rounded operations follow the exp) on a dense sweep of their whole range, exact at the
+    /// special values; the fused softmax / log-softmax rows and their one-pass backward rules against float64.</summary>
+    internal static void Transcendentals()
+    {
+        const int n = 200_003;   // odd: every width path's tail runs
+        foreach (var (name, exact, lo, hi, maxUlp) in new (string, Func<double, double>, float, float, double)[]
+        {
+            ("exp", Math.Exp, -103f, 88.7f, 2), ("exp", Math.Exp, -3f, 3f, 2), ("tanh", Math.Tanh, -12f, 12f, 2),
+            ("tanh", Math.Tanh, -0.7f, 0.7f, 2), ("sigmoid", v => 1 / (1 + Math.Exp(-v)), -80f, 30f, 4),
+        })
+        {
+            var xs = new float[n];
+            for (int i = 0; i < n; i++) xs[i] = lo + (hi - lo) * i / (n - 1);
+            var t = Tensor.FromArray(xs, [n]);
+            var y = (name == "exp" ? t.Exp() : name == "tanh" ? t.Tanh() : t.Sigmoid()).ToArray<float>();
+            var strided = Tensor.FromArray(xs.Concat(xs).ToArray(), [2, n]).T.Select(1, 0);    // scalar path
+            var ys = (name == "exp" ? strided.Exp() : name == "tanh" ? strided.Tanh() : strided.Sigmoid()).ToArray<float>();
+            for (int i = 0; i < n; i++)
+            {
+                double e = exact(xs[i]);
+                float ef = (float)e;
+                double ulp = ef == 0 ? float.Epsilon : MathF.BitIncrement(MathF.Abs(ef)) - MathF.Abs(ef);
+                foreach (var (v, path) in new[] { (y[i], "vector"), (ys[i], "scalar") })
+                    if (!(Math.Abs(v - e) <= maxUlp * ulp))
+                        Assert.Fail($"{name}({xs[i]:R}) {path} = {v:R}, exact {e:R}: {Math.Abs(v - e) / ulp:F2} ulp > {maxUlp}");
+            }
+        }
+        float[] special = [float.NaN, float.PositiveInfinity, float.NegativeInfinity, 0f, 89f, -104f, -200f, 200f];
+        var sp = Tensor.FromArray(special.Concat(new float[33]).ToArray(), [special.Length + 33]);
+        var ex = sp.Exp().ToArray<float>(); var th = sp.Tanh().ToArray<float>(); var sg = sp.Sigmoid().ToArray<float>();
+        for (int i = 0; i < special.Length; i++)
+        {
+            Assert.Equal(MathF.Exp(special[i]), ex[i]);
+            Assert.Equal(MathF.Tanh(special[i]), th[i]);
+            Assert.Equal(float.IsNaN(special[i]) ? float.NaN : (float)(1 / (1 + Math.Exp(-(double)special[i]))), sg[i]);
+        }
+        var rng = new Generator(3);
+        foreach (int len in new[] { 1, 7, 16, 33, 128, 300 })
+        {
+            var x64 = Tensor.Randn([5, len], DType.Float64, rng).Mul(4);
+            x64.SetItem(double.NegativeInfinity, 1, 0);                       // a masked position
+            var g64 = Tensor.Randn([5, len], DType.Float64, rng);
+            foreach (bool log in new[] { false, true })
+            {
+                var a64 = x64.Clone().RequiresGrad_();
+                var a32 = x64.To(DType.Float32).RequiresGrad_();
+                var y64 = log ? a64.LogSoftmax(1) : a64.Softmax(1);
+                var y32 = log ? a32.LogSoftmax(1) : a32.Softmax(1);
+                y64.Backward(g64);
+                y32.Backward(g64.To(DType.Float32));
+                AssertSame($"{(log ? "log_softmax" : "softmax")} len={len}", y64.ToArrayDouble(), y32.ToArrayDouble(), 1e-5);
+                AssertSame($"{(log ? "log_softmax" : "softmax")} backward len={len}", a64.Grad!.ToArrayDouble(), a32.Grad!.ToArrayDouble(), 1e-5);
+            }
+        }
+    }
+
+    /// <summary>float32 Linear with 1–5 rows (the matrix-vector path below 5) and with more (the GEMM, with the bias
+    /// added inside the product's tiles, edge tiles and both thread splits included) against the float64 product.</summary>
     internal static void LinearFewRows()
     {
         var rng = new Generator(9);
-        foreach (int n in new[] { 1, 2, 4, 5 })
-            foreach (var (m, k) in new[] { (1, 1), (3, 15), (7, 16), (13, 37), (384, 128) })
+        foreach (int n in new[] { 1, 2, 4, 5, 6, 33, 130 })
+            foreach (var (m, k) in new[] { (1, 1), (3, 15), (7, 16), (13, 37), (384, 128), (33, 600) })
             {
                 var x = Tensor.Randn([n, k], DType.Float64, rng);
                 var w = Tensor.Randn([m, k], DType.Float64, rng);
@@ -197,6 +255,7 @@ public static class KernelChecks
         Elementwise();
         Vision();
         LinearFewRows();
+        Transcendentals();
         Console.WriteLine("kernel checks: ok");
         return 0;
     }

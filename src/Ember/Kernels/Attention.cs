@@ -1,0 +1,144 @@
+using System.Numerics.Tensors;
+
+namespace Ember.Kernels;
+
+/// <summary>Fused float32 scaled dot-product attention (the memory-efficient formulation of Rabe &amp; Staats 2021 and
+/// FlashAttention, Dao et al. 2022, on a CPU): per (batch, head) and per block of query rows, the scores
+/// S = Q·Kᵀ·scale (+ mask) live only in a per-thread scratch block, the softmax is taken in place, O = P·V is written,
+/// and only the row log-sum-exp (L floats per head) is kept for the backward pass, which recomputes P block by block.
+/// Nothing of size L×S is ever allocated, so memory stays O(L) per head. A causal limit (query i sees keys
+/// j ≤ i + offset) skips the masked columns in every product. All products go through <see cref="Gemm.Sgemm"/>
+/// (strided operands, no copies), single-threaded inside; heads are spread over the threads.</summary>
+internal static unsafe class Attention
+{
+    private const int RowBlock = 32;
+
+    /// <summary>Strided (Z, rows, cols) view of a float32 tensor: a base offset per z and the two inner strides.</summary>
+    internal readonly record struct Operand(float[] Data, int[] Offsets, int RowStride, int ColStride);
+
+    /// <summary>The columns query row i may attend: [0, Limit(i)).</summary>
+    private static int Limit(int i, int s, int? causalOffset) => causalOffset is int off ? Math.Clamp(i + off + 1, 0, s) : s;
+
+    /// <summary>Forward: writes O (Z, L, Ev) through <paramref name="o"/> (unit column stride) and the row log-sum-exp
+    /// (Z, L) into <paramref name="lse"/> (−∞ for a row with nothing to attend; its output is zero).</summary>
+    public static void Forward(int z, int l, int s, int e, int ev, Operand q, Operand k, Operand v, float[]? mask, float scale,
+        int? causalOffset, Operand o, float[] lse)
+    {
+        Parallelism.ForEach(Math.Min(z, Parallelism.NumThreads), t =>
+        {
+            int threads = Math.Min(z, Parallelism.NumThreads);
+            var scratch = new float[RowBlock * s];
+            fixed (float* pq = q.Data, pk = k.Data, pv = v.Data, po = o.Data, pp = scratch)
+                for (int h = t; h < z; h += threads)
+                    for (int r0 = 0; r0 < l; r0 += RowBlock)
+                    {
+                        int rb = Math.Min(RowBlock, l - r0);
+                        int c1 = Limit(r0 + rb - 1, s, causalOffset);
+                        float* orow = po + o.Offsets[h] + (long)r0 * o.RowStride;
+                        if (c1 == 0)
+                        {
+                            for (int i = 0; i < rb; i++) new Span<float>(orow + (long)i * o.RowStride, ev).Clear();
+                            lse.AsSpan(h * l + r0, rb).Fill(float.NegativeInfinity);
+                            continue;
+                        }
+                        Scores(h, r0, rb, c1, s, e, pq, q, pk, k, mask, scale, pp);
+                        for (int i = 0; i < rb; i++)
+                        {
+                            var row = new Span<float>(pp + (long)i * c1, c1);
+                            int ci = Math.Min(c1, Limit(r0 + i, s, causalOffset));
+                            float m = ci == 0 ? float.NegativeInfinity : TensorPrimitives.Max(row[..ci]);
+                            if (float.IsNegativeInfinity(m))
+                            {
+                                row.Clear();
+                                lse[h * l + r0 + i] = float.NegativeInfinity;
+                                continue;
+                            }
+                            float sum = FastMath.ExpSubSum(row[..ci], m, row);
+                            TensorPrimitives.Multiply(row[..ci], 1 / sum, row[..ci]);
+                            row[ci..].Clear();
+                            lse[h * l + r0 + i] = m + MathF.Log(sum);
+                        }
+                        // O[rows] = P[rows, :c1]·V[:c1]
+                        Gemm.Sgemm(rb, ev, c1, pp, c1, 1, pv + v.Offsets[h], v.RowStride, v.ColStride, orow, o.RowStride, false, parallel: false);
+                    }
+        });
+    }
+
+    /// <summary>Backward: given dO (Z, L, Ev), the forward's O and lse, writes dQ (Z, L, E) and accumulates dK (Z, S, E)
+    /// and dV (Z, S, Ev) (pass those zeroed), all through operands with unit column stride. Any of the three may be
+    /// null. The heads are split over threads, so no two threads write one head's rows; distinct heads must not
+    /// share destination rows.</summary>
+    public static void Backward(int z, int l, int s, int e, int ev, Operand q, Operand k, Operand v, float[]? mask, float scale,
+        int? causalOffset, Operand o, float[] lse, Operand dout, Operand? dq, Operand? dk, Operand? dv)
+    {
+        Parallelism.ForEach(Math.Min(z, Parallelism.NumThreads), t =>
+        {
+            int threads = Math.Min(z, Parallelism.NumThreads);
+            var pBuf = new float[RowBlock * s];
+            var dsBuf = new float[RowBlock * s];
+            var dBuf = new float[RowBlock];
+            fixed (float* pq = q.Data, pk = k.Data, pv = v.Data, pp = pBuf, pds = dsBuf, pdo = dout.Data, po = o.Data,
+                   pdq = dq?.Data, pdk = dk?.Data, pdv = dv?.Data)
+                for (int h = t; h < z; h += threads)
+                    for (int r0 = 0; r0 < l; r0 += RowBlock)
+                    {
+                        int rb = Math.Min(RowBlock, l - r0);
+                        int c1 = Limit(r0 + rb - 1, s, causalOffset);
+                        float* dorow = pdo + dout.Offsets[h] + (long)r0 * dout.RowStride;
+                        if (c1 == 0)
+                        {
+                            if (dq is Operand dq0)
+                                for (int i = 0; i < rb; i++) new Span<float>(pdq + dq0.Offsets[h] + (long)(r0 + i) * dq0.RowStride, e).Clear();
+                            continue;
+                        }
+                        // Recompute P = exp(S − lse) for the block.
+                        Scores(h, r0, rb, c1, s, e, pq, q, pk, k, mask, scale, pp);
+                        for (int i = 0; i < rb; i++)
+                        {
+                            var row = new Span<float>(pp + (long)i * c1, c1);
+                            int ci = Math.Min(c1, Limit(r0 + i, s, causalOffset));
+                            float li = lse[h * l + r0 + i];
+                            if (float.IsNegativeInfinity(li)) { row.Clear(); dBuf[i] = 0; continue; }
+                            FastMath.ExpSubSum(row[..ci], li, row);
+                            row[ci..].Clear();
+                            // D_i = Σ_j dO_ij·O_ij (= Σ_j dP_ij·P_ij)
+                            dBuf[i] = TensorPrimitives.Dot(new ReadOnlySpan<float>(dorow + (long)i * dout.RowStride, ev),
+                                new ReadOnlySpan<float>(po + o.Offsets[h] + (long)(r0 + i) * o.RowStride, ev));
+                        }
+                        // dV[:c1] += P[rows, :c1]ᵀ·dO[rows]
+                        if (dv is Operand dvo)
+                            Gemm.Sgemm(c1, ev, rb, pp, 1, c1, dorow, dout.RowStride, 1, pdv + dvo.Offsets[h], dvo.RowStride, true, parallel: false);
+                        // dP[rows, :c1] = dO[rows]·V[:c1]ᵀ
+                        Gemm.Sgemm(rb, c1, ev, dorow, dout.RowStride, 1, pv + v.Offsets[h], v.ColStride, v.RowStride, pds, c1, false, parallel: false);
+                        // dS = P ⊙ (dP − D)·scale (zero where P is)
+                        for (int i = 0; i < rb; i++)
+                        {
+                            var dsr = new Span<float>(pds + (long)i * c1, c1);
+                            TensorPrimitives.Subtract(dsr, dBuf[i], dsr);
+                            TensorPrimitives.Multiply(dsr, new ReadOnlySpan<float>(pp + (long)i * c1, c1), dsr);
+                            TensorPrimitives.Multiply(dsr, scale, dsr);
+                        }
+                        // dQ[rows] = dS·K[:c1];  dK[:c1] += dSᵀ·Q[rows]
+                        if (dq is Operand dqo)
+                            Gemm.Sgemm(rb, e, c1, pds, c1, 1, pk + k.Offsets[h], k.RowStride, k.ColStride,
+                                pdq + dqo.Offsets[h] + (long)r0 * dqo.RowStride, dqo.RowStride, false, parallel: false);
+                        if (dk is Operand dko)
+                            Gemm.Sgemm(c1, e, rb, pds, 1, c1, pq + q.Offsets[h] + (long)r0 * q.RowStride, q.RowStride, q.ColStride,
+                                pdk + dko.Offsets[h], dko.RowStride, true, parallel: false);
+                    }
+        });
+    }
+
+    /// <summary>scratch[rb × c1] = Q[r0:r0+rb]·K[:c1]ᵀ·scale (+ mask[r0:, :c1]).</summary>
+    private static void Scores(int h, int r0, int rb, int c1, int s, int e, float* pq, Operand q, float* pk, Operand k,
+        float[]? mask, float scale, float* scratch)
+    {
+        Gemm.Sgemm(rb, c1, e, pq + q.Offsets[h] + (long)r0 * q.RowStride, q.RowStride, q.ColStride,
+            pk + k.Offsets[h], k.ColStride, k.RowStride, scratch, c1, false, parallel: false);
+        var block = new Span<float>(scratch, rb * c1);
+        TensorPrimitives.Multiply(block, scale, block);
+        if (mask is not null)
+            for (int i = 0; i < rb; i++)
+                TensorPrimitives.Add(new Span<float>(scratch + (long)i * c1, c1), mask.AsSpan((r0 + i) * s, c1), new Span<float>(scratch + (long)i * c1, c1));
+    }
+}
