@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
 
 namespace Ember.Kernels;
 
@@ -24,7 +25,7 @@ internal static unsafe class Attention
     public static void Forward(int z, int l, int s, int e, int ev, Operand q, Operand k, Operand v, float[]? mask, float scale,
         int? causalOffset, Operand o, float[] lse)
     {
-        Parallelism.ForEach(Math.Min(z, Parallelism.NumThreads), t =>
+        Parallelism.ForEach(Math.Min(z, Parallelism.NumThreads), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t) =>
         {
             int threads = Math.Min(z, Parallelism.NumThreads);
             var scratch = new float[RowBlock * s];
@@ -71,7 +72,7 @@ internal static unsafe class Attention
     public static void Backward(int z, int l, int s, int e, int ev, Operand q, Operand k, Operand v, float[]? mask, float scale,
         int? causalOffset, Operand o, float[] lse, Operand dout, Operand? dq, Operand? dk, Operand? dv)
     {
-        Parallelism.ForEach(Math.Min(z, Parallelism.NumThreads), t =>
+        Parallelism.ForEach(Math.Min(z, Parallelism.NumThreads), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t) =>
         {
             int threads = Math.Min(z, Parallelism.NumThreads);
             var pBuf = new float[RowBlock * s];
@@ -130,6 +131,7 @@ internal static unsafe class Attention
     }
 
     /// <summary>scratch[rb × c1] = Q[r0:r0+rb]·K[:c1]ᵀ·scale (+ mask[r0:, :c1]).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scores(int h, int r0, int rb, int c1, int s, int e, float* pq, Operand q, float* pk, Operand k,
         float[]? mask, float scale, float* scratch)
     {

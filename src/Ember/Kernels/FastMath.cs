@@ -127,6 +127,7 @@ internal static class FastMath
     }
 
     /// <summary>d = e^x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Exp(ReadOnlySpan<float> x, Span<float> d)
     {
         if (d.Length < x.Length) throw new ArgumentException("FastMath.Exp: destination too short.");
@@ -141,6 +142,7 @@ internal static class FastMath
     }
 
     /// <summary>d = tanh(x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tanh(ReadOnlySpan<float> x, Span<float> d)
     {
         if (d.Length < x.Length) throw new ArgumentException("FastMath.Tanh: destination too short.");
@@ -155,6 +157,7 @@ internal static class FastMath
     }
 
     /// <summary>d = 1/(1 + e^(−x)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Sigmoid(ReadOnlySpan<float> x, Span<float> d)
     {
         if (d.Length < x.Length) throw new ArgumentException("FastMath.Sigmoid: destination too short.");
@@ -171,6 +174,7 @@ internal static class FastMath
     }
 
     /// <summary>d = e^(x − shift), returning Σ d (the fused inner pass of softmax). x and d may be the same span.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float ExpSubSum(ReadOnlySpan<float> x, float shift, Span<float> d)
     {
         int i = 0, len = x.Length;
@@ -216,6 +220,7 @@ internal static class FastMath
     }
 
     /// <summary>Σ e^(x − shift) without storing the terms (log-softmax, log-sum-exp).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static float SumExpSub(ReadOnlySpan<float> x, float shift)
     {
         int i = 0, len = x.Length;

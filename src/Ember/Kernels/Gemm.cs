@@ -63,6 +63,7 @@ internal static unsafe partial class Gemm
     /// a[i·rsa + p·csa], (p, j) of B at b[p·rsb + j·csb]; C is row-major with leading dimension ldc.</summary>
     /// <remarks>With <paramref name="bias"/> (n floats, not with <paramref name="accumulate"/>), C = A·B + 1·biasᵀ: the
     /// bias row is added to each tile while it is still in L1, instead of a separate pass over C.</remarks>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Sgemm(int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate,
         bool parallel = true, float* bias = null)
     {
@@ -126,6 +127,7 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>The five BLIS loops on one thread.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked(GemmPath path, int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate,
         float* bias = null)
     {
@@ -227,6 +229,7 @@ internal static unsafe partial class Gemm
 
     /// <summary>Packs an mc×kc block of A into MR-row micro-panels: panel q holds, for each p, the MR values
     /// A[q·MR + r, p] (r = 0..MR−1) contiguously; rows past mc are zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA(int mc, int kc, int mr, float* a, int rsa, int csa, float* dst)
     {
         for (int i0 = 0; i0 < mc; i0 += mr)
@@ -271,6 +274,7 @@ internal static unsafe partial class Gemm
 
     /// <summary>Packs a kc×nc block of B into NR-column micro-panels: panel q holds, for each p, the NR values
     /// B[p, q·NR + j] contiguously; columns past nc are zero.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB(int kc, int nc, int nr, float* b, int rsb, int csb, float* dst)
     {
         for (int j0 = 0; j0 < nc; j0 += nr)
@@ -398,6 +402,7 @@ internal static unsafe partial class Gemm
 
     /// <summary>y[j] (+)= Σ_p w[j·ldw + p]·x[p] for j in [0, m): a matrix-vector product over contiguous weight rows.
     /// Four rows at a time share each load of x; AVX-512 and AVX2 accumulate in vector lanes, others in scalars.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RowDots(int m, int k, float* w, int ldw, float* x, float* y, bool accumulate)
     {
         int j = 0;

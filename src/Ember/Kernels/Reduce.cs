@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Numerics.Tensors;
 
@@ -147,6 +148,7 @@ internal static class Reduce
         });
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SoftmaxRowsFloat(float[] data, int off, int count, int len, float[] dst, bool log)
     {
         Parallelism.For(count, Math.Max(1, Parallelism.ElementwiseGrain / len), (s, e) =>
@@ -165,6 +167,7 @@ internal static class Reduce
 
     /// <summary>Softmax backward along dense rows of length <paramref name="len"/>: dx = y ⊙ (g − Σ g ⊙ y) or, for
     /// log-softmax (y = log p), dx = g − e^y · Σ g. One pass per row instead of four temporaries.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SoftmaxBackwardRows(float[] y, int yOff, float[] g, int gOff, float[] dx, int count, int len, bool log)
     {
         if (len == 0) return;
