@@ -73,7 +73,7 @@ internal static class SpecialFunctions
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector512<float> Erf(Vector512<float> x)
+    internal static Vector512<float> Erf(Vector512<float> x)
     {
         var z = Vector512.Abs(x);
         var x2 = x * x;
