@@ -61,6 +61,15 @@ internal static class Engine
         var pending = new Dictionary<Node, Tensor>(ReferenceEqualityComparer.Instance) { [root.GradFn] = gradient };
         var owned = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
         bool direct = !createGraph;
+        // Recycling (direct mode only): a float32 gradient buffer allocated during this pass goes back to BufferPool
+        // once no pending gradient shares its storage. Gradients reach leaves only as copies (AccumulateGrad clones)
+        // and rules keep no reference to the gradient they were given, so pending entries are the only holders.
+        var refs = new Dictionary<Storage, int>(ReferenceEqualityComparer.Instance);
+        var dead = new List<Tensor>();
+        int epoch = direct ? Storage.BeginBackward() : 0;
+        try
+        {
+        Hold(gradient);
         var ready = new Stack<Node>();
         ready.Push(root.GradFn);
         while (ready.Count > 0)
@@ -69,14 +78,18 @@ internal static class Engine
             var grad = pending[node];
             pending.Remove(node);
             owned.Remove(grad);
+            Drop(grad);
             // The direct path pays when a view is a small part of its input (a time step of a sequence: the dense rule would
             // build an input-sized gradient per step); for a few large slices (q/k/v thirds) the dense rule measured faster.
             if (direct && node.ScatterView is { } scatter && node.Inputs[0] is { } viewed && !viewed.RetainsGrad && 4L * grad.NumEl <= viewed.NumEl)
             {
                 long ts = Diagnostics.Profiler.Begin();
                 node.MarkApplied(retainGraph);
-                ScatterInto(viewed, scatter, grad, pending, owned);
+                var (replaced, added) = ScatterInto(viewed, scatter, grad, pending, owned);
                 Diagnostics.Profiler.End("backward", node.Name, ts);
+                if (added is not null) Hold(added);
+                if (replaced is not null) Drop(replaced);
+                Recycle();
                 if (viewed.GradFn is { } after && --deps[after] == 0) ready.Push(after);
                 continue;
             }
@@ -94,40 +107,97 @@ internal static class Engine
                 if (next is null)
                 {
                     input.AccumulateGrad(g);
+                    dead.Add(g);
                     continue;
                 }
                 if (input.RetainsGrad) input.AccumulateGrad(g);
-                if (!pending.TryGetValue(next, out var acc)) pending[next] = g;
-                else if (direct && owned.Contains(acc)) acc.AddInPlace(g);
+                if (!pending.TryGetValue(next, out var acc))
+                {
+                    pending[next] = g;
+                    Hold(g);
+                }
+                else if (direct && owned.Contains(acc))
+                {
+                    acc.AddInPlace(g);
+                    dead.Add(g);
+                }
                 else
                 {
                     var sum = acc.Add(g);
                     pending[next] = sum;
+                    Hold(sum);
+                    Drop(acc);
+                    dead.Add(g);
                     if (direct) owned.Add(sum);
                 }
                 if (--deps[next] == 0) ready.Push(next);
             }
+            Recycle();
+        }
+        }
+        finally
+        {
+            if (direct) Storage.EndBackward();
+        }
+
+        void Hold(Tensor t)
+        {
+            if (epoch == 0) return;
+            refs.TryGetValue(t._storage, out int c);
+            refs[t._storage] = c + 1;
+        }
+
+        void Drop(Tensor t)
+        {
+            if (epoch == 0) return;
+            if (refs.TryGetValue(t._storage, out int c))
+            {
+                if (c <= 1) refs.Remove(t._storage);
+                else refs[t._storage] = c - 1;
+            }
+            dead.Add(t);
+        }
+
+        // Buffers that were consumed and that no pending gradient shares go back to the pool, each once.
+        void Recycle()
+        {
+            if (epoch == 0) { dead.Clear(); return; }
+            foreach (var t in dead)
+                if (t._storage is Storage<float> st && st.Epoch == epoch && !refs.ContainsKey(st))
+                {
+                    st.Epoch = 0;
+                    BufferPool.Return(st.Data);
+                }
+            dead.Clear();
         }
     }
 
     /// <summary>Adds a partial view's gradient into its input's gradient through the same view: into the leaf's .Grad,
     /// or into the engine-owned buffer pending for the input's node (allocated at zeros, or copied from a buffer someone
     /// else produced, on first use).</summary>
-    private static void ScatterInto(Tensor input, Func<Tensor, Tensor> view, Tensor grad, Dictionary<Node, Tensor> pending, HashSet<Tensor> owned)
+    /// <returns>The pending gradient this replaced (now unreferenced by the engine) and the buffer it added to
+    /// pending, either possibly null.</returns>
+    private static (Tensor? Replaced, Tensor? Added) ScatterInto(Tensor input, Func<Tensor, Tensor> view, Tensor grad, Dictionary<Node, Tensor> pending, HashSet<Tensor> owned)
     {
         if (input.GradFn is not { } next)
         {
+            // A fresh leaf gradient must be zeros, and it outlives the pass: never a recyclable temporary.
             input.Grad ??= Tensor.Zeros(input._shape, grad.DType);
+            input.Grad._storage.Epoch = 0;
             view(input.Grad).AddInPlace(grad);
-            return;
+            return (null, null);
         }
+        Tensor? replaced = null, added = null;
         if (!pending.TryGetValue(next, out var acc) || !owned.Contains(acc))
         {
             var buffer = acc is null ? Tensor.Zeros(input._shape, grad.DType) : acc.Clone();
             owned.Add(buffer);
             pending[next] = buffer;
+            replaced = acc;
+            added = buffer;
             acc = buffer;
         }
         view(acc).AddInPlace(grad);
+        return (replaced, added);
     }
 }

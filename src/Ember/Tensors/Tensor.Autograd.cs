@@ -72,6 +72,7 @@ public sealed partial class Tensor
             // Never alias the incoming gradient: it may be a view of another node's buffer (an expanded gradient,
             // say), and optimizers zero and update .Grad in place. Under createGraph, Clone records its own backward.
             Grad = g.Clone();
+            Grad._storage.Epoch = 0;   // a leaf's gradient outlives the pass: never recycled by the engine
         }
         else if (GradMode.IsEnabled)
         {
