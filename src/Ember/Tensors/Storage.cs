@@ -52,7 +52,7 @@ internal abstract class Storage
 /// Bounded: buffers beyond <see cref="MaxFloats"/> in total are left to the GC.</summary>
 internal static class BufferPool
 {
-    internal const int MinLength = 1 << 16;               // 256 KB
+    internal const int MinLength = 85_000 / sizeof(float); // arrays the GC puts on the large-object heap
     private const long MaxFloats = 128L << 20;            // 512 MB
     private static readonly Dictionary<int, Stack<float[]>> s_free = new();
     private static readonly object s_gate = new();
@@ -62,7 +62,7 @@ internal static class BufferPool
     internal static long Reused, Returned;
 
     /// <summary>Off: every allocation is fresh and nothing is kept (tests compare both ways).</summary>
-    internal static bool Enabled = true;
+    internal static bool Enabled = Environment.GetEnvironmentVariable("EMBER_BUFFER_POOL") != "0";
 
     public static float[]? TryTake(int length)
     {
