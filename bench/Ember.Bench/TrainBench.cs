@@ -8,12 +8,24 @@ namespace Ember.Bench;
 /// the rate is the median of 1-second windows after a warm-up.</summary>
 internal static class TrainBench
 {
-    public static void Run(string name, string emberMode, string torchMode, string unit = "steps_per_s", double scale = 1)
+    /// <summary>Alternates the two sides for <paramref name="rounds"/> rounds (Ember, TorchSharp, Ember, …), so a slow phase
+    /// of this shared machine hits both rather than one; reports the median rate of each side, the median of the
+    /// per-round ratios, the ratios themselves and each side's largest peak memory.</summary>
+    public static void Run(string name, string emberMode, string torchMode, string unit = "steps_per_s", double scale = 1, int rounds = 3)
     {
-        var ember = Child(emberMode);
-        var torchSide = Child(torchMode);
-        double e = ember.Rate * scale, t = torchSide.Rate * scale;
-        Console.WriteLine($"{name} ember_{unit}={e:F1} torchsharp_{unit}={t:F1} ratio={e / t:F2} ember_peak_mb={ember.PeakMb:F0} torchsharp_peak_mb={torchSide.PeakMb:F0}");
+        var e = new List<double>(); var t = new List<double>(); var ratios = new List<double>();
+        double ePeak = 0, tPeak = 0;
+        for (int r = 0; r < rounds; r++)
+        {
+            var ember = Child(emberMode);
+            var torchSide = Child(torchMode);
+            e.Add(ember.Rate * scale); t.Add(torchSide.Rate * scale); ratios.Add(ember.Rate / torchSide.Rate);
+            ePeak = Math.Max(ePeak, ember.PeakMb); tPeak = Math.Max(tPeak, torchSide.PeakMb);
+        }
+        static double Median(List<double> v) { var s = v.Order().ToList(); return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2; }
+        string all = string.Join(",", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)));
+        Console.WriteLine(FormattableString.Invariant(
+            $"{name} ember_{unit}={Median(e):F1} torchsharp_{unit}={Median(t):F1} ratio={Median(ratios):F2} ember_peak_mb={ePeak:F0} torchsharp_peak_mb={tPeak:F0} round_ratios={all}"));
     }
 
     private static (double Rate, double PeakMb) Child(string mode)
