@@ -127,50 +127,55 @@ internal static class FastMath
     }
 
     /// <summary>d = e^x.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Exp(ReadOnlySpan<float> x, Span<float> d)
-    {
-        if (d.Length < x.Length) throw new ArgumentException("FastMath.Exp: destination too short.");
-        int i = 0, len = x.Length;
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        ref float dr = ref MemoryMarshal.GetReference(d);
-        if (Vector512.IsHardwareAccelerated)
-            for (; i <= len - 16; i += 16) Exp(Vector512.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
-        else if (Vector256.IsHardwareAccelerated)
-            for (; i <= len - 8; i += 8) Exp(Vector256.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
-        for (; i < len; i++) d[i] = Exp(x[i]);
-    }
+    public static void Exp(ReadOnlySpan<float> x, Span<float> d) => Map<ExpLanes>("FastMath.Exp", x, d);
 
     /// <summary>d = tanh(x).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Tanh(ReadOnlySpan<float> x, Span<float> d)
-    {
-        if (d.Length < x.Length) throw new ArgumentException("FastMath.Tanh: destination too short.");
-        int i = 0, len = x.Length;
-        ref float xr = ref MemoryMarshal.GetReference(x);
-        ref float dr = ref MemoryMarshal.GetReference(d);
-        if (Vector512.IsHardwareAccelerated)
-            for (; i <= len - 16; i += 16) Tanh(Vector512.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
-        else if (Vector256.IsHardwareAccelerated)
-            for (; i <= len - 8; i += 8) Tanh(Vector256.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
-        for (; i < len; i++) d[i] = Tanh(x[i]);
-    }
+    public static void Tanh(ReadOnlySpan<float> x, Span<float> d) => Map<TanhLanes>("FastMath.Tanh", x, d);
 
     /// <summary>d = 1/(1 + e^(−x)).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> d)
+    public static void Sigmoid(ReadOnlySpan<float> x, Span<float> d) => Map<SigmoidLanes>("FastMath.Sigmoid", x, d);
+
+    /// <summary>One function at the three widths (the operator-struct pattern: the JIT specializes <see cref="Map"/> per op).</summary>
+    private interface ILanes
     {
-        if (d.Length < x.Length) throw new ArgumentException("FastMath.Sigmoid: destination too short.");
+        static abstract Vector512<float> Apply(Vector512<float> x);
+        static abstract Vector256<float> Apply(Vector256<float> x);
+        static abstract float Apply(float x);
+    }
+
+    private struct ExpLanes : ILanes
+    {
+        public static Vector512<float> Apply(Vector512<float> x) => Exp(x);
+        public static Vector256<float> Apply(Vector256<float> x) => Exp(x);
+        public static float Apply(float x) => Exp(x);
+    }
+
+    private struct TanhLanes : ILanes
+    {
+        public static Vector512<float> Apply(Vector512<float> x) => Tanh(x);
+        public static Vector256<float> Apply(Vector256<float> x) => Tanh(x);
+        public static float Apply(float x) => Tanh(x);
+    }
+
+    private struct SigmoidLanes : ILanes
+    {
+        public static Vector512<float> Apply(Vector512<float> x) => Vector512<float>.One / (Vector512<float>.One + Exp(-x));
+        public static Vector256<float> Apply(Vector256<float> x) => Vector256<float>.One / (Vector256<float>.One + Exp(-x));
+        public static float Apply(float x) => 1 / (1 + Exp(-x));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Map<TOp>(string name, ReadOnlySpan<float> x, Span<float> d) where TOp : struct, ILanes
+    {
+        if (d.Length < x.Length) throw new ArgumentException($"{name}: destination ({d.Length}) shorter than source ({x.Length}).");
         int i = 0, len = x.Length;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float dr = ref MemoryMarshal.GetReference(d);
         if (Vector512.IsHardwareAccelerated)
-            for (; i <= len - 16; i += 16)
-                (Vector512<float>.One / (Vector512<float>.One + Exp(-Vector512.LoadUnsafe(ref xr, (nuint)i)))).StoreUnsafe(ref dr, (nuint)i);
+            for (; i <= len - 16; i += 16) TOp.Apply(Vector512.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
         else if (Vector256.IsHardwareAccelerated)
-            for (; i <= len - 8; i += 8)
-                (Vector256<float>.One / (Vector256<float>.One + Exp(-Vector256.LoadUnsafe(ref xr, (nuint)i)))).StoreUnsafe(ref dr, (nuint)i);
-        for (; i < len; i++) d[i] = 1 / (1 + Exp(-x[i]));
+            for (; i <= len - 8; i += 8) TOp.Apply(Vector256.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
+        for (; i < len; i++) d[i] = TOp.Apply(x[i]);
     }
 
     /// <summary>d = e^(x − shift), returning Σ d (the fused inner pass of softmax). x and d may be the same span.</summary>
