@@ -93,9 +93,10 @@ public static partial class Functional
         int m = weight._shape[0], n = weight._shape[1], k = x._shape[0];
         fixed (float* pg = g.Data<float>(), px = x.Data<float>(), pd = grad.Data<float>())
         {
-            // A = gᵀ (out × N) read through g's strides; B = x (N × in); C = grad (out × in), accumulated.
+            // A = gᵀ (out × N) read through g's strides; B = x (N × in); C = grad (out × in), accumulated — or overwritten
+            // when the optimizer's ZeroGrad just cleared it (saves reading the zeros back).
             Kernels.Gemm.Sgemm(m, n, k, pg + g._offset, g._strides[1], g._strides[0], px + x._offset, x._strides[0], x._strides[1],
-                pd + grad._offset, n, accumulate: true);
+                pd + grad._offset, n, accumulate: !grad.IsKnownZero);
         }
         grad.MarkModified();
         return true;

@@ -20,6 +20,11 @@ internal abstract class Storage
     /// <summary>The backward pass that allocated this buffer (0: allocated outside one, never recycled).</summary>
     public int Epoch;
 
+    /// <summary>The <see cref="Version"/> at which <c>Tensor.Zero()</c> last zeroed the whole buffer (−1: never). While
+    /// Version still equals it, the buffer is known to hold zeros, and a product that would add into it can
+    /// overwrite it instead (no read of the zeros).</summary>
+    public int ZeroVersion = -1;
+
     public static Storage Allocate(DType dtype, int length, bool zero = true) => dtype switch
     {
         DType.Float32 => AllocateFloat(length, zero),

@@ -306,7 +306,15 @@ public sealed partial class Tensor
     }
 
     /// <summary>Sets every element to zero, in place (<c>zero_</c>).</summary>
-    public Tensor Zero() => Fill(0);
+    public Tensor Zero()
+    {
+        Fill(0);
+        if (IsContiguous && _offset == 0 && _numel == _storage.Length) _storage.ZeroVersion = _storage.Version;
+        return this;
+    }
+
+    /// <summary>True while this tensor is the whole of a buffer <see cref="Zero"/> cleared and nothing wrote since.</summary>
+    internal bool IsKnownZero => _storage.ZeroVersion == _storage.Version && IsContiguous && _offset == 0 && _numel == _storage.Length;
 
     // ------------------------------------------------------------------ comparisons, selection
 

@@ -85,3 +85,30 @@ public class BufferPoolTests
         for (int i = 0; i < off.Length; i++) Assert.Equal(off[i], on[i]);
     }
 }
+
+/// <summary>Linear's weight gradient overwrites a .Grad that ZeroGrad just cleared instead of adding to it; anything
+/// written to it since (a second backward, an in-place edit) must still be added to.</summary>
+public class ZeroedGradientTests
+{
+    [Fact]
+    public void LinearWeightGradientAccumulatesExceptRightAfterZeroGrad()
+    {
+        var g = new Generator(2);
+        var lin = new Linear(40, 30, generator: g);
+        var opt = new SGD(lin.Parameters(), lr: 0.1);
+        var x = Tensor.Randn([50, 40], DType.Float32, g);
+        lin.Call(x).Sum().Backward();
+        var once = lin.Weight.Grad!.ToArray<float>();
+        opt.ZeroGrad();
+        Assert.True(lin.Weight.Grad!.IsKnownZero);
+        lin.Call(x).Sum().Backward();
+        Assert.False(lin.Weight.Grad!.IsKnownZero);
+        Assert.Equal(once, lin.Weight.Grad!.ToArray<float>());                 // overwrite after ZeroGrad
+        lin.Call(x).Sum().Backward();
+        Assert.Equal(once.Select(v => 2 * v).ToArray(), lin.Weight.Grad!.ToArray<float>());   // then accumulate
+        opt.ZeroGrad();
+        using (Tensor.NoGrad()) lin.Weight.Grad!.AddInPlace(Tensor.Ones([30, 40]));   // an edit after zeroing
+        lin.Call(x).Sum().Backward();
+        Assert.Equal(once.Select(v => v + 1).ToArray(), lin.Weight.Grad!.ToArray<float>());
+    }
+}
