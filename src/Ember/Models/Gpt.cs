@@ -79,7 +79,8 @@ public sealed class CausalSelfAttention : Module
     {
         int b = x.Size(0), t = x.Size(1), e = x.Size(2), hd = e / _heads;
         var qkv = _attn.Call(x);
-        if (cache is null && Capture is null && (!Training || _dropout == 0)
+        double dropout = Training ? _dropout : 0;
+        if (cache is null && Capture is null && dropout == 0
             && Functional.PackedCausalSelfAttention(qkv, _heads) is Tensor packed)
             return _residDropout.Call(_proj.Call(packed));
         Tensor Heads(int i) => qkv.Narrow(2, i * e, e).View(b, t, _heads, hd).Transpose(1, 2);   // (B, H, T, hd)
@@ -97,7 +98,6 @@ public sealed class CausalSelfAttention : Module
             cache.Values[layer] = v.Detach();
         }
         // New query i sits at absolute position past + i and may attend keys 0 … past + i.
-        double dropout = Training ? _dropout : 0;
         if (Capture is null && dropout == 0
             && Functional.FusedAttention(q, k, v, null, 1 / Math.Sqrt(hd), past) is Tensor fused)
             return _residDropout.Call(_proj.Call(fused.Transpose(1, 2).Reshape(b, t, e)));
@@ -113,11 +113,11 @@ public sealed class CausalSelfAttention : Module
         Tensor y;
         if (Capture is not null)
         {
-            var (o, w) = Functional.Attention(q, k, v, mask, Training ? _dropout : 0, generator: _generator);
+            var (o, w) = Functional.Attention(q, k, v, mask, dropout, generator: _generator);
             Capture.Add(w!.Detach());
             y = o;
         }
-        else y = Functional.ScaledDotProductAttention(q, k, v, mask, Training ? _dropout : 0, generator: _generator);
+        else y = Functional.ScaledDotProductAttention(q, k, v, mask, dropout, generator: _generator);
         return _residDropout.Call(_proj.Call(y.Transpose(1, 2).Reshape(b, t, e)));
     }
 }

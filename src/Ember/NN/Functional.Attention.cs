@@ -120,7 +120,7 @@ public static partial class Functional
         var dense = Tensor.Empty(DType.Float32, [.. lead, l, ev]);
         var lse = new float[z * l];
         var qo = Operand(q, z); var ko = Operand(k, z); var vo = Operand(v, z);
-        var oo = Dense(dense, z, l, ev);
+        var oo = Operand(dense, z);
         float fs = (float)scale;
         Kernels.Attention.Forward(z, l, s, e, ev, qo, ko, vo, mask, fs, causalOffset, oo, lse);
         if (!(GradMode.IsEnabled && (q.RequiresGrad || k.RequiresGrad || v.RequiresGrad))) return dense;
@@ -133,7 +133,7 @@ public static partial class Functional
             // The GEMMs read q, k, v through the operands captured above (same storage; in-place edits are caught by the
             // version check on the saved tensors).
             Kernels.Attention.Backward(z, l, s, e, ev, qo, ko, vo, mask, fs, causalOffset, oo, lse, Operand(g._strides[^1] == 1 ? g : g.Contiguous(), z),
-                dq is null ? null : Dense(dq, z, l, e), dk is null ? null : Dense(dk, z, s, e), dv is null ? null : Dense(dv, z, s, ev));
+                dq is null ? null : Operand(dq, z), dk is null ? null : Operand(dk, z), dv is null ? null : Operand(dv, z));
             return [dq, dk, dv];
         }, q, k, v, dense);
     }
@@ -181,14 +181,7 @@ public static partial class Functional
                 "use float64 inputs (the composed ops) where a graph of the gradient (createGraph) is needed.");
     }
 
-    /// <summary>A contiguous (Z…, rows, cols) tensor as a kernel operand.</summary>
-    private static Kernels.Attention.Operand Dense(Tensor t, int z, int rows, int cols)
-    {
-        var offsets = new int[z];
-        for (int i = 0; i < z; i++) offsets[i] = t._offset + i * rows * cols;
-        return new(t.Data<float>(), offsets, cols, 1);
-    }
-
+    /// <summary>A (Z…, rows, cols) tensor as a kernel operand: a base offset per leading index and the two inner strides.</summary>
     private static Kernels.Attention.Operand Operand(Tensor t, int z)
     {
         var offsets = new int[z];
