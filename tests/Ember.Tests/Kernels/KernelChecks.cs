@@ -256,6 +256,7 @@ public static class KernelChecks
         Vision();
         LinearFewRows();
         Transcendentals();
+        Optim.OptimizerTests.CheckSubnormalFlush();
         Console.WriteLine("kernel checks: ok");
         return 0;
     }
