@@ -7,6 +7,26 @@ namespace Ember;
 /// </summary>
 internal static class Engine
 {
+    [ThreadStatic] private static Tensor? t_donated;
+
+    /// <summary>Off: rules never write over their incoming gradient (tests compare both ways).</summary>
+    internal static bool ReuseEnabled = true;
+
+    /// <summary>Gradients written over since start (tests check the path was exercised).</summary>
+    internal static long Reused;
+
+    /// <summary>True (once) when <paramref name="gradient"/> is the incoming gradient of the rule now running and the
+    /// engine owns it outright: a dense float32 buffer allocated during this backward pass (not the caller's gradient,
+    /// not a leaf's .Grad), shared by no other pending gradient, and never handed out again after the rule returns
+    /// except as what the rule returns. The rule may then write its result into it instead of allocating one.</summary>
+    internal static bool TryReuse(Tensor gradient)
+    {
+        if (t_donated is null || !ReferenceEquals(t_donated, gradient)) return false;
+        t_donated = null;
+        Interlocked.Increment(ref Reused);
+        return true;
+    }
+
     public static void Backward(Tensor root, Tensor? gradient, bool retainGraph, bool createGraph)
     {
         if (!root.RequiresGrad)
@@ -94,7 +114,14 @@ internal static class Engine
                 continue;
             }
             long t0 = Diagnostics.Profiler.Begin();
-            var grads = node.Apply(grad, retainGraph);
+            // A float32 temporary of this pass that no pending gradient shares may be overwritten by the rule
+            // (elementwise backward rules write their result over it: see TryReuse).
+            if (epoch != 0 && ReuseEnabled && grad._storage is Storage<float> gs && gs.Epoch == epoch && !refs.ContainsKey(gs)
+                && grad._offset == 0 && grad.NumEl == gs.Length && grad.IsContiguous)
+                t_donated = grad;
+            Tensor?[] grads;
+            try { grads = node.Apply(grad, retainGraph); }
+            finally { t_donated = null; }
             Diagnostics.Profiler.End("backward", node.Name, t0);
             for (int i = 0; i < grads.Length; i++)
             {

@@ -110,6 +110,24 @@ internal static class Elementwise
         };
     }
 
+    /// <summary>An elementwise backward rule d = op(g, saved) with g and saved of one shape: written over the incoming
+    /// gradient g when the engine donated it (a temporary of this backward pass that nothing else holds, see
+    /// <see cref="Engine.TryReuse"/>), else into a new tensor. Saves a gradient-sized allocation and its cold writes.</summary>
+    public static Tensor Backward<TOp>(string name, TOp op, Tensor g, Tensor saved) where TOp : struct, IBinaryOp<float, float>
+    {
+        if (ShapeUtil.SameShape(g._shape, saved._shape) && g.DType == saved.DType && Engine.TryReuse(g))
+        {
+            BinaryInto<float, float, TOp>(op, g, saved, g);
+            return g;
+        }
+        return Binary<float, float, TOp>(name, op, g, saved);
+    }
+
+    /// <summary><see cref="Backward{TOp}"/> for float32 or float64 (float64 gradients are never donated).</summary>
+    public static Tensor BackwardF<TF, TD>(string name, Tensor g, Tensor saved, TF opF, TD opD)
+        where TF : struct, IBinaryOp<float, float> where TD : struct, IBinaryOp<double, double>
+        => g.DType == DType.Float32 && saved.DType == DType.Float32 ? Backward(name, opF, g, saved) : BinaryF(name, g, saved, opF, opD);
+
     public static void BinaryIntoF<TF, TD>(string name, Tensor a, Tensor b, Tensor d, TF opF, TD opD)
         where TF : struct, IBinaryOp<float, float> where TD : struct, IBinaryOp<double, double>
     {

@@ -174,10 +174,17 @@ internal struct TanhBackwardOp<T> : IBinaryOp<T, T> where T : unmanaged, IFloati
     public T Scalar(T g, T y) => g * (T.One - y * y);
     public void Vec(ReadOnlySpan<T> g, ReadOnlySpan<T> y, Span<T> d)
     {
-        // d = g − g·y² = FMA(−g·y, y, g)
-        TensorPrimitives.Multiply(g, y, d);
-        TensorPrimitives.Negate(d, d);
-        TensorPrimitives.FusedMultiplyAdd(d, y, g, d);
+        // d = g·(1 − y²), in chunks through a stack temporary: d may be g itself (a donated gradient).
+        Span<T> t = stackalloc T[256];
+        for (int start = 0; start < d.Length; start += t.Length)
+        {
+            int n = Math.Min(t.Length, d.Length - start);
+            var ys = y.Slice(start, n);
+            var tn = t[..n];
+            TensorPrimitives.Multiply(ys, ys, tn);
+            TensorPrimitives.Subtract(T.One, tn, tn);
+            TensorPrimitives.Multiply(g.Slice(start, n), tn, d.Slice(start, n));
+        }
     }
     public void VecScalar(ReadOnlySpan<T> g, T y, Span<T> d) => TensorPrimitives.Multiply(g, T.One - y * y, d);
     public void ScalarVec(T g, ReadOnlySpan<T> y, Span<T> d) { for (int i = 0; i < d.Length; i++) d[i] = Scalar(g, y[i]); }
@@ -282,6 +289,7 @@ internal struct GeluBackwardOp(bool tanh) : IBinaryOp<float, float>
         Span<float> t1 = stackalloc float[512];
         Span<float> t2 = stackalloc float[512];
         Span<float> t3 = stackalloc float[512];
+        Span<float> t4 = stackalloc float[512];   // not d: d may be g itself (a donated gradient), read at the end
         for (int start = 0; start < d.Length; start += 512)
         {
             int n = Math.Min(512, d.Length - start);
@@ -298,7 +306,7 @@ internal struct GeluBackwardOp(bool tanh) : IBinaryOp<float, float>
                 TensorPrimitives.Abs(a, s);
                 TensorPrimitives.Multiply(s, -2f, s);
                 FastMath.Exp(s, s);                                          // s = e^(−2|u|)
-                var sech2 = d.Slice(start, n);
+                var sech2 = t4[..n];
                 TensorPrimitives.Add(s, 1f, sech2);
                 TensorPrimitives.Multiply(sech2, sech2, sech2);
                 TensorPrimitives.Divide(s, sech2, sech2);

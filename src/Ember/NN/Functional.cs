@@ -118,7 +118,7 @@ public static partial class Functional
             // Fused kernels: one output allocation forward, one backward (the composition below costs 6–10).
             var y = Kernels.Elementwise.Unary<float, float, Kernels.GeluOp>(new(tanhApproximation), x);
             if (!(GradMode.IsEnabled && x.RequiresGrad)) return y;
-            return y.Record("GeluBackward", x, g => Kernels.Elementwise.Binary<float, float, Kernels.GeluBackwardOp>("GeluBackward", new(tanhApproximation), g, x.Detach()), x);
+            return y.Record("GeluBackward", x, g => Kernels.Elementwise.Backward("GeluBackward", new Kernels.GeluBackwardOp(tanhApproximation), g, x.Detach()), x);
         }
         if (!tanhApproximation) return x.Mul(x.Mul(1 / Math.Sqrt(2)).Erf().Add(1)).Mul(0.5);
         var inner = x.Add(x.Pow(3).Mul(0.044715)).Mul(Math.Sqrt(2 / Math.PI));

@@ -191,7 +191,7 @@ public sealed partial class Tensor
     {
         var r = Elementwise.UnaryF("Tanh", this, new TanhOp<float>(), new TanhOp<double>());
         return AnyRequiresGrad(this)
-            ? r.Record("TanhBackward", this, g => Elementwise.BinaryF("TanhBackward", g, r.Detach(), new TanhBackwardOp<float>(), new TanhBackwardOp<double>()), r)
+            ? r.Record("TanhBackward", this, g => Elementwise.BackwardF("TanhBackward", g, r.Detach(), new TanhBackwardOp<float>(), new TanhBackwardOp<double>()), r)
             : r;
     }
 
@@ -199,7 +199,7 @@ public sealed partial class Tensor
     {
         var r = Elementwise.UnaryF("Sigmoid", this, new SigmoidOp<float>(), new SigmoidOp<double>());
         return AnyRequiresGrad(this)
-            ? r.Record("SigmoidBackward", this, g => Elementwise.BinaryF("SigmoidBackward", g, r.Detach(), new SigmoidBackwardOp<float>(), new SigmoidBackwardOp<double>()), r)
+            ? r.Record("SigmoidBackward", this, g => Elementwise.BackwardF("SigmoidBackward", g, r.Detach(), new SigmoidBackwardOp<float>(), new SigmoidBackwardOp<double>()), r)
             : r;
     }
 
@@ -209,7 +209,7 @@ public sealed partial class Tensor
         var r = Elementwise.UnaryF("Relu", this, new ReluOp<float>(), new ReluOp<double>());
         var x = this;
         return AnyRequiresGrad(this)
-            ? r.Record("ReluBackward", this, g => Elementwise.BinaryF("ReluBackward", g, x.Detach(), new ReluBackwardOp<float>(), new ReluBackwardOp<double>()), x)
+            ? r.Record("ReluBackward", this, g => Elementwise.BackwardF("ReluBackward", g, x.Detach(), new ReluBackwardOp<float>(), new ReluBackwardOp<double>()), x)
             : r;
     }
 

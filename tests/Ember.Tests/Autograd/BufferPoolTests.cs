@@ -111,4 +111,38 @@ public class ZeroedGradientTests
         lin.Call(x).Sum().Backward();
         Assert.Equal(once.Select(v => v + 1).ToArray(), lin.Weight.Grad!.ToArray<float>());
     }
+
+    /// <summary>Elementwise backward rules (ReLU, tanh, sigmoid, GELU exact and tanh) write over an incoming gradient the
+    /// engine owns outright. Chains, a gradient fanned out to several rules (which must not be overwritten while another
+    /// rule still needs it), a retained gradient and views must give the same gradients bit for bit as without reuse.</summary>
+    [Fact]
+    public void RulesThatOverwriteTheirIncomingGradientChangeNoGradient()
+    {
+        double[][] Run(bool reuse)
+        {
+            Engine.ReuseEnabled = reuse;
+            try
+            {
+                var g = new Generator(5);
+                var x = Tensor.Randn([256, 200], DType.Float32, g).RequiresGrad_();
+                var w = Tensor.Randn([256, 200], DType.Float32, g).RequiresGrad_();
+                var p = Tensor.Randn([256, 200], DType.Float32, g);
+                var h = x.Mul(w);
+                var chain = Functional.Gelu(h.Mul(p).Relu().Tanh().Sigmoid().Mul(p));
+                var fan = h.Relu().Mul(p);
+                var both = fan.Add(fan.Tanh()).Add(Functional.Gelu(fan, tanhApproximation: true));   // one gradient, three rules
+                var kept = h.Sigmoid();
+                kept.RetainGrad();
+                var loss = chain.Mul(p).Sum().Add(both.Mul(p).Sum()).Add(kept.View(512, 100).Narrow(0, 10, 300).Square().Sum());
+                loss.Backward();
+                return [x.Grad!.ToArrayDouble(), w.Grad!.ToArrayDouble(), kept.Grad!.ToArrayDouble()];
+            }
+            finally { Engine.ReuseEnabled = true; }
+        }
+        var without = Run(reuse: false);
+        long before = Engine.Reused;
+        var with = Run(reuse: true);
+        Assert.True(Engine.Reused - before >= 5, $"only {Engine.Reused - before} rules wrote over their gradient: the test would not cover reuse");
+        for (int i = 0; i < without.Length; i++) Assert.Equal(without[i], with[i]);
+    }
 }
