@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Ember.Kernels;
 
@@ -191,4 +193,156 @@ internal static unsafe class ConvKernels
 
     public static T[] Rent<T>(int length) => ArrayPool<T>.Shared.Rent(Math.Max(1, length));
     public static void Return<T>(T[] array) => ArrayPool<T>.Shared.Return(array);
+}
+
+/// <summary>float32 AVX-512 kernels for convolutions with few taps per group (a first layer on one to three channels,
+/// a depthwise 3×3): the unfolded rows of one image sit in L1, and each pass over 16 output pixels computes four
+/// channels (forward), four taps' weight-gradient sums, or four unfolded input-gradient rows at once, instead of one
+/// vector call per (channel, tap) pair that re-reads and re-writes a whole output row each time. Pixels past the last
+/// full vector run in scalars.</summary>
+internal static unsafe class SmallK512
+{
+    /// <summary>y[c, j] = bias[c] + Σ_r w[c·rows + r]·col[r·ohw + j] for the og channels of one group.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Forward(float* col, int rows, int og, float* w, float* bias, float* y, int ohw)
+    {
+        int full = ohw & ~15, c = 0;
+        for (; c + 4 <= og; c += 4)
+        {
+            float* w0 = w + c * rows, w1 = w0 + rows, w2 = w1 + rows, w3 = w2 + rows;
+            float* y0 = y + (long)c * ohw, y1 = y0 + ohw, y2 = y1 + ohw, y3 = y2 + ohw;
+            var b0 = Vector512.Create(bias == null ? 0f : bias[c]);
+            var b1 = Vector512.Create(bias == null ? 0f : bias[c + 1]);
+            var b2 = Vector512.Create(bias == null ? 0f : bias[c + 2]);
+            var b3 = Vector512.Create(bias == null ? 0f : bias[c + 3]);
+            for (int j = 0; j < full; j += 16)
+            {
+                Vector512<float> a0 = b0, a1 = b1, a2 = b2, a3 = b3;
+                float* cj = col + j;
+                for (int r = 0; r < rows; r++, cj += ohw)
+                {
+                    var v = Vector512.Load(cj);
+                    a0 = Vector512.FusedMultiplyAdd(v, Vector512.Create(w0[r]), a0);
+                    a1 = Vector512.FusedMultiplyAdd(v, Vector512.Create(w1[r]), a1);
+                    a2 = Vector512.FusedMultiplyAdd(v, Vector512.Create(w2[r]), a2);
+                    a3 = Vector512.FusedMultiplyAdd(v, Vector512.Create(w3[r]), a3);
+                }
+                a0.Store(y0 + j); a1.Store(y1 + j); a2.Store(y2 + j); a3.Store(y3 + j);
+            }
+            for (int k = 0; k < 4; k++) ForwardTail(col, rows, w + (c + k) * rows, bias == null ? 0f : bias[c + k], y + (long)(c + k) * ohw, full, ohw);
+        }
+        for (; c < og; c++)
+        {
+            float* wc = w + c * rows, yc = y + (long)c * ohw;
+            var b = Vector512.Create(bias == null ? 0f : bias[c]);
+            for (int j = 0; j < full; j += 16)
+            {
+                var a = b;
+                float* cj = col + j;
+                for (int r = 0; r < rows; r++, cj += ohw) a = Vector512.FusedMultiplyAdd(Vector512.Load(cj), Vector512.Create(wc[r]), a);
+                a.Store(yc + j);
+            }
+            ForwardTail(col, rows, wc, bias == null ? 0f : bias[c], yc, full, ohw);
+        }
+    }
+
+    private static void ForwardTail(float* col, int rows, float* wc, float b, float* yc, int from, int ohw)
+    {
+        for (int j = from; j < ohw; j++)
+        {
+            float a = b;
+            for (int r = 0; r < rows; r++) a = MathF.FusedMultiplyAdd(col[(long)r * ohw + j], wc[r], a);
+            yc[j] = a;
+        }
+    }
+
+    /// <summary>partial[c·rows + r] = Σ_j gy[c·ohw + j]·col[r·ohw + j] for the og channels of one group (overwritten).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void WeightGrad(float* col, int rows, int og, float* gy, int ohw, float* partial)
+    {
+        int full = ohw & ~15;
+        for (int c = 0; c < og; c++)
+        {
+            float* g = gy + (long)c * ohw;
+            int r = 0;
+            for (; r + 4 <= rows; r += 4)
+            {
+                float* c0 = col + (long)r * ohw, c1 = c0 + ohw, c2 = c1 + ohw, c3 = c2 + ohw;
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                for (int j = 0; j < full; j += 16)
+                {
+                    var gv = Vector512.Load(g + j);
+                    a0 = Vector512.FusedMultiplyAdd(gv, Vector512.Load(c0 + j), a0);
+                    a1 = Vector512.FusedMultiplyAdd(gv, Vector512.Load(c1 + j), a1);
+                    a2 = Vector512.FusedMultiplyAdd(gv, Vector512.Load(c2 + j), a2);
+                    a3 = Vector512.FusedMultiplyAdd(gv, Vector512.Load(c3 + j), a3);
+                }
+                float s0 = Vector512.Sum(a0), s1 = Vector512.Sum(a1), s2 = Vector512.Sum(a2), s3 = Vector512.Sum(a3);
+                for (int j = full; j < ohw; j++)
+                {
+                    s0 += g[j] * c0[j]; s1 += g[j] * c1[j]; s2 += g[j] * c2[j]; s3 += g[j] * c3[j];
+                }
+                float* pr = partial + c * rows + r;
+                pr[0] = s0; pr[1] = s1; pr[2] = s2; pr[3] = s3;
+            }
+            for (; r < rows; r++)
+            {
+                float* cr = col + (long)r * ohw;
+                Vector512<float> a = default;
+                for (int j = 0; j < full; j += 16) a = Vector512.FusedMultiplyAdd(Vector512.Load(g + j), Vector512.Load(cr + j), a);
+                float s = Vector512.Sum(a);
+                for (int j = full; j < ohw; j++) s += g[j] * cr[j];
+                partial[c * rows + r] = s;
+            }
+        }
+    }
+
+    /// <summary>col[r·ohw + j] = Σ_c w[c·rows + r]·gy[c·ohw + j] for one group (overwritten): the unfolded input gradient.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void InputGrad(float* gy, int rows, int og, float* w, float* col, int ohw)
+    {
+        int full = ohw & ~15, r = 0;
+        for (; r + 4 <= rows; r += 4)
+        {
+            float* d0 = col + (long)r * ohw, d1 = d0 + ohw, d2 = d1 + ohw, d3 = d2 + ohw;
+            for (int j = 0; j < full; j += 16)
+            {
+                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                float* wr = w + r;
+                float* gj = gy + j;
+                for (int c = 0; c < og; c++, wr += rows, gj += ohw)
+                {
+                    var gv = Vector512.Load(gj);
+                    a0 = Vector512.FusedMultiplyAdd(gv, Vector512.Create(wr[0]), a0);
+                    a1 = Vector512.FusedMultiplyAdd(gv, Vector512.Create(wr[1]), a1);
+                    a2 = Vector512.FusedMultiplyAdd(gv, Vector512.Create(wr[2]), a2);
+                    a3 = Vector512.FusedMultiplyAdd(gv, Vector512.Create(wr[3]), a3);
+                }
+                a0.Store(d0 + j); a1.Store(d1 + j); a2.Store(d2 + j); a3.Store(d3 + j);
+            }
+            for (int k = 0; k < 4; k++) InputGradTail(gy, rows, og, w + r + k, col + (long)(r + k) * ohw, full, ohw);
+        }
+        for (; r < rows; r++)
+        {
+            float* d = col + (long)r * ohw;
+            for (int j = 0; j < full; j += 16)
+            {
+                Vector512<float> a = default;
+                float* gj = gy + j;
+                for (int c = 0; c < og; c++, gj += ohw) a = Vector512.FusedMultiplyAdd(Vector512.Load(gj), Vector512.Create(w[c * rows + r]), a);
+                a.Store(d + j);
+            }
+            InputGradTail(gy, rows, og, w + r, d, full, ohw);
+        }
+    }
+
+    private static void InputGradTail(float* gy, int rows, int og, float* wr, float* d, int from, int ohw)
+    {
+        for (int j = from; j < ohw; j++)
+        {
+            float a = 0;
+            for (int c = 0; c < og; c++) a = MathF.FusedMultiplyAdd(gy[(long)c * ohw + j], wr[c * rows], a);
+            d[j] = a;
+        }
+    }
 }

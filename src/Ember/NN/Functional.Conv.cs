@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 using Ember.Kernels;
 
 namespace Ember.NN;
@@ -160,8 +162,8 @@ public static partial class Functional
     // Convolution runs on chunks of nb images: their unfolded matrices sit side by side as column blocks of one
     // (C·KH·KW) × (nb·OH·OW) matrix, so each product is wide enough to amortize packing; the chunk's outputs are
     // then scattered to (N, O, OH, OW). A chunk of one image multiplies straight into the output.
-    private static readonly int s_convCols = int.TryParse(Environment.GetEnvironmentVariable("EMBER_CONV_COLS"), out var c) ? c : 3072;
-    private static readonly int s_convScratch = int.TryParse(Environment.GetEnvironmentVariable("EMBER_CONV_SCRATCH"), out var c) ? c : 1 << 20;
+    internal static int s_convCols = int.TryParse(Environment.GetEnvironmentVariable("EMBER_CONV_COLS"), out var c) ? c : 3072;
+    internal static int s_convScratch = int.TryParse(Environment.GetEnvironmentVariable("EMBER_CONV_SCRATCH"), out var c) ? c : 1 << 20;
     private static int ChunkImages(in ConvGeometry geo)
     {
         int byWidth = Math.Max(1, s_convCols / Math.Max(1, geo.OutPlane));
@@ -314,6 +316,14 @@ public static partial class Functional
                     for (int i = start; i < end; i++)
                     {
                         ConvKernels.Im2Col(geo, (T*)px + i * xStride, col);
+                        if (typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated)
+                        {
+                            fixed (T* pw = wv, pb = bias)
+                                for (int gi = 0; gi < groups; gi++)
+                                    SmallK512.Forward((float*)col + (long)gi * rows * ohw, rows, og, (float*)pw + wOff + gi * og * rows,
+                                        pb == null ? null : (float*)pb + bOff + gi * og, (float*)py + i * yStride + (long)gi * og * ohw, ohw);
+                            continue;
+                        }
                         for (int c = 0; c < o; c++)
                         {
                             var row = new Span<T>((T*)py + i * yStride + (long)c * ohw, ohw);
@@ -334,21 +344,43 @@ public static partial class Functional
     {
         int n = x._shape[0], o = w._shape[0], og = o / groups, rows = geo.ColRows / groups, ohw = geo.OutPlane;
         long xStride = (long)geo.C * geo.Plane, yStride = (long)o * ohw;
-        var wv = w.Contiguous().ToArrayDouble();
+        var wc = w.Contiguous();
+        var wv = wc.ToArrayDouble();
         var gate = new object();
         var total = new double[o * rows];
-        fixed (T* px0 = x.Data<T>(), pg0 = gy.Data<T>(), pgx0 = gx is null ? null : gx.Data<T>())
+        // float32 with AVX-512: register-blocked passes (SmallK512) instead of one vector call per (channel, tap).
+        bool fast = typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated;
+        fixed (T* px0 = x.Data<T>(), pg0 = gy.Data<T>(), pgx0 = gx is null ? null : gx.Data<T>(), pw0 = wc.Data<T>())
         {
-            nint px = (nint)(px0 + x._offset), pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0;
+            nint px = (nint)(px0 + x._offset), pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0, pw32 = (nint)(pw0 + wc._offset);
             Parallelism.For(n, 1, (start, end) =>
             {
                 T[] colArr = ConvKernels.Rent<T>(geo.ColRows * ohw);
                 var local = gw is not null ? new double[o * rows] : null;
+                var partialArr = fast && local is not null ? new float[o * rows] : null;
                 fixed (T* col = colArr)
+                fixed (float* partial = partialArr)
                 {
                     for (int i = start; i < end; i++)
                     {
                         T* gyi = (T*)pg + i * yStride;
+                        if (fast)
+                        {
+                            if (local is not null)
+                            {
+                                ConvKernels.Im2Col(geo, (T*)px + i * xStride, col);
+                                for (int gi = 0; gi < groups; gi++)
+                                    SmallK512.WeightGrad((float*)col + (long)gi * rows * ohw, rows, og, (float*)gyi + (long)gi * og * ohw, ohw, partial + gi * og * rows);
+                                for (int k = 0; k < local.Length; k++) local[k] += partial[k];
+                            }
+                            if (pgx != 0)
+                            {
+                                for (int gi = 0; gi < groups; gi++)
+                                    SmallK512.InputGrad((float*)gyi + (long)gi * og * ohw, rows, og, (float*)pw32 + gi * og * rows, (float*)col + (long)gi * rows * ohw, ohw);
+                                ConvKernels.Col2Im(geo, col, (T*)pgx + i * xStride);
+                            }
+                            continue;
+                        }
                         if (local is not null)
                         {
                             ConvKernels.Im2Col(geo, (T*)px + i * xStride, col);

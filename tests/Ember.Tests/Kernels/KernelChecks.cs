@@ -126,15 +126,17 @@ public static class KernelChecks
             AssertSame($"maxpool {h}x{w} forward", y64.ToArrayDouble(), y32.ToArrayDouble(), 0);
             AssertSame($"maxpool {h}x{w} backward", x64.Grad!.ToArrayDouble(), x32.Grad!.ToArrayDouble(), 0);
         }
-        foreach (var (cin, cout) in new[] { (1, 5), (3, 8), (8, 6) })
+        // (1, 5): few taps, four-channel blocks plus one; (4, 8, groups 4): depthwise-style groups of few taps;
+        // 9×10 outputs: full 16-pixel vectors plus a scalar tail.
+        foreach (var (cin, cout, groups) in new[] { (1, 5, 1), (3, 8, 1), (8, 6, 1), (4, 8, 4) })
         {
             var x = Tensor.Randn([3, cin, 9, 10], DType.Float64, rng);
-            var wt = Tensor.Randn([cout, cin, 3, 3], DType.Float64, rng);
+            var wt = Tensor.Randn([cout, cin / groups, 3, 3], DType.Float64, rng);
             var b = Tensor.Randn([cout], DType.Float64, rng);
             var leaves64 = new[] { x.Clone().RequiresGrad_(), wt.Clone().RequiresGrad_(), b.Clone().RequiresGrad_() };
             var leaves32 = new[] { x.To(DType.Float32).RequiresGrad_(), wt.To(DType.Float32).RequiresGrad_(), b.To(DType.Float32).RequiresGrad_() };
-            var y64 = Ember.NN.Functional.Conv2d(leaves64[0], leaves64[1], leaves64[2], padding: 1);
-            var y32 = Ember.NN.Functional.Conv2d(leaves32[0], leaves32[1], leaves32[2], padding: 1);
+            var y64 = Ember.NN.Functional.Conv2d(leaves64[0], leaves64[1], leaves64[2], padding: 1, groups: groups);
+            var y32 = Ember.NN.Functional.Conv2d(leaves32[0], leaves32[1], leaves32[2], padding: 1, groups: groups);
             var g = Tensor.Randn(y64.Shape, DType.Float64, rng);
             y64.Backward(g);
             y32.Backward(g.To(DType.Float32));
