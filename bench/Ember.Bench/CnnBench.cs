@@ -11,7 +11,7 @@ internal static class CnnBench
 {
     private const int Batch = 128;
 
-    public static void Run() => TrainBench.Run("cnn", "cnn-ember", "cnn-torch");
+    public static void Run(int rounds) => TrainBench.Run("cnn", "cnn-ember", "cnn-torch", rounds: rounds);
 
     public static Sequential EmberModel(Generator g) => new(
         new Conv2d(1, 32, 3, padding: 1, generator: g), new ReLU(), new MaxPool2d(2),

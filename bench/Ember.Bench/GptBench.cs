@@ -14,7 +14,7 @@ internal static class GptBench
 {
     private const int Vocab = 65, Context = 128, Batch = 32, Layers = 4, Heads = 4, Channels = 128;
 
-    public static void Run() => TrainBench.Run("gpt", "gpt-ember", "gpt-torch", unit: "tokens_per_s", scale: Batch * Context);
+    public static void Run(int rounds) => TrainBench.Run("gpt", "gpt-ember", "gpt-torch", unit: "tokens_per_s", scale: Batch * Context, rounds: rounds);
 
     public static void EmberSide()
     {

@@ -11,7 +11,7 @@ internal static class MlpBench
 {
     private const int Batch = 128;
 
-    public static void Run() => TrainBench.Run("mlp", "mlp-ember", "mlp-torch");
+    public static void Run(int rounds) => TrainBench.Run("mlp", "mlp-ember", "mlp-torch", rounds: rounds);
 
     public static void EmberSide()
     {

@@ -11,16 +11,18 @@ public static class Program
     public static int Main(string[] args)
     {
         string what = args.Length > 0 ? args[0] : "";
+        // Training benches: an optional second argument sets the number of alternating rounds (default 3).
+        int rounds = args.Length > 1 && int.TryParse(args[1], out int r) ? r : 3;
         switch (what)
         {
             case "gemm": Gemm(args.Skip(1).ToArray()); return 0;
-            case "mlp": MlpBench.Run(); return 0;
+            case "mlp": MlpBench.Run(rounds); return 0;
             case "mlp-ember": MlpBench.EmberSide(); return 0;
             case "mlp-torch": MlpBench.TorchSide(); return 0;
-            case "cnn": CnnBench.Run(); return 0;
+            case "cnn": CnnBench.Run(rounds); return 0;
             case "gemm-tune": GemmTune.Run(); return 0;
             case "bpe": BpeBench.Run(args.Skip(1).ToArray()); return 0;
-            case "gpt": GptBench.Run(); return 0;
+            case "gpt": GptBench.Run(rounds); return 0;
             case "gpt-ember": GptBench.EmberSide(); return 0;
             case "gpt-torch": GptBench.TorchSide(); return 0;
             case "gpt-generate": GptBench.Generate(); return 0;
@@ -32,7 +34,7 @@ public static class Program
                 Console.WriteLine($"peak threads=2 gflops={Peak.Measure(2):F1}");
                 return 0;
             default:
-                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | mlp | cnn | gpt | gpt-generate | bpe | peak");
+                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | mlp [rounds] | cnn [rounds] | gpt [rounds] | gpt-generate | bpe | peak");
                 return 2;
         }
     }

@@ -13,6 +13,7 @@ internal static class TrainBench
     /// per-round ratios, the ratios themselves and each side's largest peak memory.</summary>
     public static void Run(string name, string emberMode, string torchMode, string unit = "steps_per_s", double scale = 1, int rounds = 3)
     {
+        if (rounds < 1) throw new ArgumentOutOfRangeException(nameof(rounds), $"{name}: rounds must be at least 1, got {rounds}.");
         var e = new List<double>(); var t = new List<double>(); var ratios = new List<double>();
         double ePeak = 0, tPeak = 0;
         for (int r = 0; r < rounds; r++)

@@ -14,6 +14,17 @@ public static partial class Functional
     /// both backward passes are products too (col2im for the input gradient).</summary>
     public static Tensor Conv2d(Tensor input, Tensor weight, Tensor? bias = null, Size2? stride = null, Padding? padding = null,
         Size2? dilation = null, int groups = 1)
+        => Conv2dCore(input, weight, bias, stride, padding, dilation, groups, relu: false);
+
+    /// <summary>ReLU(Conv2d(…)) in one op: the ReLU is applied to each image's output while it is still in cache, and
+    /// the backward masks the incoming gradient by the output (relu(c) &gt; 0 exactly where c &gt; 0), instead of a
+    /// separate ReLU pass that allocates, writes and keeps a second activation of the same size. Values and gradients
+    /// equal <c>Conv2d(…).Relu()</c> bit for bit. <see cref="Sequential"/> uses it for a Conv2d followed by a ReLU.</summary>
+    internal static Tensor Conv2dRelu(Tensor input, Tensor weight, Tensor? bias = null, Size2? stride = null, Padding? padding = null,
+        Size2? dilation = null, int groups = 1)
+        => Conv2dCore(input, weight, bias, stride, padding, dilation, groups, relu: true);
+
+    private static Tensor Conv2dCore(Tensor input, Tensor weight, Tensor? bias, Size2? stride, Padding? padding, Size2? dilation, int groups, bool relu)
     {
         const string op = "Conv2d";
         bool batched = input.Dim == 4;
@@ -25,7 +36,7 @@ public static partial class Functional
         var s = stride ?? 1; var d = dilation ?? 1; var p = padding ?? 0;
         var geo = Geometry(op, x._shape[1], x._shape[2], x._shape[3], weight._shape[2], weight._shape[3], s, p, d);
         CheckConvChannels(op, x, weight, bias, groups);
-        var y = ConvForward(op, x, weight, bias, geo, groups);
+        var y = ConvForward(op, x, weight, bias, geo, groups, relu);
         return batched ? y : y.Squeeze(0);
     }
 
@@ -136,19 +147,22 @@ public static partial class Functional
             throw new NotSupportedException($"{op}: needs float32 or float64 tensors, got {x.DType.Name()} (input {ShapeUtil.Str(x._shape)}).");
     }
 
-    private static Tensor ConvForward(string op, Tensor input, Tensor weight, Tensor? bias, ConvGeometry geo, int groups)
+    private static Tensor ConvForward(string op, Tensor input, Tensor weight, Tensor? bias, ConvGeometry geo, int groups, bool relu = false)
     {
         var x = input.Contiguous();
         var w = weight.Contiguous();
         var b = bias?.Contiguous();
         int n = x._shape[0], o = w._shape[0];
         var y = Tensor.Empty(x.DType, [n, o, geo.OH, geo.OW]);
-        if (x.DType == DType.Float32) ConvForwardT<float>(x, w, b, y, geo, groups);
-        else ConvForwardT<double>(x, w, b, y, geo, groups);
+        if (x.DType == DType.Float32) ConvForwardT<float>(x, w, b, y, geo, groups, relu);
+        else ConvForwardT<double>(x, w, b, y, geo, groups, relu);
         if (!(GradMode.IsEnabled && (input.RequiresGrad || weight.RequiresGrad || (bias?.RequiresGrad ?? false)))) return y;
         Tensor[] inputs = bias is null ? [input, weight] : [input, weight, bias];
-        return y.Record("ConvolutionBackward", inputs, g =>
+        var output = y.Detach();
+        return y.Record(relu ? "ConvolutionReluBackward" : "ConvolutionBackward", inputs, g =>
         {
+            // ReLU's rule from the output: relu(c) > 0 exactly where c > 0 (NaN stays NaN, fails both).
+            if (relu) g = Elementwise.BackwardF("ReluBackward", g, output, new ReluBackwardOp<float>(), new ReluBackwardOp<double>());
             var gy = g.Contiguous();
             Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x._shape, zero: true) : null;
             Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w._shape, zero: true) : null;
@@ -156,7 +170,14 @@ public static partial class Functional
             else ConvBackwardT<double>(x, w, gy, gx, gw, geo, groups);
             if (bias is null) return [gx, gw];
             return [gx, gw, bias.RequiresGrad ? NormKernels.ChannelSum(gy) : null];
-        }, input, weight);
+        }, relu ? [input, weight, y] : [input, weight]);
+    }
+
+    /// <summary>ReLU over one written output span while it is in cache (the same kernel as <see cref="Tensor.Relu"/>).</summary>
+    private static unsafe void ReluInPlace<T>(T* p, long count) where T : unmanaged, INumberBase<T>
+    {
+        if (typeof(T) == typeof(float)) { var sp = new Span<float>(p, checked((int)count)); new ReluOp<float>().Vec(sp, sp); }
+        else { var sp = new Span<double>(p, checked((int)count)); new ReluOp<double>().Vec(sp, sp); }
     }
 
     // Convolution runs on chunks of nb images: their unfolded matrices sit side by side as column blocks of one
@@ -171,13 +192,13 @@ public static partial class Functional
         return Math.Min(byWidth, byScratch);
     }
 
-    private static unsafe void ConvForwardT<T>(Tensor x, Tensor w, Tensor? b, Tensor y, ConvGeometry geo, int groups)
+    private static unsafe void ConvForwardT<T>(Tensor x, Tensor w, Tensor? b, Tensor y, ConvGeometry geo, int groups, bool relu)
         where T : unmanaged, INumberBase<T>
     {
         int n = x._shape[0], o = w._shape[0], og = o / groups, rows = geo.ColRows / groups, ohw = geo.OutPlane;
         if (rows <= SmallKRows)
         {
-            SmallKForward<T>(x, w, b, y, geo, groups);
+            SmallKForward<T>(x, w, b, y, geo, groups, relu);
             return;
         }
         long xStride = (long)geo.C * geo.Plane, yStride = (long)o * ohw;
@@ -207,14 +228,20 @@ public static partial class Functional
                         for (int gi = 0; gi < groups; gi++)
                             ConvKernels.Gemm(og, (int)l, rows, (T*)pw + (long)gi * og * rows, rows, 1, col + gi * rows * l, (int)l, 1,
                                 dst + gi * og * l, (int)l, accumulate: direct && bias is not null, parallel);
-                        if (direct) continue;
+                        if (direct)
+                        {
+                            if (relu) ReluInPlace(dst, yStride);
+                            continue;
+                        }
                         for (int j = 0; j < cnt; j++)
                         for (int c = 0; c < o; c++)
                         {
                             var from = new ReadOnlySpan<T>(tmp + c * l + j * ohw, ohw);
-                            var to = new Span<T>((T*)py + (i0 + j) * yStride + (long)c * ohw, ohw);
+                            T* toPtr = (T*)py + (i0 + j) * yStride + (long)c * ohw;
+                            var to = new Span<T>(toPtr, ohw);
                             if (bias is null) from.CopyTo(to);
                             else TensorPrimitives.Add(from, bias[bOff + c], to);
+                            if (relu) ReluInPlace(toPtr, ohw);
                         }
                     }
                 }
@@ -296,7 +323,7 @@ public static partial class Functional
     // weight gradient a handful of dot products), vectorized along the row, one image at a time.
     private const int SmallKRows = 16;
 
-    private static unsafe void SmallKForward<T>(Tensor x, Tensor w, Tensor? b, Tensor y, ConvGeometry geo, int groups)
+    private static unsafe void SmallKForward<T>(Tensor x, Tensor w, Tensor? b, Tensor y, ConvGeometry geo, int groups, bool relu)
         where T : unmanaged, INumberBase<T>
     {
         int n = x._shape[0], o = w._shape[0], og = o / groups, rows = geo.ColRows / groups, ohw = geo.OutPlane;
@@ -322,6 +349,7 @@ public static partial class Functional
                                 for (int gi = 0; gi < groups; gi++)
                                     SmallK512.Forward((float*)col + (long)gi * rows * ohw, rows, og, (float*)pw + wOff + gi * og * rows,
                                         pb == null ? null : (float*)pb + bOff + gi * og, (float*)py + i * yStride + (long)gi * og * ohw, ohw);
+                            if (relu) ReluInPlace((T*)py + i * yStride, yStride);
                             continue;
                         }
                         for (int c = 0; c < o; c++)
@@ -332,6 +360,7 @@ public static partial class Functional
                             for (int r = 0; r < rows; r++)
                                 TensorPrimitives.MultiplyAdd<T>(new ReadOnlySpan<T>(colg + (long)r * ohw, ohw), wv[wOff + c * rows + r], row, row);
                         }
+                        if (relu) ReluInPlace((T*)py + i * yStride, yStride);
                     }
                 }
                 ConvKernels.Return(colArr);

@@ -199,6 +199,9 @@ public abstract class Module
 
     [ThreadStatic] private static SummaryTrace? s_trace;
 
+    /// <summary>True while a <see cref="Summary"/> trace records every module's output on this thread.</summary>
+    internal static bool Tracing => s_trace is not null;
+
     private sealed class SummaryTrace
     {
         public readonly List<(Module Module, int[] Shape)> Rows = new();
