@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Numerics.Tensors;
 using System.Runtime.CompilerServices;
 
@@ -29,8 +30,11 @@ internal static unsafe class Attention
         {
             int threads = Math.Min(z, Parallelism.NumThreads);
             var scratch = new float[RowBlock * s];
-            fixed (float* pq = q.Data, pk = k.Data, pv = v.Data, po = o.Data, pp = scratch)
+            var ktBuf = Vector512.IsHardwareAccelerated ? new float[e * s] : null;
+            fixed (float* pq = q.Data, pk = k.Data, pv = v.Data, po = o.Data, pp = scratch, kt = ktBuf)
                 for (int h = t; h < z; h += threads)
+                {
+                    if (kt != null) Transpose(h, s, e, pk, k, kt);
                     for (int r0 = 0; r0 < l; r0 += RowBlock)
                     {
                         int rb = Math.Min(RowBlock, l - r0);
@@ -42,7 +46,7 @@ internal static unsafe class Attention
                             lse.AsSpan(h * l + r0, rb).Fill(float.NegativeInfinity);
                             continue;
                         }
-                        Scores(h, r0, rb, c1, s, e, pq, q, pk, k, mask, scale, pp);
+                        Scores(h, r0, rb, c1, s, e, pq, q, pk, k, mask, scale, pp, kt);
                         for (int i = 0; i < rb; i++)
                         {
                             var row = new Span<float>(pp + (long)i * c1, c1);
@@ -60,8 +64,9 @@ internal static unsafe class Attention
                             lse[h * l + r0 + i] = m + MathF.Log(sum);
                         }
                         // O[rows] = P[rows, :c1]·V[:c1]
-                        Gemm.Sgemm(rb, ev, c1, pp, c1, 1, pv + v.Offsets[h], v.RowStride, v.ColStride, orow, o.RowStride, false, parallel: false);
+                        Product(rb, ev, c1, pp, c1, 1, pv + v.Offsets[h], v.RowStride, v.ColStride, orow, o.RowStride, false);
                     }
+                }
         });
     }
 
@@ -78,9 +83,13 @@ internal static unsafe class Attention
             var pBuf = new float[RowBlock * s];
             var dsBuf = new float[RowBlock * s];
             var dBuf = new float[RowBlock];
+            var ktBuf = Vector512.IsHardwareAccelerated ? new float[e * s] : null;
+            var vtBuf = Vector512.IsHardwareAccelerated ? new float[ev * s] : null;
             fixed (float* pq = q.Data, pk = k.Data, pv = v.Data, pp = pBuf, pds = dsBuf, pdo = dout.Data, po = o.Data,
-                   pdq = dq?.Data, pdk = dk?.Data, pdv = dv?.Data)
+                   pdq = dq?.Data, pdk = dk?.Data, pdv = dv?.Data, kt = ktBuf, vt = vtBuf)
                 for (int h = t; h < z; h += threads)
+                {
+                    if (kt != null) { Transpose(h, s, e, pk, k, kt); Transpose(h, s, ev, pv, v, vt); }
                     for (int r0 = 0; r0 < l; r0 += RowBlock)
                     {
                         int rb = Math.Min(RowBlock, l - r0);
@@ -93,7 +102,7 @@ internal static unsafe class Attention
                             continue;
                         }
                         // Recompute P = exp(S − lse) for the block.
-                        Scores(h, r0, rb, c1, s, e, pq, q, pk, k, mask, scale, pp);
+                        Scores(h, r0, rb, c1, s, e, pq, q, pk, k, mask, scale, pp, kt);
                         for (int i = 0; i < rb; i++)
                         {
                             var row = new Span<float>(pp + (long)i * c1, c1);
@@ -108,9 +117,10 @@ internal static unsafe class Attention
                         }
                         // dV[:c1] += P[rows, :c1]ᵀ·dO[rows]
                         if (dv is Operand dvo)
-                            Gemm.Sgemm(c1, ev, rb, pp, 1, c1, dorow, dout.RowStride, 1, pdv + dvo.Offsets[h], dvo.RowStride, true, parallel: false);
+                            Product(c1, ev, rb, pp, 1, c1, dorow, dout.RowStride, 1, pdv + dvo.Offsets[h], dvo.RowStride, true);
                         // dP[rows, :c1] = dO[rows]·V[:c1]ᵀ
-                        Gemm.Sgemm(rb, c1, ev, dorow, dout.RowStride, 1, pv + v.Offsets[h], v.ColStride, v.RowStride, pds, c1, false, parallel: false);
+                        if (vt != null) Product(rb, c1, ev, dorow, dout.RowStride, 1, vt, s, 1, pds, c1, false);
+                        else Product(rb, c1, ev, dorow, dout.RowStride, 1, pv + v.Offsets[h], v.ColStride, v.RowStride, pds, c1, false);
                         // dS = P ⊙ (dP − D)·scale (zero where P is)
                         for (int i = 0; i < rb; i++)
                         {
@@ -121,22 +131,47 @@ internal static unsafe class Attention
                         }
                         // dQ[rows] = dS·K[:c1];  dK[:c1] += dSᵀ·Q[rows]
                         if (dq is Operand dqo)
-                            Gemm.Sgemm(rb, e, c1, pds, c1, 1, pk + k.Offsets[h], k.RowStride, k.ColStride,
-                                pdq + dqo.Offsets[h] + (long)r0 * dqo.RowStride, dqo.RowStride, false, parallel: false);
+                            Product(rb, e, c1, pds, c1, 1, pk + k.Offsets[h], k.RowStride, k.ColStride,
+                                pdq + dqo.Offsets[h] + (long)r0 * dqo.RowStride, dqo.RowStride, false);
                         if (dk is Operand dko)
-                            Gemm.Sgemm(c1, e, rb, pds, 1, c1, pq + q.Offsets[h] + (long)r0 * q.RowStride, q.RowStride, q.ColStride,
-                                pdk + dko.Offsets[h], dko.RowStride, true, parallel: false);
+                            Product(c1, e, rb, pds, 1, c1, pq + q.Offsets[h] + (long)r0 * q.RowStride, q.RowStride, q.ColStride,
+                                pdk + dko.Offsets[h], dko.RowStride, true);
                     }
+                }
         });
     }
 
-    /// <summary>scratch[rb × c1] = Q[r0:r0+rb]·K[:c1]ᵀ·scale (+ mask[r0:, :c1]).</summary>
+    /// <summary>C (+)= A·B on one thread: the unpacked <see cref="SmallGemm"/> where it applies (head widths and
+    /// column counts that are multiples of 32, B with unit column stride), else the packed kernel.</summary>
+    private static void Product(int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate)
+    {
+        if (SmallGemm.Applies(n, csb)) SmallGemm.Run(m, n, k, a, rsa, csa, b, rsb, c, ldc, accumulate);
+        else Gemm.Sgemm(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate, parallel: false);
+    }
+
+    /// <summary>dst[p·s + j] = X[j, p] for j &lt; s, p &lt; e: one head's K (or V) transposed, so that products with Kᵀ
+    /// read rows with unit stride.</summary>
+    private static void Transpose(int h, int s, int e, float* px, Operand x, float* dst)
+    {
+        float* src = px + x.Offsets[h];
+        for (int j = 0; j < s; j++)
+        {
+            float* row = src + (long)j * x.RowStride;
+            for (int p = 0; p < e; p++) dst[(long)p * s + j] = row[(long)p * x.ColStride];
+        }
+    }
+
+    /// <summary>scratch[rb × c1] = Q[r0:r0+rb]·K[:c1]ᵀ·scale (+ mask[r0:, :c1]). <paramref name="kt"/>: K transposed
+    /// (e × s, see <see cref="Transpose"/>) or null to read K through its strides.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scores(int h, int r0, int rb, int c1, int s, int e, float* pq, Operand q, float* pk, Operand k,
-        float[]? mask, float scale, float* scratch)
+        float[]? mask, float scale, float* scratch, float* kt)
     {
-        Gemm.Sgemm(rb, c1, e, pq + q.Offsets[h] + (long)r0 * q.RowStride, q.RowStride, q.ColStride,
-            pk + k.Offsets[h], k.ColStride, k.RowStride, scratch, c1, false, parallel: false);
+        if (kt != null && SmallGemm.Applies(c1, 1))
+            SmallGemm.Run(rb, c1, e, pq + q.Offsets[h] + (long)r0 * q.RowStride, q.RowStride, q.ColStride, kt, s, scratch, c1, false);
+        else
+            Gemm.Sgemm(rb, c1, e, pq + q.Offsets[h] + (long)r0 * q.RowStride, q.RowStride, q.ColStride,
+                pk + k.Offsets[h], k.ColStride, k.RowStride, scratch, c1, false, parallel: false);
         var block = new Span<float>(scratch, rb * c1);
         TensorPrimitives.Multiply(block, scale, block);
         if (mask is not null)

@@ -9,24 +9,30 @@ namespace Ember.Tests.NN;
 /// an additive mask with a fully masked row, and lengths below, at and above the kernel's 32-row blocks.</summary>
 public class FusedAttentionTests
 {
-    public static TheoryData<int, int, string> Cases()
+    public static TheoryData<int, int, string, int, int> Cases()
     {
-        var d = new TheoryData<int, int, string>();
+        var d = new TheoryData<int, int, string, int, int>();
         foreach (var (l, s) in new[] { (1, 1), (5, 5), (32, 32), (33, 33), (70, 70), (7, 40), (40, 7) })
             foreach (var mode in new[] { "none", "causal", "mask" })
-                d.Add(l, s, mode);
-        d.Add(6, 20, "offset");
-        d.Add(1, 50, "offset");
-        d.Add(70, 70, "offset0");
+                d.Add(l, s, mode, 8, 5);
+        d.Add(6, 20, "offset", 8, 5);
+        d.Add(1, 50, "offset", 8, 5);
+        d.Add(70, 70, "offset0", 8, 5);
+        // Head widths of 32 and 64 (the unpacked SmallGemm products), with row counts that leave 8-row tiles partial
+        // and column counts that are and are not multiples of 32.
+        d.Add(37, 64, "mask", 32, 64);
+        d.Add(64, 64, "causal", 64, 32);
+        d.Add(33, 96, "none", 32, 32);
+        d.Add(45, 45, "causal", 32, 32);
         return d;
     }
 
     [Theory]
     [MemberData(nameof(Cases))]
-    public void MatchesComposedFloat64(int l, int s, string mode)
+    public void MatchesComposedFloat64(int l, int s, string mode, int e, int ev)
     {
         if (mode == "causal" && l != s) return;   // top-left causal with L != S is covered by "offset"
-        const int b = 2, h = 3, e = 8, ev = 5;
+        const int b = 2, h = 3;
         var g = new Generator((ulong)(l * 100 + s));
         // Head views as in the GPT: (B, T, 3·H·E)-style storage, narrowed, viewed and transposed to (B, H, T, E).
         Tensor Heads(int t, int width, double mul) => Tensor.Randn([b, t, h * width + 3], DType.Float64, g).Mul(mul)
@@ -77,6 +83,8 @@ public class FusedAttentionTests
     [InlineData(2, 5, 2, 4)]
     [InlineData(3, 40, 4, 8)]
     [InlineData(1, 70, 1, 16)]
+    [InlineData(2, 45, 2, 32)]
+    [InlineData(1, 64, 1, 64)]
     public void PackedCausalSelfAttentionMatchesComposedFloat64(int b, int t, int heads, int hd)
     {
         var g = new Generator((ulong)(b * 1000 + t));

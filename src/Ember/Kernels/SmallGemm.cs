@@ -1,0 +1,89 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
+
+namespace Ember.Kernels;
+
+/// <summary>
+/// C[m×n] (+)= A[m×k]·B[k×n] for the small products inside attention (one head, a block of rows, head width 32 or 64),
+/// where the packed kernel spends more on packing both operands and on zero-padded edge tiles (n = 32 fills two thirds
+/// of its 48-wide panels) than on the arithmetic. Nothing is packed: B must have unit column stride (rows
+/// <c>ldb</c> apart) and n a multiple of 32; each 8×32 tile keeps 16 AVX-512 accumulators, streams two vectors of a B
+/// row per step and broadcasts A's elements straight from memory through (rsa, csa).
+/// </summary>
+internal static unsafe class SmallGemm
+{
+    /// <summary>True when <see cref="Run"/> takes the product (AVX-512, n a positive multiple of 32, unit column stride).</summary>
+    public static bool Applies(int n, int csb) => Vector512.IsHardwareAccelerated && n > 0 && n % 32 == 0 && csb == 1;
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void Run(int m, int n, int k, float* a, int rsa, int csa, float* b, int ldb, float* c, int ldc, bool accumulate)
+    {
+        for (int j0 = 0; j0 < n; j0 += 32)
+        {
+            int i = 0;
+            for (; i + 8 <= m; i += 8) Tile8(k, a + (long)i * rsa, rsa, csa, b + j0, ldb, c + (long)i * ldc + j0, ldc, accumulate);
+            for (; i < m; i++) Row(k, a + (long)i * rsa, csa, b + j0, ldb, c + (long)i * ldc + j0, accumulate);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile8(int k, float* a, int rsa, int csa, float* b, int ldb, float* c, int ldc, bool accumulate)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default;
+        Vector512<float> c40 = default, c41 = default, c50 = default, c51 = default, c60 = default, c61 = default, c70 = default, c71 = default;
+        long r1 = rsa, r2 = 2L * rsa, r3 = 3L * rsa, r4 = 4L * rsa, r5 = 5L * rsa, r6 = 6L * rsa, r7 = 7L * rsa;
+        for (int p = 0; p < k; p++, a += csa, b += ldb)
+        {
+            var b0 = Vector512.Load(b);
+            var b1 = Vector512.Load(b + 16);
+            var x = Vector512.Create(a[0]);
+            c00 = Vector512.FusedMultiplyAdd(x, b0, c00); c01 = Vector512.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[r1]);
+            c10 = Vector512.FusedMultiplyAdd(x, b0, c10); c11 = Vector512.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[r2]);
+            c20 = Vector512.FusedMultiplyAdd(x, b0, c20); c21 = Vector512.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[r3]);
+            c30 = Vector512.FusedMultiplyAdd(x, b0, c30); c31 = Vector512.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a[r4]);
+            c40 = Vector512.FusedMultiplyAdd(x, b0, c40); c41 = Vector512.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a[r5]);
+            c50 = Vector512.FusedMultiplyAdd(x, b0, c50); c51 = Vector512.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a[r6]);
+            c60 = Vector512.FusedMultiplyAdd(x, b0, c60); c61 = Vector512.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a[r7]);
+            c70 = Vector512.FusedMultiplyAdd(x, b0, c70); c71 = Vector512.FusedMultiplyAdd(x, b1, c71);
+        }
+        Store(c, c00, c01, accumulate); c += ldc;
+        Store(c, c10, c11, accumulate); c += ldc;
+        Store(c, c20, c21, accumulate); c += ldc;
+        Store(c, c30, c31, accumulate); c += ldc;
+        Store(c, c40, c41, accumulate); c += ldc;
+        Store(c, c50, c51, accumulate); c += ldc;
+        Store(c, c60, c61, accumulate); c += ldc;
+        Store(c, c70, c71, accumulate);
+    }
+
+    private static void Row(int k, float* a, int csa, float* b, int ldb, float* c, bool accumulate)
+    {
+        Vector512<float> c0 = default, c1 = default;
+        for (int p = 0; p < k; p++, a += csa, b += ldb)
+        {
+            var x = Vector512.Create(a[0]);
+            c0 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b), c0);
+            c1 = Vector512.FusedMultiplyAdd(x, Vector512.Load(b + 16), c1);
+        }
+        Store(c, c0, c1, accumulate);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store(float* c, Vector512<float> v0, Vector512<float> v1, bool accumulate)
+    {
+        if (accumulate)
+        {
+            v0 += Vector512.Load(c);
+            v1 += Vector512.Load(c + 16);
+        }
+        v0.Store(c);
+        v1.Store(c + 16);
+    }
+}
