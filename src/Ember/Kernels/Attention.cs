@@ -154,7 +154,18 @@ internal static unsafe class Attention
     private static void Transpose(int h, int s, int e, float* px, Operand x, float* dst)
     {
         float* src = px + x.Offsets[h];
-        for (int j = 0; j < s; j++)
+        int j0 = 0, e8 = 0;
+        if (System.Runtime.Intrinsics.X86.Avx.IsSupported && x.ColStride == 1)
+        {
+            // 8×8 blocks in registers; the rows and columns past the last multiple of 8 go through the loop below.
+            e8 = e & ~7;
+            for (; j0 + 8 <= s; j0 += 8)
+                for (int p = 0; p < e8; p += 8)
+                    Gemm.Transpose8x8(src + (long)j0 * x.RowStride + p, x.RowStride, dst + (long)p * s + j0, s);
+            for (int j = 0; j < j0; j++)
+                for (int p = e8; p < e; p++) dst[(long)p * s + j] = src[(long)j * x.RowStride + p];
+        }
+        for (int j = j0; j < s; j++)
         {
             float* row = src + (long)j * x.RowStride;
             for (int p = 0; p < e; p++) dst[(long)p * s + j] = row[(long)p * x.ColStride];

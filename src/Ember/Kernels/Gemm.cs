@@ -369,7 +369,7 @@ internal static unsafe partial class Gemm
     /// shuffle quads, swap 128-bit halves). Row r of the source is one Vector256; row q of the result holds
     /// element q of every source row.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Transpose8x8(float* src, long srcStride, float* dst, long dstStride)
+    internal static void Transpose8x8(float* src, long srcStride, float* dst, long dstStride)
     {
         var r0 = Avx.LoadVector256(src);
         var r1 = Avx.LoadVector256(src + srcStride);
