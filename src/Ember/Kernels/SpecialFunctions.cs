@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace Ember.Kernels;
 
@@ -75,16 +76,33 @@ internal static class SpecialFunctions
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static Vector512<float> Erf(Vector512<float> x)
     {
+        // Fused multiply-adds throughout, and 1/(1 + z/2) from the 14-bit reciprocal estimate refined by one Newton
+        // step (relative error ~2⁻²⁸) instead of a division: a vector divide alone costs about as much as the rest.
         var z = Vector512.Abs(x);
         var x2 = x * x;
-        var s = ((((((Vector512.Create((float)C6) * x2 + Vector512.Create((float)C5)) * x2 + Vector512.Create((float)C4)) * x2 + Vector512.Create((float)C3)) * x2
-            + Vector512.Create((float)C2)) * x2 + Vector512.Create((float)C1)) * x2 + Vector512.Create((float)C0));
+        var s = Vector512.FusedMultiplyAdd(Vector512.FusedMultiplyAdd(Vector512.FusedMultiplyAdd(Vector512.FusedMultiplyAdd(Vector512.FusedMultiplyAdd(
+            Vector512.FusedMultiplyAdd(Vector512.Create((float)C6), x2, Vector512.Create((float)C5)), x2, Vector512.Create((float)C4)), x2,
+            Vector512.Create((float)C3)), x2, Vector512.Create((float)C2)), x2, Vector512.Create((float)C1)), x2, Vector512.Create((float)C0));
         var small = Vector512.Create((float)TwoOverSqrtPi) * x * s;
-        var t = Vector512<float>.One / (Vector512<float>.One + Vector512.Create(0.5f) * z);
-        var p = (((((((((Vector512.Create((float)P9) * t + Vector512.Create((float)P8)) * t + Vector512.Create((float)P7)) * t + Vector512.Create((float)P6)) * t
-            + Vector512.Create((float)P5)) * t + Vector512.Create((float)P4)) * t + Vector512.Create((float)P3)) * t + Vector512.Create((float)P2)) * t
-            + Vector512.Create((float)P1)) * t + Vector512.Create((float)P0));
-        var r = Vector512<float>.One - t * FastMath.Exp(p - z * z);
+        var den = Vector512.FusedMultiplyAdd(Vector512.Create(0.5f), z, Vector512<float>.One);
+        Vector512<float> t;
+        if (Avx512F.IsSupported)
+        {
+            var r0 = Avx512F.Reciprocal14(den);
+            t = r0 * Vector512.FusedMultiplyAdd(-den, r0, Vector512.Create(2f));
+        }
+        else t = Vector512<float>.One / den;
+        var p = Vector512.Create((float)P9);
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create((float)P8));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create((float)P7));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create((float)P6));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create((float)P5));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create((float)P4));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create((float)P3));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create((float)P2));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create((float)P1));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create((float)P0));
+        var r = Vector512.FusedMultiplyAdd(-t, FastMath.Exp(Vector512.FusedMultiplyAdd(-z, z, p)), Vector512<float>.One);
         var large = Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512<float>.Zero), -r, r);
         return Vector512.ConditionalSelect(Vector512.LessThan(z, Vector512.Create(0.5f)), small, large);
     }
