@@ -44,7 +44,7 @@ public sealed class Sequential : Module
     private readonly List<Module> _layers = new();
 
     /// <summary>Off: every layer runs on its own (tests and measurements compare both ways).</summary>
-    internal static bool FuseConvRelu = true;
+    internal static bool FuseConvRelu = Environment.GetEnvironmentVariable("EMBER_FUSE") != "0";
 
     public Sequential(params Module[] layers)
     {

@@ -176,9 +176,33 @@ public sealed partial class Tensor
         var idx = index.Contiguous().ToArray<long>();
         if (src._shape[d] != idx.Length)
             throw new ArgumentException($"IndexAddInPlace: source has {src._shape[d]} entries in dim {d} but the index has {idx.Length}.");
+        int n = _shape[d];
+        foreach (long i in idx) CheckIndex("IndexAddInPlace", i, n);   // all indices before any write
+        if (d == 0 && IsContiguous && src.DType == DType && DType is DType.Float32 or DType.Float64
+            && ShapeUtil.SameShape(_shape[1..], src._shape[1..]))
+        {
+            // Dense rows (an embedding's gradient): one vector add per index instead of two views and a strided plan each.
+            var s = src.Contiguous();
+            int row = n == 0 ? 0 : NumEl / n;
+            for (int i = 0; i < idx.Length; i++)
+            {
+                long k = idx[i] < 0 ? idx[i] + n : idx[i];
+                if (DType == DType.Float32)
+                {
+                    var to = new Span<float>(Data<float>(), _offset + (int)k * row, row);
+                    System.Numerics.Tensors.TensorPrimitives.Add(to, new ReadOnlySpan<float>(s.Data<float>(), s._offset + i * row, row), to);
+                }
+                else
+                {
+                    var to = new Span<double>(Data<double>(), _offset + (int)k * row, row);
+                    System.Numerics.Tensors.TensorPrimitives.Add(to, new ReadOnlySpan<double>(s.Data<double>(), s._offset + i * row, row), to);
+                }
+            }
+            MarkModified();
+            return this;
+        }
         using (NoGrad())
         {
-            int n = _shape[d];
             for (int i = 0; i < idx.Length; i++)
                 Select(d, (int)CheckIndex("IndexAddInPlace", idx[i], n)).AddInPlace(src.Select(d, i));
         }

@@ -317,6 +317,39 @@ public class IndexingTests
         Assert.Throws<IndexOutOfRangeException>(() => t.IndexSelect(0, Tensor.FromArray(new long[] { 2 })));
         Assert.Throws<ArgumentException>(() => t.Gather(1, Tensor.FromArray(new float[] { 0 }, 1, 1)));
     }
+
+    /// <summary>IndexAddInPlace along dim 0 of dense rows (the embedding gradient's fast path) and along dim 1 (the
+    /// general path): repeated and negative indices accumulate, float32 and float64 agree with a plain loop, a bad
+    /// index throws before anything is written.</summary>
+    [Theory]
+    [InlineData("float32")]
+    [InlineData("float64")]
+    public void IndexAddAccumulatesRepeatedAndNegativeIndices(string dtypeName)
+    {
+        var dtype = dtypeName == "float32" ? DType.Float32 : DType.Float64;
+        var g = new Generator(9);
+        var src = Tensor.Randn([6, 3, 2], dtype, g);
+        long[] idx = [1, -1, 1, 0, 3, 1];
+        var dst = Tensor.Randn([4, 3, 2], dtype, g);
+        var expected = dst.ToArrayDouble();
+        var sv = src.ToArrayDouble();
+        for (int i = 0; i < idx.Length; i++)
+        {
+            long k = idx[i] < 0 ? idx[i] + 4 : idx[i];
+            for (int j = 0; j < 6; j++) expected[k * 6 + j] += sv[i * 6 + j];
+        }
+        dst.IndexAddInPlace(0, Tensor.FromArray(idx), src);
+        TorchReference.Close(expected, dst.ToArrayDouble(), 1e-6, "dim 0");
+
+        var cols = Tensor.Zeros([3, 4], dtype);
+        cols.IndexAddInPlace(1, Tensor.FromArray(new long[] { 2, 2, -4 }), Tensor.Ones([3, 3], dtype));
+        Assert.Equal(new double[] { 1, 0, 2, 0, 1, 0, 2, 0, 1, 0, 2, 0 }, cols.ToArrayDouble());
+
+        var before = dst.ToArrayDouble();
+        var bad = Assert.Throws<IndexOutOfRangeException>(() => dst.IndexAddInPlace(0, Tensor.FromArray(new long[] { 0, 0, 0, 0, 0, 4 }), src));
+        Assert.Contains("IndexAddInPlace", bad.Message);
+        Assert.Equal(before, dst.ToArrayDouble());
+    }
 }
 
 public class MatmulTests
