@@ -1,5 +1,7 @@
 using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics;
 
 namespace Ember.NN;
 
@@ -254,6 +256,11 @@ internal static unsafe class NormKernels
     public static void LayerNormForward<T>(Tensor x, Tensor? w, Tensor? b, Tensor y, int rows, int len, double eps, double[] mean, double[] rstd)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && len % 16 == 0)
+        {
+            LayerNorm512.Forward(x, w, b, y, rows, len, eps, mean, rstd);
+            return;
+        }
         fixed (T* px0 = x.Data<T>(), py0 = y.Data<T>(), pw0 = w is null ? null : w.Data<T>(), pb0 = b is null ? null : b.Data<T>())
         {
             nint px = (nint)(px0 + x._offset), py = (nint)py0;
@@ -279,6 +286,11 @@ internal static unsafe class NormKernels
     public static void LayerNormBackward<T>(Tensor x, Tensor? w, Tensor gy, Tensor? gx, Tensor? gw, int rows, int len, double[] mean, double[] rstd)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated && len % 16 == 0)
+        {
+            LayerNorm512.Backward(x, w, gy, gx, gw, rows, len, mean, rstd);
+            return;
+        }
         var gate = new object();
         fixed (T* px0 = x.Data<T>(), pg0 = gy.Data<T>(), pgx0 = gx is null ? null : gx.Data<T>(), pw0 = w is null ? null : w.Data<T>(),
                pgw0 = gw is null ? null : gw.Data<T>())
@@ -314,6 +326,102 @@ internal static unsafe class NormKernels
                     {
                         var total = new Span<T>((T*)pgw, len);
                         TensorPrimitives.Add<T>(total, gwLocal, total);
+                    }
+            });
+        }
+    }
+}
+
+/// <summary>float32 layer normalization over rows whose length is a multiple of 16, with AVX-512: each row is read
+/// in L1-sized passes of whole vectors (sum, centred sum of squares, then the scaled and shifted output in one
+/// write), and the backward pass fuses x̂, the weight gradient and the two row means into one pass plus one writing
+/// dx — instead of six or seven library calls per row with their own loop overheads.</summary>
+internal static unsafe class LayerNorm512
+{
+    public static void Forward(Tensor x, Tensor? w, Tensor? b, Tensor y, int rows, int len, double eps, double[] mean, double[] rstd)
+    {
+        fixed (float* px0 = x.Data<float>(), py0 = y.Data<float>(), pw0 = w is null ? null : w.Data<float>(), pb0 = b is null ? null : b.Data<float>())
+        {
+            nint px = (nint)(px0 + x._offset), py = (nint)py0;
+            nint pw = w is null ? 0 : (nint)(pw0 + w._offset), pb = b is null ? 0 : (nint)(pb0 + b._offset);
+            Parallelism.For(rows, Math.Max(1, 16384 / Math.Max(1, len)), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (s, e) =>
+            {
+                for (int r = s; r < e; r++)
+                {
+                    float* src = (float*)px + (long)r * len, dst = (float*)py + (long)r * len;
+                    var acc = Vector512<float>.Zero;
+                    for (int j = 0; j < len; j += 16) acc += Vector512.Load(src + j);
+                    float mu = Vector512.Sum(acc) / len;
+                    var m = Vector512.Create(mu);
+                    acc = Vector512<float>.Zero;
+                    for (int j = 0; j < len; j += 16)
+                    {
+                        var d = Vector512.Load(src + j) - m;
+                        acc = Vector512.FusedMultiplyAdd(d, d, acc);
+                    }
+                    double inv = 1 / Math.Sqrt((double)Vector512.Sum(acc) / len + eps);
+                    mean[r] = mu; rstd[r] = inv;
+                    var iv = Vector512.Create((float)inv);
+                    for (int j = 0; j < len; j += 16)
+                    {
+                        var v = (Vector512.Load(src + j) - m) * iv;
+                        if (pw != 0) v *= Vector512.Load((float*)pw + j);
+                        if (pb != 0) v += Vector512.Load((float*)pb + j);
+                        v.Store(dst + j);
+                    }
+                }
+            });
+        }
+    }
+
+    public static void Backward(Tensor x, Tensor? w, Tensor gy, Tensor? gx, Tensor? gw, int rows, int len, double[] mean, double[] rstd)
+    {
+        var gate = new object();
+        fixed (float* px0 = x.Data<float>(), pg0 = gy.Data<float>(), pgx0 = gx is null ? null : gx.Data<float>(), pw0 = w is null ? null : w.Data<float>(),
+               pgw0 = gw is null ? null : gw.Data<float>())
+        {
+            nint px = (nint)(px0 + x._offset), pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0, pgw = (nint)pgw0;
+            nint pw = w is null ? 0 : (nint)(pw0 + w._offset);
+            Parallelism.For(rows, Math.Max(1, 16384 / Math.Max(1, len)), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (s, e) =>
+            {
+                var gwLocal = pgw != 0 ? new float[len] : null;
+                fixed (float* gl = gwLocal)
+                {
+                    for (int r = s; r < e; r++)
+                    {
+                        float* src = (float*)px + (long)r * len, dy = (float*)pg + (long)r * len;
+                        var m = Vector512.Create((float)mean[r]);
+                        var iv = Vector512.Create((float)rstd[r]);
+                        // x̂ = (x − μ)·σ⁻¹; dx̂ = dy·w; Σdx̂ and Σdx̂·x̂; the weight gradient Σ_rows dy·x̂.
+                        Vector512<float> sDx = default, sDxX = default;
+                        for (int j = 0; j < len; j += 16)
+                        {
+                            var xh = (Vector512.Load(src + j) - m) * iv;
+                            var g = Vector512.Load(dy + j);
+                            if (gl != null) Vector512.FusedMultiplyAdd(g, xh, Vector512.Load(gl + j)).Store(gl + j);
+                            var dxh = pw != 0 ? g * Vector512.Load((float*)pw + j) : g;
+                            sDx += dxh;
+                            sDxX = Vector512.FusedMultiplyAdd(dxh, xh, sDxX);
+                        }
+                        if (pgx == 0) continue;
+                        // dx = σ⁻¹·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂))
+                        var mDx = Vector512.Create(Vector512.Sum(sDx) / len);
+                        var mDxX = Vector512.Create(Vector512.Sum(sDxX) / len);
+                        float* dst = (float*)pgx + (long)r * len;
+                        for (int j = 0; j < len; j += 16)
+                        {
+                            var xh = (Vector512.Load(src + j) - m) * iv;
+                            var g = Vector512.Load(dy + j);
+                            var dxh = pw != 0 ? g * Vector512.Load((float*)pw + j) : g;
+                            ((dxh - mDx - xh * mDxX) * iv).Store(dst + j);
+                        }
+                    }
+                }
+                if (gwLocal is not null)
+                    lock (gate)
+                    {
+                        var total = new Span<float>((float*)pgw, len);
+                        TensorPrimitives.Add(total, gwLocal, total);
                     }
             });
         }

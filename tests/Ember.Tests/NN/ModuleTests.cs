@@ -163,6 +163,32 @@ public class ModuleTests
         Assert.Equal("GeluBackward", y32.GradFn!.Name);
     }
 
+    /// <summary>float32 layer norm over rows of whole 16-float vectors (the AVX-512 kernels; other lengths take the
+    /// general path) against float64: output, input, weight and bias gradients, with and without an affine part, on
+    /// rows with a large common offset (the centred second pass keeps the variance exact).</summary>
+    [Theory]
+    [InlineData(32, true)]
+    [InlineData(48, false)]
+    [InlineData(20, true)]
+    public void Float32LayerNormMatchesFloat64(int len, bool affine)
+    {
+        var g = new Generator((ulong)len);
+        var x64 = Tensor.Randn([7, 3, len], DType.Float64, g).Mul(3).Add(100);
+        var w64 = affine ? Tensor.Randn([len], DType.Float64, g) : null;
+        var b64 = affine ? Tensor.Randn([len], DType.Float64, g) : null;
+        var up = Tensor.Randn([7, 3, len], DType.Float64, g);
+        Tensor?[] Leaves(DType dt) => [x64.To(dt).Detach().RequiresGrad_(), w64?.To(dt).Detach().RequiresGrad_(), b64?.To(dt).Detach().RequiresGrad_()];
+        var l64 = Leaves(DType.Float64);
+        var l32 = Leaves(DType.Float32);
+        var y64 = Functional.LayerNorm(l64[0]!, [len], l64[1], l64[2]);
+        var y32 = Functional.LayerNorm(l32[0]!, [len], l32[1], l32[2]);
+        TorchReference.Close(y64.ToArrayDouble(), y32.ToArrayDouble(), 2e-5, "layer norm forward");
+        y64.Mul(up).Sum().Backward();
+        y32.Mul(up.To(DType.Float32)).Sum().Backward();
+        for (int i = 0; i < 3; i++)
+            if (l64[i] is { } a) TorchReference.Close(a.Grad!.ToArrayDouble(), l32[i]!.Grad!.ToArrayDouble(), 2e-4, $"layer norm grad {i}");
+    }
+
     [Fact]
     public void ActivationValues()
     {
