@@ -30,7 +30,7 @@ internal static unsafe class Attention
         {
             int threads = Math.Min(z, Parallelism.NumThreads);
             var scratch = new float[RowBlock * s];
-            var ktBuf = Vector512.IsHardwareAccelerated ? new float[e * s] : null;
+            var ktBuf = TransposeKeys(l) ? new float[e * s] : null;
             fixed (float* pq = q.Data, pk = k.Data, pv = v.Data, po = o.Data, pp = scratch, kt = ktBuf)
                 for (int h = t; h < z; h += threads)
                 {
@@ -83,8 +83,8 @@ internal static unsafe class Attention
             var pBuf = new float[RowBlock * s];
             var dsBuf = new float[RowBlock * s];
             var dBuf = new float[RowBlock];
-            var ktBuf = Vector512.IsHardwareAccelerated ? new float[e * s] : null;
-            var vtBuf = Vector512.IsHardwareAccelerated ? new float[ev * s] : null;
+            var ktBuf = TransposeKeys(l) ? new float[e * s] : null;
+            var vtBuf = TransposeKeys(l) ? new float[ev * s] : null;
             fixed (float* pq = q.Data, pk = k.Data, pv = v.Data, pp = pBuf, pds = dsBuf, pdo = dout.Data, po = o.Data,
                    pdq = dq?.Data, pdk = dk?.Data, pdv = dv?.Data, kt = ktBuf, vt = vtBuf)
                 for (int h = t; h < z; h += threads)
@@ -149,6 +149,11 @@ internal static unsafe class Attention
         else Gemm.Sgemm(m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate, parallel: false);
     }
 
+    /// <summary>Whether to transpose K (and V) once per head for the unpacked products: it costs as much as one pass
+    /// over the keys, so it pays only with at least a block of query rows (training), not for a few (generation with a
+    /// KV cache, one row per step).</summary>
+    private static bool TransposeKeys(int l) => Vector512.IsHardwareAccelerated && l >= RowBlock;
+
     /// <summary>dst[p·s + j] = X[j, p] for j &lt; s, p &lt; e: one head's K (or V) transposed, so that products with Kᵀ
     /// read rows with unit stride.</summary>
     private static void Transpose(int h, int s, int e, float* px, Operand x, float* dst)
@@ -180,6 +185,10 @@ internal static unsafe class Attention
     {
         if (kt != null && SmallGemm.Applies(c1, 1))
             SmallGemm.Run(rb, c1, e, pq + q.Offsets[h] + (long)r0 * q.RowStride, q.RowStride, q.ColStride, kt, s, scratch, c1, false);
+        else if (rb <= 4 && q.ColStride == 1 && k.ColStride == 1)
+            // A few query rows (generation with a KV cache): one dot product per key row, read in place, nothing packed.
+            for (int i = 0; i < rb; i++)
+                Gemm.RowDots(c1, e, pk + k.Offsets[h], k.RowStride, pq + q.Offsets[h] + (long)(r0 + i) * q.RowStride, scratch + (long)i * c1, false);
         else
             Gemm.Sgemm(rb, c1, e, pq + q.Offsets[h] + (long)r0 * q.RowStride, q.RowStride, q.ColStride,
                 pk + k.Offsets[h], k.ColStride, k.RowStride, scratch, c1, false, parallel: false);

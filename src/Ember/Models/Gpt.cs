@@ -35,6 +35,10 @@ public sealed record GptConfig(int VocabSize, int ContextLength = 128, int NLaye
 public sealed class KvCache
 {
     internal readonly Tensor?[] Keys, Values;
+    // Without autograd the keys and values live in buffers with room to grow (capacity doubling), and Keys/Values are
+    // views of their filled part: appending one token copies one token, not the whole cache.
+    private readonly Tensor?[] _keyBuffers, _valueBuffers;
+
     /// <summary>Tokens cached so far.</summary>
     public int Length { get; internal set; }
 
@@ -42,13 +46,53 @@ public sealed class KvCache
     {
         Keys = new Tensor?[layers];
         Values = new Tensor?[layers];
+        _keyBuffers = new Tensor?[layers];
+        _valueBuffers = new Tensor?[layers];
     }
 
     public void Clear()
     {
         Array.Clear(Keys);
         Array.Clear(Values);
+        Array.Clear(_keyBuffers);
+        Array.Clear(_valueBuffers);
         Length = 0;
+    }
+
+    /// <summary>Appends (B, H, T, hd) keys and values for one layer; returns all cached keys and values (B, H, S, hd).</summary>
+    internal (Tensor K, Tensor V) Append(int layer, Tensor k, Tensor v)
+    {
+        var pk = Keys[layer];
+        if (GradMode.IsEnabled && (k.RequiresGrad || v.RequiresGrad))
+        {
+            // Recorded: concatenate, so that earlier views saved for backward are never written into.
+            if (pk is not null) { k = Tensor.Cat([pk, k], 2); v = Tensor.Cat([Values[layer]!, v], 2); }
+            Keys[layer] = k.Detach();
+            Values[layer] = v.Detach();
+            _keyBuffers[layer] = _valueBuffers[layer] = null;
+            return (k, v);
+        }
+        int past = pk?.Size(2) ?? 0, t = k.Size(2), need = past + t;
+        var kb = _keyBuffers[layer];
+        if (kb is null || kb.Size(2) < need || kb.Size(0) != k.Size(0) || kb.Size(1) != k.Size(1) || kb.Size(3) != k.Size(3) || kb.DType != k.DType)
+        {
+            int cap = Math.Max(need, kb is null ? 64 : 2 * kb.Size(2));
+            var nk = Tensor.Empty(k.DType, [k.Size(0), k.Size(1), cap, k.Size(3)]);
+            var nv = Tensor.Empty(v.DType, [v.Size(0), v.Size(1), cap, v.Size(3)]);
+            if (past > 0)
+            {
+                nk.Narrow(2, 0, past).CopyFrom(pk!);
+                nv.Narrow(2, 0, past).CopyFrom(Values[layer]!);
+            }
+            _keyBuffers[layer] = kb = nk;
+            _valueBuffers[layer] = nv;
+        }
+        var vb = _valueBuffers[layer]!;
+        kb.Narrow(2, past, t).CopyFrom(k);
+        vb.Narrow(2, past, t).CopyFrom(v);
+        Keys[layer] = kb.Narrow(2, 0, need);
+        Values[layer] = vb.Narrow(2, 0, need);
+        return (Keys[layer]!, Values[layer]!);
     }
 }
 
@@ -89,13 +133,7 @@ public sealed class CausalSelfAttention : Module
         if (cache is not null)
         {
             past = cache.Length;
-            if (cache.Keys[layer] is Tensor pk)
-            {
-                k = Tensor.Cat([pk, k], 2);
-                v = Tensor.Cat([cache.Values[layer]!, v], 2);
-            }
-            cache.Keys[layer] = k.Detach();
-            cache.Values[layer] = v.Detach();
+            (k, v) = cache.Append(layer, k, v);
         }
         // New query i sits at absolute position past + i and may attend keys 0 … past + i.
         if (Capture is null && dropout == 0

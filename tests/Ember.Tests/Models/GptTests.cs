@@ -30,6 +30,32 @@ public class GptTests
         Assert.Throws<ArgumentException>(() => model.Forward(Tensor.Zeros([1, 5], DType.Int64), cache));   // 17 > context 16
     }
 
+    /// <summary>The cache keeps keys and values in buffers that double when full (64, 128, 256 positions): logits stay
+    /// equal to the uncached pass across both regrowths, and a cache filled with autograd on (concatenating instead)
+    /// gives the same logits.</summary>
+    [Fact]
+    public void KvCacheBuffersGrowWithoutChangingTheLogits()
+    {
+        var model = Small(context: 160);
+        model.Eval();
+        var tokens = Tensor.RandInt(0, 11, [2, 140], new Generator(6));
+        Tensor full;
+        using (Tensor.NoGrad()) full = model.Call(tokens);
+        foreach (bool grad in new[] { false, true })
+        {
+            var cache = new KvCache(2);
+            using var mode = grad ? Tensor.EnableGrad() : Tensor.NoGrad();
+            var prompt = model.Forward(tokens.Narrow(1, 0, 10), cache);
+            Assert.True(prompt.Sub(full.Narrow(1, 0, 10)).Abs().Max().Item() < 1e-5);
+            for (int t = 10; t < (grad ? 70 : 140); t++)
+            {
+                var step = model.Forward(tokens.Narrow(1, t, 1), cache);
+                double diff = step.Select(1, 0).Sub(full.Select(1, t)).Abs().Max().Item();
+                Assert.True(diff < 1e-5, $"grad={grad} position {t}: max |cached − uncached| = {diff}");
+            }
+        }
+    }
+
     [Fact]
     public void GenerationWithAndWithoutCacheAgreeAcrossTheContextLimit()
     {
