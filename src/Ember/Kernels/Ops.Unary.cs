@@ -221,7 +221,7 @@ internal struct GeluOp(bool tanh) : IUnaryOp<float, float>
             for (; i <= x.Length - 16; i += 16)
             {
                 var v = Vector512.Create(x.Slice(i, 16));
-                (half * v * (Vector512<float>.One + SpecialFunctions.Erf(v * Vector512.Create(InvSqrt2)))).CopyTo(d.Slice(i, 16));
+                (half * v * (Vector512<float>.One + SpecialFunctions.ErfAbs(v * Vector512.Create(InvSqrt2)))).CopyTo(d.Slice(i, 16));
             }
             for (; i < x.Length; i++) d[i] = Scalar(x[i]);
             return;
@@ -278,7 +278,7 @@ internal struct GeluBackwardOp(bool tanh) : IBinaryOp<float, float>
             for (; i <= x.Length - 16; i += 16)
             {
                 var v = Vector512.Create(x.Slice(i, 16));
-                var cdf = half * (Vector512<float>.One + SpecialFunctions.Erf(v * Vector512.Create(GeluOp.InvSqrt2)));
+                var cdf = half * (Vector512<float>.One + SpecialFunctions.ErfAbs(v * Vector512.Create(GeluOp.InvSqrt2)));
                 var pdf = FastMath.Exp(v * v * Vector512.Create(-0.5f)) * Vector512.Create(InvSqrt2Pi);
                 (Vector512.Create(g.Slice(i, 16)) * Vector512.FusedMultiplyAdd(v, pdf, cdf)).CopyTo(d.Slice(i, 16));
             }

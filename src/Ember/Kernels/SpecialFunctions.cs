@@ -107,6 +107,31 @@ internal static class SpecialFunctions
         return Vector512.ConditionalSelect(Vector512.LessThan(z, Vector512.Create(0.5f)), small, large);
     }
 
+    /// <summary>erf for GELU's Φ(x) = ½(1 + erf(x/√2)), where only the absolute error counts (it is added to 1):
+    /// Abramowitz &amp; Stegun 7.1.26, erf(z) = 1 − t·(a₁ + t·(a₂ + …))·e^(−z²), t = 1/(1 + p·z), absolute error ≤ 1.5e-7
+    /// for all z — one short polynomial and one exp instead of two branches. Not for erf itself, whose relative error
+    /// near 0 this does not bound. NaN propagates.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static Vector512<float> ErfAbs(Vector512<float> x)
+    {
+        var z = Vector512.Abs(x);
+        var den = Vector512.FusedMultiplyAdd(Vector512.Create(0.3275911f), z, Vector512<float>.One);
+        Vector512<float> t;
+        if (Avx512F.IsSupported)
+        {
+            var r0 = Avx512F.Reciprocal14(den);
+            t = r0 * Vector512.FusedMultiplyAdd(-den, r0, Vector512.Create(2f));
+        }
+        else t = Vector512<float>.One / den;
+        var p = Vector512.FusedMultiplyAdd(Vector512.Create(1.061405429f), t, Vector512.Create(-1.453152027f));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(1.421413741f));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(-0.284496736f));
+        p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(0.254829592f));
+        var r = Vector512.FusedMultiplyAdd(-(p * t), FastMath.Exp(-(z * z)), Vector512<float>.One);
+        // Copy x's sign onto r (also carries NaN through: |NaN| keeps it NaN in r).
+        return (r & Vector512.Create(0x7FFFFFFF).AsSingle()) | (x & Vector512.Create(unchecked((int)0x80000000)).AsSingle());
+    }
+
     /// <summary>d[i] = erf(scale · x[i]) for float32 spans, 16 floats per step in float lanes on AVX-512 (the series and
     /// Numerical Recipes' erfc fit, relative error ~1e-7, well inside float32's 6e-8 ulp·few); 8 floats per step widened
     /// to double lanes on AVX2; the scalar tail uses the double formula. NaN propagates through every path.</summary>
