@@ -1,3 +1,4 @@
+using System.Runtime.Intrinsics;
 using System.Runtime.CompilerServices;
 using System.Numerics;
 using System.Numerics.Tensors;
@@ -86,6 +87,11 @@ internal static class Reduce
         int inner = dst.Length;
         var data = x.Data<T>();
         int off = x._offset;
+        if (typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated)
+        {
+            SumLeading512((float[])(object)data, off, outer, inner, (float[])(object)dst);
+            return;
+        }
         Array.Clear(dst);
         // Split the columns across threads; each thread walks all rows of its column block.
         Parallelism.For(inner, Math.Max(64, Parallelism.ElementwiseGrain / Math.Max(outer, 1)), (s, e) =>
@@ -94,6 +100,44 @@ internal static class Reduce
             for (int i = 0; i < outer; i++)
                 TensorPrimitives.Add(acc, new ReadOnlySpan<T>(data, off + i * inner + s, e - s), acc);
         });
+    }
+
+    /// <summary><see cref="SumLeading{T}"/> for float32 with AVX-512: blocks of 64 columns keep their four accumulators in
+    /// registers down all the rows (a bias gradient over 4,096 rows: one read of the gradient, no per-row call).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void SumLeading512(float[] data, int off, int outer, int inner, float[] dst)
+    {
+        int blocks = (inner + 63) / 64;
+        fixed (float* p0 = data, d0 = dst)
+        {
+            nint pp = (nint)(p0 + off), pd = (nint)d0;
+            Parallelism.For(blocks, Math.Max(1, Parallelism.ElementwiseGrain / Math.Max(1, outer * 64)), (bs, be) =>
+            {
+                float* src = (float*)pp, d = (float*)pd;
+                for (int b = bs; b < be; b++)
+                {
+                    int j = b * 64, width = Math.Min(64, inner - j);
+                    if (width == 64)
+                    {
+                        Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
+                        float* row = src + j;
+                        for (int i = 0; i < outer; i++, row += inner)
+                        {
+                            a0 += Vector512.Load(row); a1 += Vector512.Load(row + 16);
+                            a2 += Vector512.Load(row + 32); a3 += Vector512.Load(row + 48);
+                        }
+                        a0.Store(d + j); a1.Store(d + j + 16); a2.Store(d + j + 32); a3.Store(d + j + 48);
+                        continue;
+                    }
+                    for (int c = j; c < j + width; c++) d[c] = 0;
+                    for (int i = 0; i < outer; i++)
+                    {
+                        float* row = src + (long)i * inner;
+                        for (int c = j; c < j + width; c++) d[c] += row[c];
+                    }
+                }
+            });
+        }
     }
 
     /// <summary>Index of the max (or min) of each row; first occurrence wins, NaN counts as the maximum.</summary>

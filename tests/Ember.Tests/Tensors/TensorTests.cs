@@ -241,6 +241,21 @@ public class MathTests
 
 public class ReductionTests
 {
+    /// <summary>Sums over leading dims (the bias-gradient reduction): float32 blocks of 64 columns in registers plus a
+    /// scalar remainder, against float64; one and two reduced leading dims; a gradient-sized (4,096 × 384) case.</summary>
+    [Theory]
+    [InlineData(300, 133)]
+    [InlineData(4096, 384)]
+    [InlineData(7, 5)]
+    public void SumOverLeadingDimsMatchesFloat64(int rows, int cols)
+    {
+        var x64 = Tensor.Randn([rows, cols], DType.Float64, new Generator((ulong)cols));
+        var x32 = x64.To(DType.Float32);
+        TorchReference.Close(x64.Sum(0).ToArrayDouble(), x32.Sum(0).ToArrayDouble(), 1e-5 * Math.Sqrt(rows), "sum(0)");
+        var y64 = x64.Reshape(1, rows, cols).Expand(3, rows, cols).Contiguous();
+        TorchReference.Close(y64.Sum([0, 1]).ToArrayDouble(), y64.To(DType.Float32).Sum([0, 1]).ToArrayDouble(), 3e-5 * Math.Sqrt(rows), "sum(0, 1)");
+    }
+
     [Fact]
     public void SumMeanProdOverDims()
     {
