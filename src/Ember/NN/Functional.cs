@@ -8,7 +8,14 @@ public static partial class Functional
 {
     /// <summary>y = x·Wᵀ + b. Shape: x (…, in), W (out, in), b (out) → (…, out). The bias is written into the
     /// output before the matrix product accumulates onto it, so the layer costs one pass, not two.</summary>
-    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null)
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, relu: false);
+
+    /// <summary>ReLU(Linear(…)) in one op: the ReLU runs over the product's output while it is in cache and the backward
+    /// masks the incoming gradient by the output; values and gradients equal <c>Linear(…).Relu()</c> bit for bit.
+    /// <see cref="Sequential"/> uses it for a Linear followed by a ReLU.</summary>
+    internal static Tensor LinearRelu(Tensor x, Tensor weight, Tensor? bias = null) => LinearCore(x, weight, bias, relu: true);
+
+    private static Tensor LinearCore(Tensor x, Tensor weight, Tensor? bias, bool relu)
     {
         if (weight.Dim != 2)
             throw new ArgumentException($"Linear: weight must be 2-D (out, in), got {ShapeUtil.Str(weight._shape)}.");
@@ -19,16 +26,17 @@ public static partial class Functional
         if (x.DType != DType.Float32 || weight.DType != DType.Float32 || x.Dim == 1)
         {
             var y = x.Matmul(weight.T);
-            return bias is null ? y : y.Add(bias);
+            y = bias is null ? y : y.Add(bias);
+            return relu ? y.Relu() : y;
         }
-        if (x.Dim == 2) return LinearFused(x, weight, bias);
+        if (x.Dim == 2) return LinearFused(x, weight, bias, relu);
         // (…, in) → (rows, in): one fused product for all leading dims (a view when the rows are dense).
         var lead = x._shape[..^1];
         var flat = x.Reshape(-1, x._shape[^1]);
-        return LinearFused(flat, weight, bias).View([.. lead, weight._shape[0]]);
+        return LinearFused(flat, weight, bias, relu).View([.. lead, weight._shape[0]]);
     }
 
-    private static unsafe Tensor LinearFused(Tensor x, Tensor weight, Tensor? bias)
+    private static unsafe Tensor LinearFused(Tensor x, Tensor weight, Tensor? bias, bool relu)
     {
         Tensor.CheckSameDType("Linear", x, weight);
         int n = x._shape[0], k = x._shape[1], m = weight._shape[0];
@@ -49,17 +57,21 @@ public static partial class Functional
                 Kernels.Gemm.Sgemm(n, m, k, px + x._offset, x._strides[0], x._strides[1],
                     pw + weight._offset, weight._strides[1], weight._strides[0], py, m, accumulate: false, bias: pb);
         }
+        if (relu) { var span = yd.AsSpan(0, n * m); new Kernels.ReluOp<float>().Vec(span, span); }
         if (!(GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || (bias?.RequiresGrad ?? false)))) return y;
         Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
-        return y.Record("LinearBackward", inputs, g =>
+        var output = y.Detach();
+        return y.Record(relu ? "LinearReluBackward" : "LinearBackward", inputs, g =>
         {
+            // ReLU's rule from the output: relu(c) > 0 exactly where c > 0.
+            if (relu) g = Kernels.Elementwise.Backward("ReluBackward", new Kernels.ReluBackwardOp<float>(), g, output);
             var gx = x.RequiresGrad ? g.Matmul(weight.Detach()) : null;                // (N, out)·(out, in)
             Tensor? gw = null;
             if (weight.RequiresGrad && !AccumulateWeightGrad(weight, g, x))
                 gw = g.T.Matmul(x.Detach());                                          // (out, N)·(N, in)
             if (bias is null) return [gx, gw];
             return [gx, gw, bias.RequiresGrad ? g.Sum(0) : null];
-        }, x, weight);
+        }, relu ? [x, weight, y] : [x, weight]);
     }
 
     /// <summary>A few rows (token-by-token generation, single-sample inference): each output is a dot product of an

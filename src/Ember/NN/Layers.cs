@@ -35,6 +35,9 @@ public sealed class Linear : Module
 
     public override Tensor Forward(Tensor input) => Functional.Linear(input, Weight, Bias);
 
+    /// <summary>ReLU(Forward(input)) as one fused op (<see cref="Sequential"/> uses it).</summary>
+    internal Tensor ForwardRelu(Tensor input) => Functional.LinearRelu(input, Weight, Bias);
+
     protected override string ExtraRepr() => $"in_features={InFeatures}, out_features={OutFeatures}, bias={(Bias is not null ? "True" : "False")}";
 }
 
@@ -61,8 +64,9 @@ public sealed class Sequential : Module
     public int Count => _layers.Count;
     public Module this[int index] => _layers[index];
 
-    /// <summary>Runs the layers in order. A <see cref="Conv2d"/> directly followed by a <see cref="ReLU"/> runs as one fused
-    /// op (same values and gradients, one activation instead of two; the graph shows one ConvolutionReluBackward node),
+    /// <summary>Runs the layers in order. A <see cref="Conv2d"/> or <see cref="Linear"/> directly followed by a <see cref="ReLU"/>
+    /// runs as one fused op (same values and gradients, one activation instead of two; the graph shows one
+    /// ConvolutionReluBackward or LinearReluBackward node),
     /// except while a <see cref="Diagnostics.Profiler"/> or a <see cref="Module.Summary"/> trace records each layer.</summary>
     public override Tensor Forward(Tensor input)
     {
@@ -70,9 +74,9 @@ public sealed class Sequential : Module
         bool fuse = FuseConvRelu && !Diagnostics.Profiler.Enabled && !Tracing;
         for (int i = 0; i < _layers.Count; i++)
         {
-            if (fuse && _layers[i] is Conv2d conv && i + 1 < _layers.Count && _layers[i + 1] is ReLU)
+            if (fuse && i + 1 < _layers.Count && _layers[i + 1] is ReLU && _layers[i] is Conv2d or Linear)
             {
-                x = conv.ForwardRelu(x);
+                x = _layers[i] is Conv2d conv ? conv.ForwardRelu(x) : ((Linear)_layers[i]).ForwardRelu(x);
                 i++;
                 continue;
             }
