@@ -183,8 +183,8 @@ public static partial class Functional
     // Convolution runs on chunks of nb images: their unfolded matrices sit side by side as column blocks of one
     // (C·KH·KW) × (nb·OH·OW) matrix, so each product is wide enough to amortize packing; the chunk's outputs are
     // then scattered to (N, O, OH, OW). A chunk of one image multiplies straight into the output.
-    internal static int s_convCols = int.TryParse(Environment.GetEnvironmentVariable("EMBER_CONV_COLS"), out var c) ? c : 3072;
-    internal static int s_convScratch = int.TryParse(Environment.GetEnvironmentVariable("EMBER_CONV_SCRATCH"), out var c) ? c : 1 << 20;
+    private static readonly int s_convCols = int.TryParse(Environment.GetEnvironmentVariable("EMBER_CONV_COLS"), out var c) ? c : 3072;
+    private static readonly int s_convScratch = int.TryParse(Environment.GetEnvironmentVariable("EMBER_CONV_SCRATCH"), out var c) ? c : 1 << 20;
     private static int ChunkImages(in ConvGeometry geo)
     {
         int byWidth = Math.Max(1, s_convCols / Math.Max(1, geo.OutPlane));
