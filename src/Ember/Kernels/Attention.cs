@@ -183,8 +183,8 @@ internal static unsafe class Attention
     private static void Scores(int h, int r0, int rb, int c1, int s, int e, float* pq, Operand q, float* pk, Operand k,
         float[]? mask, float scale, float* scratch, float* kt)
     {
-        if (kt != null && SmallGemm.Applies(c1, 1))
-            SmallGemm.Run(rb, c1, e, pq + q.Offsets[h] + (long)r0 * q.RowStride, q.RowStride, q.ColStride, kt, s, scratch, c1, false);
+        if (kt != null)
+            Product(rb, c1, e, pq + q.Offsets[h] + (long)r0 * q.RowStride, q.RowStride, q.ColStride, kt, s, 1, scratch, c1, false);
         else if (rb <= 4 && q.ColStride == 1 && k.ColStride == 1)
             // A few query rows (generation with a KV cache): one dot product per key row, read in place, nothing packed.
             for (int i = 0; i < rb; i++)

@@ -56,8 +56,8 @@ public static partial class Functional
                 // to each output tile inside the product.
                 Kernels.Gemm.Sgemm(n, m, k, px + x._offset, x._strides[0], x._strides[1],
                     pw + weight._offset, weight._strides[1], weight._strides[0], py, m, accumulate: false, bias: pb);
+            if (relu) ReluInPlace(py, (long)n * m);
         }
-        if (relu) { var span = yd.AsSpan(0, n * m); new Kernels.ReluOp<float>().Vec(span, span); }
         if (!(GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || (bias?.RequiresGrad ?? false)))) return y;
         Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
         var output = y.Detach();
