@@ -31,6 +31,9 @@ public sealed class Conv2d : Module
     /// <summary>ReLU(Forward(input)) as one fused op (<see cref="Sequential"/> uses it).</summary>
     internal Tensor ForwardRelu(Tensor input) => Functional.Conv2dRelu(input, Weight, Bias, Stride, Padding, Dilation, Groups);
 
+    /// <summary>MaxPool2d(ReLU(Forward(input)), 2) as one fused op (<see cref="Sequential"/> uses it).</summary>
+    internal Tensor ForwardReluPool(Tensor input) => Functional.Conv2dReluPool(input, Weight, Bias, Stride, Padding, Dilation, Groups);
+
     protected override string ExtraRepr() =>
         $"{InChannels}, {OutChannels}, kernel_size={KernelSize}, stride={Stride}, padding={Padding}" +
         (Dilation != new Size2(1, 1) ? $", dilation={Dilation}" : "") + (Groups != 1 ? $", groups={Groups}" : "") + (Bias is null ? ", bias=False" : "");
@@ -125,6 +128,11 @@ internal static class ConvChecks
 public sealed class MaxPool2d(Size2 kernelSize, Size2? stride = null, Size2? padding = null, Size2? dilation = null, bool ceilMode = false) : Module
 {
     public override Tensor Forward(Tensor input) => Functional.MaxPool2d(input, kernelSize, stride, padding, dilation, ceilMode);
+
+    /// <summary>A plain 2×2 window with stride 2 (no padding, dilation or ceil mode): what a fused convolution can pool.</summary>
+    internal bool IsHalving => kernelSize == new Size2(2, 2) && (stride ?? kernelSize) == new Size2(2, 2) && (padding ?? 0) == new Size2(0, 0)
+        && (dilation ?? 1) == new Size2(1, 1) && !ceilMode;
+
     protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding ?? 0}";
 }
 

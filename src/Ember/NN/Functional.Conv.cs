@@ -24,7 +24,17 @@ public static partial class Functional
         Size2? dilation = null, int groups = 1)
         => Conv2dCore(input, weight, bias, stride, padding, dilation, groups, relu: true);
 
-    private static Tensor Conv2dCore(Tensor input, Tensor weight, Tensor? bias, Size2? stride, Padding? padding, Size2? dilation, int groups, bool relu)
+    /// <summary>MaxPool2d(ReLU(Conv2d(…)), 2) in one op: each image's convolution output is ReLU'd and pooled while it
+    /// is in cache, so the full-resolution activation is never allocated nor kept (a quarter of it is, plus the winner
+    /// codes); the backward rebuilds the full-resolution gradient in a recycled buffer. Values and gradients equal the
+    /// three separate layers bit for bit. float32 with an even output height and width; anything else runs the
+    /// separate ops. <see cref="Sequential"/> uses it for Conv2d, ReLU, MaxPool2d(2).</summary>
+    internal static Tensor Conv2dReluPool(Tensor input, Tensor weight, Tensor? bias = null, Size2? stride = null, Padding? padding = null,
+        Size2? dilation = null, int groups = 1)
+        => Conv2dCore(input, weight, bias, stride, padding, dilation, groups, relu: true, pool: true);
+
+    private static Tensor Conv2dCore(Tensor input, Tensor weight, Tensor? bias, Size2? stride, Padding? padding, Size2? dilation, int groups, bool relu,
+        bool pool = false)
     {
         const string op = "Conv2d";
         bool batched = input.Dim == 4;
@@ -36,8 +46,41 @@ public static partial class Functional
         var s = stride ?? 1; var d = dilation ?? 1; var p = padding ?? 0;
         var geo = Geometry(op, x._shape[1], x._shape[2], x._shape[3], weight._shape[2], weight._shape[3], s, p, d);
         CheckConvChannels(op, x, weight, bias, groups);
-        var y = ConvForward(op, x, weight, bias, geo, groups, relu);
+        Tensor y;
+        if (pool && x.DType == DType.Float32 && geo.OH % 2 == 0 && geo.OW % 2 == 0) y = ConvReluPoolForward(x, weight, bias, geo, groups);
+        else
+        {
+            y = ConvForward(op, x, weight, bias, geo, groups, relu);
+            if (pool) y = MaxPool2d(y, 2);
+        }
         return batched ? y : y.Squeeze(0);
+    }
+
+    private static Tensor ConvReluPoolForward(Tensor input, Tensor weight, Tensor? bias, ConvGeometry geo, int groups)
+    {
+        var x = input.Contiguous();
+        var w = weight.Contiguous();
+        var b = bias?.Contiguous();
+        int n = x._shape[0], o = w._shape[0], planes = n * o;
+        var y = Tensor.Empty(DType.Float32, [n, o, geo.OH / 2, geo.OW / 2]);
+        var code = new int[y.NumEl];
+        ConvForwardT<float>(x, w, b, y, geo, groups, relu: true, code);
+        if (!(GradMode.IsEnabled && (input.RequiresGrad || weight.RequiresGrad || (bias?.RequiresGrad ?? false)))) return y;
+        Tensor[] inputs = bias is null ? [input, weight] : [input, weight, bias];
+        var output = y.Detach();
+        return y.Record("ConvolutionReluPoolBackward", inputs, g =>
+        {
+            // The pool's rule (gradient to each window's winner) with ReLU's folded in (only where the pooled output,
+            // the winner's ReLU'd value, is > 0), into a full-resolution buffer that lives only inside this rule.
+            var gy = Tensor.Empty(DType.Float32, [n, o, geo.OH, geo.OW]);
+            MaxPool2x2.Backward(g.Contiguous(), code, gy, planes, geo.OH, geo.OW, output);
+            Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x._shape, zero: true) : null;
+            Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w._shape, zero: true) : null;
+            ConvBackwardT<float>(x, w, gy, gx, gw, geo, groups);
+            Tensor? gb = bias is { RequiresGrad: true } ? NormKernels.ChannelSum(gy) : null;
+            if (gy.NumEl >= BufferPool.MinLength) BufferPool.Return(gy.Data<float>());
+            return bias is null ? [gx, gw] : [gx, gw, gb];
+        }, [input, weight, y]);
     }
 
     /// <summary>1-D convolution. Shape: input (N, C, L) or (C, L), weight (O, C/groups, k), bias (O) → (N, O, OL).
@@ -192,13 +235,17 @@ public static partial class Functional
         return Math.Min(byWidth, byScratch);
     }
 
-    private static unsafe void ConvForwardT<T>(Tensor x, Tensor w, Tensor? b, Tensor y, ConvGeometry geo, int groups, bool relu)
+    /// <summary>With <paramref name="poolCode"/> (float32, ReLU, even output size), y is the 2×2 max pool of the ReLU'd
+    /// output, (N, O, OH/2, OW/2), and poolCode receives the winners: each image's output planes are pooled from
+    /// scratch while in cache instead of being written out.</summary>
+    private static unsafe void ConvForwardT<T>(Tensor x, Tensor w, Tensor? b, Tensor y, ConvGeometry geo, int groups, bool relu, int[]? poolCode = null)
         where T : unmanaged, INumberBase<T>
     {
         int n = x._shape[0], o = w._shape[0], og = o / groups, rows = geo.ColRows / groups, ohw = geo.OutPlane;
+        bool pooled = poolCode is not null;
         if (rows <= SmallKRows)
         {
-            SmallKForward<T>(x, w, b, y, geo, groups, relu);
+            SmallKForward<T>(x, w, b, y, geo, groups, relu, poolCode);
             return;
         }
         long xStride = (long)geo.C * geo.Plane, yStride = (long)o * ohw;
@@ -206,15 +253,20 @@ public static partial class Functional
         T[]? bias = b?.Data<T>();
         int bOff = b?._offset ?? 0;
         fixed (T* px0 = x.Data<T>(), pw0 = w.Data<T>(), py0 = y.Data<T>())
+        fixed (int* pcode0 = poolCode)
         {
-            nint px = (nint)(px0 + x._offset), pw = (nint)(pw0 + w._offset), py = (nint)py0;
+            nint px = (nint)(px0 + x._offset), pw = (nint)(pw0 + w._offset), py = (nint)py0, pcode = (nint)pcode0;
             ConvKernels.ForBatch(n, (start, end, parallel) =>
             {
                 int nb = Math.Min(chunk, end - start);
                 long ld = (long)nb * ohw;
                 T[] colArr = ConvKernels.Rent<T>((int)(geo.ColRows * ld));
-                T[]? outArr = nb > 1 ? ConvKernels.Rent<T>((int)(o * ld)) : null;
+                T[]? outArr = nb > 1 || pooled ? ConvKernels.Rent<T>((int)(o * ld)) : null;
+                float[]? poolArr = pooled ? ConvKernels.Rent<float>(ohw) : null;
+                int[]? selArr = pooled ? ConvKernels.Rent<int>(ohw) : null;
                 fixed (T* col = colArr, tmp = outArr)
+                fixed (float* pm = poolArr)
+                fixed (int* psel = selArr)
                 {
                     for (int i0 = start; i0 < end; i0 += nb)
                     {
@@ -222,12 +274,27 @@ public static partial class Functional
                         long l = (long)cnt * ohw;
                         for (int j = 0; j < cnt; j++) ConvKernels.Im2Col(geo, (T*)px + (i0 + j) * xStride, col + j * ohw, l);
                         bool direct = cnt == 1;
-                        T* dst = direct ? (T*)py + i0 * yStride : tmp;
+                        T* dst = direct && !pooled ? (T*)py + i0 * yStride : tmp;
                         if (direct && bias is not null)
                             for (int c = 0; c < o; c++) new Span<T>(dst + (long)c * ohw, ohw).Fill(bias[bOff + c]);
                         for (int gi = 0; gi < groups; gi++)
                             ConvKernels.Gemm(og, (int)l, rows, (T*)pw + (long)gi * og * rows, rows, 1, col + gi * rows * l, (int)l, 1,
                                 dst + gi * og * l, (int)l, accumulate: direct && bias is not null, parallel);
+                        if (pooled)
+                        {
+                            for (int j = 0; j < cnt; j++)
+                            {
+                                for (int c = 0; c < o; c++)
+                                {
+                                    float* plane = (float*)tmp + c * l + j * ohw;
+                                    var span = new Span<float>(plane, ohw);
+                                    if (!direct && bias is not null) TensorPrimitives.Add(span, float.CreateTruncating(bias[bOff + c]), span);
+                                    ReluInPlace(plane, ohw);
+                                }
+                                PoolImage((float*)tmp + j * ohw, l, o, geo, pm, psel, (float*)py, (int*)pcode, i0 + j);
+                            }
+                            continue;
+                        }
                         if (direct)
                         {
                             if (relu) ReluInPlace(dst, yStride);
@@ -247,7 +314,20 @@ public static partial class Functional
                 }
                 ConvKernels.Return(colArr);
                 if (outArr is not null) ConvKernels.Return(outArr);
+                if (poolArr is not null) ConvKernels.Return(poolArr);
+                if (selArr is not null) ConvKernels.Return(selArr);
             });
+        }
+    }
+
+    /// <summary>2×2 max pool of one image's o ReLU'd output planes (each dense, planeStride apart) into y and code at image i.</summary>
+    private static unsafe void PoolImage(float* img, long planeStride, int o, in ConvGeometry geo, float* m, int* sel, float* y, int* code, int i)
+    {
+        int q = geo.OutPlane / 4;
+        for (int c = 0; c < o; c++)
+        {
+            long at = ((long)i * o + c) * q;
+            MaxPool2x2.PoolPlane(img + c * planeStride, geo.OH, geo.OW, m, sel, y + at, code + at);
         }
     }
 
@@ -323,9 +403,10 @@ public static partial class Functional
     // weight gradient a handful of dot products), vectorized along the row, one image at a time.
     private const int SmallKRows = 16;
 
-    private static unsafe void SmallKForward<T>(Tensor x, Tensor w, Tensor? b, Tensor y, ConvGeometry geo, int groups, bool relu)
+    private static unsafe void SmallKForward<T>(Tensor x, Tensor w, Tensor? b, Tensor y, ConvGeometry geo, int groups, bool relu, int[]? poolCode)
         where T : unmanaged, INumberBase<T>
     {
+        bool pooled = poolCode is not null;
         int n = x._shape[0], o = w._shape[0], og = o / groups, rows = geo.ColRows / groups, ohw = geo.OutPlane;
         long xStride = (long)geo.C * geo.Plane, yStride = (long)o * ohw;
         var wv = w.Data<T>();
@@ -333,37 +414,48 @@ public static partial class Functional
         T[]? bias = b?.Data<T>();
         int bOff = b?._offset ?? 0;
         fixed (T* px0 = x.Data<T>(), py0 = y.Data<T>())
+        fixed (int* pcode0 = poolCode)
         {
-            nint px = (nint)(px0 + x._offset), py = (nint)py0;
+            nint px = (nint)(px0 + x._offset), py = (nint)py0, pcode = (nint)pcode0;
             Parallelism.For(n, 1, (start, end) =>
             {
                 T[] colArr = ConvKernels.Rent<T>(geo.ColRows * ohw);
-                fixed (T* col = colArr)
+                // Pooled: each image's full-resolution output lives in this scratch only.
+                T[]? imgArr = pooled ? ConvKernels.Rent<T>((int)yStride) : null;
+                float[]? poolArr = pooled ? ConvKernels.Rent<float>(ohw) : null;
+                int[]? selArr = pooled ? ConvKernels.Rent<int>(ohw) : null;
+                fixed (T* col = colArr, img = imgArr)
+                fixed (float* pm = poolArr)
+                fixed (int* psel = selArr)
                 {
                     for (int i = start; i < end; i++)
                     {
                         ConvKernels.Im2Col(geo, (T*)px + i * xStride, col);
+                        T* dst = pooled ? img : (T*)py + i * yStride;
                         if (typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated)
                         {
                             fixed (T* pw = wv, pb = bias)
                                 for (int gi = 0; gi < groups; gi++)
                                     SmallK512.Forward((float*)col + (long)gi * rows * ohw, rows, og, (float*)pw + wOff + gi * og * rows,
-                                        pb == null ? null : (float*)pb + bOff + gi * og, (float*)py + i * yStride + (long)gi * og * ohw, ohw);
-                            if (relu) ReluInPlace((T*)py + i * yStride, yStride);
-                            continue;
+                                        pb == null ? null : (float*)pb + bOff + gi * og, (float*)dst + (long)gi * og * ohw, ohw);
                         }
-                        for (int c = 0; c < o; c++)
-                        {
-                            var row = new Span<T>((T*)py + i * yStride + (long)c * ohw, ohw);
-                            row.Fill(bias is null ? T.Zero : bias[bOff + c]);
-                            T* colg = col + (long)(c / og) * rows * ohw;
-                            for (int r = 0; r < rows; r++)
-                                TensorPrimitives.MultiplyAdd<T>(new ReadOnlySpan<T>(colg + (long)r * ohw, ohw), wv[wOff + c * rows + r], row, row);
-                        }
-                        if (relu) ReluInPlace((T*)py + i * yStride, yStride);
+                        else
+                            for (int c = 0; c < o; c++)
+                            {
+                                var row = new Span<T>(dst + (long)c * ohw, ohw);
+                                row.Fill(bias is null ? T.Zero : bias[bOff + c]);
+                                T* colg = col + (long)(c / og) * rows * ohw;
+                                for (int r = 0; r < rows; r++)
+                                    TensorPrimitives.MultiplyAdd<T>(new ReadOnlySpan<T>(colg + (long)r * ohw, ohw), wv[wOff + c * rows + r], row, row);
+                            }
+                        if (relu) ReluInPlace(dst, yStride);
+                        if (pooled) PoolImage((float*)dst, ohw, o, geo, pm, psel, (float*)py, (int*)pcode, i);
                     }
                 }
                 ConvKernels.Return(colArr);
+                if (imgArr is not null) ConvKernels.Return(imgArr);
+                if (poolArr is not null) ConvKernels.Return(poolArr);
+                if (selArr is not null) ConvKernels.Return(selArr);
             });
         }
     }

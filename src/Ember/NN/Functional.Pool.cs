@@ -355,6 +355,15 @@ internal static unsafe class MaxPool2x2
         }
     }
 
+    /// <summary>One dense h×w plane (h, w even) into its (h/2)×(w/2) maxima and winner codes, exactly as
+    /// <see cref="Forward"/> computes them; m and rowSel are scratch of h/2·w elements.</summary>
+    public static void PoolPlane(float* src, int h, int w, float* m, int* rowSel, float* y, int* code)
+    {
+        int oh = h / 2;
+        for (int r = 0; r < oh; r++) VerticalMax(src + 2L * r * w, src + (2L * r + 1) * w, m + r * w, rowSel + r * w, w);
+        PairMax(m, rowSel, y, code, oh * w);
+    }
+
     private static void VerticalMax(float* r0, float* r1, float* m, int* rowSel, int w)
     {
         if (Vector256.IsHardwareAccelerated && w >= 8)
@@ -423,19 +432,23 @@ internal static unsafe class MaxPool2x2
         return (best.AsUInt64(), code.AsUInt64());
     }
 
-    /// <summary>Writes every element of gx: the output gradient at each window's winner, zero elsewhere.</summary>
-    public static void Backward(Tensor gy, int[] code, Tensor gx, int planes, int h, int w)
+    /// <summary>Writes every element of gx: the output gradient at each window's winner, zero elsewhere. With
+    /// <paramref name="positive"/> (the pooled output of a ReLU'd input, same shape as gy), the gradient passes only where
+    /// that output is &gt; 0: ReLU's rule at the winner, applied before the scatter.</summary>
+    public static void Backward(Tensor gy, int[] code, Tensor gx, int planes, int h, int w, Tensor? positive = null)
     {
         int oh = h / 2, ow = w / 2;
-        fixed (float* pg0 = gy.Data<float>(), pgx0 = gx.Data<float>())
+        fixed (float* pg0 = gy.Data<float>(), pgx0 = gx.Data<float>(), pp0 = positive is null ? null : positive.Data<float>())
         fixed (int* pc0 = code)
         {
             nint pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0, pc = (nint)pc0;
+            nint pp = pp0 == null ? 0 : (nint)(pp0 + positive!._offset);
             Parallelism.For(planes * oh, Math.Max(1, 4096 / w), (s, e) =>
             {
                 for (int r = s; r < e; r++)
                 {
                     float* g = (float*)pg + (long)r * ow;
+                    float* pos = pp == 0 ? null : (float*)pp + (long)r * ow;
                     int* c = (int*)pc + (long)r * ow;
                     int* x0 = (int*)((float*)pgx + 2L * r * w), x1 = x0 + w;
                     int j = 0;
@@ -448,7 +461,9 @@ internal static unsafe class MaxPool2x2
                             if (j > ow - 8) j = ow - 8;
                             // Duplicate each gradient and code into both 32-bit halves of a 64-bit lane, then keep
                             // the half whose window position matches the code.
-                            var (gl, gu) = Vector256.Widen(Vector256.Load((uint*)g + j));
+                            var gv = Vector256.Load((uint*)g + j);
+                            if (pos != null) gv &= Vector256.GreaterThan(Vector256.Load(pos + j), Vector256<float>.Zero).AsUInt32();
+                            var (gl, gu) = Vector256.Widen(gv);
                             var (cl, cu) = Vector256.Widen(Vector256.Load((uint*)c + j));
                             Vector256<int> G(Vector256<ulong> v) => (v | (v << 32)).AsInt32();
                             var gL = G(gl); var gU = G(gu); var cL = G(cl); var cU = G(cu);
@@ -462,7 +477,7 @@ internal static unsafe class MaxPool2x2
                     }
                     for (; j < ow; j++)
                     {
-                        int bits = BitConverter.SingleToInt32Bits(g[j]), k = c[j];
+                        int bits = pos != null && !(pos[j] > 0) ? 0 : BitConverter.SingleToInt32Bits(g[j]), k = c[j];
                         x0[2 * j] = bits & -(k == 0 ? 1 : 0);
                         x0[2 * j + 1] = bits & -(k == 1 ? 1 : 0);
                         x1[2 * j] = bits & -(k == 2 ? 1 : 0);

@@ -49,6 +49,9 @@ public sealed class Sequential : Module
     /// <summary>Off: every layer runs on its own (tests and measurements compare both ways).</summary>
     internal static bool FuseConvRelu = Environment.GetEnvironmentVariable("EMBER_FUSE") != "0";
 
+    /// <summary>Off: a Conv2d, ReLU, MaxPool2d(2) run as the fused Conv2d+ReLU and then the pool (measurements compare).</summary>
+    internal static bool FuseConvReluPool = Environment.GetEnvironmentVariable("EMBER_FUSE_POOL") != "0";
+
     public Sequential(params Module[] layers)
     {
         foreach (var l in layers) Append(l);
@@ -66,7 +69,8 @@ public sealed class Sequential : Module
 
     /// <summary>Runs the layers in order. A <see cref="Conv2d"/> or <see cref="Linear"/> directly followed by a <see cref="ReLU"/>
     /// runs as one fused op (same values and gradients, one activation instead of two; the graph shows one
-    /// ConvolutionReluBackward or LinearReluBackward node),
+    /// ConvolutionReluBackward or LinearReluBackward node), and a Conv2d, ReLU, 2×2 <see cref="MaxPool2d"/> as one op that never
+    /// materializes the full-resolution activation (ConvolutionReluPoolBackward),
     /// except while a <see cref="Diagnostics.Profiler"/> or a <see cref="Module.Summary"/> trace records each layer.</summary>
     public override Tensor Forward(Tensor input)
     {
@@ -74,6 +78,12 @@ public sealed class Sequential : Module
         bool fuse = FuseConvRelu && !Diagnostics.Profiler.Enabled && !Tracing;
         for (int i = 0; i < _layers.Count; i++)
         {
+            if (fuse && FuseConvReluPool && i + 2 < _layers.Count && _layers[i] is Conv2d c && _layers[i + 1] is ReLU && _layers[i + 2] is MaxPool2d { IsHalving: true })
+            {
+                x = c.ForwardReluPool(x);
+                i += 2;
+                continue;
+            }
             if (fuse && i + 1 < _layers.Count && _layers[i + 1] is ReLU && _layers[i] is Conv2d or Linear)
             {
                 x = _layers[i] is Conv2d conv ? conv.ForwardRelu(x) : ((Linear)_layers[i]).ForwardRelu(x);
