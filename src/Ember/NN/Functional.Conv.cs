@@ -56,7 +56,7 @@ public static partial class Functional
         return batched ? y : y.Squeeze(0);
     }
 
-    private static Tensor ConvReluPoolForward(Tensor input, Tensor weight, Tensor? bias, ConvGeometry geo, int groups)
+    private static unsafe Tensor ConvReluPoolForward(Tensor input, Tensor weight, Tensor? bias, ConvGeometry geo, int groups)
     {
         var x = input.Contiguous();
         var w = weight.Contiguous();
@@ -71,16 +71,41 @@ public static partial class Functional
         return y.Record("ConvolutionReluPoolBackward", inputs, g =>
         {
             // The pool's rule (gradient to each window's winner) with ReLU's folded in (only where the pooled output,
-            // the winner's ReLU'd value, is > 0), into a full-resolution buffer that lives only inside this rule.
-            var gy = Tensor.Empty(DType.Float32, [n, o, geo.OH, geo.OW]);
-            MaxPool2x2.Backward(g.Contiguous(), code, gy, planes, geo.OH, geo.OW, output);
-            Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x._shape, zero: true) : null;
+            // the winner's ReLU'd value, is > 0), expanded plane by plane into the convolution's scratch: the
+            // full-resolution gradient is never stored whole.
+            var gc = g.Contiguous();
+            Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x._shape) : null;
             Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w._shape, zero: true) : null;
-            ConvBackwardT<float>(x, w, gy, gx, gw, geo, groups);
-            Tensor? gb = bias is { RequiresGrad: true } ? NormKernels.ChannelSum(gy) : null;
-            if (gy.NumEl >= BufferPool.MinLength) BufferPool.Return(gy.Data<float>());
-            return bias is null ? [gx, gw] : [gx, gw, gb];
+            var sums = bias is { RequiresGrad: true } ? new float[planes] : null;
+            fixed (float* pg = gc.Data<float>(), pos = output.Data<float>())
+            fixed (int* pc = code)
+                ConvBackwardT<float>(x, w, null, gx, gw, geo, groups,
+                    new PooledGradient((nint)(pg + gc._offset), (nint)pc, (nint)(pos + output._offset), geo.OH, geo.OW, o, sums));
+            if (bias is null) return [gx, gw];
+            Tensor? gb = null;
+            if (sums is not null)
+            {
+                // Summed as ChannelSum sums a full-resolution gradient: each plane's float sum, then images in order.
+                var total = new double[o];
+                for (int c = 0; c < o; c++)
+                    for (int i = 0; i < n; i++) total[c] += sums[i * o + c];
+                gb = Tensor.FromArray(total).To(DType.Float32);
+            }
+            return [gx, gw, gb];
         }, [input, weight, y]);
+    }
+
+    /// <summary>The full-resolution gradient of a fused convolution, ReLU and 2×2 max pool, produced one (image, channel)
+    /// plane at a time from the pooled gradient, the winner codes and the pooled output; optionally records each plane's
+    /// sum (the bias gradient's terms).</summary>
+    private readonly unsafe struct PooledGradient(nint gradient, nint code, nint positive, int h, int w, int channels, float[]? planeSums)
+    {
+        public void Plane(int image, int channel, float* dst)
+        {
+            long at = ((long)image * channels + channel) * (h / 2) * (w / 2);
+            MaxPool2x2.ScatterPlane((float*)gradient + at, (int*)code + at, (float*)positive + at, dst, h, w);
+            if (planeSums is not null) planeSums[image * channels + channel] = TensorPrimitives.Sum(new ReadOnlySpan<float>(dst, h * w));
+        }
     }
 
     /// <summary>1-D convolution. Shape: input (N, C, L) or (C, L), weight (O, C/groups, k), bias (O) → (N, O, OL).
@@ -207,7 +232,7 @@ public static partial class Functional
             // ReLU's rule from the output: relu(c) > 0 exactly where c > 0 (NaN stays NaN, fails both).
             if (relu) g = Elementwise.BackwardF("ReluBackward", g, output, new ReluBackwardOp<float>(), new ReluBackwardOp<double>());
             var gy = g.Contiguous();
-            Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x._shape, zero: true) : null;
+            Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x._shape) : null;   // every image cleared by the kernel
             Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w._shape, zero: true) : null;
             if (x.DType == DType.Float32) ConvBackwardT<float>(x, w, gy, gx, gw, geo, groups);
             else ConvBackwardT<double>(x, w, gy, gx, gw, geo, groups);
@@ -331,27 +356,31 @@ public static partial class Functional
         }
     }
 
-    private static unsafe void ConvBackwardT<T>(Tensor x, Tensor w, Tensor gy, Tensor? gx, Tensor? gw, ConvGeometry geo, int groups)
+    /// <summary>Input and weight gradients of a convolution from its output gradient: gy, or (float32) the planes that
+    /// <paramref name="pooled"/> expands. gx need not be zeroed (each image is cleared before its gradient is folded in,
+    /// a write that also spares fresh pages the read-then-write fault); gw is accumulated into.</summary>
+    private static unsafe void ConvBackwardT<T>(Tensor x, Tensor w, Tensor? gy, Tensor? gx, Tensor? gw, ConvGeometry geo, int groups,
+        PooledGradient? pooled = null)
         where T : unmanaged, INumberBase<T>
     {
         int n = x._shape[0], o = w._shape[0], og = o / groups, rows = geo.ColRows / groups, ohw = geo.OutPlane;
         if (rows <= SmallKRows)
         {
-            SmallKBackward<T>(x, w, gy, gx, gw, geo, groups);
+            SmallKBackward<T>(x, w, gy, gx, gw, geo, groups, pooled);
             return;
         }
         long xStride = (long)geo.C * geo.Plane, yStride = (long)o * ohw;
         int chunk = Math.Min(ChunkImages(geo), Math.Max(1, (n + Parallelism.NumThreads - 1) / Parallelism.NumThreads));
         var gate = new object();
-        fixed (T* px0 = x.Data<T>(), pw0 = w.Data<T>(), pg0 = gy.Data<T>(), pgx0 = gx is null ? null : gx.Data<T>(), pgw0 = gw is null ? null : gw.Data<T>())
+        fixed (T* px0 = x.Data<T>(), pw0 = w.Data<T>(), pg0 = gy is null ? null : gy.Data<T>(), pgx0 = gx is null ? null : gx.Data<T>(), pgw0 = gw is null ? null : gw.Data<T>())
         {
-            nint px = (nint)(px0 + x._offset), pw = (nint)(pw0 + w._offset), pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0, pgw = (nint)pgw0;
+            nint px = (nint)(px0 + x._offset), pw = (nint)(pw0 + w._offset), pg = (nint)(pg0 + (gy?._offset ?? 0)), pgx = (nint)pgx0, pgw = (nint)pgw0;
             ConvKernels.ForBatch(n, (start, end, parallel) =>
             {
                 int nb = Math.Min(chunk, end - start);
                 long ld = (long)nb * ohw;
                 T[] colArr = ConvKernels.Rent<T>((int)(geo.ColRows * ld));
-                T[]? gyArr = nb > 1 ? ConvKernels.Rent<T>((int)(o * ld)) : null;
+                T[]? gyArr = nb > 1 || pooled is not null ? ConvKernels.Rent<T>((int)(o * ld)) : null;
                 // Threads accumulate the weight gradient privately and add it in once; a lone body writes in place.
                 T[]? local = gw is not null && !(start == 0 && end == n) ? new T[o * rows] : null;
                 fixed (T* col = colArr, gyc0 = gyArr, plocal = local)
@@ -362,7 +391,13 @@ public static partial class Functional
                         int cnt = Math.Min(nb, end - i0);
                         long l = (long)cnt * ohw;
                         T* gyc = (T*)pg + i0 * yStride;
-                        if (cnt > 1)
+                        if (pooled is { } pgr)
+                        {
+                            gyc = gyc0;
+                            for (int j = 0; j < cnt; j++)
+                            for (int c = 0; c < o; c++) pgr.Plane(i0 + j, c, (float*)gyc + c * l + j * ohw);
+                        }
+                        else if (cnt > 1)
                         {
                             gyc = gyc0;
                             for (int j = 0; j < cnt; j++)
@@ -382,7 +417,12 @@ public static partial class Functional
                             for (int gi = 0; gi < groups; gi++)
                                 ConvKernels.Gemm(rows, (int)l, og, (T*)pw + (long)gi * og * rows, 1, rows, gyc + gi * og * l, (int)l, 1,
                                     col + gi * rows * l, (int)l, accumulate: false, parallel);
-                            for (int j = 0; j < cnt; j++) ConvKernels.Col2Im(geo, col + j * ohw, (T*)pgx + (i0 + j) * xStride, l);
+                            for (int j = 0; j < cnt; j++)
+                            {
+                                T* gxi = (T*)pgx + (i0 + j) * xStride;
+                                new Span<T>(gxi, (int)xStride).Clear();
+                                ConvKernels.Col2Im(geo, col + j * ohw, gxi, l);
+                            }
                         }
                     }
                     if (local is not null)
@@ -460,7 +500,8 @@ public static partial class Functional
         }
     }
 
-    private static unsafe void SmallKBackward<T>(Tensor x, Tensor w, Tensor gy, Tensor? gx, Tensor? gw, ConvGeometry geo, int groups)
+    private static unsafe void SmallKBackward<T>(Tensor x, Tensor w, Tensor? gy, Tensor? gx, Tensor? gw, ConvGeometry geo, int groups,
+        PooledGradient? pooled)
         where T : unmanaged, INumberBase<T>
     {
         int n = x._shape[0], o = w._shape[0], og = o / groups, rows = geo.ColRows / groups, ohw = geo.OutPlane;
@@ -471,20 +512,28 @@ public static partial class Functional
         var total = new double[o * rows];
         // float32 with AVX-512: register-blocked passes (SmallK512) instead of one vector call per (channel, tap).
         bool fast = typeof(T) == typeof(float) && Vector512.IsHardwareAccelerated;
-        fixed (T* px0 = x.Data<T>(), pg0 = gy.Data<T>(), pgx0 = gx is null ? null : gx.Data<T>(), pw0 = wc.Data<T>())
+        fixed (T* px0 = x.Data<T>(), pg0 = gy is null ? null : gy.Data<T>(), pgx0 = gx is null ? null : gx.Data<T>(), pw0 = wc.Data<T>())
         {
-            nint px = (nint)(px0 + x._offset), pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0, pw32 = (nint)(pw0 + wc._offset);
+            nint px = (nint)(px0 + x._offset), pg = (nint)(pg0 + (gy?._offset ?? 0)), pgx = (nint)pgx0, pw32 = (nint)(pw0 + wc._offset);
             Parallelism.For(n, 1, (start, end) =>
             {
                 T[] colArr = ConvKernels.Rent<T>(geo.ColRows * ohw);
+                T[]? gyArr = pooled is not null ? ConvKernels.Rent<T>((int)yStride) : null;
                 var local = gw is not null ? new double[o * rows] : null;
                 var partialArr = fast && local is not null ? new float[o * rows] : null;
-                fixed (T* col = colArr)
+                fixed (T* col = colArr, gyScratch = gyArr)
                 fixed (float* partial = partialArr)
                 {
                     for (int i = start; i < end; i++)
                     {
                         T* gyi = (T*)pg + i * yStride;
+                        if (pooled is { } pgr)
+                        {
+                            gyi = gyScratch;
+                            for (int c = 0; c < o; c++) pgr.Plane(i, c, (float*)gyi + (long)c * ohw);
+                        }
+                        T* gxi = (T*)pgx + i * xStride;
+                        if (pgx != 0) new Span<T>(gxi, (int)xStride).Clear();
                         if (fast)
                         {
                             if (local is not null)
@@ -498,7 +547,7 @@ public static partial class Functional
                             {
                                 for (int gi = 0; gi < groups; gi++)
                                     SmallK512.InputGrad((float*)gyi + (long)gi * og * ohw, rows, og, (float*)pw32 + gi * og * rows, (float*)col + (long)gi * rows * ohw, ohw);
-                                ConvKernels.Col2Im(geo, col, (T*)pgx + i * xStride);
+                                ConvKernels.Col2Im(geo, col, gxi);
                             }
                             continue;
                         }
@@ -527,11 +576,12 @@ public static partial class Functional
                                     TensorPrimitives.MultiplyAdd<T>(g, T.CreateTruncating(wv[c * rows + r]), d, d);
                                 }
                             }
-                            ConvKernels.Col2Im(geo, col, (T*)pgx + i * xStride);
+                            ConvKernels.Col2Im(geo, col, gxi);
                         }
                     }
                 }
                 ConvKernels.Return(colArr);
+                if (gyArr is not null) ConvKernels.Return(gyArr);
                 if (local is not null)
                     lock (gate)
                         for (int k = 0; k < total.Length; k++) total[k] += local[k];

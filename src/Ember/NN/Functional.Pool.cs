@@ -432,59 +432,69 @@ internal static unsafe class MaxPool2x2
         return (best.AsUInt64(), code.AsUInt64());
     }
 
-    /// <summary>Writes every element of gx: the output gradient at each window's winner, zero elsewhere. With
-    /// <paramref name="positive"/> (the pooled output of a ReLU'd input, same shape as gy), the gradient passes only where
-    /// that output is &gt; 0: ReLU's rule at the winner, applied before the scatter.</summary>
-    public static void Backward(Tensor gy, int[] code, Tensor gx, int planes, int h, int w, Tensor? positive = null)
+    /// <summary>Writes every element of gx: the output gradient at each window's winner, zero elsewhere.</summary>
+    public static void Backward(Tensor gy, int[] code, Tensor gx, int planes, int h, int w)
     {
         int oh = h / 2, ow = w / 2;
-        fixed (float* pg0 = gy.Data<float>(), pgx0 = gx.Data<float>(), pp0 = positive is null ? null : positive.Data<float>())
+        fixed (float* pg0 = gy.Data<float>(), pgx0 = gx.Data<float>())
         fixed (int* pc0 = code)
         {
             nint pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0, pc = (nint)pc0;
-            nint pp = pp0 == null ? 0 : (nint)(pp0 + positive!._offset);
             Parallelism.For(planes * oh, Math.Max(1, 4096 / w), (s, e) =>
             {
                 for (int r = s; r < e; r++)
                 {
-                    float* g = (float*)pg + (long)r * ow;
-                    float* pos = pp == 0 ? null : (float*)pp + (long)r * ow;
-                    int* c = (int*)pc + (long)r * ow;
-                    int* x0 = (int*)((float*)pgx + 2L * r * w), x1 = x0 + w;
-                    int j = 0;
-                    if (Vector256.IsHardwareAccelerated && ow >= 8)
-                    {
-                        var pattern0 = Vector256.Create(0, 1, 0, 1, 0, 1, 0, 1);
-                        var pattern1 = Vector256.Create(2, 3, 2, 3, 2, 3, 2, 3);
-                        for (; ; j += 8)
-                        {
-                            if (j > ow - 8) j = ow - 8;
-                            // Duplicate each gradient and code into both 32-bit halves of a 64-bit lane, then keep
-                            // the half whose window position matches the code.
-                            var gv = Vector256.Load((uint*)g + j);
-                            if (pos != null) gv &= Vector256.GreaterThan(Vector256.Load(pos + j), Vector256<float>.Zero).AsUInt32();
-                            var (gl, gu) = Vector256.Widen(gv);
-                            var (cl, cu) = Vector256.Widen(Vector256.Load((uint*)c + j));
-                            Vector256<int> G(Vector256<ulong> v) => (v | (v << 32)).AsInt32();
-                            var gL = G(gl); var gU = G(gu); var cL = G(cl); var cU = G(cu);
-                            (gL & Vector256.Equals(cL, pattern0)).Store(x0 + 2 * j);
-                            (gU & Vector256.Equals(cU, pattern0)).Store(x0 + 2 * j + 8);
-                            (gL & Vector256.Equals(cL, pattern1)).Store(x1 + 2 * j);
-                            (gU & Vector256.Equals(cU, pattern1)).Store(x1 + 2 * j + 8);
-                            if (j == ow - 8) break;
-                        }
-                        continue;
-                    }
-                    for (; j < ow; j++)
-                    {
-                        int bits = pos != null && !(pos[j] > 0) ? 0 : BitConverter.SingleToInt32Bits(g[j]), k = c[j];
-                        x0[2 * j] = bits & -(k == 0 ? 1 : 0);
-                        x0[2 * j + 1] = bits & -(k == 1 ? 1 : 0);
-                        x1[2 * j] = bits & -(k == 2 ? 1 : 0);
-                        x1[2 * j + 1] = bits & -(k == 3 ? 1 : 0);
-                    }
+                    float* x0 = (float*)pgx + 2L * r * w;
+                    ScatterRow((float*)pg + (long)r * ow, (int*)pc + (long)r * ow, null, x0, x0 + w, ow);
                 }
             });
+        }
+    }
+
+    /// <summary>One plane of <see cref="Backward"/> into a dense h×w plane at dst, passing the gradient only where
+    /// <paramref name="positive"/> (the pooled output of a ReLU'd input) is &gt; 0: ReLU's rule at each winner, applied
+    /// before the scatter.</summary>
+    public static void ScatterPlane(float* g, int* code, float* positive, float* dst, int h, int w)
+    {
+        int ow = w / 2;
+        for (int r = 0; r < h / 2; r++)
+            ScatterRow(g + (long)r * ow, code + (long)r * ow, positive + (long)r * ow, dst + 2L * r * w, dst + (2L * r + 1) * w, ow);
+    }
+
+    /// <summary>One output row's gradients (optionally masked by pos &gt; 0) to the two input rows under it.</summary>
+    private static void ScatterRow(float* g, int* c, float* pos, float* row0, float* row1, int ow)
+    {
+        int* x0 = (int*)row0, x1 = (int*)row1;
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated && ow >= 8)
+        {
+            var pattern0 = Vector256.Create(0, 1, 0, 1, 0, 1, 0, 1);
+            var pattern1 = Vector256.Create(2, 3, 2, 3, 2, 3, 2, 3);
+            for (; ; j += 8)
+            {
+                if (j > ow - 8) j = ow - 8;
+                // Duplicate each gradient and code into both 32-bit halves of a 64-bit lane, then keep
+                // the half whose window position matches the code.
+                var gv = Vector256.Load((uint*)g + j);
+                if (pos != null) gv &= Vector256.GreaterThan(Vector256.Load(pos + j), Vector256<float>.Zero).AsUInt32();
+                var (gl, gu) = Vector256.Widen(gv);
+                var (cl, cu) = Vector256.Widen(Vector256.Load((uint*)c + j));
+                Vector256<int> G(Vector256<ulong> v) => (v | (v << 32)).AsInt32();
+                var gL = G(gl); var gU = G(gu); var cL = G(cl); var cU = G(cu);
+                (gL & Vector256.Equals(cL, pattern0)).Store(x0 + 2 * j);
+                (gU & Vector256.Equals(cU, pattern0)).Store(x0 + 2 * j + 8);
+                (gL & Vector256.Equals(cL, pattern1)).Store(x1 + 2 * j);
+                (gU & Vector256.Equals(cU, pattern1)).Store(x1 + 2 * j + 8);
+                if (j == ow - 8) return;
+            }
+        }
+        for (; j < ow; j++)
+        {
+            int bits = pos != null && !(pos[j] > 0) ? 0 : BitConverter.SingleToInt32Bits(g[j]), k = c[j];
+            x0[2 * j] = bits & -(k == 0 ? 1 : 0);
+            x0[2 * j + 1] = bits & -(k == 1 ? 1 : 0);
+            x1[2 * j] = bits & -(k == 2 ? 1 : 0);
+            x1[2 * j + 1] = bits & -(k == 3 ? 1 : 0);
         }
     }
 }
