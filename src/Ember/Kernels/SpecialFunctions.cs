@@ -119,13 +119,20 @@ internal static class SpecialFunctions
     internal static Vector512<float> ErfAbs(Vector512<float> x)
     {
         var z = Vector512.Abs(x);
+        return ErfAbs(x, z, FastMath.Exp(-(z * z)));
+    }
+
+    /// <summary><see cref="ErfAbs(Vector512{float})"/> given z = |x| and e = exp(−z²), for a caller that needs e as well
+    /// (GELU's derivative: φ(x) = e/√(2π) at z = |x|/√2).</summary>
+    internal static Vector512<float> ErfAbs(Vector512<float> x, Vector512<float> z, Vector512<float> e)
+    {
         var den = Vector512.FusedMultiplyAdd(Vector512.Create(0.3275911f), z, Vector512<float>.One);
         var t = Reciprocal(den);
         var p = Vector512.FusedMultiplyAdd(Vector512.Create(1.061405429f), t, Vector512.Create(-1.453152027f));
         p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(1.421413741f));
         p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(-0.284496736f));
         p = Vector512.FusedMultiplyAdd(p, t, Vector512.Create(0.254829592f));
-        var r = Vector512.FusedMultiplyAdd(-(p * t), FastMath.Exp(-(z * z)), Vector512<float>.One);
+        var r = Vector512.FusedMultiplyAdd(-(p * t), e, Vector512<float>.One);
         // Copy x's sign onto r (also carries NaN through: |NaN| keeps it NaN in r).
         return (r & Vector512.Create(0x7FFFFFFF).AsSingle()) | (x & Vector512.Create(unchecked((int)0x80000000)).AsSingle());
     }
