@@ -27,6 +27,34 @@ internal static class Engine
         return true;
     }
 
+    /// <summary>Off: activations are never recycled (tests compare both ways).</summary>
+    internal static bool RecycleEnabled = Environment.GetEnvironmentVariable("EMBER_RECYCLE") != "0";
+
+    /// <summary>Activation buffers handed back since start (tests check the path was exercised).</summary>
+    internal static long ActivationsRecycled;
+
+    /// <summary>Marks <paramref name="activation"/>'s float32 buffer (≥ <see cref="BufferPool.MinLength"/>) to go back to
+    /// <see cref="BufferPool"/> once the op that allocated it has run backward (walking down through views and aliases of
+    /// it to that op). Only for a tensor the caller keeps from everyone but the ops it feeds: an intermediate of a
+    /// <see cref="NN.Sequential"/> of built-in layers, or of a built-in block. A training step then reuses the same
+    /// buffers instead of asking the GC for fresh ones (on this class of machine the page faults of fresh large
+    /// arrays cost more than the arithmetic done in them). No effect without autograd or under retainGraph.</summary>
+    internal static void RecycleAfterBackward(Tensor activation)
+    {
+        if (!RecycleEnabled || !GradMode.IsEnabled || activation.GradFn is not { } node) return;
+        if (activation._storage is not Storage<float> st || st.Length < BufferPool.MinLength || st.Epoch != 0) return;
+        while (true)
+        {
+            Tensor? same = null;
+            foreach (var input in node.Inputs)
+                if (input is not null && ReferenceEquals(input._storage, st)) { same = input; break; }
+            if (same is null) break;
+            if (same.GradFn is not { } below) return;   // a view of a leaf's (or untracked) buffer: never
+            node = below;
+        }
+        node.RecycleOutput = st;
+    }
+
     public static void Backward(Tensor root, Tensor? gradient, bool retainGraph, bool createGraph)
     {
         if (!root.RequiresGrad)
@@ -106,6 +134,7 @@ internal static class Engine
                 long ts = Diagnostics.Profiler.Begin();
                 node.MarkApplied(retainGraph);
                 var (replaced, added) = ScatterInto(viewed, scatter, grad, pending, owned);
+                ReleaseOutput(node, grad, []);
                 Diagnostics.Profiler.End("backward", node.Name, ts);
                 if (added is not null) Hold(added);
                 if (replaced is not null) Drop(replaced);
@@ -122,6 +151,7 @@ internal static class Engine
             Tensor?[] grads;
             try { grads = node.Apply(grad, retainGraph); }
             finally { t_donated = null; }
+            ReleaseOutput(node, grad, grads);
             Diagnostics.Profiler.End("backward", node.Name, t0);
             for (int i = 0; i < grads.Length; i++)
             {
@@ -165,6 +195,17 @@ internal static class Engine
         finally
         {
             if (direct) Storage.EndBackward();
+        }
+
+        // The node's own output buffer, when marked for recycling: no reader is left (see RecycleAfterBackward).
+        void ReleaseOutput(Node node, Tensor grad, Tensor?[] grads)
+        {
+            if (node.RecycleOutput is not Storage<float> st || retainGraph) return;   // kept for the last pass over the graph
+            node.RecycleOutput = null;
+            if (epoch == 0 || ReferenceEquals(grad._storage, st)) return;
+            foreach (var g in grads) if (g is not null && ReferenceEquals(g._storage, st)) return;
+            BufferPool.Return(st.Data);
+            Interlocked.Increment(ref ActivationsRecycled);
         }
 
         void Hold(Tensor t)

@@ -39,6 +39,12 @@ public sealed class Node
     /// view instead of materializing an input-sized tensor of zeros per view.</summary>
     internal Func<Tensor, Tensor>? ScatterView;
 
+    /// <summary>The buffer this op allocated for its output, to go back to <see cref="BufferPool"/> as soon as this node has
+    /// run backward without retainGraph (set through <see cref="Engine.RecycleAfterBackward"/> by code that owns every
+    /// reader of that output). By then every node that read it has run: the engine runs an op only after all of its
+    /// consumers.</summary>
+    internal Storage? RecycleOutput;
+
     /// <summary>The freed-graph check and release of <see cref="Apply"/>, for the engine's direct paths.</summary>
     internal void MarkApplied(bool retainGraph)
     {

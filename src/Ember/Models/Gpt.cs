@@ -126,7 +126,13 @@ public sealed class CausalSelfAttention : Module
         double dropout = Training ? _dropout : 0;
         if (cache is null && Capture is null && dropout == 0
             && Functional.PackedCausalSelfAttention(qkv, _heads) is Tensor packed)
-            return _residDropout.Call(_proj.Call(packed));
+        {
+            var projected = _residDropout.Call(_proj.Call(packed));
+            // Read only by the attention op and the projection: recycled once their makers have run backward.
+            Engine.RecycleAfterBackward(qkv);
+            Engine.RecycleAfterBackward(packed);
+            return projected;
+        }
         Tensor Heads(int i) => qkv.Narrow(2, i * e, e).View(b, t, _heads, hd).Transpose(1, 2);   // (B, H, T, hd)
         var q = Heads(0); var k = Heads(1); var v = Heads(2);
         int past = 0;
@@ -182,8 +188,15 @@ public sealed class GptBlock : Module
 
     internal Tensor Forward(Tensor x, KvCache? cache, int layer)
     {
-        x = x.Add(_attn.Forward(_ln1.Call(x), cache, layer));
-        return x.Add(_mlp.Call(_ln2.Call(x)));
+        var h1 = _ln1.Call(x);
+        var a = _attn.Forward(h1, cache, layer);
+        var x1 = x.Add(a);
+        var h2 = _ln2.Call(x1);
+        var m = _mlp.Call(h2);
+        var y = x1.Add(m);
+        // The block's intermediates are read only by its own ops: their buffers are recycled after backward.
+        foreach (var t in (ReadOnlySpan<Tensor>)[h1, a, x1, h2, m]) Engine.RecycleAfterBackward(t);
+        return y;
     }
 }
 
@@ -228,10 +241,21 @@ public sealed class Gpt : Module
         if (past + t > Config.ContextLength)
             throw new ArgumentException($"Gpt: {past + t} positions exceed the context length {Config.ContextLength}.");
         var pos = Tensor.Arange(past, past + t, 1, DType.Int64);
-        var x = _drop.Call(_wte.Call(idx).Add(_wpe.Call(pos)));
-        for (int i = 0; i < _blocks.Count; i++) x = ((GptBlock)_blocks[i]).Forward(x, cache, i);
+        var tok = _wte.Call(idx);
+        var x = _drop.Call(tok.Add(_wpe.Call(pos)));
+        Engine.RecycleAfterBackward(tok);
+        for (int i = 0; i < _blocks.Count; i++)
+        {
+            var next = ((GptBlock)_blocks[i]).Forward(x, cache, i);
+            Engine.RecycleAfterBackward(x);   // every activation but the logits stays inside the model
+            x = next;
+        }
         if (cache is not null) cache.Length = past + t;
-        return Functional.Linear(_lnF.Call(x), _wte.Weight);   // output projection tied to the token embedding
+        var normed = _lnF.Call(x);
+        Engine.RecycleAfterBackward(x);
+        var logits = Functional.Linear(normed, _wte.Weight);   // output projection tied to the token embedding
+        Engine.RecycleAfterBackward(normed);
+        return logits;
     }
 
     /// <summary>The attention weights of every layer for <paramref name="idx"/> (B, T): a list of (B, H, T, T), one per

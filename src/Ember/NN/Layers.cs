@@ -76,8 +76,12 @@ public sealed class Sequential : Module
     {
         var x = input;
         bool fuse = FuseConvRelu && !Diagnostics.Profiler.Enabled && !Tracing;
+        // Intermediates between built-in layers are seen only by the next layers' ops: their buffers can go back to the
+        // pool as soon as the op that made them has run backward (Engine.RecycleAfterBackward).
+        List<Tensor>? inner = fuse && Engine.RecycleEnabled && GradMode.IsEnabled && _layers.TrueForAll(IsBuiltIn) ? new() : null;
         for (int i = 0; i < _layers.Count; i++)
         {
+            if (inner is not null && i > 0) inner.Add(x);
             if (fuse && FuseConvReluPool && i + 2 < _layers.Count && _layers[i] is Conv2d c && _layers[i + 1] is ReLU && _layers[i + 2] is MaxPool2d { IsHalving: true })
             {
                 x = c.ForwardReluPool(x);
@@ -92,8 +96,16 @@ public sealed class Sequential : Module
             }
             x = _layers[i].Call(x);
         }
+        if (inner is not null)
+            foreach (var t in inner)
+                if (!ReferenceEquals(t._storage, input._storage) && !ReferenceEquals(t._storage, x._storage)) Engine.RecycleAfterBackward(t);
         return x;
     }
+
+    /// <summary>Layers that keep no reference to their input or output beyond the autograd graph.</summary>
+    private static bool IsBuiltIn(Module m) => m is Linear or Conv1d or Conv2d or ReLU or Sigmoid or Tanh or SiLU or LeakyReLU or ELU or GELU
+        or Dropout or Flatten or Identity or MaxPool2d or MaxPool1d or AvgPool2d or AvgPool1d or AdaptiveAvgPool2d or AdaptiveAvgPool1d
+        or BatchNormBase or LayerNorm or GroupNorm or Dropout2d;
 }
 
 /// <summary>A list of submodules registered as 0, 1, … (no forward of its own).</summary>
