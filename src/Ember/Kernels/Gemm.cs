@@ -126,6 +126,9 @@ internal static unsafe partial class Gemm
         }
     }
 
+    /// <summary>Off: 32- and 16-wide last panels run the full tile into scratch (tests and measurements compare).</summary>
+    internal static bool NarrowEdges = true;
+
     /// <summary>The five BLIS loops on one thread.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked(GemmPath path, int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate,
@@ -160,6 +163,13 @@ internal static unsafe partial class Gemm
                             if (mrr == mr && nrr == nr)
                             {
                                 Micro(path, kc, apanel, bpanel, cij, ldc, acc);
+                                if (brow != null) for (int r = 0; r < mrr; r++) CopyRow(brow, cij + (long)r * ldc, nrr, true);
+                            }
+                            else if (mrr == mr && path == GemmPath.Avx512 && NarrowEdges && (nrr == 32 || nrr == 16))
+                            {
+                                // A 32- or 16-wide last panel: only its columns are computed, straight into C.
+                                if (nrr == 32) Micro512x32(kc, apanel, bpanel, cij, ldc, acc);
+                                else Micro512x16(kc, apanel, bpanel, cij, ldc, acc);
                                 if (brow != null) for (int r = 0; r < mrr; r++) CopyRow(brow, cij + (long)r * ldc, nrr, true);
                             }
                             else
