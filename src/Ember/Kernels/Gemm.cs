@@ -248,8 +248,10 @@ internal static unsafe partial class Gemm
             float* d = dst + (long)i0 * kc;
             if (csa == 1 && rows == mr && mr == 8 && Avx.IsSupported)
             {
-                // Row-major A, full 8-row panel: 8×8 blocks transposed in registers.
+                // Row-major A, full 8-row panel: 8×16 (AVX-512) or 8×8 blocks transposed in registers.
                 int p = 0;
+                if (Avx512F.IsSupported && PackA512)
+                    for (; p <= kc - 16; p += 16) Transpose8x16(a + (long)i0 * rsa + p, rsa, d + p * 8);
                 for (; p <= kc - 8; p += 8) Transpose8x8(a + (long)i0 * rsa + p, rsa, d + p * 8, 8);
                 for (; p < kc; p++)
                     for (int r = 0; r < 8; r++) d[p * 8 + r] = a[(long)(i0 + r) * rsa + p];
@@ -408,6 +410,49 @@ internal static unsafe partial class Gemm
         Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
         Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
         Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
+    /// <summary>Off: A panels are packed with 8×8 AVX transposes only (measurements compare).</summary>
+    internal static bool PackA512 = true;
+
+    /// <summary>Transposes an 8×16 block (8 rows of 16 floats, srcStride apart) into 16 rows of 8 written contiguously at
+    /// dst (an MR = 8 panel's next 16 k steps): pairs of rows interleaved, then 64-bit pairs, then 128-bit lanes
+    /// gathered in two steps; 32 shuffles per 128 floats against 48 for two 8×8 AVX transposes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Transpose8x16(float* src, long srcStride, float* dst)
+    {
+        var r0 = Avx512F.LoadVector512(src);
+        var r1 = Avx512F.LoadVector512(src + srcStride);
+        var r2 = Avx512F.LoadVector512(src + 2 * srcStride);
+        var r3 = Avx512F.LoadVector512(src + 3 * srcStride);
+        var r4 = Avx512F.LoadVector512(src + 4 * srcStride);
+        var r5 = Avx512F.LoadVector512(src + 5 * srcStride);
+        var r6 = Avx512F.LoadVector512(src + 6 * srcStride);
+        var r7 = Avx512F.LoadVector512(src + 7 * srcStride);
+        // Within each 128-bit lane L (elements 4L..4L+3): t0 = [r0₀ r1₀ r0₁ r1₁], t1 = [r0₂ r1₂ r0₃ r1₃], …
+        var t0 = Avx512F.UnpackLow(r0, r1); var t1 = Avx512F.UnpackHigh(r0, r1);
+        var t2 = Avx512F.UnpackLow(r2, r3); var t3 = Avx512F.UnpackHigh(r2, r3);
+        var t4 = Avx512F.UnpackLow(r4, r5); var t5 = Avx512F.UnpackHigh(r4, r5);
+        var t6 = Avx512F.UnpackLow(r6, r7); var t7 = Avx512F.UnpackHigh(r6, r7);
+        // u0 lane L = [r0 r1 r2 r3] at element 4L, u1 at 4L+1, u2 at 4L+2, u3 at 4L+3; u4–u7 the same for rows 4–7.
+        var u0 = Avx512F.Shuffle(t0, t2, 0x44); var u1 = Avx512F.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx512F.Shuffle(t1, t3, 0x44); var u3 = Avx512F.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx512F.Shuffle(t4, t6, 0x44); var u5 = Avx512F.Shuffle(t4, t6, 0xEE);
+        var u6 = Avx512F.Shuffle(t5, t7, 0x44); var u7 = Avx512F.Shuffle(t5, t7, 0xEE);
+        // Pair each rows-0–3 vector with its rows-4–7 twin: sXYa = [uX.l0 uX.l1 uY.l0 uY.l1], sXYb the lanes 2 and 3.
+        var s04a = Avx512F.Shuffle4x128(u0, u4, 0x44); var s04b = Avx512F.Shuffle4x128(u0, u4, 0xEE);
+        var s15a = Avx512F.Shuffle4x128(u1, u5, 0x44); var s15b = Avx512F.Shuffle4x128(u1, u5, 0xEE);
+        var s26a = Avx512F.Shuffle4x128(u2, u6, 0x44); var s26b = Avx512F.Shuffle4x128(u2, u6, 0xEE);
+        var s37a = Avx512F.Shuffle4x128(u3, u7, 0x44); var s37b = Avx512F.Shuffle4x128(u3, u7, 0xEE);
+        // Output vector q holds k steps 2q and 2q+1, each as [rows 0–3 | rows 4–7].
+        Avx512F.Store(dst, Avx512F.Shuffle4x128(s04a, s15a, 0x88));
+        Avx512F.Store(dst + 16, Avx512F.Shuffle4x128(s26a, s37a, 0x88));
+        Avx512F.Store(dst + 32, Avx512F.Shuffle4x128(s04a, s15a, 0xDD));
+        Avx512F.Store(dst + 48, Avx512F.Shuffle4x128(s26a, s37a, 0xDD));
+        Avx512F.Store(dst + 64, Avx512F.Shuffle4x128(s04b, s15b, 0x88));
+        Avx512F.Store(dst + 80, Avx512F.Shuffle4x128(s26b, s37b, 0x88));
+        Avx512F.Store(dst + 96, Avx512F.Shuffle4x128(s04b, s15b, 0xDD));
+        Avx512F.Store(dst + 112, Avx512F.Shuffle4x128(s26b, s37b, 0xDD));
     }
 
     /// <summary>y[j] (+)= Σ_p w[j·ldw + p]·x[p] for j in [0, m): a matrix-vector product over contiguous weight rows.
