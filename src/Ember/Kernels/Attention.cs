@@ -71,11 +71,12 @@ internal static unsafe class Attention
     }
 
     /// <summary>Backward: given dO (Z, L, Ev), the forward's O and lse, writes dQ (Z, L, E) and accumulates dK (Z, S, E)
-    /// and dV (Z, S, Ev) (pass those zeroed), all through operands with unit column stride. Any of the three may be
-    /// null. The heads are split over threads, so no two threads write one head's rows; distinct heads must not
-    /// share destination rows.</summary>
+    /// and dV (Z, S, Ev) (pass those zeroed, or <paramref name="clearKV"/>: each head's rows are zeroed by the thread
+    /// that then accumulates into them, while they are in its cache), all through operands with unit column stride.
+    /// Any of the three may be null. The heads are split over threads, so no two threads write one head's rows;
+    /// distinct heads must not share destination rows.</summary>
     public static void Backward(int z, int l, int s, int e, int ev, Operand q, Operand k, Operand v, float[]? mask, float scale,
-        int? causalOffset, Operand o, float[] lse, Operand dout, Operand? dq, Operand? dk, Operand? dv)
+        int? causalOffset, Operand o, float[] lse, Operand dout, Operand? dq, Operand? dk, Operand? dv, bool clearKV = false)
     {
         Parallelism.ForEach(Math.Min(z, Parallelism.NumThreads), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t) =>
         {
@@ -90,6 +91,12 @@ internal static unsafe class Attention
                 for (int h = t; h < z; h += threads)
                 {
                     if (kt != null) { Transpose(h, s, e, pk, k, kt); Transpose(h, s, ev, pv, v, vt); }
+                    if (clearKV)
+                        for (int j = 0; j < s; j++)
+                        {
+                            if (dk is Operand dkc) new Span<float>(pdk + dkc.Offsets[h] + (long)j * dkc.RowStride, e).Clear();
+                            if (dv is Operand dvc) new Span<float>(pdv + dvc.Offsets[h] + (long)j * dvc.RowStride, ev).Clear();
+                        }
                     for (int r0 = 0; r0 < l; r0 += RowBlock)
                     {
                         int rb = Math.Min(RowBlock, l - r0);
@@ -122,13 +129,7 @@ internal static unsafe class Attention
                         if (vt != null) Product(rb, c1, ev, dorow, dout.RowStride, 1, vt, s, 1, pds, c1, false);
                         else Product(rb, c1, ev, dorow, dout.RowStride, 1, pv + v.Offsets[h], v.ColStride, v.RowStride, pds, c1, false);
                         // dS = P ⊙ (dP − D)·scale (zero where P is)
-                        for (int i = 0; i < rb; i++)
-                        {
-                            var dsr = new Span<float>(pds + (long)i * c1, c1);
-                            TensorPrimitives.Subtract(dsr, dBuf[i], dsr);
-                            TensorPrimitives.Multiply(dsr, new ReadOnlySpan<float>(pp + (long)i * c1, c1), dsr);
-                            TensorPrimitives.Multiply(dsr, scale, dsr);
-                        }
+                        for (int i = 0; i < rb; i++) SoftmaxGrad(pds + (long)i * c1, pp + (long)i * c1, c1, dBuf[i], scale);
                         // dQ[rows] = dS·K[:c1];  dK[:c1] += dSᵀ·Q[rows]
                         if (dq is Operand dqo)
                             Product(rb, e, c1, pds, c1, 1, pk + k.Offsets[h], k.RowStride, k.ColStride,
@@ -139,6 +140,20 @@ internal static unsafe class Attention
                     }
                 }
         });
+    }
+
+    /// <summary>ds[j] = p[j]·(ds[j] − d)·scale over one row, in one pass (the same three roundings as three passes).</summary>
+    private static void SoftmaxGrad(float* ds, float* p, int n, float d, float scale)
+    {
+        int j = 0;
+        if (Vector512.IsHardwareAccelerated)
+        {
+            var vd = Vector512.Create(d);
+            var vs = Vector512.Create(scale);
+            for (; j + 16 <= n; j += 16)
+                ((Vector512.Load(ds + j) - vd) * Vector512.Load(p + j) * vs).Store(ds + j);
+        }
+        for (; j < n; j++) ds[j] = (ds[j] - d) * p[j] * scale;
     }
 
     /// <summary>C (+)= A·B on one thread: the unpacked <see cref="SmallGemm"/> where it applies (head widths and

@@ -167,9 +167,10 @@ public static partial class Functional
         {
             RefuseSecondOrder();
             var gd = g._strides[2] == 1 ? g : g.Contiguous();
-            var dqkv = Tensor.Empty(DType.Float32, [b, t, 3 * e], zero: true);
+            // Not zeroed here: the kernel writes every dQ row and zeroes each head's dK, dV rows before accumulating.
+            var dqkv = Tensor.Empty(DType.Float32, [b, t, 3 * e]);
             Kernels.Attention.Backward(z, t, t, hd, hd, qo, ko, vo, null, fs, 0, oo, lse, Part(gd, 0, hd, gd._strides[1], gd._strides[0]),
-                Part(dqkv, 0, hd, 3 * e, t * 3 * e), Part(dqkv, e, hd, 3 * e, t * 3 * e), Part(dqkv, 2 * e, hd, 3 * e, t * 3 * e));
+                Part(dqkv, 0, hd, 3 * e, t * 3 * e), Part(dqkv, e, hd, 3 * e, t * 3 * e), Part(dqkv, 2 * e, hd, 3 * e, t * 3 * e), clearKV: true);
             return dqkv;
         }, qkv, y);
     }
