@@ -62,11 +62,16 @@ internal static unsafe partial class Gemm
     /// <summary>C[m×n] = A[m×k]·B[k×n] (+ C when <paramref name="accumulate"/>). Element (i, p) of A is at
     /// a[i·rsa + p·csa], (p, j) of B at b[p·rsb + j·csb]; C is row-major with leading dimension ldc.</summary>
     /// <remarks>With <paramref name="bias"/> (n floats, not with <paramref name="accumulate"/>), C = A·B + 1·biasᵀ: the
-    /// bias row is added to each tile while it is still in L1, instead of a separate pass over C.</remarks>
+    /// bias row is added to each tile while it is still in L1, instead of a separate pass over C.
+    /// With <paramref name="rowSums"/> (m floats), also writes rowSums[i] = Σ_p A[i, p], summed in order p = 0, 1, … while
+    /// A is packed (a weight gradient gᵀ·x gets its bias gradient Σ_rows g without another read of g); only when
+    /// <see cref="CanSumRows"/> holds.</remarks>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Sgemm(int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate,
-        bool parallel = true, float* bias = null)
+        bool parallel = true, float* bias = null, float* rowSums = null)
     {
+        if (rowSums != null && !CanSumRows(m, n, k, rsa))
+            throw new ArgumentException($"Sgemm: row sums need an A with unit row stride and m a multiple of 8 on the AVX path (m={m}, n={n}, k={k}, rsa={rsa}).");
         if (m <= 0 || n <= 0) return;
         if (bias != null && accumulate) throw new ArgumentException("Sgemm: a bias row is only added to a product that overwrites C.");
         if (k == 0)
@@ -85,10 +90,10 @@ internal static unsafe partial class Gemm
         int threads = parallel ? (int)Math.Min(Parallelism.NumThreads, Math.Max(1, flops / 4_000_000)) : 1;
         if (threads <= 1)
         {
-            Blocked(path, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate, bias);
+            Blocked(path, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate, bias, rowSums);
             return;
         }
-        nint pa = (nint)a, pb = (nint)b, pc = (nint)c, pbias = (nint)bias;
+        nint pa = (nint)a, pb = (nint)b, pc = (nint)c, pbias = (nint)bias, psums = (nint)rowSums;
         // Split columns (in NR panels) or rows (in MR panels), whichever leaves the busiest thread the least work:
         // its share of C's panels times the depth, plus packing the operand every thread packs in full (A for a
         // column split, B for a row split). Splitting the larger dimension is usually it; a small square product
@@ -106,9 +111,10 @@ internal static unsafe partial class Gemm
             Parallelism.ForEach(threads, t =>
             {
                 int j0 = t * per, nn = Math.Min(per, n - j0);
+                // Every thread packs all of A: the first one sums its rows.
                 if (nn > 0)
                     Blocked(path, m, nn, k, (float*)pa, rsa, csa, (float*)pb + (long)j0 * csb, rsb, csb, (float*)pc + j0, ldc, accumulate,
-                        pbias == 0 ? null : (float*)pbias + j0);
+                        pbias == 0 ? null : (float*)pbias + j0, t == 0 ? (float*)psums : null);
             });
         }
         else
@@ -121,7 +127,7 @@ internal static unsafe partial class Gemm
                 int i0 = t * per, mm = Math.Min(per, m - i0);
                 if (mm > 0)
                     Blocked(path, mm, n, k, (float*)pa + (long)i0 * rsa, rsa, csa, (float*)pb, rsb, csb, (float*)pc + (long)i0 * ldc, ldc, accumulate,
-                        (float*)pbias);
+                        (float*)pbias, psums == 0 ? null : (float*)psums + i0);
             });
         }
     }
@@ -129,10 +135,20 @@ internal static unsafe partial class Gemm
     /// <summary>Off: 32- and 16-wide last panels run the full tile into scratch (tests and measurements compare).</summary>
     internal static bool NarrowEdges = true;
 
+    /// <summary>Whether <see cref="Sgemm(int, int, int, float*, int, int, float*, int, int, float*, int, bool, bool, float*, float*)"/>
+    /// can sum A's rows while packing: the packed path with 8-row panels (AVX2/AVX-512), A with unit row stride (each
+    /// column contiguous, as gᵀ of a row-major g), m a multiple of 8, k positive.</summary>
+    internal static bool CanSumRows(int m, int n, int k, int rsa)
+    {
+        var path = Path;
+        return rsa == 1 && m > 0 && n > 0 && k > 0 && m % 8 == 0 && Vector256.IsHardwareAccelerated
+            && (path == GemmPath.Avx512 ? Micro512MR : path == GemmPath.Avx2 ? Micro256MR : 0) == 8;
+    }
+
     /// <summary>The five BLIS loops on one thread.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked(GemmPath path, int m, int n, int k, float* a, int rsa, int csa, float* b, int rsb, int csb, float* c, int ldc, bool accumulate,
-        float* bias = null)
+        float* bias = null, float* rowSums = null)
     {
         var (mr, nr, mcMax, ncMax) = Blocking(path);
         float* ap = Buffer(ref t_packA, ref t_packASize, mcMax * KC);
@@ -149,7 +165,9 @@ internal static unsafe partial class Gemm
                 for (int ic = 0; ic < m; ic += mcMax)
                 {
                     int mc = Math.Min(mcMax, m - ic);
-                    PackA(mc, kc, mr, a + (long)ic * rsa + (long)pc * csa, rsa, csa, ap);
+                    // Row sums ride along with the first pass over A (the first column block); later k slices add on.
+                    PackA(mc, kc, mr, a + (long)ic * rsa + (long)pc * csa, rsa, csa, ap,
+                        rowSums != null && jc == 0 ? rowSums + ic : null, pc == 0);
                     for (int jr = 0; jr < nc; jr += nr)
                     {
                         int nrr = Math.Min(nr, nc - jr);
@@ -240,7 +258,7 @@ internal static unsafe partial class Gemm
     /// <summary>Packs an mc×kc block of A into MR-row micro-panels: panel q holds, for each p, the MR values
     /// A[q·MR + r, p] (r = 0..MR−1) contiguously; rows past mc are zero.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackA(int mc, int kc, int mr, float* a, int rsa, int csa, float* dst)
+    private static void PackA(int mc, int kc, int mr, float* a, int rsa, int csa, float* dst, float* rowSums = null, bool firstSlice = true)
     {
         for (int i0 = 0; i0 < mc; i0 += mr)
         {
@@ -268,7 +286,19 @@ internal static unsafe partial class Gemm
             else if (rsa == 1 && rows == mr && mr == 8 && Vector256.IsHardwareAccelerated)
             {
                 // Transposed A (each column contiguous over i): a panel row is one 8-float vector.
-                for (int p = 0; p < kc; p++) Vector256.Store(Vector256.Load(a + (long)p * csa + i0), d + p * 8);
+                if (rowSums != null)
+                {
+                    var sum = firstSlice ? Vector256<float>.Zero : Vector256.Load(rowSums + i0);
+                    for (int p = 0; p < kc; p++)
+                    {
+                        var v = Vector256.Load(a + (long)p * csa + i0);
+                        sum += v;
+                        Vector256.Store(v, d + p * 8);
+                    }
+                    Vector256.Store(sum, rowSums + i0);
+                }
+                else
+                    for (int p = 0; p < kc; p++) Vector256.Store(Vector256.Load(a + (long)p * csa + i0), d + p * 8);
             }
             else
             {

@@ -67,10 +67,16 @@ public static partial class Functional
             if (relu) g = Kernels.Elementwise.Backward("ReluBackward", new Kernels.ReluBackwardOp<float>(), g, output);
             var gx = x.RequiresGrad ? g.Matmul(weight.Detach()) : null;                // (N, out)·(out, in)
             Tensor? gw = null;
-            if (weight.RequiresGrad && !AccumulateWeightGrad(weight, g, x))
+            // The bias gradient Σ_rows g is summed while the weight-gradient product packs gᵀ (same order, same bits).
+            var biasSums = bias is { RequiresGrad: true } && weight.RequiresGrad && g.DType == DType.Float32
+                && Kernels.Gemm.CanSumRows(m, k, n, g._strides[1]) ? new float[m] : null;
+            if (weight.RequiresGrad && !AccumulateWeightGrad(weight, g, x, biasSums))
+            {
                 gw = g.T.Matmul(x.Detach());                                          // (out, N)·(N, in)
+                biasSums = null;
+            }
             if (bias is null) return [gx, gw];
-            return [gx, gw, bias.RequiresGrad ? g.Sum(0) : null];
+            return [gx, gw, bias.RequiresGrad ? (biasSums is not null ? Tensor.FromArray(biasSums) : g.Sum(0)) : null];
         }, relu ? [x, weight, y] : [x, weight]);
     }
 
@@ -94,7 +100,7 @@ public static partial class Functional
     /// (allocating it as zeros the first time), so the backward pass neither allocates a gradient nor adds it.
     /// Returns false when the general path must run: non-leaf weight, a recorded backward (createGraph), or a
     /// gradient buffer that is not a dense float32 tensor of the weight's shape.</summary>
-    private static unsafe bool AccumulateWeightGrad(Tensor weight, Tensor g, Tensor x)
+    private static unsafe bool AccumulateWeightGrad(Tensor weight, Tensor g, Tensor x, float[]? rowSums = null)
     {
         if (!weight.IsLeaf || GradMode.IsEnabled || weight.DType != DType.Float32 || g.DType != DType.Float32 || x.DType != DType.Float32)
             return false;
@@ -103,12 +109,12 @@ public static partial class Functional
             return false;
         grad ??= weight.Grad = Tensor.Zeros(weight._shape);
         int m = weight._shape[0], n = weight._shape[1], k = x._shape[0];
-        fixed (float* pg = g.Data<float>(), px = x.Data<float>(), pd = grad.Data<float>())
+        fixed (float* pg = g.Data<float>(), px = x.Data<float>(), pd = grad.Data<float>(), ps = rowSums)
         {
             // A = gᵀ (out × N) read through g's strides; B = x (N × in); C = grad (out × in), accumulated — or overwritten
-            // when the optimizer's ZeroGrad just cleared it (saves reading the zeros back).
+            // when the optimizer's ZeroGrad just cleared it (saves reading the zeros back). rowSums: Σ over N of g.
             Kernels.Gemm.Sgemm(m, n, k, pg + g._offset, g._strides[1], g._strides[0], px + x._offset, x._strides[0], x._strides[1],
-                pd + grad._offset, n, accumulate: !grad.IsKnownZero);
+                pd + grad._offset, n, accumulate: !grad.IsKnownZero, rowSums: ps);
         }
         grad.MarkModified();
         return true;

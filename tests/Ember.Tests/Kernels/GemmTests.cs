@@ -21,6 +21,56 @@ public class GemmTests
     [MemberData(nameof(Paths))]
     public void MatchesReferenceOnOddSizes(string path) => KernelChecks.Gemm(Enum.Parse<GemmPath>(path), quick: false);
 
+    /// <summary>A weight-gradient product gᵀ·x can return Σ_rows g (the bias gradient) summed while gᵀ is packed: equal
+    /// bit for bit to <c>g.Sum(0)</c> (both add the rows in order from zero), with one or two threads, across k slices,
+    /// and over a Linear layer's backward; refused (clear error) where the packing path cannot sum rows.</summary>
+    [Theory]
+    [InlineData(8, 16, 5)]
+    [InlineData(64, 100, 300)]
+    [InlineData(128, 128, 4096)]
+    [InlineData(136, 48, 777)]
+    public unsafe void RowSumsWhilePackingEqualTheColumnSumOfG(int m, int n, int k)
+    {
+        var rng = new Generator(13);
+        var g = Tensor.Randn([k, m], DType.Float32, rng);   // A = gᵀ: unit row stride
+        var x = Tensor.Randn([k, n], DType.Float32, rng);
+        var want = g.Sum(0).ToArray<float>();
+        int saved = Parallelism.NumThreads;
+        try
+        {
+            foreach (int threads in new[] { 1, 2 })
+            {
+                Parallelism.NumThreads = threads;
+                if (!Gemm.CanSumRows(m, n, k, 1)) return;   // no 8-row AVX path on this machine
+                var c = new float[m * n];
+                var sums = new float[m];
+                fixed (float* pg = g.Data<float>(), px = x.Data<float>(), pc = c, ps = sums)
+                    Gemm.Sgemm(m, n, k, pg, 1, m, px, n, 1, pc, n, accumulate: false, rowSums: ps);
+                Assert.Equal(want, sums);
+                var product = g.T.Matmul(x).ToArray<float>();
+                Assert.Equal(product, c);   // the product itself is unchanged
+            }
+        }
+        finally { Parallelism.NumThreads = saved; }
+        var bad = new float[4];
+        Assert.Throws<ArgumentException>(() =>
+        {
+            fixed (float* pg = g.Data<float>(), px = x.Data<float>(), ps = bad)
+                Gemm.Sgemm(4, n, k, pg, 1, m, px, n, 1, (float*)null, n, accumulate: false, rowSums: ps);
+        });
+    }
+
+    [Fact]
+    public void LinearBiasGradientEqualsTheColumnSumOfItsOutputGradient()
+    {
+        var rng = new Generator(17);
+        var lin = new Ember.NN.Linear(96, 64, generator: rng);
+        var x = Tensor.Randn([300, 96], DType.Float32, rng);
+        var gy = Tensor.Randn([300, 64], DType.Float32, rng);
+        lin.Call(x).Backward(gy);
+        Assert.Equal(gy.Sum(0).ToArray<float>(), lin.Bias!.Grad!.ToArray<float>());
+    }
+
     [Fact]
     public void ThreadCountDoesNotChangeResults()
     {
