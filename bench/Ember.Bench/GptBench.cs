@@ -29,7 +29,7 @@ internal static class GptBench
             opt.ZeroGrad();
             loss.Backward();
             opt.Step();
-        }, warmup: 5);
+        }, warmup: 30);   // both sides: Ember's JIT tiering is still running 5 steps in (first 1-s windows 17-21k tokens/s, then 22-27k)
         TrainBench.Report(rate);
     }
 
@@ -109,7 +109,7 @@ internal static class GptBench
             opt.zero_grad();
             loss.backward();
             opt.step();
-        }, warmup: 5);
+        }, warmup: 30);   // both sides: Ember's JIT tiering is still running 5 steps in (first 1-s windows 17-21k tokens/s, then 22-27k)
         TrainBench.Report(rate);
     }
 
