@@ -26,9 +26,9 @@ public static partial class Functional
 
     /// <summary>MaxPool2d(ReLU(Conv2d(…)), 2) in one op: each image's convolution output is ReLU'd and pooled while it
     /// is in cache, so the full-resolution activation is never allocated nor kept (a quarter of it is, plus the winner
-    /// codes); the backward rebuilds the full-resolution gradient in a recycled buffer. Values and gradients equal the
-    /// three separate layers bit for bit. float32 with an even output height and width; anything else runs the
-    /// separate ops. <see cref="Sequential"/> uses it for Conv2d, ReLU, MaxPool2d(2).</summary>
+    /// codes); the backward expands the full-resolution gradient plane by plane into the convolution's scratch. Values
+    /// and gradients equal the three separate layers bit for bit. float32 with an even output height and width;
+    /// anything else runs the separate ops. <see cref="Sequential"/> uses it for Conv2d, ReLU, MaxPool2d(2).</summary>
     internal static Tensor Conv2dReluPool(Tensor input, Tensor weight, Tensor? bias = null, Size2? stride = null, Padding? padding = null,
         Size2? dilation = null, int groups = 1)
         => Conv2dCore(input, weight, bias, stride, padding, dilation, groups, relu: true, pool: true);

@@ -75,10 +75,11 @@ public sealed class Sequential : Module
     public override Tensor Forward(Tensor input)
     {
         var x = input;
-        bool fuse = FuseConvRelu && !Diagnostics.Profiler.Enabled && !Tracing;
+        bool observed = Diagnostics.Profiler.Enabled || Tracing;   // each layer's output is looked at
+        bool fuse = FuseConvRelu && !observed;
         // Intermediates between built-in layers are seen only by the next layers' ops: their buffers can go back to the
         // pool as soon as the op that made them has run backward (Engine.RecycleAfterBackward).
-        List<Tensor>? inner = fuse && Engine.RecycleEnabled && GradMode.IsEnabled && _layers.TrueForAll(IsBuiltIn) ? new() : null;
+        List<Tensor>? inner = !observed && Engine.RecycleEnabled && GradMode.IsEnabled && _layers.TrueForAll(IsBuiltIn) ? new() : null;
         for (int i = 0; i < _layers.Count; i++)
         {
             if (inner is not null && i > 0) inner.Add(x);
