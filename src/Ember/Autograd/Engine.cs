@@ -133,8 +133,7 @@ internal static class Engine
             {
                 long ts = Diagnostics.Profiler.Begin();
                 node.MarkApplied(retainGraph);
-                var (replaced, added) = ScatterInto(viewed, scatter, grad, pending, owned);
-                ReleaseOutput(node, grad, []);
+                var (replaced, added) = ScatterInto(viewed, scatter, grad, pending, owned);   // a view never owns a recycled buffer
                 Diagnostics.Profiler.End("backward", node.Name, ts);
                 if (added is not null) Hold(added);
                 if (replaced is not null) Drop(replaced);
