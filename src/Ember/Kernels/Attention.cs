@@ -26,13 +26,13 @@ internal static unsafe class Attention
     public static void Forward(int z, int l, int s, int e, int ev, Operand q, Operand k, Operand v, float[]? mask, float scale,
         int? causalOffset, Operand o, float[] lse)
     {
+        int next = 0;
         Parallelism.ForEach(Math.Min(z, Parallelism.NumThreads), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t) =>
         {
-            int threads = Math.Min(z, Parallelism.NumThreads);
             var scratch = new float[RowBlock * s];
             var ktBuf = TransposeKeys(l) ? new float[e * s] : null;
             fixed (float* pq = q.Data, pk = k.Data, pv = v.Data, po = o.Data, pp = scratch, kt = ktBuf)
-                for (int h = t; h < z; h += threads)
+                for (int h; (h = Interlocked.Increment(ref next) - 1) < z;)
                 {
                     if (kt != null) Transpose(h, s, e, pk, k, kt);
                     for (int r0 = 0; r0 < l; r0 += RowBlock)
@@ -73,14 +73,14 @@ internal static unsafe class Attention
     /// <summary>Backward: given dO (Z, L, Ev), the forward's O and lse, writes dQ (Z, L, E) and accumulates dK (Z, S, E)
     /// and dV (Z, S, Ev) (pass those zeroed, or <paramref name="clearKV"/>: each head's rows are zeroed by the thread
     /// that then accumulates into them, while they are in its cache), all through operands with unit column stride.
-    /// Any of the three may be null. The heads are split over threads, so no two threads write one head's rows;
+    /// Any of the three may be null. Each head is handed whole to one thread (the next free one takes the next head), so no two threads write one head's rows;
     /// distinct heads must not share destination rows.</summary>
     public static void Backward(int z, int l, int s, int e, int ev, Operand q, Operand k, Operand v, float[]? mask, float scale,
         int? causalOffset, Operand o, float[] lse, Operand dout, Operand? dq, Operand? dk, Operand? dv, bool clearKV = false)
     {
+        int next = 0;
         Parallelism.ForEach(Math.Min(z, Parallelism.NumThreads), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (t) =>
         {
-            int threads = Math.Min(z, Parallelism.NumThreads);
             var pBuf = new float[RowBlock * s];
             var dsBuf = new float[RowBlock * s];
             var dBuf = new float[RowBlock];
@@ -88,7 +88,7 @@ internal static unsafe class Attention
             var vtBuf = TransposeKeys(l) ? new float[ev * s] : null;
             fixed (float* pq = q.Data, pk = k.Data, pv = v.Data, pp = pBuf, pds = dsBuf, pdo = dout.Data, po = o.Data,
                    pdq = dq?.Data, pdk = dk?.Data, pdv = dv?.Data, kt = ktBuf, vt = vtBuf)
-                for (int h = t; h < z; h += threads)
+                for (int h; (h = Interlocked.Increment(ref next) - 1) < z;)
                 {
                     if (kt != null) { Transpose(h, s, e, pk, k, kt); Transpose(h, s, ev, pv, v, vt); }
                     if (clearKV)

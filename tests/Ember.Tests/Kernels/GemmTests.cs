@@ -71,6 +71,70 @@ public class GemmTests
         Assert.Equal(gy.Sum(0).ToArray<float>(), lin.Bias!.Grad!.ToArray<float>());
     }
 
+    /// <summary>A tall product with a small B packs B once for both threads and hands out row chunks: bit for bit what
+    /// one thread computes, and what two threads each packing B compute, over edge panels (n not a multiple of the
+    /// panel width, m not a multiple of the chunk), several depth blocks, a transposed B, bias rows, accumulation and
+    /// row sums.</summary>
+    [Theory]
+    [InlineData(1000, 100, 300, false, false, false)]
+    [InlineData(4096, 384, 128, true, false, false)]
+    [InlineData(777, 65, 513, false, true, false)]
+    [InlineData(1024, 130, 200, false, false, true)]
+    [InlineData(4096, 128, 512, true, false, true)]
+    public unsafe void SharedPackedBMatchesPerThreadPacking(int m, int n, int k, bool transposedB, bool accumulate, bool withBias)
+    {
+        var path = Gemm.DetectPath();
+        Assert.True(Gemm.SharedBApplies(path, m, n, k, 2), $"the shape {m}x{n}x{k} should take the shared-B path");
+        var rng = new Generator(21);
+        var a = Tensor.Randn([m, k], DType.Float32, rng).ToArray<float>();
+        var b = Tensor.Randn([k, n], DType.Float32, rng).ToArray<float>();
+        var bt = new float[n * k];
+        for (int p = 0; p < k; p++) for (int j = 0; j < n; j++) bt[j * k + p] = b[p * n + j];
+        var bias = Tensor.Randn([n], DType.Float32, rng).ToArray<float>();
+        var start = Tensor.Randn([m, n], DType.Float32, rng).ToArray<float>();
+        bool sums = Gemm.CanSumRows(m, n, k, 1) && !withBias;
+        var at = new float[k * m];   // A with unit row stride for the row sums
+        for (int i = 0; i < m; i++) for (int p = 0; p < k; p++) at[p * m + i] = a[i * k + p];
+
+        (float[] C, float[] Sums) Run(int threads, bool shared)
+        {
+            int savedThreads = Parallelism.NumThreads;
+            bool savedShared = Gemm.SharedB;
+            try
+            {
+                Parallelism.NumThreads = threads;
+                Gemm.SharedB = shared;
+                var c = (float[])start.Clone();
+                var rowSums = new float[m];
+                fixed (float* pa = a, pat = at, pb = b, pbt = bt, pc = c, pbias = bias, ps = rowSums)
+                {
+                    float* bb = transposedB ? pbt : pb;
+                    int rsb = transposedB ? 1 : n, csb = transposedB ? k : 1;
+                    if (sums) Gemm.Sgemm(m, n, k, pat, 1, m, bb, rsb, csb, pc, n, accumulate, rowSums: ps);
+                    else Gemm.Sgemm(m, n, k, pa, k, 1, bb, rsb, csb, pc, n, accumulate, bias: withBias ? pbias : null);
+                }
+                return (c, rowSums);
+            }
+            finally { Parallelism.NumThreads = savedThreads; Gemm.SharedB = savedShared; }
+        }
+
+        var (one, oneSums) = Run(1, true);
+        var (shared, sharedSums) = Run(2, true);
+        var (own, ownSums) = Run(2, false);
+        Assert.Equal(one, shared);
+        Assert.Equal(own, shared);
+        Assert.Equal(oneSums, sharedSums);
+        Assert.Equal(ownSums, sharedSums);
+        // and it is the product: spot-check rows against float64
+        foreach (int i in new[] { 0, m / 2, m - 1 })
+            for (int j = 0; j < n; j += Math.Max(1, n / 7))
+            {
+                double want = (accumulate ? start[i * n + j] : 0) + (withBias && !sums ? bias[j] : 0);
+                for (int p = 0; p < k; p++) want += (double)a[i * k + p] * b[p * n + j];
+                Assert.True(Math.Abs(shared[i * n + j] - want) <= 1e-4 * Math.Sqrt(k) * 4, $"C[{i},{j}] = {shared[i * n + j]}, float64 {want}");
+            }
+    }
+
     [Fact]
     public void ThreadCountDoesNotChangeResults()
     {
