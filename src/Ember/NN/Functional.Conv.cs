@@ -515,7 +515,7 @@ public static partial class Functional
         fixed (T* px0 = x.Data<T>(), pg0 = gy is null ? null : gy.Data<T>(), pgx0 = gx is null ? null : gx.Data<T>(), pw0 = wc.Data<T>())
         {
             nint px = (nint)(px0 + x._offset), pg = (nint)(pg0 + (gy?._offset ?? 0)), pgx = (nint)pgx0, pw32 = (nint)(pw0 + wc._offset);
-            Parallelism.For(n, 1, (start, end) =>
+            Parallelism.ForPerThread(n, 1, (start, end) =>
             {
                 T[] colArr = ConvKernels.Rent<T>(geo.ColRows * ohw);
                 T[]? gyArr = pooled is not null ? ConvKernels.Rent<T>((int)yStride) : null;

@@ -297,7 +297,7 @@ internal static unsafe class NormKernels
         {
             nint px = (nint)(px0 + x._offset), pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0, pgw = (nint)pgw0;
             nint pw = w is null ? 0 : (nint)(pw0 + w._offset);
-            Parallelism.For(rows, Math.Max(1, 16384 / Math.Max(1, len)), (s, e) =>
+            Parallelism.ForPerThread(rows, Math.Max(1, 16384 / Math.Max(1, len)), (s, e) =>
             {
                 var xhat = new T[len];
                 var dxhat = new T[len];
@@ -382,7 +382,7 @@ internal static unsafe class LayerNorm512
         {
             nint px = (nint)(px0 + x._offset), pg = (nint)(pg0 + gy._offset), pgx = (nint)pgx0, pgw = (nint)pgw0;
             nint pw = w is null ? 0 : (nint)(pw0 + w._offset);
-            Parallelism.For(rows, Math.Max(1, 16384 / Math.Max(1, len)), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (s, e) =>
+            Parallelism.ForPerThread(rows, Math.Max(1, 16384 / Math.Max(1, len)), [MethodImpl(MethodImplOptions.AggressiveOptimization)] (s, e) =>
             {
                 var gwLocal = pgw != 0 ? new float[len] : null;
                 fixed (float* gl = gwLocal)

@@ -23,7 +23,8 @@ public class GemmTests
 
     /// <summary>A weight-gradient product gᵀ·x can return Σ_rows g (the bias gradient) summed while gᵀ is packed: equal
     /// bit for bit to <c>g.Sum(0)</c> (both add the rows in order from zero), with one or two threads, across k slices,
-    /// and over a Linear layer's backward; refused (clear error) where the packing path cannot sum rows.</summary>
+    /// and over a Linear layer's backward; where the product is split along k (k = 4096 here), to the sums of the
+    /// chunks' rows added in chunk order. Refused (clear error) where the packing path cannot sum rows.</summary>
     [Theory]
     [InlineData(8, 16, 5)]
     [InlineData(64, 100, 300)]
@@ -35,6 +36,16 @@ public class GemmTests
         var g = Tensor.Randn([k, m], DType.Float32, rng);   // A = gᵀ: unit row stride
         var x = Tensor.Randn([k, n], DType.Float32, rng);
         var want = g.Sum(0).ToArray<float>();
+        if (Gemm.KSplitApplies(m, n, k))
+        {
+            int depth = Gemm.KSplitDepth(k);
+            want = g.Narrow(0, 0, depth).Sum(0).ToArray<float>();
+            for (int p0 = depth; p0 < k; p0 += depth)
+            {
+                var part = g.Narrow(0, p0, Math.Min(depth, k - p0)).Sum(0).ToArray<float>();
+                for (int i = 0; i < m; i++) want[i] += part[i];
+            }
+        }
         int saved = Parallelism.NumThreads;
         try
         {
@@ -132,6 +143,51 @@ public class GemmTests
                 double want = (accumulate ? start[i * n + j] : 0) + (withBias && !sums ? bias[j] : 0);
                 for (int p = 0; p < k; p++) want += (double)a[i * k + p] * b[p * n + j];
                 Assert.True(Math.Abs(shared[i * n + j] - want) <= 1e-4 * Math.Sqrt(k) * 4, $"C[{i},{j}] = {shared[i * n + j]}, float64 {want}");
+            }
+    }
+
+    /// <summary>A weight-gradient shape (k ≥ 8·max(m, n)) is computed as a sum over depth chunks: the same bits on one
+    /// and two threads, within float32 rounding of the unsplit product and of float64, with accumulation, a bias row,
+    /// a transposed operand and a depth that is not a multiple of the chunk.</summary>
+    [Theory]
+    [InlineData(128, 128, 4096, false, false)]
+    [InlineData(65, 128, 4096, true, false)]
+    [InlineData(24, 40, 3000, false, true)]
+    public unsafe void DepthSplitMatchesTheUnsplitProduct(int m, int n, int k, bool accumulate, bool withBias)
+    {
+        Assert.True(Gemm.KSplitApplies(m, n, k));
+        var rng = new Generator(23);
+        var at = Tensor.Randn([k, m], DType.Float32, rng).ToArray<float>();   // A = atᵀ, as gᵀ in a weight gradient
+        var b = Tensor.Randn([k, n], DType.Float32, rng).ToArray<float>();
+        var bias = Tensor.Randn([n], DType.Float32, rng).ToArray<float>();
+        var start = Tensor.Randn([m, n], DType.Float32, rng).ToArray<float>();
+        float[] Run(int threads, bool split)
+        {
+            int savedThreads = Parallelism.NumThreads;
+            bool savedSplit = Gemm.KSplit;
+            try
+            {
+                Parallelism.NumThreads = threads;
+                Gemm.KSplit = split;
+                var c = (float[])start.Clone();
+                fixed (float* pa = at, pb = b, pc = c, pbias = bias)
+                    Gemm.Sgemm(m, n, k, pa, 1, m, pb, n, 1, pc, n, accumulate, bias: withBias ? pbias : null);
+                return c;
+            }
+            finally { Parallelism.NumThreads = savedThreads; Gemm.KSplit = savedSplit; }
+        }
+        var one = Run(1, true);
+        var two = Run(2, true);
+        var unsplit = Run(2, false);
+        Assert.Equal(one, two);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                double want = (accumulate ? start[i * n + j] : 0) + (withBias ? bias[j] : 0);
+                for (int p = 0; p < k; p++) want += (double)at[p * m + i] * b[p * n + j];
+                float got = two[i * n + j];
+                Assert.True(Math.Abs(got - want) <= 2e-5 * Math.Sqrt(k) * 4, $"C[{i},{j}] = {got}, float64 {want}");
+                Assert.True(Math.Abs(got - unsplit[i * n + j]) <= 2e-5 * Math.Sqrt(k) * 4, $"C[{i},{j}] = {got}, unsplit {unsplit[i * n + j]}");
             }
     }
 
