@@ -144,7 +144,8 @@ internal static unsafe partial class Gemm
         }
     }
 
-    /// <summary>Off: weight-gradient shapes take the row or column split (tests and measurements compare).</summary>
+    /// <summary>Off: weight-gradient shapes take the row or column split (for measurements; it changes the rounding, so
+    /// never switch it while other work runs).</summary>
     internal static bool KSplit = true;
 
     /// <summary>Depth chunks of a split product: four, each a whole number of KC blocks. Measured over the GPT step
