@@ -155,7 +155,7 @@ internal static unsafe partial class Gemm
     /// <summary>The depth of each chunk (the last may be shorter) when <see cref="KSplitApplies"/>.</summary>
     internal static int KSplitDepth(int k) => (k / KSplitChunks + KC - 1) / KC * KC;
 
-    /// <summary>A short, wide-deep product (a weight gradient gᵀ·x: m, n ≤ 512, k ≥ 8·max(m, n)) is split along k.
+    /// <summary>A short product over a long depth (a weight gradient gᵀ·x: k ≥ 2048, k ≥ 8·max(m, n), m·n ≤ 2¹⁸) is split along k.
     /// Decided by the shape alone, never by the thread count, so one and two threads give the same bits.</summary>
     internal static bool KSplitApplies(int m, int n, int k) =>
         k >= 2048 && (long)m * n <= 1 << 18 && k >= 8L * Math.Max(m, n);
@@ -187,9 +187,7 @@ internal static unsafe partial class Gemm
                 Blocked(path, m, n, kk, aq, rsa, csa, bq, rsb, csb, (float*)pp + (q - 1) * plane, n, false, null,
                     psums == 0 ? null : (float*)ps + (long)(q - 1) * m);
         };
-        if (threads > 1) WorkerPool.Run(chunks, threads, chunk);
-        else for (int q = 0; q < chunks; q++) chunk(q);
-        Parallelism.For(m, Math.Max(1, 16384 / Math.Max(1, n * (chunks - 1))), (i0, i1) =>
+        Action<int, int> addPartials = (i0, i1) =>
         {
             for (int i = i0; i < i1; i++)
             {
@@ -198,7 +196,17 @@ internal static unsafe partial class Gemm
                 if (psums != 0)
                     for (int q = 1; q < chunks; q++) ((float*)psums)[i] += ((float*)ps)[(long)(q - 1) * m + i];
             }
-        });
+        };
+        if (threads > 1)
+        {
+            WorkerPool.Run(chunks, threads, chunk);
+            Parallelism.For(m, Math.Max(1, 16384 / Math.Max(1, n * (chunks - 1))), addPartials);
+        }
+        else
+        {
+            for (int q = 0; q < chunks; q++) chunk(q);
+            addPartials(0, m);
+        }
     }
 
     /// <summary>Off: every row-split product packs B on each thread (tests and measurements compare).</summary>
