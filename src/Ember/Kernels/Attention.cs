@@ -73,8 +73,8 @@ internal static unsafe class Attention
     /// <summary>Backward: given dO (Z, L, Ev), the forward's O and lse, writes dQ (Z, L, E) and accumulates dK (Z, S, E)
     /// and dV (Z, S, Ev) (pass those zeroed, or <paramref name="clearKV"/>: each head's rows are zeroed by the thread
     /// that then accumulates into them, while they are in its cache), all through operands with unit column stride.
-    /// Any of the three may be null. Each head is handed whole to one thread (the next free one takes the next head), so no two threads write one head's rows;
-    /// distinct heads must not share destination rows.</summary>
+    /// Any of the three may be null. Each head is handed whole to one thread (the next free one takes the next head),
+    /// so no two threads write one head's rows; distinct heads must not share destination rows.</summary>
     public static void Backward(int z, int l, int s, int e, int ev, Operand q, Operand k, Operand v, float[]? mask, float scale,
         int? causalOffset, Operand o, float[] lse, Operand dout, Operand? dq, Operand? dk, Operand? dv, bool clearKV = false)
     {

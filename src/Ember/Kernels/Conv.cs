@@ -182,7 +182,8 @@ internal static unsafe class ConvKernels
 
     /// <summary>Runs body(start, end, parallelInside) over the batch: images split across threads with
     /// single-threaded products when the batch is at least the thread count, else images in turn with
-    /// threaded products. One contiguous share per thread: the backward merges each share's weight gradient into the total.</summary>
+    /// threaded products. One contiguous share per thread: the backward merges each share's weight gradient into
+    /// the total.</summary>
     public static void ForBatch(int batch, Action<int, int, bool> body)
     {
         if (batch >= Parallelism.NumThreads && Parallelism.NumThreads > 1)
