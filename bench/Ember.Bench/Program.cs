@@ -22,6 +22,7 @@ public static class Program
             case "cnn": CnnBench.Run(rounds); return 0;
             case "gemm-tune": GemmTune.Run(); return 0;
             case "bpe": BpeBench.Run(args.Skip(1).ToArray()); return 0;
+            case "gpt2-encode": Gpt2EncodeBench.Run(args.Skip(1).ToArray()); return 0;
             case "gpt": GptBench.Run(rounds); return 0;
             case "gpt-ember": GptBench.EmberSide(); return 0;
             case "gpt-torch": GptBench.TorchSide(); return 0;
@@ -34,9 +35,21 @@ public static class Program
                 Console.WriteLine($"peak threads=2 gflops={Peak.Measure(2):F1}");
                 return 0;
             default:
-                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | mlp [rounds] | cnn [rounds] | gpt [rounds] | gpt-generate | bpe | peak");
+                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | mlp [rounds] | cnn [rounds] | gpt [rounds] | gpt-generate | bpe | gpt2-encode [--node-modules DIR] | peak");
                 return 2;
         }
+    }
+
+    /// <summary>The CPU's model name (from /proc/cpuinfo where there is one) and the widest SIMD path the runtime uses.</summary>
+    public static string CpuModel()
+    {
+        string model = "unknown CPU";
+        if (File.Exists("/proc/cpuinfo"))
+            model = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name"))?.Split(':', 2)[1].Trim() ?? model;
+        string isa = System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated ? "AVX-512"
+            : System.Runtime.Intrinsics.X86.Avx2.IsSupported ? "AVX2"
+            : System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated ? "128-bit" : "scalar";
+        return $"{model}, {isa}, {Environment.ProcessorCount} threads";
     }
 
     /// <summary>Median seconds per call over calls adding up to about <paramref name="budget"/> seconds (after warm-up).</summary>

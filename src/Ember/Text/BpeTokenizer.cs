@@ -6,34 +6,40 @@ using System.Text.RegularExpressions;
 namespace Ember.Text;
 
 /// <summary>A byte-level byte-pair-encoding tokenizer, as GPT-2's (Radford et al., 2019; Sennrich et al., 2016 for
-/// BPE): text is split into words by GPT-2's pattern, each word's UTF-8 bytes start as 256 byte tokens, and learned
-/// merges join adjacent pairs in the order they were learned. Every byte is a token, so any text round-trips
-/// exactly. Special tokens (e.g. "&lt;|endoftext|&gt;") are matched before the split and never merged. Files use
-/// GPT-2's format: vocab.json (token string → id, bytes shown through GPT-2's printable byte alphabet) and
-/// merges.txt (one "left right" pair per line, in merge order).</summary>
-public sealed partial class BpeTokenizer
+/// BPE): text is split into words by GPT-2's pattern (<see cref="Gpt2PreTokenizer"/>), each word's UTF-8 bytes start
+/// as the 256 byte tokens, and learned merges join adjacent pairs in the order they were learned. Every byte is a
+/// token, so any text round-trips exactly. Special tokens (e.g. "&lt;|endoftext|&gt;") are matched before the split
+/// and never merged. Files use GPT-2's format: vocab.json (token string → id, bytes shown through GPT-2's printable
+/// byte alphabet; OpenAI's name for it is encoder.json) and merges.txt (one "left right" pair per line, in merge
+/// order; OpenAI's vocab.bpe). With GPT-2's own files, <see cref="Encode"/> gives GPT-2's ids (tested against the
+/// gpt-3-encoder reference and Microsoft.ML.Tokenizers).</summary>
+public sealed class BpeTokenizer
 {
-    // GPT-2's pre-tokenization pattern.
-    [GeneratedRegex(@"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+", RegexOptions.CultureInvariant)]
-    private static partial Regex WordPattern();
+    private const int MaxCachedWord = 64;      // longer words (rare: long digit or symbol runs) are not cached
 
     private readonly byte[][] _tokens;                         // id → bytes (special tokens: their UTF-8)
+    private readonly int[] _byteIds;                           // byte value → id of its one-byte token
     private readonly Dictionary<long, (int Rank, int Id)> _merges;  // (left, right) → (rank, merged id)
     private readonly List<(int Left, int Right)> _mergeList;
     private readonly Dictionary<string, int> _special;
     private readonly Regex? _specialPattern;
-    private readonly Dictionary<string, int[]> _cache = new();
-    private readonly object _gate = new();
+    // Word → ids, read without locks (Encode is thread-safe); capped at MaxCacheEntries words.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int[]> _cache = new();
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, int[]>.AlternateLookup<ReadOnlySpan<char>> _cacheBySpan;
+    private int _cacheCount;
+    private const int MaxCacheEntries = 200_000;
 
     public int VocabSize => _tokens.Length;
     public IReadOnlyDictionary<string, int> SpecialTokens => _special;
     public int MergeCount => _mergeList.Count;
 
-    private BpeTokenizer(byte[][] tokens, List<(int, int)> merges, Dictionary<string, int> special)
+    private BpeTokenizer(byte[][] tokens, int[] byteIds, List<(int, int)> merges, Dictionary<string, int> special)
     {
         _tokens = tokens;
+        _byteIds = byteIds;
+        _cacheBySpan = _cache.GetAlternateLookup<ReadOnlySpan<char>>();
         _mergeList = merges;
-        _merges = new Dictionary<long, (int, int)>(merges.Count);
+        _merges = new Dictionary<long, (int, int)>(merges.Count, PairComparer.Instance);
         var byBytes = new Dictionary<string, int>();
         for (int i = 0; i < tokens.Length; i++)
             if (!special.ContainsValue(i)) byBytes.TryAdd(Convert.ToHexString(tokens[i]), i);
@@ -52,8 +58,21 @@ public sealed partial class BpeTokenizer
 
     private static long Key(int a, int b) => ((long)a << 32) | (uint)b;
 
+    // long's own hash is its halves XORed: for token pairs that is a ^ b, which sends every pair of byte tokens into
+    // 256 buckets (and (a, b) with (b, a)); lookups of byte pairs then walked chains of dozens. Fibonacci hashing
+    // spreads them (the cold encode of GPT-2's vocabulary measured 9-16 µs per distinct word with XOR).
+    private sealed class PairComparer : IEqualityComparer<long>
+    {
+        public static readonly PairComparer Instance = new();
+        public bool Equals(long x, long y) => x == y;
+        public int GetHashCode(long key) => (int)(((ulong)key * 0x9E3779B97F4A7C15UL) >> 32);
+    }
+
     /// <summary>The bytes of token <paramref name="id"/>.</summary>
-    public ReadOnlySpan<byte> TokenBytes(int id) => _tokens[id];
+    public ReadOnlySpan<byte> TokenBytes(int id) => _tokens[CheckId(id, nameof(TokenBytes))];
+
+    private int CheckId(int id, string op) => (uint)id < (uint)_tokens.Length ? id
+        : throw new ArgumentOutOfRangeException(nameof(id), $"BpeTokenizer.{op}: id {id} is outside the vocabulary [0, {_tokens.Length}).");
 
     /// <summary>Learns merges on <paramref name="corpus"/> until the vocabulary (256 bytes + merges + special tokens)
     /// reaches <paramref name="vocabSize"/> or no pair occurs twice. Ties between equally frequent pairs go to the
@@ -68,8 +87,11 @@ public sealed partial class BpeTokenizer
         // Word frequencies (special tokens are cut out of the corpus first: they never take part in merges).
         var counts = new Dictionary<string, int>();
         foreach (var piece in SplitSpecial(corpus, special))
-            foreach (Match m in WordPattern().Matches(piece))
-                counts[m.Value] = counts.GetValueOrDefault(m.Value) + 1;
+            foreach (var word in Gpt2PreTokenizer.Split(piece))
+            {
+                string w = piece[word];
+                counts[w] = counts.GetValueOrDefault(w) + 1;
+            }
         var words = counts.Select(kv => (Symbols: Encoding.UTF8.GetBytes(kv.Key).Select(b => (int)b).ToList(), Count: kv.Value)).ToList();
 
         var pairCounts = new Dictionary<long, long>();
@@ -126,7 +148,7 @@ public sealed partial class BpeTokenizer
             specialIds[t] = tokens.Count;
             tokens.Add(Encoding.UTF8.GetBytes(t));
         }
-        return new BpeTokenizer(tokens.ToArray(), merges, specialIds);
+        return new BpeTokenizer(tokens.ToArray(), Enumerable.Range(0, 256).ToArray(), merges, specialIds);
     }
 
     private static IEnumerable<string> SplitSpecial(string text, List<string> special)
@@ -143,54 +165,118 @@ public sealed partial class BpeTokenizer
     }
 
     /// <summary>Token ids of <paramref name="text"/>. Special tokens in the text map to their ids when
-    /// <paramref name="allowSpecial"/> (else they are encoded as ordinary text).</summary>
+    /// <paramref name="allowSpecial"/> (else they are encoded as ordinary text). Thread-safe.</summary>
     public int[] Encode(string text, bool allowSpecial = true)
     {
-        var ids = new List<int>();
+        ArgumentNullException.ThrowIfNull(text);
+        var ids = new List<int>(text.Length / 4 + 4);
         int pos = 0;
         if (allowSpecial && _specialPattern is not null)
             foreach (Match m in _specialPattern.Matches(text))
             {
-                EncodeOrdinary(text[pos..m.Index], ids);
+                EncodeOrdinary(text.AsSpan(pos, m.Index - pos), ids);
                 ids.Add(_special[m.Value]);
                 pos = m.Index + m.Length;
             }
-        EncodeOrdinary(text[pos..], ids);
+        EncodeOrdinary(text.AsSpan(pos), ids);
         return ids.ToArray();
     }
 
-    private void EncodeOrdinary(string text, List<int> ids)
+    private void EncodeOrdinary(ReadOnlySpan<char> text, List<int> ids)
     {
-        foreach (Match m in WordPattern().Matches(text))
+        int pos = 0;
+        while (pos < text.Length)
         {
-            int[]? cached;
-            lock (_gate) _cache.TryGetValue(m.Value, out cached);
-            if (cached is null)
+            int end = Gpt2PreTokenizer.WordEnd(text, pos);
+            var word = text[pos..end];
+            pos = end;
+            bool cacheable = word.Length <= MaxCachedWord;
+            if (!cacheable || !_cacheBySpan.TryGetValue(word, out var cached))
             {
-                cached = EncodeWord(Encoding.UTF8.GetBytes(m.Value));
-                lock (_gate) if (_cache.Count < 100_000) _cache[m.Value] = cached;
+                cached = EncodeWord(word);
+                if (cacheable && Volatile.Read(ref _cacheCount) < MaxCacheEntries && _cacheBySpan.TryAdd(word, cached))
+                    Interlocked.Increment(ref _cacheCount);
             }
             ids.AddRange(cached);
         }
     }
 
-    // GPT-2's rule: repeatedly merge the adjacent pair with the lowest merge rank (all its occurrences), until none applies.
-    private int[] EncodeWord(byte[] bytes)
+    private int[] EncodeWord(ReadOnlySpan<char> word)
     {
-        var s = bytes.Select(b => (int)b).ToList();
-        while (s.Count > 1)
+        int max = Encoding.UTF8.GetMaxByteCount(word.Length);
+        Span<byte> bytes = max <= 1024 ? stackalloc byte[max] : new byte[max];
+        int n = Encoding.UTF8.GetBytes(word, bytes);   // an unpaired surrogate becomes U+FFFD's bytes, as in GPT-2
+        var symbols = new int[n];
+        for (int i = 0; i < n; i++) symbols[i] = _byteIds[bytes[i]];
+        return n <= 32 ? MergeByScan(symbols) : MergeByRounds(symbols);
+    }
+
+    // GPT-2's rule (encoder.py, bpe()): find the adjacent pair of lowest merge rank, merge all its occurrences left to
+    // right (non-overlapping), repeat until no adjacent pair has a rank. O(n) per round: for short words.
+    private int[] MergeByScan(int[] s)
+    {
+        int len = s.Length;
+        while (len > 1)
         {
-            int bestRank = int.MaxValue, bestId = -1;
-            long bestKey = 0;
-            for (int i = 0; i + 1 < s.Count; i++)
+            int bestRank = int.MaxValue, bestId = -1, a = 0, b = 0;
+            for (int i = 0; i + 1 < len; i++)
                 if (_merges.TryGetValue(Key(s[i], s[i + 1]), out var m) && m.Rank < bestRank)
-                    (bestRank, bestId, bestKey) = (m.Rank, m.Id, Key(s[i], s[i + 1]));
+                    (bestRank, bestId, a, b) = (m.Rank, m.Id, s[i], s[i + 1]);
             if (bestId < 0) break;
-            int a = (int)(bestKey >> 32), b = (int)(bestKey & 0xFFFFFFFF);
-            for (int i = 0; i + 1 < s.Count; i++)
-                if (s[i] == a && s[i + 1] == b) { s[i] = bestId; s.RemoveAt(i + 1); }
+            int w = 0;
+            for (int i = 0; i < len;)
+                if (i + 1 < len && s[i] == a && s[i + 1] == b) { s[w++] = bestId; i += 2; }
+                else s[w++] = s[i++];
+            len = w;
         }
-        return s.ToArray();
+        return len == s.Length ? s : s[..len];
+    }
+
+    // The same rule for long words in O(n log n): pairs sit in a heap ordered by (rank, position), symbols in a linked
+    // list. Popping one rank's entries in position order merges that pair's occurrences left to right, skipping
+    // entries a merge made stale (the left symbol or its right neighbour changed). The pairs a merge creates wait in
+    // `pending` until the round of the current rank is over, exactly as GPT-2 only looks for a new best pair after
+    // merging every occurrence of the current one (a created pair can have a lower rank than the current one when a
+    // vocabulary builds a token by two merges).
+    private int[] MergeByRounds(int[] sym)
+    {
+        int n = sym.Length;
+        var next = new int[n];
+        var prev = new int[n];
+        for (int i = 0; i < n; i++) { next[i] = i + 1; prev[i] = i - 1; }
+        var heap = new PriorityQueue<(int Left, int A, int B, int Merged), (int Rank, int Pos)>();
+        void Push(int l)
+        {
+            int r = next[l];
+            if (r < n && _merges.TryGetValue(Key(sym[l], sym[r]), out var m)) heap.Enqueue((l, sym[l], sym[r], m.Id), (m.Rank, l));
+        }
+        for (int i = 0; i + 1 < n; i++) Push(i);
+        var pending = new List<int>();
+        int round = -1;
+        while (true)
+        {
+            bool any = heap.TryPeek(out var e, out var p);
+            if (pending.Count > 0 && (!any || p.Rank != round))
+            {
+                foreach (int l in pending) if (sym[l] >= 0) Push(l);
+                pending.Clear();
+                continue;
+            }
+            if (!any) break;
+            heap.Dequeue();
+            round = p.Rank;
+            int left = e.Left, right = next[left];
+            if (sym[left] != e.A || right >= n || sym[right] != e.B) continue;   // stale
+            sym[left] = e.Merged;
+            sym[right] = -1;
+            next[left] = next[right];
+            if (next[right] < n) prev[next[right]] = left;
+            pending.Add(left);
+            if (prev[left] >= 0) pending.Add(prev[left]);
+        }
+        var result = new List<int>(n);
+        for (int i = 0; i < n; i = next[i]) result.Add(sym[i]);
+        return result.ToArray();
     }
 
     /// <summary>The text of <paramref name="ids"/>: their bytes concatenated and read as UTF-8 (a sequence cut inside a
@@ -200,9 +286,7 @@ public sealed partial class BpeTokenizer
         var bytes = new List<byte>();
         foreach (int id in ids)
         {
-            if ((uint)id >= (uint)_tokens.Length)
-                throw new ArgumentOutOfRangeException(nameof(ids), $"BpeTokenizer.Decode: id {id} is outside the vocabulary [0, {_tokens.Length}).");
-            bytes.AddRange(_tokens[id]);
+            bytes.AddRange(_tokens[CheckId(id, nameof(Decode))]);
         }
         return Encoding.UTF8.GetString(bytes.ToArray());
     }
@@ -250,16 +334,23 @@ public sealed partial class BpeTokenizer
         return (JsonSerializer.Serialize(vocab, options), sb.ToString());
     }
 
-    /// <summary>Loads GPT-2-format vocab.json and merges.txt from <paramref name="folder"/> (as saved by <see cref="Save"/>
-    /// or shipped with GPT-2-style models). Vocabulary entries that are not byte-alphabet strings, and the names in
-    /// <paramref name="specialTokens"/>, are special tokens.</summary>
+    /// <summary>Loads GPT-2-format files from <paramref name="folder"/>: vocab.json and merges.txt (as saved by
+    /// <see cref="Save"/> and by Hugging Face), or OpenAI's names for the same files, encoder.json and vocab.bpe.
+    /// Vocabulary entries that are not byte-alphabet strings, and the names in <paramref name="specialTokens"/>, are
+    /// special tokens.</summary>
     public static BpeTokenizer Load(string folder, IEnumerable<string>? specialTokens = null)
     {
-        string vocabPath = Path.Combine(folder, "vocab.json"), mergesPath = Path.Combine(folder, "merges.txt");
-        if (!File.Exists(vocabPath) || !File.Exists(mergesPath))
-            throw new FileNotFoundException($"BpeTokenizer.Load: {folder} must hold vocab.json and merges.txt.");
-        return FromStrings(File.ReadAllText(vocabPath), File.ReadAllText(mergesPath), specialTokens, vocabPath, mergesPath);
+        foreach (var (vocab, merges) in new[] { ("vocab.json", "merges.txt"), ("encoder.json", "vocab.bpe") })
+        {
+            string vocabPath = Path.Combine(folder, vocab), mergesPath = Path.Combine(folder, merges);
+            if (File.Exists(vocabPath) && File.Exists(mergesPath)) return Load(vocabPath, mergesPath, specialTokens);
+        }
+        throw new FileNotFoundException($"BpeTokenizer.Load: {folder} must hold vocab.json and merges.txt (or OpenAI's encoder.json and vocab.bpe).");
     }
+
+    /// <summary>Loads a GPT-2-format vocabulary (token → id JSON) and merge list from the two files named.</summary>
+    public static BpeTokenizer Load(string vocabPath, string mergesPath, IEnumerable<string>? specialTokens = null) =>
+        FromStrings(File.ReadAllText(vocabPath), File.ReadAllText(mergesPath), specialTokens, vocabPath, mergesPath);
 
     /// <summary>A tokenizer from the contents of vocab.json and merges.txt (<see cref="ToStrings"/>); the names are used
     /// in error messages.</summary>
@@ -302,6 +393,8 @@ public sealed partial class BpeTokenizer
             if (ordinary) tokens[id] = text.Select(c => s_charToByte[c]).ToArray();
             else { tokens[id] = Encoding.UTF8.GetBytes(text); special[text] = id; }
         }
-        return new BpeTokenizer(tokens, merges, special);
+        var byteIds = new int[256];
+        for (int b = 0; b < 256; b++) byteIds[b] = vocab[s_byteToChar[b].ToString()];
+        return new BpeTokenizer(tokens, byteIds, merges, special);
     }
 }
