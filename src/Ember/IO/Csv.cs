@@ -28,7 +28,8 @@ public sealed class CsvTable
 
     /// <summary>Reads RFC 4180 CSV (quoted fields with "" escapes, delimiters and newlines inside quotes),
     /// gzip-compressed when the file starts with the gzip signature. Rows whose field count differs from the
-    /// header are errors naming their line; nothing is dropped silently.</summary>
+    /// header are errors naming their line; nothing is dropped silently. Errors in the file are
+    /// <see cref="FileFormatException"/>s.</summary>
     public static CsvTable Read(string path, char delimiter = ',', bool header = true)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"CSV: no such file: {path}", path);
@@ -87,13 +88,13 @@ public sealed class CsvTable
             field.Append(ch);
             fieldStarted = true;
         }
-        if (inQuotes) throw new InvalidDataException($"CSV: {source}: a quoted field opened on line {recordLine} is never closed.");
+        if (inQuotes) throw new FileFormatException("CSV", source, $"a quoted field opened on line {recordLine} is never closed.");
         if (any && (field.Length > 0 || fields.Count > 0))
         {
             fields.Add(field.ToString());
             records.Add((fields.ToArray(), recordLine));
         }
-        if (records.Count == 0) throw new InvalidDataException($"CSV: {source} is empty.");
+        if (records.Count == 0) throw new FileFormatException("CSV", source, "is empty.");
         string[] columns;
         int start = 0;
         if (header)
@@ -101,7 +102,7 @@ public sealed class CsvTable
             columns = records[0].Fields.Select(f => f.Trim()).ToArray();
             start = 1;
             var dup = columns.GroupBy(x => x).FirstOrDefault(g => g.Count() > 1);
-            if (dup is not null) throw new InvalidDataException($"CSV: {source}: column '{dup.Key}' appears more than once in the header.");
+            if (dup is not null) throw new FileFormatException("CSV", source, "appears more than once in the header.", dup.Key, "column");
         }
         else columns = Enumerable.Range(0, records[0].Fields.Length).Select(i => $"c{i}").ToArray();
         var rows = new List<string[]>();
@@ -119,7 +120,7 @@ public sealed class CsvTable
             lines.Add(records[r].Line);
         }
         if (bad.Count > 0)
-            throw new InvalidDataException($"CSV: {source}: rows with a field count other than the header's {columns.Length}: {string.Join("; ", bad)}.");
+            throw new FileFormatException("CSV", source, $"rows with a field count other than the header's {columns.Length}: {string.Join("; ", bad)}.");
         return new CsvTable(columns, rows, lines);
     }
 

@@ -41,7 +41,10 @@ public static class MatFile
     /// <summary>Loads numeric and logical variables as tensors: double → float64, single → float32, complex double →
     /// complex128, complex single → complex64, integer classes → int64, logical → bool. With no names, every supported
     /// variable (cells, structs, chars and sparse matrices are skipped: see <see cref="List"/>); with names, exactly
-    /// those, and a missing or unsupported one is an error.</summary>
+    /// those, and a missing one is a <see cref="KeyNotFoundException"/>, an unsupported one a
+    /// <see cref="NotSupportedException"/>. A damaged file (truncated anywhere, elements of the wrong type or size,
+    /// unknown class codes, corrupt or oversized compressed variables) is a <see cref="FileFormatException"/> naming
+    /// the variable; a compressed variable is inflated only up to the size its tag declares.</summary>
     public static Dictionary<string, Tensor> Load(string path, params string[] names)
     {
         var (vars, infos) = ReadAll(path, names.Length == 0 ? null : new HashSet<string>(names), infoOnly: false);
@@ -61,6 +64,9 @@ public static class MatFile
 
     private static string Describe(IReadOnlyList<MatVariable> infos) => infos.Count == 0 ? "no variables" : string.Join(", ", infos);
 
+    private static FileFormatException Bad(string path, string problem, string? variable = null, Exception? inner = null) =>
+        new("MatFile", path, problem, variable, "variable", inner);
+
     private static (Dictionary<string, Tensor> Vars, List<MatVariable> Infos) ReadAll(string path, HashSet<string>? wanted, bool infoOnly)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"MatFile: no file at '{path}'.", path);
@@ -68,88 +74,109 @@ public static class MatFile
         if (bytes.Length >= 8 && bytes[0] == 0x89 && bytes[1] == (byte)'H' && bytes[2] == (byte)'D' && bytes[3] == (byte)'F')
             throw V73Error(path);
         if (bytes.Length < 128)
-            throw new InvalidDataException($"MatFile: '{path}' is {bytes.Length} bytes, shorter than the 128-byte MAT-file header; it is not a MATLAB Level 5 MAT-file.");
+            throw Bad(path, $"is {bytes.Length} bytes, shorter than the 128-byte MAT-file header; it is not a MATLAB Level 5 MAT-file.");
         var text = Encoding.ASCII.GetString(bytes, 0, 116);
         bool little = bytes[126] == (byte)'I' && bytes[127] == (byte)'M';
         bool big = bytes[126] == (byte)'M' && bytes[127] == (byte)'I';
         if (!little && !big)
         {
             if (text.StartsWith("MATLAB 7.3", StringComparison.Ordinal)) throw V73Error(path);
-            throw new InvalidDataException($"MatFile: '{path}' has no Level 5 endian indicator (bytes 126-127); it may be a Level 4 MAT-file or not a MAT-file. Re-save it in MATLAB with save(..., '-v7').");
+            throw Bad(path, "has no Level 5 endian indicator (bytes 126-127); it may be a Level 4 MAT-file or not a MAT-file. Re-save it in MATLAB with save(..., '-v7').");
         }
         int version = little ? BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(124)) : BinaryPrimitives.ReadUInt16BigEndian(bytes.AsSpan(124));
         if (version == 0x0200 || text.StartsWith("MATLAB 7.3", StringComparison.Ordinal)) throw V73Error(path);
         var reader = new Reader(bytes, 128, bytes.Length, !little, path);
         var vars = new Dictionary<string, Tensor>();
         var infos = new List<MatVariable>();
-        while (reader.Position + 8 <= reader.End)
+        // Every byte after the header belongs to a top-level element: a cut inside one (even inside a tag or its
+        // padding, 1-7 bytes past the last whole variable) is an error, never a shorter list of variables.
+        while (reader.Position < reader.End)
         {
-            var (type, payload) = reader.Element();
+            int at = reader.Position;
+            var (type, payload) = reader.Element(padded: true);
             if (type == MiCompressed)
             {
-                byte[] inflated;
-                try
-                {
-                    using var z = new ZLibStream(new MemoryStream(bytes, payload.Start, payload.Length), CompressionMode.Decompress);
-                    using var ms = new MemoryStream();
-                    z.CopyTo(ms);
-                    inflated = ms.ToArray();
-                }
-                catch (InvalidDataException e)
-                {
-                    throw new InvalidDataException($"MatFile: '{path}': a compressed variable at byte {payload.Start - 8} does not inflate ({e.Message}); the file is damaged.", e);
-                }
+                var inflated = Inflate(bytes, payload, path, at);
                 var inner = new Reader(inflated, 0, inflated.Length, reader.Swap, path);
-                var (innerType, innerPayload) = inner.Element();
-                if (innerType != MiMatrix) throw new InvalidDataException($"MatFile: '{path}': a compressed element holds type {innerType}, expected miMATRIX (14).");
+                var (innerType, innerPayload) = inner.Element(padded: true);
+                if (innerType != MiMatrix) throw Bad(path, $"the compressed element at byte {at} holds data type {innerType}, expected miMATRIX (14).");
+                if (inner.Position != inflated.Length)
+                    throw Bad(path, $"the compressed element at byte {at} inflates to {inflated.Length - inner.Position} bytes more than its miMATRIX element.");
                 ReadMatrix(inner, innerPayload, vars, infos, wanted, infoOnly);
             }
             else if (type == MiMatrix) ReadMatrix(reader, payload, vars, infos, wanted, infoOnly);
-            // Other top-level elements (none in files MATLAB writes) are skipped.
+            else throw Bad(path, $"the top-level element at byte {at} has data type {type}; a MAT-file holds only miMATRIX (14) and miCOMPRESSED (15) there.");
         }
         return (vars, infos);
     }
 
-    private static Exception V73Error(string path) => new NotSupportedException(
-        $"MatFile: '{path}' is a MATLAB v7.3 MAT-file (an HDF5 container), which Ember does not read. Re-save it in MATLAB with " +
+    /// <summary>The zlib stream of a miCOMPRESSED element, inflated to exactly the miMATRIX element it declares (its
+    /// 8-byte tag, then the length that tag gives): a stream longer than that, or a declared length beyond what the
+    /// compressed bytes can produce, is an error before anything large is allocated.</summary>
+    private static byte[] Inflate(byte[] bytes, (int Start, int Length) payload, string path, int at)
+    {
+        using var z = new ZLibStream(new MemoryStream(bytes, payload.Start, payload.Length, writable: false), CompressionMode.Decompress);
+        string what = $"the compressed element at byte {at}";
+        var tag = new byte[8];
+        BoundedRead.ReadExactly(z, tag, "MatFile", path, what);
+        uint first = BinaryPrimitives.ReadUInt32LittleEndian(tag), second = BinaryPrimitives.ReadUInt32LittleEndian(tag.AsSpan(4));
+        if (bytes.Length >= 128 && bytes[126] == (byte)'M') { first = BinaryPrimitives.ReverseEndianness(first); second = BinaryPrimitives.ReverseEndianness(second); }
+        long total = (first >> 16) != 0 ? 8 : 8 + (((long)second + 7) & ~7L);
+        BoundedRead.CheckInflatedSize("MatFile", path, total, payload.Length, what);
+        var inflated = new byte[total];
+        tag.CopyTo(inflated, 0);
+        BoundedRead.ReadExactly(z, inflated.AsSpan(8), "MatFile", path, what);
+        if (BoundedRead.HasMore(z)) throw Bad(path, $"{what} inflates to more than the {total} bytes its miMATRIX tag declares.");
+        return inflated;
+    }
+
+    private static Exception V73Error(string path) => new FileFormatException("MatFile", path,
+        "is a MATLAB v7.3 MAT-file (an HDF5 container), which Ember does not read. Re-save it in MATLAB with " +
         "save('file.mat', 'H', 'Fopt', 'Wopt', '-v7') (variables under 2 GB), or in Python with scipy.io.savemat.");
+
+    // MATLAB's class codes (mxClassID): 1-15 as named in s_classNames, 16 function handle, 17 opaque (classdef objects).
+    private const int MaxClass = 17;
 
     private static void ReadMatrix(Reader r, (int Start, int Length) payload, Dictionary<string, Tensor> vars, List<MatVariable> infos, HashSet<string>? wanted, bool infoOnly)
     {
         if (payload.Length == 0) return;   // an empty miMATRIX element (allowed by the format)
         var sub = new Reader(r.Bytes, payload.Start, payload.Start + payload.Length, r.Swap, r.Path);
-        var (flagsType, flags) = sub.Element();
-        if (flagsType != MiUInt32 || flags.Length < 8) throw new InvalidDataException($"MatFile: '{r.Path}': array flags at byte {flags.Start} are malformed.");
+        var (flagsType, flags) = sub.Element(padded: true);
+        if (flagsType != MiUInt32 || flags.Length != 8) throw Bad(r.Path, $"the array flags at byte {flags.Start} are malformed (type {flagsType}, {flags.Length} bytes; expected miUINT32, 8 bytes).");
         uint f0 = sub.U32(flags.Start);
         int cls = (int)(f0 & 0xFF);
         bool complex = (f0 & 0x800) != 0, logical = (f0 & 0x200) != 0;
-        var (dimsType, dimsEl) = sub.Element();
-        if (dimsType != MiInt32) throw new InvalidDataException($"MatFile: '{r.Path}': dimensions element has type {dimsType}, expected miINT32.");
+        if (cls < 1 || cls > MaxClass) throw Bad(r.Path, $"the array at byte {payload.Start - 8} has class code {cls}, which is no MATLAB class (1-{MaxClass}).");
+        var (dimsType, dimsEl) = sub.Element(padded: true);
+        if (dimsType != MiInt32 || dimsEl.Length % 4 != 0 || dimsEl.Length < 8)
+            throw Bad(r.Path, $"the dimensions at byte {dimsEl.Start} are malformed (type {dimsType}, {dimsEl.Length} bytes; expected miINT32, two or more dims).");
         var dims = new int[dimsEl.Length / 4];
         for (int i = 0; i < dims.Length; i++)
         {
             dims[i] = (int)sub.U32(dimsEl.Start + 4 * i);
-            if (dims[i] < 0) throw new InvalidDataException($"MatFile: '{r.Path}': negative dimension {dims[i]}.");
+            if (dims[i] < 0) throw Bad(r.Path, $"the array at byte {payload.Start - 8} has a negative dimension {dims[i]}.");
         }
-        var (_, nameEl) = sub.Element();
+        var (nameType, nameEl) = sub.Element(padded: true);
+        if (nameType is not (MiInt8 or MiUInt8 or MiUtf8)) throw Bad(r.Path, $"the array name at byte {nameEl.Start} has data type {nameType}, expected miINT8.");
         var name = Encoding.ASCII.GetString(r.Bytes, nameEl.Start, nameEl.Length);
-        string className = cls < s_classNames.Length ? s_classNames[cls] : $"class {cls}";
+        string className = cls < s_classNames.Length ? s_classNames[cls] : cls == 16 ? "function" : "opaque";
         bool numeric = cls >= ClassDouble && cls <= 15;
         if (logical) className = "logical";
         infos.Add(new MatVariable(name, className, dims, complex, numeric));
         if (infoOnly || !numeric || (wanted is not null && !wanted.Contains(name))) return;
 
-        long count = 1;
-        foreach (int d in dims) count *= d;
-        if (count > int.MaxValue) throw new NotSupportedException($"MatFile: variable '{name}' has {count} elements, more than a tensor holds.");
-        var (reType, reEl) = sub.Element();
+        long count = ShapeUtil.Product(dims);
+        if (count > int.MaxValue) throw Bad(r.Path, $"has {ShapeUtil.Str(dims)} = {(count == long.MaxValue ? "more than 2^62" : count.ToString())} elements, more than a tensor holds.", name);
+        var (reType, reEl) = sub.Element(padded: true);
         var re = sub.Numbers(reType, reEl, (int)count, name, "real part");
         double[]? im = null;
         if (complex)
         {
-            var (imType, imEl) = sub.Element();
+            var (imType, imEl) = sub.Element(padded: true);
             im = sub.Numbers(imType, imEl, (int)count, name, "imaginary part");
         }
+        if (sub.Position != sub.End)
+            throw Bad(r.Path, $"has {sub.End - sub.Position} bytes after its {(complex ? "imaginary" : "real")} part that belong to no element of a numeric array.", name);
         vars[name] = ToTensor(re, im, dims, cls, logical);
     }
 
@@ -185,15 +212,17 @@ public static class MatFile
 
         public uint U32(int at) => Swap ? BinaryPrimitives.ReadUInt32BigEndian(Bytes.AsSpan(at)) : BinaryPrimitives.ReadUInt32LittleEndian(Bytes.AsSpan(at));
 
-        public (int Type, (int Start, int Length) Payload) Element()
+        /// <summary>The next element's type and payload. Its padding to 8 bytes must be there (MATLAB and scipy
+        /// write it) except after a miCOMPRESSED payload, which is not padded.</summary>
+        public (int Type, (int Start, int Length) Payload) Element(bool padded)
         {
-            if (Position + 8 > End) throw new InvalidDataException($"MatFile: '{Path}' ends inside a data element tag at byte {Position}; the file is truncated.");
+            if (Position + 8 > End) throw Bad(Path, $"ends inside a data element tag at byte {Position} ({End - Position} of its 8 bytes there); the file is truncated.");
             uint first = U32(Position);
             if ((first >> 16) != 0)
             {
                 // Small data element: type and size share the first word; up to 4 bytes of data follow.
                 int type = (int)(first & 0xFFFF), size = (int)(first >> 16);
-                if (size > 4) throw new InvalidDataException($"MatFile: '{Path}': small data element at byte {Position} claims {size} bytes.");
+                if (size > 4) throw Bad(Path, $"the small data element at byte {Position} claims {size} bytes (at most 4).");
                 var el = (Position + 4, size);
                 Position += 8;
                 return (type, el);
@@ -201,11 +230,11 @@ public static class MatFile
             int t = (int)first;
             long len = U32(Position + 4);
             long dataStart = Position + 8;
-            if (dataStart + len > End)
-                throw new InvalidDataException($"MatFile: '{Path}': a data element at byte {Position} of type {t} claims {len} bytes, past the end of its container at {End}; the file is truncated or damaged.");
             // miCOMPRESSED payloads are not padded; everything else is padded to 8 bytes.
-            long next = t == MiCompressed ? dataStart + len : dataStart + ((len + 7) & ~7L);
-            Position = (int)Math.Min(next, End);
+            long next = t == MiCompressed || !padded ? dataStart + len : dataStart + ((len + 7) & ~7L);
+            if (next > End)
+                throw Bad(Path, $"the data element at byte {Position} (type {t}) claims {len} bytes{(next > dataStart + len ? " plus padding" : "")}, past the end of its container at byte {End}; the file is truncated or damaged.");
+            Position = (int)next;
             return (t, ((int)dataStart, (int)len));
         }
 
@@ -217,10 +246,10 @@ public static class MatFile
                 MiInt16 or MiUInt16 => 2,
                 MiInt32 or MiUInt32 or MiSingle => 4,
                 MiDouble or MiInt64 or MiUInt64 => 8,
-                _ => throw new InvalidDataException($"MatFile: '{Path}': the {part} of '{name}' has data type {type}, which is not numeric."),
+                _ => throw Bad(Path, $"its {part} has data type {type}, which is not numeric.", name),
             };
             if (el.Length != (long)count * size)
-                throw new InvalidDataException($"MatFile: '{Path}': the {part} of '{name}' holds {el.Length} bytes, but its dimensions need {count} values of {size} bytes.");
+                throw Bad(Path, $"its {part} holds {el.Length} bytes, but its dimensions need {count} values of {size} bytes.", name);
             var r = new double[count];
             var data = Bytes.AsSpan(el.Start, el.Length).ToArray();
             if (Swap && size > 1)

@@ -15,38 +15,52 @@ public static class Npy
 {
     private static readonly byte[] s_magic = [0x93, (byte)'N', (byte)'U', (byte)'M', (byte)'P', (byte)'Y'];
 
-    /// <summary>Reads one <c>.npy</c> file.</summary>
+    /// <summary>Reads one <c>.npy</c> file. A damaged file (bad magic or header, data shorter or longer than the
+    /// header declares) is a <see cref="FileFormatException"/>; nothing is allocated beyond what the file's size can
+    /// hold.</summary>
     public static Tensor Load(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Npy.Load: no file at '{path}'.", path);
         using var s = File.OpenRead(path);
-        return Read(s, path);
+        var t = Read(s, path);
+        if (s.Position != s.Length) throw new FileFormatException("Npy", path, $"has {s.Length - s.Position} bytes after the data its header declares.");
+        return t;
     }
 
     /// <summary>Writes one <c>.npy</c> file atomically.</summary>
     public static void Save(string path, Tensor t) => AtomicFile.Write(path, s => Write(s, t));
 
-    /// <summary>Reads every array of a <c>.npz</c> archive, keyed by name (without the <c>.npy</c> suffix).</summary>
+    /// <summary>Reads every array of a <c>.npz</c> archive, keyed by name (without the <c>.npy</c> suffix). Each
+    /// member is inflated only up to the size the archive declares for it (<see cref="FileFormatException"/> beyond).</summary>
     public static Dictionary<string, Tensor> LoadNpz(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Npy.LoadNpz: no file at '{path}'.", path);
         var r = new Dictionary<string, Tensor>();
+        // System.IO.Compression reads the central directory lazily and reports damage anywhere in it, or in a member's
+        // local header, as InvalidDataException (or IOException): each becomes a FileFormatException naming the file.
         try
         {
             using var zip = ZipFile.OpenRead(path);
             foreach (var e in zip.Entries)
             {
                 if (!e.FullName.EndsWith(".npy", StringComparison.Ordinal)) continue;
-                using var es = e.Open();
-                using var ms = new MemoryStream();
-                es.CopyTo(ms);
-                ms.Position = 0;
-                r[e.FullName[..^4]] = Read(ms, $"{path}:{e.FullName}");
+                string member = $"{path}:{e.FullName}", name = e.FullName[..^4];
+                if (r.ContainsKey(name)) throw new FileFormatException("Npy", path, "appears twice in the archive.", name, "array");
+                BoundedRead.CheckInflatedSize("Npy", member, e.Length, Math.Max(e.CompressedLength, 1), "the archive's directory", name, "array");
+                var bytes = new byte[e.Length];
+                using (var es = e.Open())
+                {
+                    BoundedRead.ReadExactly(es, bytes, "Npy", member, "the member");
+                    if (BoundedRead.HasMore(es)) throw new FileFormatException("Npy", member, $"inflates to more than the {e.Length} bytes the archive declares.");
+                }
+                using var ms = new MemoryStream(bytes, writable: false);
+                r[name] = Read(ms, member);
+                if (ms.Position != ms.Length) throw new FileFormatException("Npy", member, $"has {ms.Length - ms.Position} bytes after the data its header declares.");
             }
         }
-        catch (InvalidDataException e) when (!e.Message.StartsWith("Npy", StringComparison.Ordinal))
+        catch (Exception e) when (e is InvalidDataException or IOException and not FileFormatException and not FileNotFoundException)
         {
-            throw new InvalidDataException($"Npy.LoadNpz: '{path}' is not a readable zip archive ({e.Message}).", e);
+            throw new FileFormatException("Npy", path, $"is not a readable zip archive ({e.Message}).", inner: e);
         }
         return r;
     }
@@ -117,30 +131,38 @@ public static class Npy
         }
     }
 
-    /// <summary>Reads .npy bytes from a stream; <paramref name="what"/> names the source in errors.</summary>
+    // numpy itself refuses headers over 10,000 bytes unless told otherwise (max_header_size); 1 MiB leaves room.
+    private const int MaxHeaderBytes = 1 << 20;
+
+    /// <summary>Reads .npy bytes from a stream; <paramref name="what"/> names the source in errors
+    /// (<see cref="FileFormatException"/>). On a seekable stream, sizes are checked against the bytes left before
+    /// anything is allocated.</summary>
     public static Tensor Read(Stream s, string what = "stream")
     {
-        var head = ReadExactly(s, 8, what, "magic");
-        if (!head.AsSpan(0, 6).SequenceEqual(s_magic))
-            throw new InvalidDataException($"Npy: {what} does not start with the .npy magic string \\x93NUMPY.");
+        long? available = s.CanSeek ? s.Length - s.Position : null;
+        FileFormatException Bad(string problem) => new("Npy", what, problem);
+        var head = ReadExactly(s, 8, what, "magic string and version", available);
+        if (!head.AsSpan(0, 6).SequenceEqual(s_magic)) throw Bad("does not start with the .npy magic string \\x93NUMPY.");
         int major = head[6];
-        int headerLen = major switch
+        long headerLen = major switch
         {
-            1 => BinaryPrimitives.ReadUInt16LittleEndian(ReadExactly(s, 2, what, "header length")),
-            2 or 3 => (int)BinaryPrimitives.ReadUInt32LittleEndian(ReadExactly(s, 4, what, "header length")),
-            _ => throw new InvalidDataException($"Npy: {what} has format version {major}.{head[7]}; Ember reads 1.0-3.0."),
+            1 => BinaryPrimitives.ReadUInt16LittleEndian(ReadExactly(s, 2, what, "header length", available - 8)),
+            2 or 3 => BinaryPrimitives.ReadUInt32LittleEndian(ReadExactly(s, 4, what, "header length", available - 8)),
+            _ => throw Bad($"has format version {major}.{head[7]}; Ember reads 1.0-3.0."),
         };
-        var header = (major == 3 ? Encoding.UTF8 : Encoding.Latin1).GetString(ReadExactly(s, headerLen, what, "header"));
-        string descr = Field(header, "descr", what);
-        bool fortran = Field(header, "fortran_order", what) == "True";
-        var shape = ParseShape(Field(header, "shape", what), what);
-        int n = 1;
-        foreach (int d in shape) n = checked(n * d);
-        char order = descr[0];
-        bool swap = order == '>' && BitConverter.IsLittleEndian;
-        string code = descr.TrimStart('<', '>', '|', '=');
-        int size = int.Parse(code[1..]);
-        var raw = ReadExactly(s, checked(n * size), what, $"data ({n} values of {descr})");
+        int prefix = major == 1 ? 10 : 12;
+        if (headerLen > MaxHeaderBytes) throw Bad($"declares a header of {headerLen} bytes (numpy writes under 10,000; more than {MaxHeaderBytes} is not a .npy header).");
+        var headerBytes = ReadExactly(s, (int)headerLen, what, "header", available - prefix);
+        string header = major == 3 ? DecodeUtf8(headerBytes, what) : Encoding.Latin1.GetString(headerBytes);
+        var (descr, fortran, shape) = ParseHeader(header, what);
+        var (code, size, swap) = ParseDescr(descr, what);
+        long count = ShapeUtil.Product(shape);
+        if (count > int.MaxValue) throw Bad($"declares shape {ShapeText(shape)}, more elements than a tensor holds ({int.MaxValue}).");
+        long bytes = count * size;
+        if (available is long left && bytes > left - prefix - headerLen)
+            throw Bad($"declares {count} values of {descr} ({bytes} bytes) but only {Math.Max(0, left - prefix - headerLen)} bytes follow its header; the file is truncated.");
+        if (bytes > Array.MaxLength) throw Bad($"declares {bytes} data bytes, more than one array holds.");
+        var raw = ReadExactly(s, (int)bytes, what, $"data ({count} values of {descr})", null);
         if (swap)
         {
             int unit = code[0] == 'c' ? size / 2 : size;
@@ -161,49 +183,152 @@ public static class Npy
             "u1" => Tensor.FromSpan<long>(raw.Select(v => (long)v).ToArray(), dims),
             "u2" => Tensor.FromSpan<long>(MemoryMarshal.Cast<byte, ushort>(raw).ToArray().Select(v => (long)v).ToArray(), dims),
             "u4" => Tensor.FromSpan<long>(MemoryMarshal.Cast<byte, uint>(raw).ToArray().Select(v => (long)v).ToArray(), dims),
-            "b1" => Tensor.FromSpan<bool>(raw.Select(v => v != 0).ToArray(), dims),
-            _ => throw new NotSupportedException($"Npy: {what} holds dtype '{descr}', which Ember does not read (float, complex, integer and bool arrays only)."),
+            _ => Tensor.FromSpan<bool>(raw.Select(v => v != 0).ToArray(), dims),   // "b1"
         };
         return fortran && dims.Length > 1 ? t.Permute(Enumerable.Range(0, dims.Length).Reverse().ToArray()).Contiguous() : t;
     }
 
-    private static byte[] ReadExactly(Stream s, int count, string what, string part)
+    private static string ShapeText(int[] shape) => shape.Length == 1 ? $"({shape[0]},)" : "(" + string.Join(", ", shape) + ")";
+
+    private static string DecodeUtf8(byte[] bytes, string what)
     {
+        try { return new UTF8Encoding(false, throwOnInvalidBytes: true).GetString(bytes); }
+        catch (DecoderFallbackException e) { throw new FileFormatException("Npy", what, "has a version 3.0 header that is not valid UTF-8.", inner: e); }
+    }
+
+    private static byte[] ReadExactly(Stream s, int count, string what, string part, long? available)
+    {
+        if (available is long left && count > left)
+            throw new FileFormatException("Npy", what, $"ends after {Math.Max(0, left)} of the {count} bytes of its {part}; the file is truncated.");
         var b = new byte[count];
-        int got = 0;
-        while (got < count)
-        {
-            int r = s.Read(b, got, count - got);
-            if (r == 0) throw new InvalidDataException($"Npy: {what} ends after {got} of the {count} bytes of its {part}; the file is truncated.");
-            got += r;
-        }
+        BoundedRead.ReadExactly(s, b, "Npy", what, $"its {part}");
         return b;
     }
 
-    /// <summary>The value text of one key of the header dict, e.g. <c>'&lt;f4'</c> → <c>&lt;f4</c>, <c>(3, 4)</c>.</summary>
-    private static string Field(string header, string key, string what)
+    /// <summary>The (code, size, byte swap) of a dtype string such as <c>&lt;f4</c>, <c>|b1</c>, <c>&gt;c16</c>.</summary>
+    private static (string Code, int Size, bool Swap) ParseDescr(string descr, string what)
     {
-        int k = header.IndexOf($"'{key}'", StringComparison.Ordinal);
-        if (k < 0) k = header.IndexOf($"\"{key}\"", StringComparison.Ordinal);
-        if (k < 0) throw new InvalidDataException($"Npy: the header of {what} has no '{key}' entry: {header.Trim()}");
-        int colon = header.IndexOf(':', k);
-        int i = colon + 1;
-        while (i < header.Length && header[i] == ' ') i++;
-        if (header[i] == '(')
-            return header[i..(header.IndexOf(')', i) + 1)];
-        if (header[i] is '\'' or '"')
+        int i = descr.Length > 0 && descr[0] is '<' or '>' or '|' or '=' ? 1 : 0;
+        string code = descr[i..];
+        int size = code switch
         {
-            int end = header.IndexOf(header[i], i + 1);
-            return header[(i + 1)..end];
-        }
-        int stop = header.IndexOfAny([',', '}'], i);
-        return header[i..stop].Trim();
+            "f2" or "i2" or "u2" => 2,
+            "f4" or "i4" or "u4" => 4,
+            "f8" or "i8" or "c8" => 8,
+            "c16" => 16,
+            "i1" or "u1" or "b1" => 1,
+            _ => throw new FileFormatException("Npy", what,
+                $"holds dtype '{descr}', which Ember does not read (float16/32/64, complex64/128, int8-64, uint8-32 and bool arrays only)."),
+        };
+        bool swap = descr.Length > 0 && descr[0] == '>' && BitConverter.IsLittleEndian && size > 1;
+        return (code, size, swap);
     }
 
-    private static int[] ParseShape(string text, string what)
+    /// <summary>The header: a Python dict literal with exactly the keys 'descr' (a string), 'fortran_order' (True or
+    /// False) and 'shape' (a tuple of non-negative integers), as numpy's <c>format.read_array_header</c> demands.</summary>
+    private static (string Descr, bool Fortran, int[] Shape) ParseHeader(string header, string what)
     {
-        var inner = text.Trim('(', ')').Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        try { return inner.Select(int.Parse).ToArray(); }
-        catch (FormatException) { throw new InvalidDataException($"Npy: {what} has an unreadable shape {text}."); }
+        var p = new PyLiteral(header, what);
+        var dict = p.ParseDict();
+        p.ExpectEnd();
+        if (dict.Count != 3 || !dict.ContainsKey("descr") || !dict.ContainsKey("fortran_order") || !dict.ContainsKey("shape"))
+            throw new FileFormatException("Npy", what, $"has header keys {{{string.Join(", ", dict.Keys.Select(k => $"'{k}'"))}}}; a .npy header has exactly 'descr', 'fortran_order' and 'shape': {header.Trim()}");
+        if (dict["descr"] is not string descr)
+            throw new FileFormatException("Npy", what, $"has a 'descr' that is not a dtype string (structured dtypes are not read): {header.Trim()}");
+        if (dict["fortran_order"] is not bool fortran)
+            throw new FileFormatException("Npy", what, $"has a 'fortran_order' other than True or False: {header.Trim()}");
+        if (dict["shape"] is not List<object?> { } items || !PyLiteral.IsTuple(items))
+            throw new FileFormatException("Npy", what, $"has a 'shape' that is not a tuple: {header.Trim()}");
+        var shape = new int[items.Count];
+        for (int i = 0; i < shape.Length; i++)
+            shape[i] = items[i] is long v && v >= 0 && v <= int.MaxValue ? (int)v
+                : throw new FileFormatException("Npy", what, $"has shape entry {i} = {items[i] ?? "None"}, not a size in [0, {int.MaxValue}]: {header.Trim()}");
+        return (descr, fortran, shape);
+    }
+
+    /// <summary>A strict reader of the Python literals a .npy header uses: dicts with string keys, strings, integers,
+    /// True/False/None, tuples and lists (a tuple is a list whose first element is the <see cref="TupleMark"/>).</summary>
+    private sealed class PyLiteral(string text, string what)
+    {
+        private static readonly object TupleMark = new();
+        private int _pos;
+
+        public static bool IsTuple(List<object?> items)
+        {
+            if (items.Count > 0 && ReferenceEquals(items[0], TupleMark)) { items.RemoveAt(0); return true; }
+            return false;
+        }
+
+        private FileFormatException Bad(string problem) => new("Npy", what, $"has an unreadable header ({problem} at character {_pos}): {text.Trim()}");
+
+        private void SkipSpace() { while (_pos < text.Length && text[_pos] is ' ' or '\t' or '\n' or '\r') _pos++; }
+
+        private char Peek() { SkipSpace(); return _pos < text.Length ? text[_pos] : '\0'; }
+
+        private void Expect(char c) { if (Peek() != c) throw Bad($"expected '{c}'"); _pos++; }
+
+        public void ExpectEnd() { if (Peek() != '\0') throw Bad("unexpected text after the dict"); }
+
+        public Dictionary<string, object?> ParseDict()
+        {
+            Expect('{');
+            var d = new Dictionary<string, object?>();
+            while (Peek() != '}')
+            {
+                if (ParseValue() is not string key) throw Bad("a dict key that is not a string");
+                Expect(':');
+                if (!d.TryAdd(key, ParseValue())) throw Bad($"key '{key}' twice");
+                if (Peek() == ',') _pos++;
+                else if (Peek() != '}') throw Bad("expected ',' or '}'");
+            }
+            _pos++;
+            return d;
+        }
+
+        private object? ParseValue()
+        {
+            char c = Peek();
+            if (c is '\'' or '"')
+            {
+                int end = text.IndexOf(c, _pos + 1);
+                if (end < 0) throw Bad("an unterminated string");
+                var str = text[(_pos + 1)..end];
+                _pos = end + 1;
+                return str;
+            }
+            if (c is '(' or '[')
+            {
+                char close = c == '(' ? ')' : ']';
+                _pos++;
+                var items = new List<object?>();
+                bool comma = false;
+                while (Peek() != close)
+                {
+                    items.Add(ParseValue());
+                    comma = false;
+                    if (Peek() == ',') { _pos++; comma = true; }
+                    else if (Peek() != close) throw Bad($"expected ',' or '{close}'");
+                }
+                _pos++;
+                // Python: "(3)" is the integer 3, not a tuple; "(3,)" and "()" are tuples; "(,)" does not parse (caught above).
+                if (c == '(' && items.Count == 1 && !comma) return items[0];
+                if (c == '(') items.Insert(0, TupleMark);
+                return items;
+            }
+            if (c == '{') return ParseDict();
+            int start = _pos;
+            if (c is '-' or '+') _pos++;
+            while (_pos < text.Length && (char.IsAsciiLetterOrDigit(text[_pos]) || text[_pos] == '_')) _pos++;
+            var word = text[start.._pos];
+            if (word.Length == 0) throw Bad("expected a value");
+            return word switch
+            {
+                "True" => true,
+                "False" => false,
+                "None" => null,
+                _ => long.TryParse(word.EndsWith('L') ? word[..^1] : word, System.Globalization.NumberStyles.AllowLeadingSign, System.Globalization.CultureInfo.InvariantCulture, out long v)
+                    ? v : throw Bad($"'{word}' is not a value a .npy header holds"),
+            };
+        }
     }
 }

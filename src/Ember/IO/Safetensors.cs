@@ -9,7 +9,8 @@ namespace Ember.IO;
 /// The safetensors format (Hugging Face; what PyTorch and the Hub share): an 8-byte little-endian header length
 /// N, N bytes of UTF-8 JSON mapping each name to {dtype, shape, data_offsets: [begin, end]} (plus an optional
 /// "__metadata__" string map), then the raw little-endian, row-major tensor bytes. Offsets are relative to the
-/// end of the header; the data must be covered exactly, without holes or overlaps.
+/// end of the header; the data must be covered exactly, without holes or overlaps. A dtype swapped for another of
+/// the same width (F32 for I32) cannot be told from a genuine file: the header decides how the bytes are read.
 /// </summary>
 public static class Safetensors
 {
@@ -76,68 +77,104 @@ public static class Safetensors
         _ => throw new NotSupportedException($"Safetensors: dtype {d.Name()}."),
     };
 
-    /// <summary>Reads every tensor of a safetensors file. F16, BF16 are widened to float32; I8, U8, I16, I32 to int64.</summary>
+    /// <summary>Reads every tensor of a safetensors file. F16, BF16 are widened to float32; I8, U8, I16, I32 to int64.
+    /// A damaged file (header not a JSON object of well-typed entries, offsets that leave holes, overlap or run past
+    /// the data, sizes that do not match the shapes) is a <see cref="FileFormatException"/> naming the tensor. Leftover
+    /// temporary files of writes to this path that were killed midway (<see cref="AtomicFile"/>) are removed.</summary>
     public static Dictionary<string, Tensor> Load(string path) => Load(path, out _);
 
     public static Dictionary<string, Tensor> Load(string path, out Dictionary<string, string> metadata)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Safetensors: no such file: {path}", path);
+        AtomicFile.RemoveStaleTemporaries(path);
         var bytes = File.ReadAllBytes(path);
         return Parse(bytes, path, out metadata);
     }
 
-    /// <summary>Parses safetensors bytes; <paramref name="source"/> names them in error messages.</summary>
+    private static FileFormatException Bad(string source, string problem, string? tensor = null) => new("Safetensors", source, problem, tensor, "tensor");
+
+    /// <summary>Parses safetensors bytes; <paramref name="source"/> names them in error messages. Every entry is checked
+    /// before any tensor is built.</summary>
     public static Dictionary<string, Tensor> Parse(byte[] bytes, string source, out Dictionary<string, string> metadata)
     {
-        if (bytes.Length < 8) throw new InvalidDataException($"Safetensors: {source} is {bytes.Length} bytes, too short for the 8-byte header length.");
+        if (bytes.Length < 8) throw Bad(source, $"is {bytes.Length} bytes, too short for the 8-byte header length.");
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(bytes);
         if (n > MaxHeader || 8 + (long)n > bytes.Length)
-            throw new InvalidDataException($"Safetensors: {source} declares a header of {n} bytes but the file has {bytes.Length - 8} after the length.");
+            throw Bad(source, $"declares a header of {n} bytes but the file has {bytes.Length - 8} after the length{(n > MaxHeader ? $" (and headers are limited to {MaxHeader})" : "")}.");
+        if (n == 0 || bytes[8] != (byte)'{') throw Bad(source, "has a header that does not start with '{' (not a safetensors file).");
+        if (!System.Text.Unicode.Utf8.IsValid(bytes.AsSpan(8, (int)n))) throw Bad(source, "has a header that is not valid UTF-8.");
         JsonDocument doc;
         try { doc = JsonDocument.Parse(bytes.AsMemory(8, (int)n)); }
-        catch (JsonException e) { throw new InvalidDataException($"Safetensors: {source} has an invalid JSON header: {e.Message}", e); }
+        catch (JsonException e) { throw new FileFormatException("Safetensors", source, $"has an invalid JSON header: {e.Message}", inner: e); }
         long dataStart = 8 + (long)n, dataLen = bytes.Length - dataStart;
-        var result = new Dictionary<string, Tensor>();
         metadata = new Dictionary<string, string>();
-        var ranges = new List<(long Begin, long End, string Name)>();
+        var entries = new List<(string Name, string DType, int[] Shape, long Begin, long End)>();
+        var seen = new HashSet<string>();
         using (doc)
         {
-            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw new InvalidDataException($"Safetensors: {source}: the header is not a JSON object.");
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad(source, "has a header that is not a JSON object.");
             foreach (var prop in doc.RootElement.EnumerateObject())
             {
+                if (!seen.Add(prop.Name)) throw Bad(source, "appears twice in the header.", prop.Name);
                 if (prop.Name == "__metadata__")
                 {
-                    foreach (var m in prop.Value.EnumerateObject()) metadata[m.Name] = m.Value.GetString() ?? "";
+                    if (prop.Value.ValueKind != JsonValueKind.Object) throw Bad(source, $"has a __metadata__ that is a JSON {Kind(prop.Value)}, not an object of strings.");
+                    foreach (var m in prop.Value.EnumerateObject())
+                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()!
+                            : throw Bad(source, $"has __metadata__ entry '{m.Name}' that is a JSON {Kind(m.Value)}, not a string.");
                     continue;
                 }
-                var e = prop.Value;
-                string dtype = e.TryGetProperty("dtype", out var dt) ? dt.GetString() ?? "" : throw Bad(source, prop.Name, "has no dtype");
-                if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw Bad(source, prop.Name, "has no shape");
-                var shape = sh.EnumerateArray().Select(x => x.TryGetInt32(out int v) && v >= 0 ? v : throw Bad(source, prop.Name, "has an invalid shape")).ToArray();
-                if (!e.TryGetProperty("data_offsets", out var off) || off.GetArrayLength() != 2) throw Bad(source, prop.Name, "has no data_offsets pair");
-                long begin = off[0].GetInt64(), end = off[1].GetInt64();
-                int elem = ElementBytes(dtype) ?? throw Bad(source, prop.Name, $"has unsupported dtype '{dtype}'");
-                long numel = shape.Aggregate(1L, (a, b) => a * b);
-                if (begin < 0 || end < begin || end > dataLen)
-                    throw Bad(source, prop.Name, $"has data_offsets [{begin}, {end}] outside the {dataLen}-byte data section");
-                if (end - begin != numel * elem)
-                    throw Bad(source, prop.Name, $"spans {end - begin} bytes but {dtype} {ShapeUtil.Str(shape)} needs {numel * elem}");
-                ranges.Add((begin, end, prop.Name));
-                result[prop.Name] = Decode(bytes.AsSpan((int)(dataStart + begin), (int)(end - begin)), dtype, shape);
+                entries.Add(Entry(prop, source, dataLen));
             }
         }
-        ranges.Sort((a, b) => a.Begin.CompareTo(b.Begin));
+        // The data section must be covered exactly: sorted by offset, each tensor starts where the previous ended.
+        var ordered = entries.OrderBy(e => e.Begin).ThenBy(e => e.End).ToList();
         long at = 0;
-        foreach (var (b, e, name) in ranges)
+        foreach (var e in ordered)
         {
-            if (b != at) throw new InvalidDataException($"Safetensors: {source}: tensor '{name}' starts at byte {b}, expected {at} (the data has a hole or overlap).");
-            at = e;
+            if (e.Begin != at)
+                throw Bad(source, $"starts at data byte {e.Begin}, but the previous tensor ends at {at} (the data has a {(e.Begin > at ? "hole" : "overlap")}).", e.Name);
+            at = e.End;
         }
-        if (at != dataLen) throw new InvalidDataException($"Safetensors: {source}: {dataLen - at} trailing data bytes belong to no tensor.");
+        if (at != dataLen) throw Bad(source, $"has {dataLen - at} trailing data bytes that belong to no tensor.");
+        var result = new Dictionary<string, Tensor>();
+        foreach (var e in entries)
+            result[e.Name] = Decode(bytes.AsSpan((int)(dataStart + e.Begin), (int)(e.End - e.Begin)), e.DType, e.Shape);
         return result;
     }
 
-    private static InvalidDataException Bad(string source, string name, string what) => new($"Safetensors: {source}: tensor '{name}' {what}.");
+    private static string Kind(JsonElement e) => e.ValueKind.ToString().ToLowerInvariant();
+
+    private static (string Name, string DType, int[] Shape, long Begin, long End) Entry(JsonProperty prop, string source, long dataLen)
+    {
+        string name = prop.Name;
+        var e = prop.Value;
+        if (e.ValueKind != JsonValueKind.Object) throw Bad(source, $"is a JSON {Kind(e)}, not an object with dtype, shape and data_offsets.", name);
+        if (!e.TryGetProperty("dtype", out var dt) || dt.ValueKind != JsonValueKind.String) throw Bad(source, "has no dtype string.", name);
+        string dtype = dt.GetString()!;
+        int elem = ElementBytes(dtype) ?? throw Bad(source, $"has dtype '{dtype}', which Ember does not read (F16, BF16, F32, F64, I8, U8, I16, I32, I64, BOOL, C64, C128).", name);
+        if (!e.TryGetProperty("shape", out var sh) || sh.ValueKind != JsonValueKind.Array) throw Bad(source, "has no shape array.", name);
+        var shape = new int[sh.GetArrayLength()];
+        for (int i = 0; i < shape.Length; i++)
+        {
+            var x = sh[i];
+            shape[i] = x.ValueKind == JsonValueKind.Number && x.TryGetInt32(out int v) && v >= 0 ? v
+                : throw Bad(source, $"has shape entry {i} = {x.GetRawText()}, not a size in [0, {int.MaxValue}].", name);
+        }
+        if (!e.TryGetProperty("data_offsets", out var off) || off.ValueKind != JsonValueKind.Array || off.GetArrayLength() != 2)
+            throw Bad(source, "has no data_offsets pair [begin, end].", name);
+        long Offset(JsonElement x) => x.ValueKind == JsonValueKind.Number && x.TryGetInt64(out long v) && v >= 0 ? v
+            : throw Bad(source, $"has data offset {x.GetRawText()}, not a non-negative integer.", name);
+        long begin = Offset(off[0]), end = Offset(off[1]);
+        if (end < begin || end > dataLen)
+            throw Bad(source, $"has data_offsets [{begin}, {end}] outside the {dataLen}-byte data section.", name);
+        long numel = ShapeUtil.Product(shape);
+        long? bytes = ShapeUtil.CheckedBytes(numel, elem);
+        if (bytes != end - begin)
+            throw Bad(source, $"spans {end - begin} bytes but {dtype} {ShapeUtil.Str(shape)} needs {(bytes is long b ? b.ToString() : "more than 2^62")}.", name);
+        if (numel > int.MaxValue) throw Bad(source, $"has {numel} elements, more than a tensor holds.", name);
+        return (name, dtype, shape, begin, end);
+    }
 
     private static int? ElementBytes(string dtype) => dtype switch
     {

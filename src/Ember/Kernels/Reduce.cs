@@ -141,10 +141,10 @@ internal static class Reduce
     }
 
     /// <summary>Index of the max (or min) of each row; first occurrence wins, NaN counts as the maximum.</summary>
-    public static void ArgRowsInto<T>(Tensor x, int dim, bool max, long[] dst) where T : unmanaged, INumber<T>
+    public static void ArgRowsInto<T>(string op, Tensor x, int dim, bool max, long[] dst) where T : unmanaged, INumber<T>
     {
         var (data, off, count, len) = AsRows<T>(x, [dim]);
-        if (len == 0) throw new ArgumentException($"{(max ? "ArgMax" : "ArgMin")}: cannot reduce over a zero-size dimension (shape {ShapeUtil.Str(x._shape)}, dim {dim}).");
+        if (len == 0) throw new ArgumentException($"{op}: cannot reduce over a zero-size dimension (shape {ShapeUtil.Str(x._shape)}, dim {dim}).");
         Parallelism.For(count, Math.Max(1, Parallelism.ElementwiseGrain / len), (s, e) =>
         {
             for (int r = s; r < e; r++)

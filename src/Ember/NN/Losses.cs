@@ -96,9 +96,12 @@ public static partial class Functional
         var logp = ClassesLast(input);                                        // (M, C)
         var idx = Tensor.FromArray(safe, tv.Length, 1);
         var picked = logp.Gather(1, idx).Reshape(-1).Neg();                   // (M)
-        var w = Tensor.FromArray(valid).To(input.DType);
+        var validMask = Tensor.FromArray(valid);
+        var w = validMask.To(input.DType);
         if (weight is not null) w = w.Mul(weight.Detach().Gather(0, Tensor.FromArray(safe)));
-        return (picked.Mul(w), w);
+        // Selected, not multiplied by the 0 weight: an ignored item's loss is 0 even when its input is NaN or ±inf
+        // (NaN·0 is NaN), as in PyTorch.
+        return (Tensor.Where(validMask, picked.Mul(w), 0.0), w);
     }
 
     private static Tensor ReduceWeighted(string op, Tensor lossPerItem, Tensor w, Reduction reduction, Tensor target) => reduction switch
@@ -125,8 +128,8 @@ public static partial class Functional
         // Smoothing term: −Σ_c w_c·log p_c per item (0 for ignored items), reduced like the main term.
         int c = input.Dim == 1 ? input._shape[0] : input._shape[1];
         var lp = ClassesLast(logp);                                               // (M, C)
-        var valid = target.Reshape(-1).Ne(Tensor.Scalar(ignoreIndex, DType.Int64)).To(input.DType);
-        var smooth = (weight is null ? lp : lp.Mul(weight.Detach())).Sum(1).Neg().Mul(valid);
+        var valid = target.Reshape(-1).Ne(Tensor.Scalar(ignoreIndex, DType.Int64));
+        var smooth = Tensor.Where(valid, (weight is null ? lp : lp.Mul(weight.Detach())).Sum(1).Neg(), 0.0);
         Tensor smoothLoss = reduction switch
         {
             Reduction.None => smooth.Reshape(target._shape),

@@ -7,11 +7,42 @@ internal static class ShapeUtil
 {
     public static int NumEl(ReadOnlySpan<int> shape)
     {
-        long n = 1;
-        foreach (int s in shape) n *= s;
-        if (n > int.MaxValue) throw new ArgumentException($"shape {Str(shape)} has {n} elements; Ember tensors hold at most {int.MaxValue}.");
+        long n = Product(shape);
+        if (n > int.MaxValue)
+            throw new ArgumentException($"shape {Str(shape)} has {(n == long.MaxValue ? "more than 2^62" : n.ToString())} elements; Ember tensors hold at most {int.MaxValue}.");
+        if (n < 0) throw new ArgumentException($"shape {Str(shape)} has a negative dimension.");
         return (int)n;
     }
+
+    /// <summary>The product of the dims without overflow: 0 when any dim is 0, −1 when any is negative, otherwise the
+    /// exact product while it stays at most 2^62, and <see cref="long.MaxValue"/> beyond that (a 64-bit product of
+    /// sizes such as 65536^4 wraps to 0: every element count goes through here or <see cref="CheckedBytes"/>).</summary>
+    public static long Product(ReadOnlySpan<int> shape) => Product(shape, static s => s);
+
+    /// <summary><see cref="Product(ReadOnlySpan{int})"/> over long dims (file headers declare 64-bit sizes).</summary>
+    public static long Product(ReadOnlySpan<long> shape) => Product(shape, static s => s);
+
+    private static long Product<T>(ReadOnlySpan<T> shape, Func<T, long> value)
+    {
+        const long Cap = 1L << 62;
+        long n = 1;
+        bool saturated = false;
+        foreach (var d in shape)
+        {
+            long s = value(d);
+            if (s < 0) return -1;
+            if (s == 0) return 0;
+            if (saturated) continue;
+            if (n > Cap / s) saturated = true;
+            else n *= s;
+        }
+        return saturated ? long.MaxValue : n;
+    }
+
+    /// <summary>Bytes of <paramref name="count"/> elements of <paramref name="elementSize"/> bytes, or null when that
+    /// exceeds 2^62 (or <paramref name="count"/> is negative or saturated).</summary>
+    public static long? CheckedBytes(long count, int elementSize) =>
+        count < 0 || count == long.MaxValue || count > (1L << 62) / Math.Max(elementSize, 1) ? null : count * elementSize;
 
     public static int[] ContiguousStrides(ReadOnlySpan<int> shape)
     {

@@ -175,9 +175,9 @@ public sealed partial class Tensor
         var dst = r.Data<long>();
         switch (DType)
         {
-            case DType.Float32: Reduce.ArgRowsInto<float>(this, d, max, dst); break;
-            case DType.Float64: Reduce.ArgRowsInto<double>(this, d, max, dst); break;
-            case DType.Int64: Reduce.ArgRowsInto<long>(this, d, max, dst); break;
+            case DType.Float32: Reduce.ArgRowsInto<float>(op, this, d, max, dst); break;
+            case DType.Float64: Reduce.ArgRowsInto<double>(op, this, d, max, dst); break;
+            case DType.Int64: Reduce.ArgRowsInto<long>(op, this, d, max, dst); break;
             default: throw new NotSupportedException($"{op}: dtype {DType.Name()}.");
         }
         return r;

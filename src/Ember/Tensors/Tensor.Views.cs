@@ -30,7 +30,6 @@ public sealed partial class Tensor
     {
         var r = (int[])shape.Clone();
         int infer = -1;
-        long known = 1;
         for (int i = 0; i < r.Length; i++)
         {
             if (r[i] == -1)
@@ -39,8 +38,9 @@ public sealed partial class Tensor
                 infer = i;
             }
             else if (r[i] < 0) throw new ArgumentException($"{op}: invalid dimension {r[i]} in shape {ShapeUtil.Str(shape)}.");
-            else known *= r[i];
         }
+        // The given dims' product, overflow-safe (it saturates above 2^62 and then never equals an element count).
+        long known = ShapeUtil.Product(infer < 0 ? r : [.. r[..infer], .. r[(infer + 1)..]]);
         if (infer >= 0)
         {
             if (known == 0 || NumEl % known != 0)

@@ -60,7 +60,7 @@ public class DataTests
         Assert.Equal(raw.ToArray<long>(), gz.ToArray<long>());
         Assert.Equal(230, raw.GetItem(1, 2, 3));
         File.WriteAllBytes(Path.Combine(dir, "bad.idx"), [0, 0, 8, 1, 0, 0, 0, 9, 1, 2]);
-        var e = Assert.Throws<InvalidDataException>(() => Idx.Read(Path.Combine(dir, "bad.idx")));
+        var e = Assert.Throws<FileFormatException>(() => Idx.Read(Path.Combine(dir, "bad.idx")));
         Assert.Contains("[9]", e.Message);
         Assert.Throws<FileNotFoundException>(() => Idx.Read(Path.Combine(dir, "missing.idx")));
     }

@@ -23,12 +23,12 @@ public class CsvTests
     [Fact]
     public void BadRowsAreReportedWithLineNumbers()
     {
-        var e = Assert.Throws<InvalidDataException>(() => CsvTable.Parse(new StringReader("a,b\n1,2\n3\n4,5,6\n7,8"), "f.csv"));
+        var e = Assert.Throws<FileFormatException>(() => CsvTable.Parse(new StringReader("a,b\n1,2\n3\n4,5,6\n7,8"), "f.csv"));
         Assert.Contains("line 3: 1 fields", e.Message);
         Assert.Contains("line 4: 3 fields", e.Message);
-        var q = Assert.Throws<InvalidDataException>(() => CsvTable.Parse(new StringReader("a\n\"open"), "f.csv"));
+        var q = Assert.Throws<FileFormatException>(() => CsvTable.Parse(new StringReader("a\n\"open"), "f.csv"));
         Assert.Contains("line 2", q.Message);
-        Assert.Throws<InvalidDataException>(() => CsvTable.Parse(new StringReader("a,a\n1,2"), "f.csv"));
+        Assert.Throws<FileFormatException>(() => CsvTable.Parse(new StringReader("a,a\n1,2"), "f.csv"));
     }
 
     [Fact]

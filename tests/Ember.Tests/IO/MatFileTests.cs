@@ -143,16 +143,16 @@ public class MatFileTests
         v73[124] = 0x00; v73[125] = 0x02; v73[126] = (byte)'I'; v73[127] = (byte)'M';
         new byte[] { 0x89, (byte)'H', (byte)'D', (byte)'F', 0x0d, 0x0a, 0x1a, 0x0a }.CopyTo(v73, 512);
         File.WriteAllBytes(Path.Combine(dir, "v73.mat"), v73);
-        var e = Assert.Throws<NotSupportedException>(() => MatFile.Load(Path.Combine(dir, "v73.mat")));
+        var e = Assert.Throws<FileFormatException>(() => MatFile.Load(Path.Combine(dir, "v73.mat")));
         Assert.Contains("v7.3", e.Message);
         Assert.Contains("-v7", e.Message);
 
         var good = File.ReadAllBytes(Fixture("scipy_v6.mat"));
         File.WriteAllBytes(Path.Combine(dir, "cut.mat"), good[..(good.Length / 2)]);
-        var d = Assert.Throws<InvalidDataException>(() => MatFile.Load(Path.Combine(dir, "cut.mat")));
+        var d = Assert.Throws<FileFormatException>(() => MatFile.Load(Path.Combine(dir, "cut.mat")));
         Assert.Contains("truncated", d.Message);
         File.WriteAllBytes(Path.Combine(dir, "short.mat"), new byte[10]);
-        Assert.Throws<InvalidDataException>(() => MatFile.Load(Path.Combine(dir, "short.mat")));
+        Assert.Throws<FileFormatException>(() => MatFile.Load(Path.Combine(dir, "short.mat")));
     }
 
     [Fact]
@@ -189,7 +189,7 @@ public class MatFileTests
         Npy.Save(Path.Combine(dir, "x.npy"), arrays["w"].Permute(2, 0, 1));
         Assert.Equal(TestFlat(arrays["w"].Permute(2, 0, 1)), TestFlat(Npy.Load(Path.Combine(dir, "x.npy"))));
         File.WriteAllBytes(Path.Combine(dir, "bad.npy"), Encoding.ASCII.GetBytes("not numpy"));
-        Assert.Contains("magic", Assert.Throws<InvalidDataException>(() => Npy.Load(Path.Combine(dir, "bad.npy"))).Message);
+        Assert.Contains("magic", Assert.Throws<FileFormatException>(() => Npy.Load(Path.Combine(dir, "bad.npy"))).Message);
     }
 
     private static void AssertMatches2D(string name, Tensor t)

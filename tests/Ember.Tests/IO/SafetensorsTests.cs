@@ -67,16 +67,16 @@ public class SafetensorsTests
             var h = Encoding.UTF8.GetBytes(json);
             return BitConverter.GetBytes((ulong)h.Length).Concat(h).Concat(new byte[data]).ToArray();
         }
-        var e1 = Assert.Throws<InvalidDataException>(() => Safetensors.Parse(File("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8), "f", out _));
+        var e1 = Assert.Throws<FileFormatException>(() => Safetensors.Parse(File("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8), "f", out _));
         Assert.Contains("needs 12", e1.Message);
-        var e2 = Assert.Throws<InvalidDataException>(() => Safetensors.Parse(File("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4), "f", out _));
+        var e2 = Assert.Throws<FileFormatException>(() => Safetensors.Parse(File("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", 4), "f", out _));
         Assert.Contains("outside", e2.Message);
-        var e3 = Assert.Throws<InvalidDataException>(() => Safetensors.Parse(File("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8), "f", out _));
+        var e3 = Assert.Throws<FileFormatException>(() => Safetensors.Parse(File("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", 8), "f", out _));
         Assert.Contains("hole", e3.Message);
-        var e4 = Assert.Throws<InvalidDataException>(() => Safetensors.Parse(File("{not json", 0), "f", out _));
+        var e4 = Assert.Throws<FileFormatException>(() => Safetensors.Parse(File("{not json", 0), "f", out _));
         Assert.Contains("JSON", e4.Message);
-        Assert.Throws<InvalidDataException>(() => Safetensors.Parse([1, 2, 3], "f", out _));
-        Assert.Throws<InvalidDataException>(() => Safetensors.Parse(File("{\"a\":{\"dtype\":\"Q9\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1), "f", out _));
+        Assert.Throws<FileFormatException>(() => Safetensors.Parse([1, 2, 3], "f", out _));
+        Assert.Throws<FileFormatException>(() => Safetensors.Parse(File("{\"a\":{\"dtype\":\"Q9\",\"shape\":[1],\"data_offsets\":[0,1]}}", 1), "f", out _));
     }
 
     [Fact]

@@ -91,4 +91,32 @@ public class LossTests
         Assert.Contains("[2, 3]", e3.Message);
         Assert.Throws<ArgumentException>(() => Functional.BinaryCrossEntropy(Tensor.FromArray(new float[] { 1.5f }), Tensor.Ones(1)));
     }
+
+    [Fact]
+    public void CrossEntropyIgnoresNonFiniteLogitsOfIgnoredRows()
+    {
+        // PyTorch 1.13: x = [[1,2,nan],[0,1,2],[3,4,5]], targets [0,1,2], ignore_index=0 (F.cross_entropy):
+        // mean 0.9076058864593506, none [0, 1.4076058864593506, 0.40760594606399536], sum 1.8152117729187012,
+        // label_smoothing 0.1 → 0.9576058983802795, weight [1,2,3] → 0.8076059222221375; input gradient rows 1-2 below
+        // (row 0 is NaN in PyTorch too: log-softmax's backward multiplies the row's NaN probabilities by its 0 gradient).
+        var x = Tensor.FromArray(new float[] { 1, 2, float.NaN, 0, 1, 2, 3, 4, 5 }, 3, 3).RequiresGrad_();   // float32, as PyTorch ran
+        var t = Tensor.FromArray(new long[] { 0, 1, 2 });
+        var loss = Functional.CrossEntropy(x, t, ignoreIndex: 0);
+        Assert.Equal(0.9076058864593506, loss.Item<float>(), 1e-6);
+        loss.Backward();
+        var g = x.Grad!.ToArray<float>();
+        double[] expected = [0.04501529037952423, -0.37763574719429016, 0.3326205015182495, 0.04501529037952423, 0.12236424535512924, -0.1673794984817505];
+        for (int i = 0; i < 6; i++) Assert.Equal(expected[i], g[3 + i], 1e-6);
+        Assert.Equal(new[] { 0, 1.4076058864593506, 0.40760594606399536 }, Functional.CrossEntropy(x.Detach(), t, ignoreIndex: 0, reduction: Reduction.None).ToArray<float>().Select(v => (double)v).ToArray(), new ToleranceComparer(1e-6));
+        Assert.Equal(1.8152117729187012, Functional.CrossEntropy(x.Detach(), t, ignoreIndex: 0, reduction: Reduction.Sum).Item<float>(), 1e-6);
+        Assert.Equal(0.9576058983802795, Functional.CrossEntropy(x.Detach(), t, ignoreIndex: 0, labelSmoothing: 0.1).Item<float>(), 1e-6);
+        Assert.Equal(0.8076059222221375, Functional.CrossEntropy(x.Detach(), t, Tensor.FromArray(new float[] { 1, 2, 3 }), ignoreIndex: 0).Item<float>(), 1e-6);
+        Assert.Equal(0.9076058864593506, Functional.NllLoss(x.Detach().LogSoftmax(1), t, ignoreIndex: 0).Item<float>(), 1e-6);
+    }
+
+    private sealed class ToleranceComparer(double tol) : IEqualityComparer<double>
+    {
+        public bool Equals(double a, double b) => Math.Abs(a - b) <= tol;
+        public int GetHashCode(double v) => 0;
+    }
 }
