@@ -24,7 +24,8 @@ public static class Program
           train               train a model from the zoo on an MNIST-format (IDX) folder
           evaluate            report a checkpoint's loss, accuracy and confusion matrix on a data set
           predict             write a checkpoint's predictions for a data set to CSV
-          tabular train|predict  hybrid Transformer+MLP models for tables with text columns
+          tabular train|predict|explain  hybrid Transformer+MLP models for tables with text columns; explain one
+                              prediction (the tokens that pushed it, column importance)
           beamforming simulate|train|evaluate  mmWave hybrid beamforming: channels, OMP, learned models, .mat files
           info                what Ember's kernels use on this machine (SIMD width, threads)
 
@@ -35,7 +36,12 @@ public static class Program
     {
         try
         {
-            string cmd = args.Length > 0 ? args[0] : "--help";
+            if (args.Length == 0)
+            {
+                Console.Error.WriteLine(Usage.TrimEnd());
+                return 2;   // no command: a usage error, as for every command missing its arguments
+            }
+            string cmd = args[0];
             var rest = args.Skip(1).ToArray();
             return cmd switch
             {
@@ -52,12 +58,16 @@ public static class Program
                 _ => throw new UsageException($"unknown command '{cmd}'. Run 'ember --help' for the list."),
             };
         }
-        catch (UsageException e) { return Fail(e.Message); }
-        catch (FileNotFoundException e) { return Fail(e.Message); }
-        catch (DirectoryNotFoundException e) { return Fail(e.Message); }
-        catch (InvalidDataException e) { return Fail(e.Message); }
-        catch (ArgumentException e) { return Fail(e.Message); }
-        catch (IOException e) { return Fail(e.Message); }
+        catch (Exception e) when (UserError(e) is Exception user) { return Fail(user.Message); }
+    }
+
+    /// <summary>The exception to report as a user error (one line, exit code 2), or null for a bug (which propagates
+    /// with its stack trace). Errors from parallel loops arrive wrapped: the first inner one is what went wrong.</summary>
+    private static Exception? UserError(Exception e)
+    {
+        if (e is AggregateException agg) return agg.InnerExceptions.Count > 0 ? UserError(agg.InnerExceptions[0]) : null;
+        return e is UsageException or IOException or InvalidDataException or ArgumentException or KeyNotFoundException or NotSupportedException
+            or System.Text.Json.JsonException ? e : null;
     }
 
     private static int Print(string text, int code)
@@ -68,7 +78,9 @@ public static class Program
 
     private static int Fail(string message)
     {
-        Console.Error.WriteLine("ember: " + message);
+        // One line: line breaks and other control characters from echoed values are shown escaped.
+        var line = string.Concat(message.Select(c => c switch { '\n' => "\\n", '\r' => "\\r", '\t' => "\\t", _ when char.IsControl(c) => $"\\u{(int)c:x4}", _ => c.ToString() }));
+        Console.Error.WriteLine("ember: " + line);
         return 2;
     }
 
@@ -107,9 +119,9 @@ public static class Program
                 Writes model.safetensors, metrics.csv and curves.png to --out (default runs/quickstart).
                 The last line is test_accuracy=<value>.
                 """, 0);
-        string data = a.Get("data") ?? FindData("mnist-10k");
+        string data = a.GetExistingPath("data") ?? FindData("mnist-10k");
         string outDir = a.Get("out", Path.Combine("runs", "quickstart"));
-        var recipe = new Milestones.MnistRecipe { Epochs = a.GetInt("epochs", 25), Seed = (ulong)a.GetInt("seed", 1) };
+        var recipe = new Milestones.MnistRecipe { Epochs = a.GetInt("epochs", 25, min: 1), Seed = (ulong)a.GetInt("seed", 1) };
         bool quiet = a.Flag("quiet");
         a.RejectUnknown("quickstart");
         Directory.CreateDirectory(outDir);
@@ -133,7 +145,7 @@ public static class Program
     private static int Milestone(string[] argv)
     {
         var a = new Args(argv, ["quiet", "download"]);
-        int? steps = a.Get("steps") is null ? null : a.GetInt("steps", 0);
+        int? steps = a.GetOptionalInt("steps", min: 1);
         if (a.Help || a.Positionals.Count == 0)
             return Print("""
                 usage: ember milestone NAME [--data FOLDER|FILE] [--seed N] [--quiet] [--epochs N] [--steps N] [--train N] [--out DIR] [--download]
@@ -171,13 +183,12 @@ public static class Program
         string name = a.Positionals[0];
         ulong seed = (ulong)a.GetInt("seed", name == "mnist" ? 1 : 0);
         bool quiet = a.Flag("quiet");
-        string? data = a.Get("data");
-        int? epochs = a.Get("epochs") is null ? null : a.GetInt("epochs", 0);
+        string? data = a.GetExistingPath("data");
+        int? epochs = a.GetOptionalInt("epochs", min: 1);
         string outDir = a.Get("out") ?? Path.Combine("runs", name);
         bool download = a.Flag("download");
-        int? train = a.Get("train") is null ? null : a.GetInt("train", 0);
-        a.RejectUnknown("milestone");
-        if (epochs is <= 0) throw new UsageException("--epochs must be positive");
+        int? train = a.GetOptionalInt("train", min: 10);
+        a.RejectUnknown("milestone", positionals: 1);
         MilestoneResult r = name switch
         {
             "perceptron" => Milestones.Perceptron(seed),
@@ -335,7 +346,8 @@ public static class Program
 
     private static int Tabular(string[] argv)
     {
-        string sub = argv.Length > 0 ? argv[0] : "--help";
+        if (argv.Length == 0) throw new UsageException("tabular: missing subcommand (train, predict, explain); see 'ember tabular --help'");
+        string sub = argv[0];
         return sub switch
         {
             "train" => TabularTrain(argv[1..]),
@@ -392,31 +404,29 @@ public static class Program
         string target = a.Get("target") ?? throw new UsageException("tabular train: --target COLUMN is required");
         var overrides = KindOverrides(a);
         var ignore = (a.Get("ignore") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var kind = a.Get("model", "hybrid") switch
+        var kind = a.GetChoice("model", "hybrid", "hybrid", "mlp", "text", "ft-transformer") switch
         {
-            "hybrid" => TabularModelKind.Hybrid, "mlp" => TabularModelKind.Mlp, "text" => TabularModelKind.Text, "ft-transformer" => TabularModelKind.FtTransformer,
-            var m => throw new UsageException($"tabular train: --model must be hybrid, mlp, text or ft-transformer, got '{m}'"),
+            "hybrid" => TabularModelKind.Hybrid, "mlp" => TabularModelKind.Mlp, "text" => TabularModelKind.Text, _ => TabularModelKind.FtTransformer,
         };
-        var fusion = a.Get("fusion", "concat") switch
+        var fusion = a.GetChoice("fusion", "concat", "concat", "cross", "gated") switch
         {
-            "concat" => FusionKind.Concat, "cross" => FusionKind.Cross, "gated" => FusionKind.Gated,
-            var f => throw new UsageException($"tabular train: --fusion must be concat, cross or gated, got '{f}'"),
+            "concat" => FusionKind.Concat, "cross" => FusionKind.Cross, _ => FusionKind.Gated,
         };
-        string? testPath = a.Get("test");
+        string? testPath = a.GetExistingPath("test");
         var options = new TabularCompareOptions
         {
             Target = target, Overrides = overrides, Ignore = ignore, Kind = kind, Fusion = fusion, Wide = a.Flag("wide"), Ablations = a.Flag("ablations"),
-            Folds = Math.Max(1, a.GetInt("cv", 5)), TestFraction = testPath is null ? a.GetDouble("test-fraction", 0.2) : 0,
-            Dropout = a.GetDouble("dropout", 0.1), DModel = a.GetInt("d-model", 64), Layers = a.GetInt("layers", 2),
-            Fit = new TabularFitOptions { Epochs = a.GetInt("epochs", 15), BatchSize = a.GetInt("batch-size", 32), LearningRate = a.GetDouble("lr", 1e-3) },
+            Folds = a.GetInt("cv", 5, min: 1, max: 100), TestFraction = testPath is null ? a.GetDouble("test-fraction", 0.2, 0, 0.9, exclusiveMax: true) : 0,
+            Dropout = a.GetDouble("dropout", 0.1, 0, 1, exclusiveMax: true), DModel = a.GetInt("d-model", 64, min: 4, max: 4096), Layers = a.GetInt("layers", 2, min: 1, max: 64),
+            Fit = new TabularFitOptions { Epochs = a.GetInt("epochs", 15, min: 1), BatchSize = a.GetInt("batch-size", 32, min: 1), LearningRate = a.GetDouble("lr", 1e-3, 0, 10, exclusiveMin: true) },
             Seed = (ulong)a.GetInt("seed", 1),
         };
         string outDir = a.Get("out") ?? Path.Combine("runs", "tabular");
         bool quiet = a.Flag("quiet");
         int search = a.GetInt("search", 0);
-        int seeds = Math.Max(1, a.GetInt("seeds", 1));
-        a.RejectUnknown("tabular train");
-        if (options.TestFraction is < 0 or >= 0.9) throw new UsageException("--test-fraction must be in [0, 0.9)");
+        int seeds = a.GetInt("seeds", 1, min: 1, max: 100);
+        a.RejectUnknown("tabular train", positionals: 1);
+        if (options.DModel % 4 != 0) throw new UsageException($"--d-model {options.DModel}: must be a multiple of the 4 attention heads");
         var table = CsvTable.Read(data);
         table.ColumnIndex(target);
         var test = testPath is null ? null : CsvTable.Read(testPath);
@@ -480,10 +490,10 @@ public static class Program
                 for cross-attention hybrids, fusion_attention.png to --out (default runs/explain).
                 """, a.Help ? 0 : 2);
         string checkpoint = a.Positionals[0], data = a.Positionals[1];
-        int row = a.GetInt("row", -1);
-        int steps = a.GetInt("steps", 32);
+        int row = a.GetOptionalInt("row") ?? -1;
+        int steps = a.GetInt("steps", 32, min: 1, max: 10_000);
         string outDir = a.Get("out") ?? Path.Combine("runs", "explain");
-        a.RejectUnknown("tabular explain");
+        a.RejectUnknown("tabular explain", positionals: 2);
         if (row < 0) throw new UsageException("tabular explain: --row N is required");
         var (model, prep) = LoadTabular(checkpoint);
         var table = CsvTable.Read(data);
@@ -539,7 +549,7 @@ public static class Program
                 """, a.Help ? 0 : 2);
         string checkpoint = a.Positionals[0], data = a.Positionals[1];
         string outPath = a.Get("out") ?? "predictions.csv";
-        a.RejectUnknown("tabular predict");
+        a.RejectUnknown("tabular predict", positionals: 2);
         var (model, prep) = LoadTabular(checkpoint);
         var table = CsvTable.Read(data);
         var rows = Enumerable.Range(0, table.Rows.Count).ToArray();
@@ -579,15 +589,14 @@ public static class Program
                 """, a.Help ? 0 : 2);
         string path = a.Positionals[0];
         string prompt = a.Get("prompt") ?? "\n";
-        int tokens = a.GetInt("tokens", 200);
-        double temperature = double.Parse(a.Get("temperature") ?? "0.8", CultureInfo.InvariantCulture);
-        int? topK = a.Get("top-k") is null ? null : a.GetInt("top-k", 0);
-        double? topP = a.Get("top-p") is string tp ? double.Parse(tp, CultureInfo.InvariantCulture) : null;
+        int tokens = a.GetInt("tokens", 200, min: 1, max: 1_000_000);
+        double temperature = a.GetDouble("temperature", 0.8, 0, 100, exclusiveMin: true);
+        int? topK = a.GetOptionalInt("top-k", min: 1);
+        double? topP = a.GetOptionalDouble("top-p", 0, 1, exclusiveMin: true);
         ulong seed = (ulong)a.GetInt("seed", 1);
         bool noCache = a.Flag("no-cache");
         string? attentionPng = a.Get("attention-png");
-        a.RejectUnknown("generate");
-        if (tokens < 1) throw new UsageException("--tokens must be positive");
+        a.RejectUnknown("generate", positionals: 1);
         if (!File.Exists(path)) throw new UsageException($"no such checkpoint: {path}");
         var charsPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "chars.json");
         if (!File.Exists(charsPath)) throw new UsageException($"no chars.json beside {path}: the tokenizer is saved there by 'ember milestone gpt'");
@@ -671,28 +680,24 @@ public static class Program
                 and curves.png in --out.
                 """, 0);
         string data = a.Get("data") ?? throw new UsageException("train: --data is required (an MNIST-format folder or a CSV file)");
-        if (a.Get("download") is string dataset)
-            Downloads.EnsureFiles(data, ImageFolders.UrlFor(dataset), ImageFolders.IdxFiles);
+        string? download = a.Get("download") is null ? null : a.GetChoice("download", "mnist", "mnist", "fashion-mnist");
         string? target = a.Get("target");
-        double valFraction = a.GetDouble("val-fraction", 0.2);
+        double valFraction = a.GetDouble("val-fraction", 0.2, 0, 1, exclusiveMin: true, exclusiveMax: true);
         string[] ignore = (a.Get("ignore") ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries);
-        string modelName = a.Get("model", "mlp");
-        if (modelName != "mlp") throw new UsageException($"train: unknown model '{modelName}' (available: mlp)");
-        var hiddenText = a.Get("hidden", "512,256");
-        int[] hidden;
-        try { hidden = hiddenText.Length == 0 ? [] : hiddenText.Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray(); }
-        catch (FormatException) { throw new UsageException($"train: --hidden expects comma-separated widths, got '{hiddenText}'"); }
-        double dropout = a.GetDouble("dropout", 0.2);
-        string activation = a.Get("activation", "relu");
-        int epochs = a.GetInt("epochs", 10), batch = a.GetInt("batch-size", 128), seed = a.GetInt("seed", 0);
-        double lr = a.GetDouble("lr", 1e-3), wd = a.GetDouble("weight-decay", 0);
-        string optName = a.Get("optimizer", "adamw"), schedule = a.Get("schedule", "none");
+        a.GetChoice("model", "mlp", "mlp");
+        int[] hidden = a.GetIntList("hidden", "512,256", min: 1, max: 1 << 16);
+        double dropout = a.GetDouble("dropout", 0.2, 0, 1, exclusiveMax: true);
+        string activation = a.GetChoice("activation", "relu", "relu", "gelu", "tanh", "silu");
+        int epochs = a.GetInt("epochs", 10, min: 1), batch = a.GetInt("batch-size", 128, min: 1), seed = a.GetInt("seed", 0);
+        double lr = a.GetDouble("lr", 1e-3, 0, 10, exclusiveMin: true), wd = a.GetDouble("weight-decay", 0, 0, 10);
+        string optName = a.GetChoice("optimizer", "adamw", "adamw", "adam", "sgd", "rmsprop"), schedule = a.GetChoice("schedule", "none", "none", "cosine", "onecycle", "step");
         string outDir = a.Get("out", Path.Combine("runs", "train"));
-        string? resume = a.Get("resume");
+        string? resume = a.GetExistingPath("resume");
         int patience = a.GetInt("patience", 0);
         bool quiet = a.Flag("quiet");
         a.RejectUnknown("train");
-        if (batch == 0) throw new UsageException("train: --batch-size must be positive");
+        if (download is null && !File.Exists(data) && !Directory.Exists(data)) throw new UsageException($"--data '{data}': no such file or folder");
+        if (download is not null) Downloads.EnsureFiles(data, ImageFolders.UrlFor(download), ImageFolders.IdxFiles);
 
         var (xtr, ytr, xva, yva, encoder) = LoadTraining(data, target, valFraction, (ulong)seed, ignore);
         bool classification = ytr.DType == DType.Int64;
@@ -779,9 +784,9 @@ public static class Program
         var a = new Args(argv, []);
         if (a.Help || a.Positionals.Count == 0)
             return Print("usage: ember evaluate CHECKPOINT --data FOLDER|FILE.csv [--split test|train]\n\nReports loss, accuracy and the confusion matrix.", a.Help ? 0 : 2);
-        string data = a.Get("data") ?? throw new UsageException("evaluate: --data FOLDER is required");
-        bool train = a.Get("split", "test") switch { "test" => false, "train" => true, var s => throw new UsageException($"evaluate: --split must be test or train, got '{s}'") };
-        a.RejectUnknown("evaluate");
+        string data = a.GetExistingPath("data") ?? throw new UsageException("evaluate: --data FOLDER is required");
+        bool train = a.GetChoice("split", "test", "test", "train") == "train";
+        a.RejectUnknown("evaluate", positionals: 1);
         var (model, meta) = LoadCheckpoint(a.Positionals[0]);
         var (x, yMaybe, enc) = LoadForCheckpoint(data, meta, a.Positionals[0], train, withTarget: true);
         var y = yMaybe!;
@@ -809,10 +814,10 @@ public static class Program
         var a = new Args(argv, []);
         if (a.Help || a.Positionals.Count == 0)
             return Print("usage: ember predict CHECKPOINT --data FOLDER|FILE.csv [--split test|train] [--out predictions.csv]\n\nWrites index,prediction,confidence rows.", a.Help ? 0 : 2);
-        string data = a.Get("data") ?? throw new UsageException("predict: --data FOLDER is required");
-        bool train = a.Get("split", "test") == "train";
+        string data = a.GetExistingPath("data") ?? throw new UsageException("predict: --data FOLDER is required");
+        bool train = a.GetChoice("split", "test", "test", "train") == "train";
         string outPath = a.Get("out", "predictions.csv");
-        a.RejectUnknown("predict");
+        a.RejectUnknown("predict", positionals: 1);
         var (model, meta) = LoadCheckpoint(a.Positionals[0]);
         var (x, _, enc) = LoadForCheckpoint(data, meta, a.Positionals[0], train, withTarget: false);
         bool regression = meta.TryGetValue("task", out var task) && task == "regression";

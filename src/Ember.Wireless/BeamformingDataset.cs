@@ -3,6 +3,14 @@ using NComplex = System.Numerics.Complex;
 
 namespace Ember.Wireless;
 
+/// <summary>The names of a beamforming data set's variables in a MAT-file: the thesis layout's by default. Files from
+/// other code name them otherwise (e.g. <c>Hs</c>); At and Ar are optional.</summary>
+public sealed record BeamformingVariables(string H = "H", string Fopt = "Fopt", string Wopt = "Wopt", string At = "At", string Ar = "Ar")
+{
+    /// <summary>The thesis layout's names.</summary>
+    public static BeamformingVariables Thesis { get; } = new();
+}
+
 /// <summary>
 /// Channels with their optimal (SVD) precoders and combiners, as tensors: H [N, Nr, Nt], Fopt [N, Nt, Ns],
 /// Wopt [N, Nr, Ns] (complex128), optionally the path dictionaries At [N, Nt, L] and Ar [N, Nr, L] that OMP needs.
@@ -91,17 +99,30 @@ public sealed class BeamformingDataset
         MatFile.Save(path, vars, compress);
     }
 
-    /// <summary>Reads a MAT-file in the thesis layout. H is required; Fopt and Wopt are computed from H by SVD when
-    /// missing (<paramref name="ns"/> streams, default 2); At/Ar are read when present. A single channel may be 2-D.</summary>
-    public static BeamformingDataset Load(string path, int? ns = null)
+    /// <summary>Reads a MAT-file in the thesis layout (or under the names in <paramref name="variables"/>). H is
+    /// required; Fopt and Wopt are computed from H by SVD when missing (<paramref name="ns"/> streams, default 2); the
+    /// array responses At/Ar are read when present (both or neither). Any numeric class is read (single precision is
+    /// widened). A single channel may be 2-D.</summary>
+    public static BeamformingDataset Load(string path, int? ns = null, BeamformingVariables? variables = null)
     {
+        var v = variables ?? BeamformingVariables.Thesis;
         var infos = MatFile.List(path);
-        bool Has(string n) => infos.Any(v => v.Name == n && v.IsSupported);
-        if (!Has("H"))
-            throw new ArgumentException($"BeamformingDataset.Load: '{path}' has no numeric variable 'H' (it holds {string.Join(", ", infos)}). " +
-                "Expected the thesis layout: H [Nr x Nt x N], Fopt [Nt x Ns x N], Wopt [Nr x Ns x N].");
-        var names = new[] { "H", "Fopt", "Wopt", "At", "Ar" }.Where(Has).ToArray();
-        var vars = MatFile.Load(path, names);
+        bool Has(string n) => infos.Any(i => i.Name == n && i.IsSupported);
+        string Holds() => infos.Count == 0 ? "no variables" : string.Join(", ", infos);
+        if (!Has(v.H))
+            throw new ArgumentException($"BeamformingDataset.Load: '{path}' has no numeric variable '{v.H}' for the channels (it holds {Holds()}). " +
+                "Expected the thesis layout H [Nr x Nt x N], Fopt [Nt x Ns x N], Wopt [Nr x Ns x N]; name other variables with BeamformingVariables (the CLI's --h, --fopt, --wopt, --at, --ar).");
+        // The optional variables may be absent under their thesis names (the role's own name), not under a name given.
+        foreach (var (name, what) in new[] { (v.Fopt, "Fopt"), (v.Wopt, "Wopt"), (v.At, "At"), (v.Ar, "Ar") })
+            if (name != what && !Has(name))
+                throw new ArgumentException($"BeamformingDataset.Load: '{path}' has no numeric variable '{name}' (named for {what}; it holds {Holds()}).");
+        if (Has(v.At) != Has(v.Ar))
+            throw new ArgumentException($"BeamformingDataset.Load: '{path}' holds {(Has(v.At) ? v.At : v.Ar)} but not {(Has(v.At) ? v.Ar : v.At)}; OMP needs both array-response dictionaries or neither.");
+        var wanted = new[] { v.H, v.Fopt, v.Wopt, v.At, v.Ar }.Where(Has).Distinct().ToArray();
+        var loaded = MatFile.Load(path, wanted);
+        var vars = new Dictionary<string, Tensor>();
+        foreach (var (name, role) in new[] { (v.H, "H"), (v.Fopt, "Fopt"), (v.Wopt, "Wopt"), (v.At, "At"), (v.Ar, "Ar") })
+            if (loaded.TryGetValue(name, out var t)) vars[role] = t;
         Tensor Batch(string name)
         {
             var t = vars[name];
@@ -110,7 +131,7 @@ public sealed class BeamformingDataset
             {
                 2 => t.Unsqueeze(0),
                 3 => t.Permute(2, 0, 1).Contiguous(),
-                _ => throw new ArgumentException($"BeamformingDataset.Load: '{name}' in '{path}' has {t.Dim} dimensions [{string.Join("x", t.Shape)}]; expected [rows x cols x N]."),
+                _ => throw new ArgumentException($"BeamformingDataset.Load: {name} in '{path}' has {t.Dim} dimensions [{string.Join("x", t.Shape)}]; expected [rows x cols x N]."),
             };
         }
         var h = Batch("H");

@@ -39,14 +39,19 @@ public static class BaselineEvaluation
     /// <summary>Optimal (SVD), OMP (El Ayach Algorithms 1 and 2 with the data set's path dictionaries, or oversampled UPA
     /// codebooks for arrays <paramref name="tx"/>/<paramref name="rx"/> when it has none) and beam steering (the Ns
     /// dictionary paths of largest |a_rᴴ H a_t|). OMP's combiner depends on the SNR, so it is recomputed per SNR; its
-    /// time per channel covers one precoder and one combiner.</summary>
-    public static IReadOnlyList<SpectralEfficiencyCurve> Evaluate(BeamformingDataset data, double[] snrDb, int nrf, ArrayGeometry? tx = null, ArrayGeometry? rx = null)
+    /// time per channel covers one precoder and one combiner. With <paramref name="referenceOmp"/>, a fourth curve
+    /// follows the reference MATLAB code of Yu et al. (2016) that the thesis's data comes with: the same precoder, and
+    /// a combiner by plain matching pursuit of Wopt over Ar (<see cref="Beamforming.OmpCombinerSvd"/>).</summary>
+    public static IReadOnlyList<SpectralEfficiencyCurve> Evaluate(BeamformingDataset data, double[] snrDb, int nrf, ArrayGeometry? tx = null, ArrayGeometry? rx = null,
+        bool referenceOmp = false)
     {
         int n = data.Count, ns = data.Ns, k = snrDb.Length;
+        var dictionary = DictionaryFor(data, tx, rx);
+        CheckRfChains(data, nrf, dictionary(0));
         var opt = new double[n, k];
         var omp = new double[n, k];
+        var reference = new double[n, k];
         var steer = new double[n, k];
-        var dictionary = DictionaryFor(data, tx, rx);
         long ompTicks = 0;
         Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = Parallelism.NumThreads }, i =>
         {
@@ -59,6 +64,12 @@ public static class BaselineEvaluation
             var f = frf * fbb;
             long spent = Stopwatch.GetTimestamp() - t0;
             var (fs, ws) = SteerByDictionary(h, at, ar, ns);
+            CMat? wref = null;
+            if (referenceOmp)
+            {
+                var (wrfRef, wbbRef) = Beamforming.OmpCombinerSvd(wopt, ar, nrf);
+                wref = wrfRef * wbbRef;
+            }
             for (int s = 0; s < k; s++)
             {
                 double snr = Math.Pow(10, snrDb[s] / 10);
@@ -68,16 +79,37 @@ public static class BaselineEvaluation
                 if (s == 0) spent += Stopwatch.GetTimestamp() - t1;
                 omp[i, s] = Beamforming.SpectralEfficiency(h, f, wrf * wbb, snr);
                 steer[i, s] = Beamforming.SpectralEfficiency(h, fs, ws, snr);
+                if (wref is not null) reference[i, s] = Beamforming.SpectralEfficiency(h, f, wref, snr);
             }
             Interlocked.Add(ref ompTicks, spent);
         });
         double ompMs = ompTicks * 1000.0 / Stopwatch.Frequency / n;
-        return [Curve("Optimal (SVD)", opt, snrDb, 0), Curve("OMP", omp, snrDb, ompMs), Curve("Beam steering", steer, snrDb, 0)];
+        var curves = new List<SpectralEfficiencyCurve> { Curve("Optimal (SVD)", opt, snrDb, 0), Curve("OMP", omp, snrDb, ompMs), Curve("Beam steering", steer, snrDb, 0) };
+        if (referenceOmp) curves.Add(Curve(ReferenceOmpName, reference, snrDb, 0));
+        return curves;
+    }
+
+    /// <summary>The name of the reference-code OMP curve (<see cref="Evaluate"/> with referenceOmp).</summary>
+    public const string ReferenceOmpName = "OMP (ref. code: Wopt pursuit)";
+
+    /// <summary>Which dictionary OMP uses on <paramref name="data"/>, in words (for reports).</summary>
+    public static string DictionaryDescription(BeamformingDataset data, ArrayGeometry? tx = null, ArrayGeometry? rx = null) =>
+        data.At is not null && data.Ar is not null
+            ? $"OMP dictionary: the data set's array responses At/Ar ({data.At.Size(2)} and {data.Ar.Size(2)} paths per channel)"
+            : $"OMP dictionary: oversampled (2x) UPA codebooks, {Codebook.Upa(tx ?? ArrayGeometry.Square(data.Nt)).Cols} transmit and " +
+              $"{Codebook.Upa(rx ?? ArrayGeometry.Square(data.Nr)).Cols} receive beams (the data set has no At/Ar)";
+
+    /// <summary>N_RF must carry the streams (≥ Ns) and be at most the dictionary's columns (OMP picks that many).</summary>
+    public static void CheckRfChains(BeamformingDataset data, int nrf, (CMat At, CMat Ar) dictionary)
+    {
+        int columns = Math.Min(dictionary.At.Cols, dictionary.Ar.Cols);
+        if (nrf < data.Ns || nrf > columns)
+            throw new ArgumentException($"N_RF = {nrf} RF chains: must be at least the Ns = {data.Ns} streams and at most the {columns} columns of OMP's dictionary.");
     }
 
     /// <summary>OMP's dictionaries for channel i: the data set's path responses, or oversampled UPA codebooks (built once)
     /// for the arrays <paramref name="tx"/>/<paramref name="rx"/> (square by default) when it has none.</summary>
-    internal static Func<int, (CMat At, CMat Ar)> DictionaryFor(BeamformingDataset data, ArrayGeometry? tx, ArrayGeometry? rx)
+    public static Func<int, (CMat At, CMat Ar)> DictionaryFor(BeamformingDataset data, ArrayGeometry? tx, ArrayGeometry? rx)
     {
         if (data.At is not null && data.Ar is not null) return i => data.Dictionaries(i)!.Value;
         var codeT = Codebook.Upa(tx ?? ArrayGeometry.Square(data.Nt));
