@@ -202,38 +202,4 @@ public static class TabularTraining
         }
         return Tensor.Full([count, 1], trainTarget.To(DType.Float64).Mean().Item(), DType.Float32);
     }
-
-    /// <summary>Logistic (classification, softmax over classes) or linear (regression) regression on dense features,
-    /// trained full-batch with Adam on the loss plus an L2 penalty λ‖W‖²/2; λ is chosen among
-    /// <paramref name="penalties"/> by the validation score. Returns a predictor of probabilities / values.</summary>
-    public static (Func<Tensor, Tensor> Predict, double Penalty, TabularScores Validation) FitLinear(Tensor xTrain, Tensor yTrain, Tensor xVal, Tensor yVal,
-        int outputs, double[]? penalties = null, int iterations = 300, ulong seed = 1)
-    {
-        bool classification = yTrain.DType == DType.Int64;
-        (Func<Tensor, Tensor>, double, TabularScores)? best = null;
-        foreach (double lambda in penalties ?? [1e-4, 1e-3, 1e-2])
-        {
-            var layer = new Linear(xTrain.Size(1), outputs, generator: new Generator(seed));
-            using (Tensor.NoGrad()) { Init.Zeros(layer.Weight); Init.Zeros(layer.Bias!); }
-            var opt = new Adam(layer.Parameters(), lr: 0.05);
-            for (int it = 0; it < iterations; it++)
-            {
-                var output = layer.Call(xTrain);
-                var loss = classification ? Functional.CrossEntropy(output, yTrain) : Functional.MseLoss(output, yTrain);
-                loss = loss.Add(layer.Weight.Pow(2).Sum().Mul(lambda / 2));
-                opt.ZeroGrad();
-                loss.Backward();
-                opt.Step();
-            }
-            Tensor Predict(Tensor x)
-            {
-                using var _ = Tensor.NoGrad();
-                var o = layer.Call(x);
-                return classification ? o.Softmax(-1) : o;
-            }
-            var scores = Score(Predict(xVal), yVal);
-            if (best is null || scores.Selection > best.Value.Item3.Selection) best = (Predict, lambda, scores);
-        }
-        return best!.Value;
-    }
 }

@@ -10,12 +10,13 @@ public sealed record TabularCompareOptions
     public required string Target { get; init; }
     public IReadOnlyDictionary<string, ColumnKind>? Overrides { get; init; }
     public IReadOnlyList<string>? Ignore { get; init; }
-    /// <summary>The model to train beside the baselines (majority / mean, TF-IDF linear, MLP alone, text Transformer alone).</summary>
+    /// <summary>The model to train beside the baselines (majority / mean, the TF-IDF linear model with C chosen on
+    /// validation, gradient boosting on the structured columns).</summary>
     public TabularModelKind Kind { get; init; } = TabularModelKind.Hybrid;
     public FusionKind Fusion { get; init; } = FusionKind.Concat;
     public bool Wide { get; init; }
-    /// <summary>Also compare every fusion type and the FT-Transformer (ablations beside "MLP alone" = no text branch and
-    /// "text Transformer alone" = no structured branch, which always run).</summary>
+    /// <summary>Also compare the ablations: the MLP alone (no text branch), the text Transformer alone (no structured
+    /// branch), the FT-Transformer and every fusion type.</summary>
     public bool Ablations { get; init; }
     /// <summary>Folds of cross-validation over the non-test rows; 1 means a single split with <see cref="ValidationFraction"/>.</summary>
     public int Folds { get; init; } = 5;
@@ -49,6 +50,14 @@ public sealed record TabularComparison(IReadOnlyList<TabularComparisonRow> Rows,
 /// <summary>k-fold cross-validation of the tabular models and baselines, with a held-out test split.</summary>
 public static class TabularExperiment
 {
+    /// <summary>The linear baseline's name in reports.</summary>
+    public static string LinearName(TabularPreprocessor prep) => prep.Classification
+        ? (prep.Tfidf is null ? "logistic regression" : "tf-idf logistic")
+        : (prep.Tfidf is null ? "ridge regression" : "tf-idf ridge");
+
+    /// <summary>The gradient-boosting baseline's name in reports.</summary>
+    public const string BoostingName = "gradient boosting (structured)";
+
     public static TabularComparison Compare(CsvTable table, TabularCompareOptions o, CsvTable? testTable = null, Action<string>? log = null)
     {
         if (o.Folds < 1) throw new ArgumentException($"Tabular: --cv must be at least 1, got {o.Folds}.");
@@ -103,15 +112,20 @@ public static class TabularExperiment
             log?.Invoke($"fold {f + 1}/{folds.Count}: {trainRows.Length} training, {valRows.Length} validation, {testRows.Length} test rows");
             Record(prep.Classification ? "majority class" : "training mean", TabularTraining.Score(TabularTraining.MajorityPredict(tr.Y, va.Count, prep.Outputs), va.Y),
                 () => TabularTraining.Score(TabularTraining.MajorityPredict(tr.Y, te.Count, prep.Outputs), te.Y));
-            static Tensor Wide(TabularBatch x) => x.Wide is null ? x.Dense : Tensor.Cat([x.Wide, x.Dense], 1);
-            var (linear, _, linVal) = TabularTraining.FitLinear(Wide(tr.X), tr.Y, Wide(va.X), va.Y, prep.Outputs, seed: o.Seed);
-            Record(prep.Classification ? (prep.Tfidf is null ? "logistic regression" : "tf-idf logistic") : (prep.Tfidf is null ? "linear regression" : "tf-idf linear"),
-                linVal, () => TabularTraining.Score(linear(Wide(te.X)), te.Y));
+            var (linear, c, linVal) = TabularBaselines.FitLinear(tr, va, prep.Outputs);
+            Record(LinearName(prep), linVal, () => TabularTraining.Score(linear(te.X), te.Y));
+            log?.Invoke($"  {LinearName(prep)} (C = {c:G3}): validation {TabularTraining.Describe(linVal)}");
+            if (TabularBaselines.FitBoosting(tr, va, prep.Outputs) is var (boost, iterations, boostVal))
+            {
+                Record(BoostingName, boostVal, () => TabularTraining.Score(boost(te.X), te.Y));
+                log?.Invoke($"  {BoostingName} ({iterations} iterations): validation {TabularTraining.Describe(boostVal)}");
+            }
             var kinds = new List<(TabularModelKind, FusionKind, bool)>();
-            if (prep.Encoder.Width > 0) kinds.Add((TabularModelKind.Mlp, FusionKind.Concat, false));
-            if (prep.Text is not null) kinds.Add((TabularModelKind.Text, FusionKind.Concat, false));
             if (o.Ablations)
             {
+                // Each branch alone (no text branch, no structured branch), the FT-Transformer and every fusion.
+                if (prep.Encoder.Width > 0) kinds.Add((TabularModelKind.Mlp, FusionKind.Concat, false));
+                if (prep.Text is not null) kinds.Add((TabularModelKind.Text, FusionKind.Concat, false));
                 if (prep.Encoder.NumericWidth + prep.Encoder.Cardinalities.Length > 0) kinds.Add((TabularModelKind.FtTransformer, FusionKind.Concat, false));
                 if (prep.Text is not null && prep.Encoder.Width > 0)
                     foreach (var fu in new[] { FusionKind.Concat, FusionKind.Cross, FusionKind.Gated })

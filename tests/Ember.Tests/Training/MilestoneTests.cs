@@ -70,8 +70,9 @@ public class MilestoneTests
     }
 
     /// <summary>The hybrid milestone's pipeline on the real fine-food reviews, shortened to the text Transformer and the
-    /// concat hybrid for 2 epochs: the TF-IDF logistic baseline must land where it does in the full run (test AUC
-    /// 0.8669) and the neural models well above chance (AUC ≥ 0.78; 0.81–0.83 measured after 2 epochs).</summary>
+    /// concat hybrid for 2 epochs: the TF-IDF logistic baseline (C chosen on validation, refit) must land where
+    /// scikit-learn's lands (test AUC 0.8789) and the neural models well above chance (AUC ≥ 0.78; 0.81–0.83 measured
+    /// after 2 epochs).</summary>
     [Fact]
     public void HybridPipelineOnFineFoodReviews()
     {
@@ -82,11 +83,13 @@ public class MilestoneTests
             Fit = new TabularFitOptions { Epochs = 2 },
         };
         var run = Milestones.Hybrid(Path.Combine(folder, "train.csv.gz"), Path.Combine(folder, "test.csv.gz"), recipe);
-        Assert.Equal(["majority class", "tf-idf logistic", "text transformer", "hybrid (concat)"], run.Reports.Select(r => r.Model.Split(" (λ")[0]));
+        Assert.Equal(["majority class", "tf-idf logistic", "gradient boosting", "text transformer", "hybrid (concat)"],
+            run.Reports.Select(r => r.Model.Split(" (C=")[0].Split(" (structured)")[0]));
         Assert.Equal(0.5, run.Reports[0].TestAuc, 12);
         Assert.Equal(0.658, run.Reports[0].TestAccuracy, 3);   // 658 of the 1,000 test reviews are "great"
-        Assert.InRange(run.Reports[1].TestAuc, 0.86, 0.875);
-        Assert.All(run.Reports.Skip(2), r => Assert.True(r.TestAuc >= 0.78, $"{r.Model}: test AUC {r.TestAuc:F4}"));
+        // scikit-learn's tuned TF-IDF logistic regression reaches 0.8789 on this split (bench/reference/tabular_baselines.py).
+        Assert.InRange(run.Reports[1].TestAuc, 0.87, 0.89);
+        Assert.All(run.Reports.Skip(3), r => Assert.True(r.TestAuc >= 0.78, $"{r.Model}: test AUC {r.TestAuc:F4}"));
         Assert.True(run.Result.ParametersMoved);
         Assert.Equal(["product", "review"], run.Preprocessor.Encoder.Features.Select(f => f.Name));
         Assert.Equal(ColumnKind.Text, run.Preprocessor.Encoder.Features[1].Kind);

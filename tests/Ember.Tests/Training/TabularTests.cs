@@ -79,12 +79,12 @@ public class TabularTests
         var v = TfidfVectorizer.Fit(docs, minDf: 1, ngrams: 1);
         Assert.Equal(["bad", "coffee", "good", "tea"], v.Vocabulary);
         double Idf(int df) => Math.Log(4.0 / (1 + df)) + 1;
-        var x = v.Transform(["good tea good"]).ToArrayDouble();
+        var x = v.Transform(["good tea good"]).ToDense().ToArrayDouble();
         double good = (1 + Math.Log(2)) * Idf(2), tea = Idf(2), norm = Math.Sqrt(good * good + tea * tea);
         TorchReference.Close([0, 0, good / norm, tea / norm], x, 1e-6, "tf-idf row");
         var meta = new Dictionary<string, string>();
         v.WriteMetadata(meta, "t_");
-        Assert.Equal(x, TfidfVectorizer.FromMetadata(meta, "t_", "meta").Transform(["good tea good"]).ToArrayDouble());
+        Assert.Equal(x, TfidfVectorizer.FromMetadata(meta, "t_", "meta").Transform(["good tea good"]).ToDense().ToArrayDouble());
         var bi = TfidfVectorizer.Fit(docs, minDf: 1, ngrams: 2);
         Assert.Contains("good tea", bi.Vocabulary);
     }
@@ -232,7 +232,7 @@ public class TabularTests
             Target = "label", Folds = 2, TextVocab = 300, MaxTokens = 16, DModel = 16, Layers = 1, Hidden = 32,
             Fit = new TabularFitOptions { Epochs = 3 },
         });
-        Assert.Equal(["majority class", "tf-idf logistic", "mlp (structured only)", "text transformer", "hybrid (concat)"], cmp.Rows.Select(r => r.Model));
+        Assert.Equal(["majority class", "tf-idf logistic", "gradient boosting (structured)", "hybrid (concat)"], cmp.Rows.Select(r => r.Model));
         Assert.All(cmp.Rows, r => Assert.Equal(2, r.FoldScores.Length));
         Assert.Equal(0.5, cmp.Rows[0].Mean, 12);   // a constant predictor has AUC 0.5
         Assert.Equal(40, cmp.TestRows);
@@ -261,7 +261,7 @@ public class TabularTests
             Fit = new TabularFitOptions { Epochs = 25, LearningRate = 3e-3, Patience = 25 },
         });
         Assert.False(cmp.Classification);
-        Assert.Equal(["training mean", "tf-idf linear", "mlp (structured only)", "text transformer", "ft-transformer (structured)",
+        Assert.Equal(["training mean", "tf-idf ridge", "gradient boosting (structured)", "mlp (structured only)", "text transformer", "ft-transformer (structured)",
             "hybrid (concat)", "hybrid (cross)", "hybrid (gated)"], cmp.Rows.Select(r => r.Model));
         var mean = cmp.Rows[0];
         var hybrid = cmp.Rows.First(r => r.Model == "hybrid (concat)");
