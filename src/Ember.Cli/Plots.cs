@@ -62,8 +62,9 @@ public static class Plots
         var hm = plt.Add.Heatmap(grid);
         hm.Colormap = new ScottPlot.Colormaps.Grayscale();
         hm.NaNCellColor = ScottPlot.Colors.White;
-        plt.Title(title);
         plt.HideAxesAndGrid();
+        plt.Title(title);                  // after hiding the axes: the title sits on the top axis and was hidden with it
+        plt.Axes.Title.IsVisible = true;
         Save(plt, path, 120 * perRow, 120 * rows + 60);
     }
 
@@ -129,10 +130,21 @@ public static class Plots
         Save(plt, path, side + 100, side);
     }
 
-    /// <summary>Actual values and each model's forecasts over time (one line each).</summary>
-    public static void Forecasts(DateOnly[] dates, double[] actual, IReadOnlyDictionary<string, double[]> forecasts, string path, string title, string yLabel)
+    /// <summary>Actual values and each model's forecasts over time (one line each). A year of daily values with a
+    /// weekly cycle is a solid band at any width, so a long series shows its last <paramref name="window"/> days, where
+    /// each forecast can be told from the truth (the report's errors cover the whole series).</summary>
+    public static void Forecasts(DateOnly[] dates, double[] actual, IReadOnlyDictionary<string, double[]> forecasts, string path, string title, string yLabel,
+        int window = 70)
     {
         var plt = new ScottPlot.Plot();
+        int from = dates.Length > window + 30 ? dates.Length - window : 0;
+        if (from > 0)
+        {
+            title += $" (last {window} of {dates.Length} days)";
+            dates = dates[from..];
+            actual = actual[from..];
+            forecasts = forecasts.ToDictionary(p => p.Key, p => p.Value[from..]);
+        }
         var xs = dates.Select(d => d.ToDateTime(TimeOnly.MinValue).ToOADate()).ToArray();
         var a = plt.Add.Scatter(xs, actual);
         a.LegendText = "actual";
@@ -143,8 +155,8 @@ public static class Plots
         {
             var sc = plt.Add.Scatter(xs, ys);
             sc.LegendText = name;
-            sc.MarkerSize = 0;
-            sc.LineWidth = 1;
+            sc.MarkerSize = 4;
+            sc.LineWidth = 1.5f;
         }
         plt.Axes.DateTimeTicksBottom();
         plt.YLabel(yLabel);
@@ -173,38 +185,56 @@ public static class Plots
         Save(plt, path, 1000, 650);
     }
 
-    /// <summary>One bar per token (left to right in text order): its attribution, positive up.</summary>
-    public static void TokenAttributions(IReadOnlyList<string> tokens, IReadOnlyList<double> attributions, string path, string title)
+    /// <summary>Integrated-gradient attributions as horizontal bars, one per token: the <paramref name="top"/> tokens of
+    /// largest |attribution| (each labelled with its position in the text), largest at the top, green pushing the
+    /// prediction up and red down. A long text's ~130 tokens on one axis were unreadable; the rest are summed in the
+    /// title.</summary>
+    public static void TokenAttributions(IReadOnlyList<string> tokens, IReadOnlyList<double> attributions, string path, string title, int top = 20)
     {
+        var shown = Enumerable.Range(0, tokens.Count).OrderByDescending(i => Math.Abs(attributions[i])).Take(top).ToList();
+        double rest = Enumerable.Range(0, tokens.Count).Except(shown).Sum(i => attributions[i]);
         var plt = new ScottPlot.Plot();
-        var bars = attributions.Select((v, i) => new ScottPlot.Bar
+        var bars = shown.Select((t, row) => new ScottPlot.Bar
         {
-            Position = i, Value = v,
-            FillColor = v >= 0 ? ScottPlot.Colors.SeaGreen : ScottPlot.Colors.IndianRed,
+            Position = shown.Count - 1 - row, Value = attributions[t],
+            FillColor = attributions[t] >= 0 ? ScottPlot.Colors.SeaGreen : ScottPlot.Colors.IndianRed,
+            Label = attributions[t].ToString("+0.000;-0.000", System.Globalization.CultureInfo.InvariantCulture),
         }).ToList();
-        plt.Add.Bars(bars);
-        var ticks = Enumerable.Range(0, tokens.Count).Select(i => (double)i).ToArray();
-        plt.Axes.Bottom.SetTicks(ticks, tokens.Select(t => t.Trim()).ToArray());
-        plt.Axes.Bottom.TickLabelStyle.Rotation = -60;
-        plt.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleRight;
-        plt.YLabel("attribution");
-        plt.Title(title);
-        Save(plt, path, Math.Clamp(22 * tokens.Count + 200, 600, 2400), 520);
+        var plot = plt.Add.Bars(bars);
+        plot.Horizontal = true;
+        string Show(int i) => $"{Shorten(tokens[i].Replace("\n", "\\n").Trim(), 24)}  #{i}";
+        plt.Axes.Left.SetTicks(shown.Select((_, row) => (double)(shown.Count - 1 - row)).ToArray(), shown.Select(Show).ToArray());
+        plt.Axes.Left.TickLabelStyle.FontSize = 14;
+        plt.XLabel("attribution (toward the explained output)");
+        plt.Title(shown.Count < tokens.Count
+            ? $"{title}: top {shown.Count} of {tokens.Count} tokens (the other {tokens.Count - shown.Count} sum to {rest:+0.000;-0.000})"
+            : title);
+        double span = shown.Count == 0 ? 1 : shown.Max(i => Math.Abs(attributions[i]));
+        plt.Axes.SetLimitsX(Math.Min(0, shown.Select(i => attributions[i]).DefaultIfEmpty(0).Min()) - 0.25 * span,
+            Math.Max(0, shown.Select(i => attributions[i]).DefaultIfEmpty(0).Max()) + 0.25 * span);
+        Save(plt, path, 1000, Math.Max(420, 32 * shown.Count + 160));
     }
 
-    /// <summary>One bar per model: the mean score across folds with a ± std error bar.</summary>
+    /// <summary>One horizontal bar per model: the mean score across folds with a ± std error bar; model names and their
+    /// values read horizontally on the left (rotated labels under vertical bars were cut off).</summary>
     public static void ModelComparison(IReadOnlyList<string> models, IReadOnlyList<double> means, IReadOnlyList<double> stds, string path, string title, string metric)
     {
         var plt = new ScottPlot.Plot();
-        var bars = means.Select((m, i) => new ScottPlot.Bar { Position = i, Value = m, Error = stds[i] }).ToList();
-        plt.Add.Bars(bars);
-        plt.Axes.Bottom.SetTicks(Enumerable.Range(0, models.Count).Select(i => (double)i).ToArray(), models.ToArray());
-        plt.Axes.Bottom.TickLabelStyle.Rotation = -30;
-        plt.Axes.Bottom.TickLabelStyle.Alignment = ScottPlot.Alignment.MiddleRight;
+        int n = models.Count;
+        var bars = means.Select((m, i) => new ScottPlot.Bar { Position = n - 1 - i, Value = m, Error = stds[i] }).ToList();
+        var plot = plt.Add.Bars(bars);
+        plot.Horizontal = true;
+        // The numbers go with the names (a label on the bar would sit on its error bar).
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        plt.Axes.Left.SetTicks(Enumerable.Range(0, n).Select(i => (double)(n - 1 - i)).ToArray(),
+            models.Select((m, i) => $"{m}   {means[i].ToString("0.0000", inv)} ± {stds[i].ToString("0.0000", inv)}").ToArray());
+        plt.Axes.Left.TickLabelStyle.FontSize = 14;
         double lo = means.Select((m, i) => m - stds[i]).Min(), hi = means.Select((m, i) => m + stds[i]).Max();
-        plt.Axes.SetLimitsY(Math.Max(0, lo - 0.1 * (hi - lo + 1e-9)), hi + 0.1 * (hi - lo + 1e-9));
-        plt.YLabel(metric);
+        plt.Axes.SetLimitsX(Math.Max(0, lo - 0.15 * (hi - lo + 1e-9)), hi + 0.2 * (hi - lo + 1e-9));
+        plt.XLabel(metric);
         plt.Title(title);
-        Save(plt, path, Math.Max(700, 110 * models.Count + 200), 560);
+        Save(plt, path, 1000, Math.Max(360, 60 * n + 160));
     }
+
+    private static string Shorten(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
 }

@@ -1,3 +1,5 @@
+using Ember.Kernels;
+
 namespace Ember.Classical;
 
 /// <summary>L2-regularized logistic regression, as scikit-learn's <c>LogisticRegression(C)</c> with the lbfgs solver:
@@ -17,8 +19,11 @@ public sealed class LogisticRegression
     private LogisticRegression(double[][] coef, double[] intercepts, int classes, double c, int iterations)
         => (Coefficients, Intercepts, Classes, C, Iterations) = (coef, intercepts, classes, c, iterations);
 
-    /// <summary>Fits on rows <paramref name="x"/> with class indices <paramref name="y"/> in [0, <paramref name="classes"/>).</summary>
-    public static LogisticRegression Fit(CsrMatrix x, ReadOnlySpan<long> y, int classes, double c = 1.0, double tolerance = 1e-8, int maxIterations = 2000)
+    /// <summary>Fits on rows <paramref name="x"/> with class indices <paramref name="y"/> in [0, <paramref name="classes"/>).
+    /// <paramref name="warmStart"/>, a model fitted on the same rows with another C, starts the solver at its solution
+    /// (a regularization path: neighbouring C values have nearby optima, so each fit takes a fraction of the iterations).</summary>
+    public static LogisticRegression Fit(CsrMatrix x, ReadOnlySpan<long> y, int classes, double c = 1.0, double tolerance = 1e-8, int maxIterations = 2000,
+        LogisticRegression? warmStart = null)
     {
         if (classes < 2) throw new ArgumentException($"LogisticRegression: needs at least 2 classes, got {classes}.");
         if (c <= 0 || !double.IsFinite(c)) throw new ArgumentException($"LogisticRegression: C must be positive, got {c}.");
@@ -28,6 +33,8 @@ public sealed class LogisticRegression
             if (v < 0 || v >= classes) throw new ArgumentException($"LogisticRegression: label {v} is outside [0, {classes}).");
         int k = classes == 2 ? 1 : classes;
         var core = new LinearCore(x, k, c);
+        var start = warmStart is not null && warmStart.Classes == classes && warmStart.Coefficients[0].Length == x.Columns
+            ? core.Join(warmStart.Coefficients, warmStart.Intercepts) : new double[core.Size];
         var r = Lbfgs.Minimize((p, grad) => core.Evaluate(p, grad, (z, dz) =>
         {
             // Per-row loss and its derivative with respect to the row's scores z (length k).
@@ -54,7 +61,7 @@ public sealed class LogisticRegression
                 }
             }
             return loss;
-        }), new double[core.Size], tolerance, maxIterations);
+        }), start, tolerance, maxIterations);
         var (coef, b) = core.Split(r.X);
         return new LogisticRegression(coef, b, classes, c, r.Iterations);
     }
@@ -93,12 +100,14 @@ public sealed class RidgeRegression
 
     private RidgeRegression(double[] coef, double intercept, double c) => (Coefficients, Intercept, C) = (coef, intercept, c);
 
-    public static RidgeRegression Fit(CsrMatrix x, ReadOnlySpan<double> y, double c = 1.0, double tolerance = 1e-8, int maxIterations = 2000)
+    public static RidgeRegression Fit(CsrMatrix x, ReadOnlySpan<double> y, double c = 1.0, double tolerance = 1e-8, int maxIterations = 2000,
+        RidgeRegression? warmStart = null)
     {
         if (c <= 0 || !double.IsFinite(c)) throw new ArgumentException($"RidgeRegression: C must be positive, got {c}.");
         if (y.Length != x.Rows) throw new ArgumentException($"RidgeRegression: {x.Rows} rows but {y.Length} targets.");
         var target = y.ToArray();
         var core = new LinearCore(x, 1, c);
+        var start = warmStart is not null && warmStart.Coefficients.Length == x.Columns ? core.Join([warmStart.Coefficients], [warmStart.Intercept]) : new double[core.Size];
         var r = Lbfgs.Minimize((p, grad) => core.Evaluate(p, grad, (z, dz) =>
         {
             double loss = 0;
@@ -109,7 +118,7 @@ public sealed class RidgeRegression
                 dz[i] = e;
             }
             return loss;
-        }), new double[core.Size], tolerance, maxIterations);
+        }), start, tolerance, maxIterations);
         var (coef, b) = core.Split(r.X);
         return new RidgeRegression(coef[0], b[0], c);
     }
@@ -135,6 +144,14 @@ internal sealed class LinearCore(CsrMatrix x, int k, double c)
         return (coef, p.AsSpan(k * x.Columns, k).ToArray());
     }
 
+    public double[] Join(double[][] coef, double[] intercepts)
+    {
+        var p = new double[Size];
+        for (int j = 0; j < k; j++) coef[j].CopyTo(p, j * x.Columns);
+        intercepts.CopyTo(p, k * x.Columns);
+        return p;
+    }
+
     public static double[] Scores(CsrMatrix x, double[][] coef, double[] intercepts)
     {
         int k = coef.Length;
@@ -153,32 +170,53 @@ internal sealed class LinearCore(CsrMatrix x, int k, double c)
 
     /// <summary>Objective and gradient at parameters <paramref name="p"/>; <paramref name="rowLoss"/> fills dZ from Z and
     /// returns the summed loss.</summary>
+    // Per-thread gradient buffers for Xᵀ·dZ (reused across evaluations): the row ranges of the threads' chunks write
+    // scattered columns, so each accumulates privately and the buffers are added in a fixed order (same bits on any
+    // schedule).
+    private double[][]? _partials;
+
     public double Evaluate(double[] p, double[] grad, Func<double[], double[], double> rowLoss)
     {
-        int f = x.Columns;
+        int f = x.Columns, chunks = Math.Max(1, Math.Min(Parallelism.NumThreads, x.Rows / 256));
         var z = new double[x.Rows * k];
-        for (int i = 0; i < x.Rows; i++)
-            for (int j = 0; j < k; j++)
-            {
-                double acc = p[k * f + j];
-                int wj = j * f;
-                for (int q = x.RowPtr[i]; q < x.RowPtr[i + 1]; q++) acc += x.Values[q] * p[wj + x.ColumnIndices[q]];
-                z[i * k + j] = acc;
-            }
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, t =>
+        {
+            int lo = (int)((long)x.Rows * t / chunks), hi = (int)((long)x.Rows * (t + 1) / chunks);
+            for (int i = lo; i < hi; i++)
+                for (int j = 0; j < k; j++)
+                {
+                    double acc = p[k * f + j];
+                    int wj = j * f;
+                    for (int q = x.RowPtr[i]; q < x.RowPtr[i + 1]; q++) acc += x.Values[q] * p[wj + x.ColumnIndices[q]];
+                    z[i * k + j] = acc;
+                }
+        });
         var dz = new double[z.Length];
         double loss = rowLoss(z, dz);
+        if (_partials is null || _partials.Length != chunks) _partials = Enumerable.Range(0, chunks).Select(_ => new double[Size]).ToArray();
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, t =>
+        {
+            var part = _partials[t];
+            Array.Clear(part);
+            int lo = (int)((long)x.Rows * t / chunks), hi = (int)((long)x.Rows * (t + 1) / chunks);
+            for (int i = lo; i < hi; i++)
+                for (int j = 0; j < k; j++)
+                {
+                    double d = c * dz[i * k + j];
+                    if (d == 0) continue;
+                    int wj = j * f;
+                    for (int q = x.RowPtr[i]; q < x.RowPtr[i + 1]; q++) part[wj + x.ColumnIndices[q]] += d * x.Values[q];
+                    part[k * f + j] += d;
+                }
+        });
         double penalty = 0;
-        for (int i = 0; i < k * f; i++) { penalty += p[i] * p[i]; grad[i] = p[i]; }
-        for (int j = 0; j < k; j++) grad[k * f + j] = 0;
-        for (int i = 0; i < x.Rows; i++)
-            for (int j = 0; j < k; j++)
-            {
-                double d = c * dz[i * k + j];
-                if (d == 0) continue;
-                int wj = j * f;
-                for (int q = x.RowPtr[i]; q < x.RowPtr[i + 1]; q++) grad[wj + x.ColumnIndices[q]] += d * x.Values[q];
-                grad[k * f + j] += d;
-            }
+        for (int i = 0; i < k * f; i++) penalty += p[i] * p[i];
+        for (int i = 0; i < Size; i++)
+        {
+            double g = i < k * f ? p[i] : 0;
+            foreach (var part in _partials) g += part[i];
+            grad[i] = g;
+        }
         return 0.5 * penalty + c * loss;
     }
 }

@@ -23,7 +23,7 @@ internal static unsafe class Attention
 
     /// <summary>Forward: writes O (Z, L, Ev) through <paramref name="o"/> (unit column stride) and the row log-sum-exp
     /// (Z, L) into <paramref name="lse"/> (−∞ for a row with nothing to attend; its output is zero).</summary>
-    public static void Forward(int z, int l, int s, int e, int ev, Operand q, Operand k, Operand v, float[]? mask, float scale,
+    public static void Forward(int z, int l, int s, int e, int ev, Operand q, Operand k, Operand v, Operand? mask, float scale,
         int? causalOffset, Operand o, float[] lse)
     {
         int next = 0;
@@ -75,7 +75,7 @@ internal static unsafe class Attention
     /// that then accumulates into them, while they are in its cache), all through operands with unit column stride.
     /// Any of the three may be null. Each head is handed whole to one thread (the next free one takes the next head),
     /// so no two threads write one head's rows; distinct heads must not share destination rows.</summary>
-    public static void Backward(int z, int l, int s, int e, int ev, Operand q, Operand k, Operand v, float[]? mask, float scale,
+    public static void Backward(int z, int l, int s, int e, int ev, Operand q, Operand k, Operand v, Operand? mask, float scale,
         int? causalOffset, Operand o, float[] lse, Operand dout, Operand? dq, Operand? dk, Operand? dv, bool clearKV = false)
     {
         int next = 0;
@@ -193,10 +193,12 @@ internal static unsafe class Attention
     }
 
     /// <summary>scratch[rb × c1] = Q[r0:r0+rb]·K[:c1]ᵀ·scale (+ mask[r0:, :c1]). <paramref name="kt"/>: K transposed
-    /// (e × s, see <see cref="Transpose"/>) or null to read K through its strides.</summary>
+    /// (e × s, see <see cref="Transpose"/>) or null to read K through its strides. The additive mask is an operand with
+    /// unit column stride: a row stride of 0 repeats one row for every query (a key-padding mask), offsets per z let
+    /// batch elements and heads have their own.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scores(int h, int r0, int rb, int c1, int s, int e, float* pq, Operand q, float* pk, Operand k,
-        float[]? mask, float scale, float* scratch, float* kt)
+        Operand? mask, float scale, float* scratch, float* kt)
     {
         if (kt != null)
             Product(rb, c1, e, pq + q.Offsets[h] + (long)r0 * q.RowStride, q.RowStride, q.ColStride, kt, s, 1, scratch, c1, false);
@@ -209,8 +211,9 @@ internal static unsafe class Attention
                 pk + k.Offsets[h], k.ColStride, k.RowStride, scratch, c1, false, parallel: false);
         var block = new Span<float>(scratch, rb * c1);
         TensorPrimitives.Multiply(block, scale, block);
-        if (mask is not null)
+        if (mask is Operand m)
             for (int i = 0; i < rb; i++)
-                TensorPrimitives.Add(new Span<float>(scratch + (long)i * c1, c1), mask.AsSpan((r0 + i) * s, c1), new Span<float>(scratch + (long)i * c1, c1));
+                TensorPrimitives.Add(new Span<float>(scratch + (long)i * c1, c1), m.Data.AsSpan(m.Offsets[h] + (r0 + i) * m.RowStride, c1),
+                    new Span<float>(scratch + (long)i * c1, c1));
     }
 }

@@ -99,24 +99,31 @@ public static partial class Functional
     }
 
     /// <summary>The fused float32 kernel (<see cref="Kernels.Attention"/>) when it applies: float32 q, k, v with the same
-    /// leading dims, an additive float mask of shape (L, S) that needs no gradient or none, optionally a causal limit
-    /// (query i sees keys j ≤ i + <paramref name="causalOffset"/>). Null otherwise, and the composed ops run. Its backward
-    /// gives first-order gradients only (a graph of the gradient, createGraph, is refused with a clear error).</summary>
+    /// leading dims, an additive float mask that needs no gradient and broadcasts to (…, L, S) (an (L, S) attention
+    /// mask, an (N, 1, 1, S) key-padding mask, or their sum), or none, optionally a causal limit (query i sees keys
+    /// j ≤ i + <paramref name="causalOffset"/>). Null otherwise, and the composed ops run. Its backward gives first-order
+    /// gradients only (a graph of the gradient, createGraph, is refused with a clear error).</summary>
     internal static Tensor? FusedAttention(Tensor q, Tensor k, Tensor v, Tensor? additive, double scale, int? causalOffset)
     {
         if (q.DType != DType.Float32 || k.DType != DType.Float32 || v.DType != DType.Float32) return null;
         var lead = q._shape[..^2];
         if (!ShapeUtil.SameShape(lead, k._shape[..^2]) || !ShapeUtil.SameShape(lead, v._shape[..^2])) return null;
         int l = q._shape[^2], s = k._shape[^2], e = q._shape[^1], ev = v._shape[^1];
-        float[]? mask = null;
-        if (additive is not null)
-        {
-            if (additive.DType != DType.Float32 || additive.RequiresGrad || additive.Dim != 2 || additive._shape[0] != l || additive._shape[1] != s) return null;
-            mask = additive.Contiguous().ToArray<float>();
-        }
         int z = 1;
         foreach (int d in lead) z *= d;
         if (z == 0 || l == 0 || s == 0 || e == 0 || ev == 0) return null;    // degenerate shapes: the composed ops
+        Kernels.Attention.Operand? mask = null;
+        if (additive is not null)
+        {
+            if (additive.DType != DType.Float32 || additive.RequiresGrad || additive.Dim > lead.Length + 2) return null;
+            // The mask as the kernel reads it: (Z, L, S) through broadcast strides (0 on broadcast dims), unit column stride.
+            int[] full = [.. lead, l, s];
+            try { ShapeUtil.Broadcast("ScaledDotProductAttention", additive._shape, full); }
+            catch (ArgumentException) { return null; }
+            if (!ShapeUtil.SameShape(ShapeUtil.Broadcast("ScaledDotProductAttention", additive._shape, full), full)) return null;
+            var m = additive._shape[^1] == s && additive._strides[^1] == 1 ? additive : additive.Expand([.. additive._shape[..^1], s]).Contiguous();
+            mask = Operand(m.Expand(full), z);
+        }
         var dense = Tensor.Empty(DType.Float32, [.. lead, l, ev]);
         var lse = new float[z * l];
         var qo = Operand(q, z); var ko = Operand(k, z); var vo = Operand(v, z);

@@ -153,7 +153,6 @@ public static partial class Functional
         if (p < 0 || p > 1) throw new ArgumentException($"Dropout: probability must be in [0, 1], got {p}.");
         if (!training || p == 0) return x;
         if (p == 1) return x.Mul(0.0);
-        var mask = Tensor.Bernoulli(x.Shape, 1 - p, x.DType, generator);
-        return x.Mul(mask.Mul(1 / (1 - p)));
+        return x.Mul(Tensor.ScaledBernoulli(x._shape, 1 - p, 1 / (1 - p), x.DType, generator));
     }
 }

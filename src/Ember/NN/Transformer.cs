@@ -169,9 +169,11 @@ public sealed class TransformerEncoderLayer : Module
 
     public TransformerEncoderLayer(int dModel, int nHead, int dimFeedforward = 2048, double dropout = 0.1,
         TransformerActivation activation = TransformerActivation.Relu, double layerNormEps = 1e-5, bool batchFirst = false,
-        bool normFirst = false, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
+        bool normFirst = false, bool bias = true, DType dtype = DType.Float32, Generator? generator = null, double? attentionDropout = null)
     {
-        SelfAttn = RegisterModule("self_attn", new MultiheadAttention(dModel, nHead, dropout, bias, batchFirst: batchFirst, dtype: dtype, generator: generator));
+        // attentionDropout: dropout on the attention weights (PyTorch uses `dropout` there too, the default). With 0 the
+        // self-attention runs in the fused kernel while training as well (Kernels.Attention has no dropout).
+        SelfAttn = RegisterModule("self_attn", new MultiheadAttention(dModel, nHead, attentionDropout ?? dropout, bias, batchFirst: batchFirst, dtype: dtype, generator: generator));
         _linear1 = RegisterModule("linear1", new Linear(dModel, dimFeedforward, bias, dtype, generator));
         _dropout = RegisterModule("dropout", new Dropout(dropout, generator));
         _linear2 = RegisterModule("linear2", new Linear(dimFeedforward, dModel, bias, dtype, generator));

@@ -184,6 +184,22 @@ public sealed partial class Tensor
         return t;
     }
 
+    /// <summary>A dropout mask: <paramref name="scale"/> with probability <paramref name="p"/>, else 0 — the same values as
+    /// <c>Bernoulli(shape, p).Mul(scale)</c> (the same random draws, each 1·scale rounded once) in one pass and one
+    /// allocation.</summary>
+    internal static Tensor ScaledBernoulli(int[] shape, double p, double scale, DType dtype, Generator? generator)
+    {
+        var g = generator ?? Generator.Default;
+        var t = Empty(dtype, CheckedShape("Bernoulli", shape));
+        switch (dtype)
+        {
+            case DType.Float32: g.FillBernoulli(t.Data<float>(), p, (float)scale, 0f); break;
+            case DType.Float64: g.FillBernoulli(t.Data<double>(), p, scale, 0.0); break;
+            default: return Bernoulli(shape, p, dtype, generator).Mul(scale);
+        }
+        return t;
+    }
+
     // ---------------------------------------------------------------- from / to managed memory
 
     private static Tensor FromSpanCore<T>(ReadOnlySpan<T> data, int[] shape) where T : unmanaged

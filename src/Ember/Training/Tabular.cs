@@ -131,14 +131,19 @@ public static class TabularTraining
         TabularScores? best = null;
         int bestEpoch = 0;
         Dictionary<string, Tensor>? bestState = null;
+        // Text models train on batches of similar length (each padded to its own longest row, see TabularModel).
+        int[]? lengths = config.UsesText && train.X.Text is { } ids ? TextLengths(ids, config.TextPadId) : null;
+        Tensor Loss(Tensor idx)
+        {
+            var batch = train.Rows(idx);
+            var output = model.Forward(batch.X);
+            return classification ? Functional.CrossEntropy(output, batch.Y) : Functional.MseLoss(output, batch.Y);
+        }
         for (int epoch = 1; epoch <= options.Epochs; epoch++)
         {
-            double trainLoss = EpochLoop.Run(model, opt, train.Count, options.BatchSize, order, idx =>
-            {
-                var batch = train.Rows(idx);
-                var output = model.Forward(batch.X);
-                return classification ? Functional.CrossEntropy(output, batch.Y) : Functional.MseLoss(output, batch.Y);
-            }, schedule.Step);
+            double trainLoss = lengths is null
+                ? EpochLoop.Run(model, opt, train.Count, options.BatchSize, order, Loss, schedule.Step)
+                : EpochLoop.Run(model, opt, EpochLoop.LengthGroupedBatches(lengths, options.BatchSize, order), Loss, schedule.Step);
             var scores = Score(Predict(model, validation.X), validation.Y);
             log?.Invoke($"  {config.Kind}{(config.Kind == TabularModelKind.Hybrid ? "/" + config.Fusion : "")} epoch {epoch}: train loss {trainLoss:F4}, validation {Describe(scores)}");
             if (best is null || scores.Selection > best.Selection)
@@ -153,25 +158,53 @@ public static class TabularTraining
         return (model, bestEpoch, best!);
     }
 
+    /// <summary>Tokens per row up to the last non-padding one.</summary>
+    internal static int[] TextLengths(Tensor ids, int padId)
+    {
+        int n = ids.Size(0), l = ids.Size(1);
+        var v = ids.Contiguous().ToArray<long>();
+        var r = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            int last = l;
+            while (last > 0 && v[i * l + last - 1] == padId) last--;
+            r[i] = last;
+        }
+        return r;
+    }
+
     public static string Describe(TabularScores s) => double.IsNaN(s.Auc)
         ? $"RMSE {s.Rmse:F4} MAE {s.Mae:F4}"
         : $"accuracy {s.Accuracy:F4} AUC {s.Auc:F4}";
 
-    /// <summary>Class probabilities (N, C) or predictions (N, 1), in eval mode without gradients, in chunks.</summary>
-    public static Tensor Predict(TabularModel model, TabularBatch x, int chunk = 256)
+    /// <summary>Class probabilities (N, C) or predictions (N, 1), in eval mode without gradients, in chunks (rows with
+    /// text go by length, so that each chunk is cut to its own longest row; the results come back in row order).</summary>
+    public static Tensor Predict(TabularModel model, TabularBatch x, int chunk = 128)
     {
         bool was = model.Training;
         model.Eval();
         try
         {
             using var _ = Tensor.NoGrad();
+            Tensor? order = null;
+            if (model.Config.UsesText && x.Text is { } ids && x.Count > chunk)
+            {
+                var lengths = TextLengths(ids, model.Config.TextPadId);
+                order = Tensor.FromArray(Enumerable.Range(0, x.Count).OrderBy(i => lengths[i]).Select(i => (long)i).ToArray());
+                x = x.Rows(order);
+            }
             var parts = new List<Tensor>();
             for (int start = 0; start < x.Count; start += chunk)
             {
                 var y = model.Forward(x.Slice(start, Math.Min(chunk, x.Count - start)));
                 parts.Add(model.Config.Outputs > 1 ? y.Softmax(-1) : y);   // classifiers have at least 2 outputs
             }
-            return Tensor.Cat(parts, 0);
+            var all = Tensor.Cat(parts, 0);
+            if (order is null) return all;
+            var inverse = new long[x.Count];
+            var o = order.ToArray<long>();
+            for (int i = 0; i < o.Length; i++) inverse[o[i]] = i;
+            return all.IndexSelect(0, Tensor.FromArray(inverse));
         }
         finally { model.Train(was); }
     }

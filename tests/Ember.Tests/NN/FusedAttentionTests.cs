@@ -104,6 +104,39 @@ public class FusedAttentionTests
         Close($"packed b={b} t={t} dqkv", qkv64.Grad!, qkv32.Grad!);
     }
 
+    /// <summary>Key-padding masks (N, 1, 1, S) alone and added to an (L, S) mask, as MultiheadAttention builds them,
+    /// including a sequence padded everywhere (its rows attend to nothing: zero output, zero gradients).</summary>
+    [Theory]
+    [InlineData(12, false)]
+    [InlineData(40, true)]
+    [InlineData(33, false)]
+    public void KeyPaddingMasksRunFusedAndMatchComposedFloat64(int t, bool withAttnMask)
+    {
+        const int b = 3, h = 2, e = 8;
+        var g = new Generator((ulong)t);
+        var q64 = Tensor.Randn([b, h, t, e], DType.Float64, g).Mul(1.5);
+        var k64 = Tensor.Randn([b, h, t, e], DType.Float64, g).Mul(1.5);
+        var v64 = Tensor.Randn([b, h, t, e], DType.Float64, g);
+        var pad = new double[b * t];
+        int[] lengths = [t, t / 2, 0];
+        for (int n = 0; n < b; n++)
+            for (int j = lengths[n]; j < t; j++) pad[n * t + j] = double.NegativeInfinity;
+        var mask = Tensor.FromArray(pad, b, 1, 1, t);
+        if (withAttnMask) mask = mask.Add(F.CausalMask(t, t, DType.Float64));
+        var leaves64 = new[] { q64, k64, v64 }.Select(x => x.Detach().RequiresGrad_()).ToArray();
+        var leaves32 = new[] { q64, k64, v64 }.Select(x => x.Detach().To(DType.Float32).RequiresGrad_()).ToArray();
+        var y64 = F.ScaledDotProductAttention(leaves64[0], leaves64[1], leaves64[2], mask);
+        var y32 = F.ScaledDotProductAttention(leaves32[0], leaves32[1], leaves32[2], mask.To(DType.Float32));
+        Assert.Equal("ScaledDotProductAttentionBackward", y32.GradFn!.Name);   // the fused kernel ran
+        var gy = Tensor.Randn(y64.Shape, DType.Float64, g);
+        y64.Backward(gy);
+        y32.Backward(gy.To(DType.Float32));
+        Close($"padding T={t} output", y64, y32);
+        string[] names = ["q", "k", "v"];
+        for (int i = 0; i < 3; i++) Close($"padding T={t} d{names[i]}", leaves64[i].Grad!, leaves32[i].Grad!);
+        Assert.Equal(0.0, y32.Select(0, 2).Abs().Max().Item());   // the all-padding sequence
+    }
+
     [Fact]
     public void GptUsesTheFusedKernelAndMatchesTheComposedPath()
     {
