@@ -93,12 +93,12 @@ public class LearnedBeamformingTests
         (code, output, err) = CliTests.Run("beamforming", "evaluate", "--data", test, "--model", model, "--snr", "-20:10:0", "--out", dir);
         Assert.True(code == 0, err);
         var csv = File.ReadAllLines(Path.Combine(dir, "report.csv"));
-        Assert.Equal("snr_db,Optimal (SVD),OMP,Beam steering,m", csv[0]);
+        Assert.Equal("snr_db,Optimal (SVD),OMP,Beam steering,OMP (ref. code: Wopt pursuit),m", csv[0]);   // simulated files carry At/Ar
         Assert.Equal(4, csv.Length);
         Assert.True(File.Exists(Path.Combine(dir, "se_vs_snr.png")));
         (code, _, err) = CliTests.Run("beamforming", "train", "--data", Path.Combine(dir, "missing.mat"));
         Assert.Equal(2, code);
-        Assert.Contains("no file", err);
+        Assert.Contains("no such file", err);
         (code, _, err) = CliTests.Run("beamforming", "train", "--data", train, "--model", "resnet");
         Assert.Equal(2, code);
         Assert.Contains("choose cnn, complex-cnn", err);
