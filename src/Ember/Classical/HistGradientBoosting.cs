@@ -353,22 +353,7 @@ public sealed class HistGradientBoosting
     public Tensor PredictProbabilities(double[][] x)
     {
         if (Classes == 0) throw new InvalidOperationException("HistGradientBoosting: a regressor has no class probabilities; call Predict.");
-        var raw = Raw(x);
-        var p = new float[x.Length * Classes];
-        for (int i = 0; i < x.Length; i++)
-        {
-            if (_k == 1)
-            {
-                double q = 1 / (1 + Math.Exp(-raw[i]));
-                (p[i * 2], p[i * 2 + 1]) = ((float)(1 - q), (float)q);
-                continue;
-            }
-            double max = double.NegativeInfinity, sum = 0;
-            for (int c = 0; c < _k; c++) max = Math.Max(max, raw[i * _k + c]);
-            for (int c = 0; c < _k; c++) sum += Math.Exp(raw[i * _k + c] - max);
-            for (int c = 0; c < _k; c++) p[i * _k + c] = (float)(Math.Exp(raw[i * _k + c] - max) / sum);
-        }
-        return Tensor.FromArray(p, x.Length, Classes);
+        return LogisticRegression.Probabilities(Raw(x), x.Length, Classes);
     }
 
     /// <summary>Predictions (N, 1), float32 (a regressor).</summary>

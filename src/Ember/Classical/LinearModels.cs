@@ -67,26 +67,28 @@ public sealed class LogisticRegression
     }
 
     /// <summary>Class probabilities (N, classes), float32.</summary>
-    public Tensor PredictProbabilities(CsrMatrix x)
+    public Tensor PredictProbabilities(CsrMatrix x) => Probabilities(LinearCore.Scores(x, Coefficients, Intercepts), x.Rows, Classes);
+
+    /// <summary>Probabilities (N, classes) from raw scores: one log-odds per row for two classes (the positive class's),
+    /// else one logit per class (softmax).</summary>
+    internal static Tensor Probabilities(double[] raw, int rows, int classes)
     {
-        int k = Coefficients.Length;
-        var z = LinearCore.Scores(x, Coefficients, Intercepts);
-        var p = new float[x.Rows * Classes];
-        for (int i = 0; i < x.Rows; i++)
+        int k = classes == 2 ? 1 : classes;
+        var p = new float[rows * classes];
+        for (int i = 0; i < rows; i++)
         {
             if (k == 1)
             {
-                double q = 1 / (1 + Math.Exp(-z[i]));
-                p[i * 2] = (float)(1 - q);
-                p[i * 2 + 1] = (float)q;
+                double q = 1 / (1 + Math.Exp(-raw[i]));
+                (p[i * 2], p[i * 2 + 1]) = ((float)(1 - q), (float)q);
                 continue;
             }
             double max = double.NegativeInfinity, sum = 0;
-            for (int j = 0; j < k; j++) max = Math.Max(max, z[i * k + j]);
-            for (int j = 0; j < k; j++) sum += Math.Exp(z[i * k + j] - max);
-            for (int j = 0; j < k; j++) p[i * k + j] = (float)(Math.Exp(z[i * k + j] - max) / sum);
+            for (int j = 0; j < k; j++) max = Math.Max(max, raw[i * k + j]);
+            for (int j = 0; j < k; j++) sum += Math.Exp(raw[i * k + j] - max);
+            for (int j = 0; j < k; j++) p[i * k + j] = (float)(Math.Exp(raw[i * k + j] - max) / sum);
         }
-        return Tensor.FromArray(p, x.Rows, Classes);
+        return Tensor.FromArray(p, rows, classes);
     }
 }
 

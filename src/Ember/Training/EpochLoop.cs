@@ -12,21 +12,10 @@ internal static class EpochLoop
     /// <paramref name="afterStep"/>. Returns the mean batch loss.</summary>
     public static double Run(Module model, Optimizer opt, int count, int batchSize, Generator order, Func<Tensor, Tensor> loss, Action? afterStep = null)
     {
-        model.Train();
         var perm = Tensor.RandPerm(count, order);
-        int steps = Steps(count, batchSize);
-        double total = 0;
-        for (int b = 0; b < steps; b++)
-        {
-            var l = loss(perm.Narrow(0, b * batchSize, Math.Min(batchSize, count - b * batchSize)));
-            opt.ZeroGrad();
-            l.Backward();
-            Optimizer.ClipGradNorm(model.Parameters(), 1.0);
-            opt.Step();
-            afterStep?.Invoke();
-            total += l.Item();
-        }
-        return total / steps;
+        var batches = Enumerable.Range(0, Steps(count, batchSize))
+            .Select(b => perm.Narrow(0, b * batchSize, Math.Min(batchSize, count - b * batchSize))).ToList();
+        return Run(model, opt, batches, loss, afterStep);
     }
 
     /// <summary>One epoch over the given minibatches (int64 row indices each), in that order.</summary>
