@@ -736,7 +736,7 @@ public static class Program
             "step" => new StepLR(opt, Math.Max(1, total / 3), 0.1),
             _ => throw new UsageException($"train: unknown schedule '{schedule}' (none, cosine, onecycle, step)"),
         };
-        if (sched is not null) trainer.OnBatchEnd = sched.Step;
+        trainer.Scheduler = sched;
         Console.WriteLine(model.Summary([1, config.InFeatures]));
         var plot = Path.Combine(outDir, "curves.png");
         trainer.OnEpochEnd = h => Plots.LearningCurves(h, plot, "training");
@@ -751,7 +751,6 @@ public static class Program
             Metadata = metadata,
             Classification = classification,
         });
-        if (sched is not null && resume is not null) sched.Restore(trainer.History.Count * trainLoader.Count);
         var best = classification ? trainer.History.MaxBy(h => h.ValAccuracy ?? 0)! : trainer.History.MinBy(h => h.ValLoss ?? double.MaxValue)!;
         Console.WriteLine($"saved {Path.Combine(outDir, "best.safetensors")} (epoch {best.Epoch}), {Path.Combine(outDir, "last.safetensors")}, metrics.csv, curves.png");
         Console.WriteLine(classification ? $"val_accuracy={best.ValAccuracy:F4}" : $"val_rmse={Math.Sqrt(best.ValLoss ?? double.NaN):G5}");

@@ -63,7 +63,7 @@ public static partial class Milestones
         var test = new DataLoader(new TensorDataset(xte, yte), 500);
         var trainer = new Trainer(model, opt, (o, y) => Functional.CrossEntropy(o, y, labelSmoothing: recipe.LabelSmoothing));
         var schedule = new OneCycleLR(opt, recipe.MaxLearningRate, recipe.Epochs * train.Count);
-        trainer.OnBatchEnd = schedule.Step;
+        trainer.Scheduler = schedule;
         trainer.Fit(train, test, options with { Epochs = recipe.Epochs });
         return (model, trainer, trainer.Evaluate(test));
     }

@@ -130,7 +130,7 @@ public static partial class Milestones
         var test = new DataLoader(new TensorDataset(xte, yte), 500);
         var trainer = new Trainer(model, opt, (o, y) => Functional.CrossEntropy(o, y));
         var schedule = new OneCycleLR(opt, recipe.MaxLearningRate, recipe.Epochs * train.Count);
-        trainer.OnBatchEnd = schedule.Step;
+        trainer.Scheduler = schedule;
         var meta = model.Config.ToMetadata();
         trainer.Fit(train, test, options with { Epochs = recipe.Epochs, Metadata = options.Metadata ?? meta });
         return (model, trainer, trainer.Evaluate(test));

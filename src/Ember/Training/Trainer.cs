@@ -54,8 +54,14 @@ public sealed class Trainer
         _loss = loss;
     }
 
-    /// <summary>Called after each optimizer step (batch-level schedulers such as OneCycle step here).</summary>
+    /// <summary>Called after each optimizer step.</summary>
     public Action? OnBatchEnd { get; set; }
+
+    /// <summary>A learning-rate schedule stepped after every optimizer step. The trainer owns its state: checkpoints
+    /// store its step ("scheduler_step") and <see cref="TrainerOptions.ResumeFrom"/> restores it before training
+    /// continues, so warm-up and one-cycle schedules resume where they stopped (they restarted from step 0 when the
+    /// caller restored the step after <see cref="Fit"/>).</summary>
+    public LRScheduler? Scheduler { get; set; }
 
     /// <summary>Called after each epoch with the history so far (plots, epoch-level schedulers).</summary>
     public Action<IReadOnlyList<EpochMetrics>>? OnEpochEnd { get; set; }
@@ -133,6 +139,7 @@ public sealed class Trainer
             loss.Backward();
             if (options.ClipGradNorm is double max) Optimizer.ClipGradNorm(_model.Parameters(), max);
             _optimizer.Step();
+            Scheduler?.Step();
             OnBatchEnd?.Invoke();
             int n = x.Size(0);
             lossSum += lv * n;
@@ -199,6 +206,7 @@ public sealed class Trainer
         meta["epoch"] = epoch.ToString(CultureInfo.InvariantCulture);
         meta["best"] = best.ToString("R", CultureInfo.InvariantCulture);
         meta["format"] = "ember-checkpoint-1";
+        if (Scheduler is not null) meta["scheduler_step"] = Scheduler.LastStep.ToString(CultureInfo.InvariantCulture);
         Safetensors.Save(path, tensors, meta);
     }
 
@@ -209,6 +217,12 @@ public sealed class Trainer
         _optimizer.LoadStateDict(tensors.Where(kv => kv.Key.StartsWith("optim.")).ToDictionary(kv => kv.Key["optim.".Length..], kv => kv.Value));
         int epoch = meta.TryGetValue("epoch", out var e) ? int.Parse(e, CultureInfo.InvariantCulture) : 0;
         double best = meta.TryGetValue("best", out var b) ? double.Parse(b, CultureInfo.InvariantCulture) : double.NaN;
+        if (Scheduler is not null)
+        {
+            if (!meta.TryGetValue("scheduler_step", out var st) || !int.TryParse(st, NumberStyles.Integer, CultureInfo.InvariantCulture, out int step) || step < 0)
+                throw new InvalidDataException($"Trainer: {path} holds no scheduler step ('scheduler_step'); it was saved without a schedule, so resuming one from it would restart the schedule.");
+            Scheduler.Restore(step);
+        }
         return (epoch + 1, best);
     }
 

@@ -177,6 +177,37 @@ public class MilestoneTests
         Assert.True(resumed[^1].TrainLoss < a[0].TrainLoss);
     }
 
+    /// <summary>A one-cycle schedule resumed from a checkpoint continues at the step it stopped at: the learning rates of
+    /// epochs 3-4 after a resume equal those of a straight 4-epoch run (they restarted at the warm-up's start before
+    /// the trainer owned the schedule), and a checkpoint saved without a schedule cannot silently restart one.</summary>
+    [Fact]
+    public void ResumedSchedulesContinueWhereTheyStopped()
+    {
+        var x = Tensor.Randn([256, 6], DType.Float32, new Generator(1));
+        var y = x.Narrow(1, 0, 3).Sum(1).Gt(0).To(DType.Int64);
+        List<EpochMetrics> Run(int epochs, string? dir, string? resume, bool schedule = true)
+        {
+            var model = new Mlp(new MlpConfig { InFeatures = 6, Hidden = [16], OutFeatures = 2 }, new Generator(7));
+            var opt = new AdamW(model.Parameters(), lr: 0.01);
+            var loader = new DataLoader(new TensorDataset(x, y), 32, shuffle: true, seed: 3);
+            var trainer = new Trainer(model, opt, (o, t) => Functional.CrossEntropy(o, t))
+            {
+                Scheduler = schedule ? new OneCycleLR(opt, 0.01, 4 * loader.Count) : null,
+            };
+            return trainer.Fit(loader, null, new TrainerOptions { Epochs = epochs, Progress = false, CheckpointDir = dir, ResumeFrom = resume });
+        }
+        var straight = Run(4, null, null);
+        var dir = Directory.CreateTempSubdirectory("ember-sched").FullName;
+        Run(2, dir, null);
+        var resumed = Run(4, dir, Path.Combine(dir, "last.safetensors"));
+        Assert.Equal([3, 4], resumed.Select(m => m.Epoch));
+        Assert.Equal(straight.Skip(2).Select(m => m.LearningRate), resumed.Select(m => m.LearningRate));
+        Assert.NotEqual(straight[0].LearningRate, resumed[0].LearningRate);
+        var plain = Directory.CreateTempSubdirectory("ember-nosched").FullName;
+        Run(2, plain, null, schedule: false);
+        Assert.Contains("scheduler_step", Assert.Throws<InvalidDataException>(() => Run(4, plain, Path.Combine(plain, "last.safetensors"))).Message);
+    }
+
     [Fact]
     public void LossBlowUpIsAClearError()
     {
