@@ -33,6 +33,9 @@ public sealed class DataLoader : IEnumerable<Tensor[]>
     public int Prefetch { get; }
     public IDataset Dataset => _dataset;
 
+    /// <summary>The generator of the shuffles (its state goes into the trainer's checkpoints).</summary>
+    internal Generator ShuffleGenerator => _generator;
+
     /// <summary>Batches per epoch.</summary>
     public int Count => DropLast ? _dataset.Count / BatchSize : (_dataset.Count + BatchSize - 1) / BatchSize;
 

@@ -105,6 +105,7 @@ public sealed class CausalSelfAttention : Module
     private readonly int _heads;
     private readonly double _dropout;
     private readonly Generator? _generator;
+    internal override Generator? RandomSource => _dropout > 0 ? _generator ?? Generator.Default : null;
 
     /// <summary>When set, each forward appends its attention weights (B, H, T, S) here.</summary>
     internal List<Tensor>? Capture { get; set; }

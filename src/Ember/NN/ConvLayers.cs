@@ -285,6 +285,7 @@ public sealed class Dropout2d : Module
 {
     public double P { get; }
     private readonly Generator? _generator;
+    internal override Generator? RandomSource => P > 0 ? _generator ?? Generator.Default : null;
 
     public Dropout2d(double p = 0.5, Generator? generator = null)
     {

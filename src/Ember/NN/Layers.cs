@@ -163,6 +163,7 @@ public sealed class Dropout : Module
 {
     public double P { get; }
     private readonly Generator? _generator;
+    internal override Generator? RandomSource => P > 0 ? _generator ?? Generator.Default : null;
 
     public Dropout(double p = 0.5, Generator? generator = null)
     {

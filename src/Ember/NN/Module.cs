@@ -83,6 +83,11 @@ public abstract class Module
     public IEnumerable<(string Name, Module Module)> NamedChildren() => _modules.Select(kv => (kv.Key, kv.Value));
 
     /// <summary>This module and all descendants with dotted names ("" for this one).</summary>
+    /// <summary>The generator this module draws from while training (dropout masks), or null when it draws from none
+    /// of its own (dropout without a generator draws from <see cref="Generator.Default"/>). The trainer saves and
+    /// restores these states with its checkpoints, so a resumed run draws what the uninterrupted run would have.</summary>
+    internal virtual Generator? RandomSource => null;
+
     public IEnumerable<(string Name, Module Module)> NamedModules(string prefix = "")
     {
         yield return (prefix, this);

@@ -19,6 +19,7 @@ public abstract class RecurrentBase : Module
     public RecurrentMode Mode { get; }
     private readonly int _gates;
     private readonly Generator? _generator;
+    internal override Generator? RandomSource => DropoutP > 0 ? _generator ?? Generator.Default : null;
     private readonly List<(Tensor Wih, Tensor Whh, Tensor? Bih, Tensor? Bhh)> _weights = new();
 
     protected RecurrentBase(RecurrentMode mode, int inputSize, int hiddenSize, int numLayers, bool bias, bool batchFirst, double dropout,

@@ -63,6 +63,7 @@ public sealed class MultiheadAttention : Module
     public Tensor? InProjBias { get; }
     public Linear OutProj { get; }
     private readonly Generator? _generator;
+    internal override Generator? RandomSource => DropoutP > 0 ? _generator ?? Generator.Default : null;
 
     public MultiheadAttention(int embedDim, int numHeads, double dropout = 0, bool bias = true, int? kdim = null, int? vdim = null,
         bool batchFirst = false, DType dtype = DType.Float32, Generator? generator = null)

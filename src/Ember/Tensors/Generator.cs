@@ -14,6 +14,19 @@ public sealed class Generator
 
     public Generator(ulong seed) => ManualSeed(seed);
 
+    /// <summary>The full state (as <c>torch.Generator.get_state</c>): the four xoshiro words, and the spare normal
+    /// deviate of the Box–Muller pair when one is pending.</summary>
+    public ulong[] GetState() => _spareNormal is double d ? [_s0, _s1, _s2, _s3, 1, (ulong)BitConverter.DoubleToInt64Bits(d)] : [_s0, _s1, _s2, _s3, 0, 0];
+
+    /// <summary>Restores a state from <see cref="GetState"/>.</summary>
+    public void SetState(ulong[] state)
+    {
+        if (state.Length != 6 || state[4] > 1 || (state[0] | state[1] | state[2] | state[3]) == 0)
+            throw new ArgumentException($"Generator.SetState: expected the 6 words GetState returns (not all-zero state words), got {state.Length}.");
+        (_s0, _s1, _s2, _s3) = (state[0], state[1], state[2], state[3]);
+        _spareNormal = state[4] == 1 ? BitConverter.Int64BitsToDouble((long)state[5]) : null;
+    }
+
     /// <summary>Resets the state from <paramref name="seed"/>.</summary>
     public Generator ManualSeed(ulong seed)
     {

@@ -68,8 +68,11 @@ public sealed class Trainer
 
     public List<EpochMetrics> History { get; } = new();
 
+    private DataLoader? _train;   // the loader Fit is training on (its shuffle state goes into checkpoints)
+
     public List<EpochMetrics> Fit(DataLoader train, DataLoader? validation, TrainerOptions options)
     {
+        _train = train;
         int startEpoch = 1;
         double best = double.NaN;
         if (options.ResumeFrom is not null) (startEpoch, best) = Resume(options.ResumeFrom);
@@ -207,6 +210,7 @@ public sealed class Trainer
         meta["best"] = best.ToString("R", CultureInfo.InvariantCulture);
         meta["format"] = "ember-checkpoint-1";
         if (Scheduler is not null) meta["scheduler_step"] = Scheduler.LastStep.ToString(CultureInfo.InvariantCulture);
+        meta["rng"] = string.Join(";", RandomSources().Select(g => string.Join(",", g.GetState().Select(w => w.ToString("x", CultureInfo.InvariantCulture)))));
         Safetensors.Save(path, tensors, meta);
     }
 
@@ -217,6 +221,23 @@ public sealed class Trainer
         _optimizer.LoadStateDict(tensors.Where(kv => kv.Key.StartsWith("optim.")).ToDictionary(kv => kv.Key["optim.".Length..], kv => kv.Value));
         int epoch = meta.TryGetValue("epoch", out var e) ? int.Parse(e, CultureInfo.InvariantCulture) : 0;
         double best = meta.TryGetValue("best", out var b) ? double.Parse(b, CultureInfo.InvariantCulture) : double.NaN;
+        if (meta.TryGetValue("rng", out var rng))
+        {
+            // The generators' states at the checkpoint: the next epoch's shuffle and dropout masks are those the
+            // uninterrupted run drew (checkpoints written before this have none, and resume with fresh generators).
+            var sources = RandomSources();
+            var states = rng.Split(';');
+            if (states.Length != sources.Count)
+                throw new InvalidDataException($"Trainer: {path} holds {states.Length} random generator states, this model and loader have {sources.Count}; it was saved from another setup.");
+            for (int i = 0; i < states.Length; i++)
+            {
+                try { sources[i].SetState(states[i].Split(',').Select(w => ulong.Parse(w, NumberStyles.HexNumber, CultureInfo.InvariantCulture)).ToArray()); }
+                catch (Exception ex) when (ex is FormatException or OverflowException or ArgumentException)
+                {
+                    throw new InvalidDataException($"Trainer: {path} has an unreadable generator state {i} ('{states[i]}').", ex);
+                }
+            }
+        }
         if (Scheduler is not null)
         {
             if (!meta.TryGetValue("scheduler_step", out var st) || !int.TryParse(st, NumberStyles.Integer, CultureInfo.InvariantCulture, out int step) || step < 0)
@@ -224,6 +245,17 @@ public sealed class Trainer
             Scheduler.Restore(step);
         }
         return (epoch + 1, best);
+    }
+
+    /// <summary>Every generator a training step draws from, in a fixed order: the training loader's shuffle, then each
+    /// module's (by module order, each once; <see cref="Generator.Default"/> only when a module draws from it).</summary>
+    private List<Generator> RandomSources()
+    {
+        var list = new List<Generator>();
+        if (_train is not null) list.Add(_train.ShuffleGenerator);
+        foreach (var (_, m) in _model.NamedModules())
+            if (m.RandomSource is { } g && !list.Any(x => ReferenceEquals(x, g))) list.Add(g);
+        return list;
     }
 
     /// <summary>Loads the model.* entries of a checkpoint (or a plain state dict) into <paramref name="model"/>.</summary>

@@ -208,6 +208,32 @@ public class MilestoneTests
         Assert.Contains("scheduler_step", Assert.Throws<InvalidDataException>(() => Run(4, plain, Path.Combine(plain, "last.safetensors"))).Message);
     }
 
+    /// <summary>Exact resume: 2 epochs, a checkpoint, 2 more epochs from it give bit for bit the weights, optimizer state
+    /// and schedule of 4 straight epochs — with shuffling and dropout drawing random numbers all along (their generators'
+    /// states are in the checkpoint).</summary>
+    [Fact]
+    public void ResumeContinuesBitForBit()
+    {
+        var x = Tensor.Randn([200, 6], DType.Float32, new Generator(1));
+        var y = x.Narrow(1, 0, 3).Sum(1).Gt(0).To(DType.Int64);
+        (Dictionary<string, Tensor> Model, Dictionary<string, Tensor> Optim, double Lr) Run(int epochs, string? dir, string? resume)
+        {
+            var model = new Mlp(new MlpConfig { InFeatures = 6, Hidden = [16, 16], OutFeatures = 2, Dropout = 0.3 }, new Generator(7));
+            var opt = new AdamW(model.Parameters(), lr: 0.01);
+            var loader = new DataLoader(new TensorDataset(x, y), 32, shuffle: true, seed: 3);
+            var trainer = new Trainer(model, opt, (o, t) => Functional.CrossEntropy(o, t)) { Scheduler = new OneCycleLR(opt, 0.01, 4 * loader.Count) };
+            trainer.Fit(loader, null, new TrainerOptions { Epochs = epochs, Progress = false, CheckpointDir = dir, ResumeFrom = resume });
+            return (model.StateDict(), opt.StateDict(), opt.LearningRate);
+        }
+        var straight = Run(4, null, null);
+        var dir = Directory.CreateTempSubdirectory("ember-exact").FullName;
+        Run(2, dir, null);
+        var resumed = Run(4, dir, Path.Combine(dir, "last.safetensors"));
+        Assert.Equal(straight.Lr, resumed.Lr);
+        foreach (var (name, t) in straight.Model) Assert.Equal(t.ToArray<float>(), resumed.Model[name].ToArray<float>());
+        foreach (var (name, t) in straight.Optim) Assert.Equal(t.ToArrayDouble(), resumed.Optim[name].ToArrayDouble());
+    }
+
     [Fact]
     public void LossBlowUpIsAClearError()
     {
