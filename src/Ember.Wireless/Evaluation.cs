@@ -96,8 +96,9 @@ public static class BaselineEvaluation
     public static string DictionaryDescription(BeamformingDataset data, ArrayGeometry? tx = null, ArrayGeometry? rx = null) =>
         data.At is not null && data.Ar is not null
             ? $"OMP dictionary: the data set's array responses At/Ar ({data.At.Size(2)} and {data.Ar.Size(2)} paths per channel)"
-            : $"OMP dictionary: oversampled (2x) UPA codebooks, {Codebook.Upa(tx ?? ArrayGeometry.Square(data.Nt)).Cols} transmit and " +
-              $"{Codebook.Upa(rx ?? ArrayGeometry.Square(data.Nr)).Cols} receive beams (the data set has no At/Ar)";
+            // Codebook.Upa(array, 2) has (2·H)·(2·V) = 4·N columns: counted, not built.
+            : $"OMP dictionary: oversampled (2x) UPA codebooks, {4 * (tx ?? ArrayGeometry.Square(data.Nt)).Count} transmit and " +
+              $"{4 * (rx ?? ArrayGeometry.Square(data.Nr)).Count} receive beams (the data set has no At/Ar)";
 
     /// <summary>N_RF must carry the streams (≥ Ns) and be at most the dictionary's columns (OMP picks that many).</summary>
     public static void CheckRfChains(BeamformingDataset data, int nrf, (CMat At, CMat Ar) dictionary)

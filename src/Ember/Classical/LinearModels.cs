@@ -1,5 +1,3 @@
-using Ember.Kernels;
-
 namespace Ember.Classical;
 
 /// <summary>L2-regularized logistic regression, as scikit-learn's <c>LogisticRegression(C)</c> with the lbfgs solver:
@@ -181,7 +179,7 @@ internal sealed class LinearCore(CsrMatrix x, int k, double c)
     {
         int f = x.Columns, chunks = Math.Max(1, Math.Min(Parallelism.NumThreads, x.Rows / 256));
         var z = new double[x.Rows * k];
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, t =>
+        Parallelism.ForEach(chunks, t =>
         {
             int lo = (int)((long)x.Rows * t / chunks), hi = (int)((long)x.Rows * (t + 1) / chunks);
             for (int i = lo; i < hi; i++)
@@ -196,7 +194,7 @@ internal sealed class LinearCore(CsrMatrix x, int k, double c)
         var dz = new double[z.Length];
         double loss = rowLoss(z, dz);
         if (_partials is null || _partials.Length != chunks) _partials = Enumerable.Range(0, chunks).Select(_ => new double[Size]).ToArray();
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = chunks }, t =>
+        Parallelism.ForEach(chunks, t =>
         {
             var part = _partials[t];
             Array.Clear(part);

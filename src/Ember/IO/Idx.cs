@@ -36,13 +36,14 @@ public static class Idx
         int dims = magic[3];
         var dimBytes = new byte[4 * dims];
         BoundedRead.ReadExactly(gz, dimBytes, "Idx", path, "the gzip-compressed header");
-        long count = ShapeUtil.Product(ReadDims(dimBytes, dims, path));
+        var shape = ReadDims(dimBytes, dims, path);
+        long count = ShapeUtil.Product(shape);
         long total = ShapeUtil.CheckedBytes(count, elem) is long body ? 4 + 4L * dims + body : long.MaxValue;
         BoundedRead.CheckInflatedSize("Idx", path, total, fileLength, "the gzip-compressed header");
         var all = new byte[total];
         magic.CopyTo(all);
         dimBytes.CopyTo(all, 4);
-        BoundedRead.ReadExactly(gz, all.AsSpan(4 + 4 * dims), "Idx", path, $"the data of shape {ShapeUtil.Str(ReadDims(dimBytes, dims, path))}");
+        BoundedRead.ReadExactly(gz, all.AsSpan(4 + 4 * dims), "Idx", path, $"the data of shape {ShapeUtil.Str(shape)}");
         if (BoundedRead.HasMore(gz)) throw Bad(path, $"inflates to more than the {total} bytes its header declares.");
         // zlib checks each gzip member's CRC and size, but .NET ignores bytes after the last member that do not start
         // another one: the file's last 4 bytes must be that member's size (ISIZE, mod 2^32), which garbage appended

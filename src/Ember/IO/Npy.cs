@@ -58,7 +58,7 @@ public static class Npy
                 if (ms.Position != ms.Length) throw new FileFormatException("Npy", member, $"has {ms.Length - ms.Position} bytes after the data its header declares.");
             }
         }
-        catch (Exception e) when (e is InvalidDataException or IOException and not FileFormatException and not FileNotFoundException)
+        catch (Exception e) when (e is InvalidDataException or (IOException and not FileFormatException and not FileNotFoundException))
         {
             throw new FileFormatException("Npy", path, $"is not a readable zip archive ({e.Message}).", inner: e);
         }
@@ -237,7 +237,7 @@ public static class Npy
             throw new FileFormatException("Npy", what, $"has a 'descr' that is not a dtype string (structured dtypes are not read): {header.Trim()}");
         if (dict["fortran_order"] is not bool fortran)
             throw new FileFormatException("Npy", what, $"has a 'fortran_order' other than True or False: {header.Trim()}");
-        if (dict["shape"] is not List<object?> { } items || !PyLiteral.IsTuple(items))
+        if (dict["shape"] is not PyLiteral.Tuple(var items))
             throw new FileFormatException("Npy", what, $"has a 'shape' that is not a tuple: {header.Trim()}");
         var shape = new int[items.Count];
         for (int i = 0; i < shape.Length; i++)
@@ -247,17 +247,12 @@ public static class Npy
     }
 
     /// <summary>A strict reader of the Python literals a .npy header uses: dicts with string keys, strings, integers,
-    /// True/False/None, tuples and lists (a tuple is a list whose first element is the <see cref="TupleMark"/>).</summary>
+    /// True/False/None, tuples (<see cref="Tuple"/>) and lists.</summary>
     private sealed class PyLiteral(string text, string what)
     {
-        private static readonly object TupleMark = new();
-        private int _pos;
+        public sealed record Tuple(List<object?> Items);
 
-        public static bool IsTuple(List<object?> items)
-        {
-            if (items.Count > 0 && ReferenceEquals(items[0], TupleMark)) { items.RemoveAt(0); return true; }
-            return false;
-        }
+        private int _pos;
 
         private FileFormatException Bad(string problem) => new("Npy", what, $"has an unreadable header ({problem} at character {_pos}): {text.Trim()}");
 
@@ -312,8 +307,7 @@ public static class Npy
                 _pos++;
                 // Python: "(3)" is the integer 3, not a tuple; "(3,)" and "()" are tuples; "(,)" does not parse (caught above).
                 if (c == '(' && items.Count == 1 && !comma) return items[0];
-                if (c == '(') items.Insert(0, TupleMark);
-                return items;
+                return c == '(' ? new Tuple(items) : items;
             }
             if (c == '{') return ParseDict();
             int start = _pos;

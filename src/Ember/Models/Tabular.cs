@@ -312,13 +312,23 @@ public sealed class TabularModel : Module
     /// the garbage collector's large-object heap fragmented (peak RSS 2.8 GB against 1.1 GB, tabular bench).</summary>
     private static int UsedLength(Tensor ids, int padId)
     {
+        int used = Math.Max(1, TextLengths(ids, padId).DefaultIfEmpty(0).Max());
+        return Math.Min(ids.Size(1), (used + 15) / 16 * 16);
+    }
+
+    /// <summary>Tokens per row of ids (N, L) up to the last non-padding one.</summary>
+    internal static int[] TextLengths(Tensor ids, int padId)
+    {
         int n = ids.Size(0), l = ids.Size(1);
         var v = ids.Contiguous().ToArray<long>();
-        int used = 1;
+        var r = new int[n];
         for (int i = 0; i < n; i++)
-            for (int j = l - 1; j >= used; j--)
-                if (v[i * l + j] != padId) { used = j + 1; break; }
-        return Math.Min(l, (used + 15) / 16 * 16);
+        {
+            int last = l;
+            while (last > 0 && v[i * l + last - 1] == padId) last--;
+            r[i] = last;
+        }
+        return r;
     }
 
     private static Tensor MaskedMean(Tensor tokens, Tensor padding)

@@ -118,9 +118,11 @@ public static partial class Functional
             if (additive.DType != DType.Float32 || additive.RequiresGrad || additive.Dim > lead.Length + 2) return null;
             // The mask as the kernel reads it: (Z, L, S) through broadcast strides (0 on broadcast dims), unit column stride.
             int[] full = [.. lead, l, s];
-            try { ShapeUtil.Broadcast("ScaledDotProductAttention", additive._shape, full); }
-            catch (ArgumentException) { return null; }
-            if (!ShapeUtil.SameShape(ShapeUtil.Broadcast("ScaledDotProductAttention", additive._shape, full), full)) return null;
+            try
+            {
+                if (!ShapeUtil.SameShape(ShapeUtil.Broadcast("ScaledDotProductAttention", additive._shape, full), full)) return null;
+            }
+            catch (ArgumentException) { return null; }   // does not broadcast: the composed ops report it
             var m = additive._shape[^1] == s && additive._strides[^1] == 1 ? additive : additive.Expand([.. additive._shape[..^1], s]).Contiguous();
             mask = Operand(m.Expand(full), z);
         }

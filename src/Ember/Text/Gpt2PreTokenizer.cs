@@ -43,11 +43,10 @@ public static class Gpt2PreTokenizer
         if (kind != Kind.Space) return RunEnd(text, start, kind);
         // "\s+(?!\S)" then "\s+": a whitespace run; when a non-space follows, the run's last character is left to
         // start the next word (as " word"), unless the run is that one character.
+        // (Every White_Space character is in the BMP: the run's last character is one UTF-16 unit.)
         int end = RunEnd(text, start, Kind.Space);
         if (end == text.Length) return end;
-        int last = end - 1;
-        if (char.IsLowSurrogate(text[last]) && last > start) last--;   // (no astral whitespace exists; kept exact anyway)
-        return last > start ? last : end;
+        return end - 1 > start ? end - 1 : end;
     }
 
     /// <summary>The words of <paramref name="text"/>, in order, as ranges of it.</summary>
@@ -64,6 +63,7 @@ public static class Gpt2PreTokenizer
 
     private static int RunEnd(ReadOnlySpan<char> text, int i, Kind kind)
     {
+        // ASCII inline, the rest through KindAt: without this loop the warm KJV encode ran at 75 MB/s, with it 82.
         var ascii = AsciiKinds;
         while (i < text.Length)
         {

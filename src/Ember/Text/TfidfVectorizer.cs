@@ -95,16 +95,16 @@ public sealed partial class TfidfVectorizer
         if (ngrams is < 1 or > 3) throw new ArgumentException($"TfidfVectorizer: n-grams must be 1 to 3, got {ngrams}.");
         if (minDf < 1) throw new ArgumentException($"TfidfVectorizer: min_df must be at least 1, got {minDf}.");
         var df = new Dictionary<string, int>(StringComparer.Ordinal);
-        var total = new Dictionary<string, long>(StringComparer.Ordinal);
+        var total = maxFeatures is null ? null : new Dictionary<string, long>(StringComparer.Ordinal);   // corpus counts, for the cap
         foreach (var t in texts)
         {
             var terms = TermsOf(t, ngrams, sklearnTokens: true);
-            foreach (var term in terms) total[term] = total.GetValueOrDefault(term) + 1;
+            if (total is not null) foreach (var term in terms) total[term] = total.GetValueOrDefault(term) + 1;
             foreach (var term in new HashSet<string>(terms, StringComparer.Ordinal)) df[term] = df.GetValueOrDefault(term) + 1;
         }
         IEnumerable<string> kept = df.Where(p => p.Value >= minDf).Select(p => p.Key);
         if (maxFeatures is int cap)
-            kept = kept.OrderByDescending(k => total[k]).ThenBy(k => k, CodePointComparer.Instance).Take(cap);
+            kept = kept.OrderByDescending(k => total![k]).ThenBy(k => k, CodePointComparer.Instance).Take(cap);
         var vocab = kept.OrderBy(k => k, CodePointComparer.Instance).ToArray();
         var idf = vocab.Select(t => Math.Log((1.0 + texts.Count) / (1.0 + df[t])) + 1).ToArray();
         return new TfidfVectorizer(vocab, idf, ngrams, sklearnTokens: true);

@@ -89,7 +89,8 @@ public static partial class Milestones
         var (_, c, linVal) = TabularBaselines.FitLinear(trData, vaData, prep.Outputs);
         var allRows = trainRows.Concat(valRows).ToArray();
         var refitTfidf = TfidfVectorizer.Fit(prep.Texts(train, allRows));
-        CsrMatrix Features(CsvTable t, int[] rows) => refitTfidf.Transform(prep.Texts(t, rows)).AppendColumns(prep.Transform(t, rows).Dense);
+        CsrMatrix Features(CsvTable t, int[] rows) =>
+            refitTfidf.Transform(prep.Texts(t, rows)).AppendColumns(prep.Encoder.Transform(t, rows, withTarget: false).X);
         var refit = Classical.LogisticRegression.Fit(Features(train, allRows), prep.Encoder.TransformTarget(train, allRows).ToArray<long>(), prep.Outputs, c);
         Add($"tf-idf logistic (C={c:G3}, refit)", refit.PredictProbabilities(Features(test, testRows)), linVal, 0, t0);
         double baselineAuc = reports[^1].TestAuc;

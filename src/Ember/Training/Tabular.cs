@@ -132,7 +132,7 @@ public static class TabularTraining
         int bestEpoch = 0;
         Dictionary<string, Tensor>? bestState = null;
         // Text models train on batches of similar length (each padded to its own longest row, see TabularModel).
-        int[]? lengths = config.UsesText && train.X.Text is { } ids ? TextLengths(ids, config.TextPadId) : null;
+        int[]? lengths = config.UsesText && train.X.Text is { } ids ? TabularModel.TextLengths(ids, config.TextPadId) : null;
         Tensor Loss(Tensor idx)
         {
             var batch = train.Rows(idx);
@@ -158,21 +158,6 @@ public static class TabularTraining
         return (model, bestEpoch, best!);
     }
 
-    /// <summary>Tokens per row up to the last non-padding one.</summary>
-    internal static int[] TextLengths(Tensor ids, int padId)
-    {
-        int n = ids.Size(0), l = ids.Size(1);
-        var v = ids.Contiguous().ToArray<long>();
-        var r = new int[n];
-        for (int i = 0; i < n; i++)
-        {
-            int last = l;
-            while (last > 0 && v[i * l + last - 1] == padId) last--;
-            r[i] = last;
-        }
-        return r;
-    }
-
     public static string Describe(TabularScores s) => double.IsNaN(s.Auc)
         ? $"RMSE {s.Rmse:F4} MAE {s.Mae:F4}"
         : $"accuracy {s.Accuracy:F4} AUC {s.Auc:F4}";
@@ -189,7 +174,7 @@ public static class TabularTraining
             Tensor? order = null;
             if (model.Config.UsesText && x.Text is { } ids && x.Count > chunk)
             {
-                var lengths = TextLengths(ids, model.Config.TextPadId);
+                var lengths = TabularModel.TextLengths(ids, model.Config.TextPadId);
                 order = Tensor.FromArray(Enumerable.Range(0, x.Count).OrderBy(i => lengths[i]).Select(i => (long)i).ToArray());
                 x = x.Rows(order);
             }

@@ -27,8 +27,8 @@ public static class TabularBaselines
         (Func<TabularBatch, Tensor> Predict, double C, TabularScores Val)? best = null;
         LogisticRegression? lastLogistic = null;
         RidgeRegression? lastRidge = null;
-        // Increasing C, each fit starting from the previous optimum (tolerance 1e-6 of the objective's scale: far below
-        // what moves a validation score, and a fifth of the iterations of 1e-8).
+        // Increasing C, each fit starting from the previous optimum (a regularization path), to a gradient tolerance of
+        // 1e-6 of the objective's scale (model selection needs no more).
         foreach (double c in (grid ?? CGrid).Order())
         {
             Func<CsrMatrix, Tensor> predict;
