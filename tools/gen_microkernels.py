@@ -14,6 +14,10 @@ KERNELS = [
     # 8 broadcasts per k step; the B micro-panel (KC x 48 floats = 24 KB at KC = 128) stays in L1.
     ("Micro512", "Vector512", 16, 8, 48, 2),
     ("Micro256", "Vector256", 8, 6, 16, 2),
+    # The 128-bit path (ARM64's AdvSimd, x86 without AVX2): 12 accumulators, 2 B loads and 1 broadcast fit SSE's 16
+    # registers (ARM64 has 32). Multiply-add without a fused instruction where the CPU has none (MultiplyAddEstimate):
+    # a software-emulated FMA would be slower than the scalar kernel.
+    ("Micro128", "Vector128", 4, 6, 8, 2),
     # The last panel of a width that is 32 or 16 past a multiple of 48 (n = 128 = 48 + 48 + 32, the common transformer
     # width): the same packed 48-wide B panel, only its first 32 or 16 columns computed, written straight to C instead
     # of a full tile into scratch and a copy.
@@ -40,7 +44,8 @@ def kernel(name, V, W, MR, NR, U=1, panel=None):
         for r in range(MR):
             L.append(f"{indent}var a{r} = {V}.Create(a[{r}]);")
             for v in range(nv):
-                L.append(f"{indent}c{r}_{v} = {V}.FusedMultiplyAdd(a{r}, b{v}, c{r}_{v});")
+                fma = "MultiplyAddEstimate" if V == "Vector128" else "FusedMultiplyAdd"
+                L.append(f"{indent}c{r}_{v} = {V}.{fma}(a{r}, b{v}, c{r}_{v});")
         L.append(f"{indent}a += {MR};")
         L.append(f"{indent}b += {panel};")
     # Prefetch the C tile now: it is read (or written) only after kc steps, by which time the lines are in L1

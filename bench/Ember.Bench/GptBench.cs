@@ -119,11 +119,11 @@ internal static class GptBench
     public static void TorchLoss(string[] args)
     {
         string path = ArgValue(args, "--data") ?? Path.Combine("..", "shared", "data", "kjv", "kjv.txt.gz");
-        var recipe = new Training.Milestones.GptRecipe();
+        var recipe = new Recipes.Milestones.GptRecipe();
         if (ArgValue(args, "--steps") is string st) recipe = recipe with { Steps = int.Parse(st) };
         torch.set_num_threads(Environment.ProcessorCount);
         torch.manual_seed((long)recipe.Seed);
-        var text = Training.Milestones.ReadText(path);
+        var text = Recipes.Milestones.ReadText(path);
         var tok = Text.CharTokenizer.FromCorpus(text);
         var data = tok.Encode(text);
         int split = (int)(data.Length * (1 - recipe.ValidationFraction));
@@ -137,8 +137,8 @@ internal static class GptBench
         for (int step = 0; step < recipe.Steps; step++)
         {
             using var scope = torch.NewDisposeScope();
-            foreach (var pg in opt.ParamGroups) pg.LearningRate = Training.Milestones.GptLearningRate(recipe, step);
-            var (x, y) = Training.Milestones.Windows(train, Training.Milestones.BatchOffsets(batches, recipe.BatchSize, train.Length, recipe.ContextLength), recipe.ContextLength);
+            foreach (var pg in opt.ParamGroups) pg.LearningRate = Recipes.Milestones.GptLearningRate(recipe, step);
+            var (x, y) = Recipes.Milestones.Windows(train, Recipes.Milestones.BatchOffsets(batches, recipe.BatchSize, train.Length, recipe.ContextLength), recipe.ContextLength);
             var loss = nn.functional.cross_entropy(model.forward(T(x)).view(-1, tok.VocabSize), T(y).view(-1));
             opt.zero_grad();
             loss.backward();
@@ -153,7 +153,7 @@ internal static class GptBench
             for (int i = 0; i < recipe.EvalBatches; i++)
             {
                 using var scope = torch.NewDisposeScope();
-                var (x, y) = Training.Milestones.Windows(val, Training.Milestones.BatchOffsets(g, recipe.BatchSize, val.Length, recipe.ContextLength), recipe.ContextLength);
+                var (x, y) = Recipes.Milestones.Windows(val, Recipes.Milestones.BatchOffsets(g, recipe.BatchSize, val.Length, recipe.ContextLength), recipe.ContextLength);
                 total += nn.functional.cross_entropy(model.forward(T(x)).view(-1, tok.VocabSize), T(y).view(-1)).item<float>();
             }
         Console.WriteLine($"gpt-loss torchsharp_val_loss={total / recipe.EvalBatches:F4} steps={recipe.Steps} seconds={sw.Elapsed.TotalSeconds:F0}");

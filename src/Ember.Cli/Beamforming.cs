@@ -2,6 +2,8 @@ using System.Globalization;
 using Ember.IO;
 using Ember.Training;
 using Ember.Wireless;
+using Ember.Recipes;
+using Ember.Recipes.Tabular;
 
 namespace Ember.Cli;
 

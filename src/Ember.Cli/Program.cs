@@ -7,6 +7,8 @@ using Ember.Models;
 using Ember.NN;
 using Ember.Optim;
 using Ember.Training;
+using Ember.Recipes;
+using Ember.Recipes.Tabular;
 
 namespace Ember.Cli;
 
@@ -364,11 +366,11 @@ public static class Program
         };
     }
 
-    private static Dictionary<string, Ember.Data.ColumnKind> KindOverrides(Args a)
+    private static Dictionary<string, ColumnKind> KindOverrides(Args a)
     {
-        var d = new Dictionary<string, Ember.Data.ColumnKind>();
-        foreach (var (opt, kind) in new[] { ("numeric", Ember.Data.ColumnKind.Numeric), ("categorical", Ember.Data.ColumnKind.Categorical),
-                     ("text", Ember.Data.ColumnKind.Text), ("date", Ember.Data.ColumnKind.Date) })
+        var d = new Dictionary<string, ColumnKind>();
+        foreach (var (opt, kind) in new[] { ("numeric", ColumnKind.Numeric), ("categorical", ColumnKind.Categorical),
+                     ("text", ColumnKind.Text), ("date", ColumnKind.Date) })
             if (a.Get(opt) is string list)
                 foreach (var col in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
                     d[col] = kind;

@@ -59,7 +59,7 @@ public sealed class BeamformingDataset
     }
 
     /// <summary>Equal-shaped matrices as one complex128 tensor [count, rows, cols].</summary>
-    internal static Tensor Stack(IEnumerable<CMat> mats)
+    public static Tensor Stack(IEnumerable<CMat> mats)
     {
         var list = mats.ToList();
         int r = list[0].Rows, c = list[0].Cols;

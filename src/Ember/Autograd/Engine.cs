@@ -27,11 +27,14 @@ internal static class Engine
         return true;
     }
 
-    /// <summary>Off: activations are never recycled (tests compare both ways).</summary>
-    internal static bool RecycleEnabled = Environment.GetEnvironmentVariable("EMBER_RECYCLE") != "0";
+    /// <summary>Off: activations are never recycled (<see cref="EmberSettings.RecycleActivations"/>).</summary>
+    internal static bool RecycleEnabled => EmberSettings.Current.RecycleActivations;
 
     /// <summary>Activation buffers handed back since start (tests check the path was exercised).</summary>
     internal static long ActivationsRecycled;
+
+    /// <summary>Activation buffers handed back by backward passes run on this thread.</summary>
+    [ThreadStatic] internal static long ActivationsRecycledHere;
 
     /// <summary>Marks <paramref name="activation"/>'s float32 buffer (≥ <see cref="BufferPool.MinLength"/>) to go back to
     /// <see cref="BufferPool"/> once the op that allocated it has run backward (walking down through views and aliases of
@@ -205,6 +208,7 @@ internal static class Engine
             foreach (var g in grads) if (g is not null && ReferenceEquals(g._storage, st)) return;
             BufferPool.Return(st.Data);
             Interlocked.Increment(ref ActivationsRecycled);
+            ActivationsRecycledHere++;
         }
 
         void Hold(Tensor t)

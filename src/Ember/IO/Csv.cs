@@ -124,10 +124,12 @@ public sealed class CsvTable
         return new CsvTable(columns, rows, lines);
     }
 
-    internal static bool TryNumber(string s, out double v)
+    /// <summary>Parses a cell as a number (invariant culture, surrounding spaces allowed).</summary>
+    public static bool TryNumber(string s, out double v)
         => double.TryParse(s.Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out v);
 
-    internal static bool IsMissing(string s)
+    /// <summary>True for an empty cell or one of NA, NaN, null (any case): a missing value.</summary>
+    public static bool IsMissing(string s)
     {
         var t = s.Trim();
         return t.Length == 0 || t.Equals("NA", StringComparison.OrdinalIgnoreCase) || t.Equals("NaN", StringComparison.OrdinalIgnoreCase) || t.Equals("null", StringComparison.OrdinalIgnoreCase);

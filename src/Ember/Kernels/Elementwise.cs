@@ -163,4 +163,11 @@ internal static class Elementwise
             default: throw new NotSupportedException($"{name}: needs a float32 or float64 tensor, got {x.DType.Name()} (shape {ShapeUtil.Str(x._shape)}).");
         }
     }
+
+    /// <summary>ReLU over one written output span while it is in cache (the same kernel as <see cref="Tensor.Relu"/>).</summary>
+    internal static unsafe void ReluInPlace<T>(T* p, long count) where T : unmanaged, INumberBase<T>
+    {
+        if (typeof(T) == typeof(float)) { var sp = new Span<float>(p, checked((int)count)); new ReluOp<float>().Vec(sp, sp); }
+        else { var sp = new Span<double>(p, checked((int)count)); new ReluOp<double>().Vec(sp, sp); }
+    }
 }

@@ -6,7 +6,7 @@ using System.Runtime.Intrinsics.X86;
 namespace Ember.Kernels;
 
 /// <summary>Which micro-kernel width the float32 GEMM uses.</summary>
-internal enum GemmPath { Scalar, Avx2, Avx512 }
+internal enum GemmPath { Scalar, Vector128, Avx2, Avx512 }
 
 /// <summary>
 /// float32 matrix product C = A·B (+ C), after the BLIS design (Van Zee &amp; van de Geijn, "BLIS: A Framework for
@@ -22,12 +22,13 @@ internal static unsafe partial class Gemm
     internal static int KC = 256;
 
     /// <summary>The path chosen from the hardware; tests may force a narrower one.</summary>
-    internal static GemmPath Path { get; set; } = DetectPath();
+    internal static GemmPath Path => EmberSettings.Current.GemmPath;
 
     internal static GemmPath DetectPath()
     {
         if (Vector512.IsHardwareAccelerated && Avx512F.IsSupported) return GemmPath.Avx512;
         if (Vector256.IsHardwareAccelerated && Fma.IsSupported) return GemmPath.Avx2;
+        if (Vector128.IsHardwareAccelerated) return GemmPath.Vector128;   // ARM64 AdvSimd, x86 SSE
         return GemmPath.Scalar;
     }
 
@@ -35,6 +36,7 @@ internal static unsafe partial class Gemm
     {
         GemmPath.Avx512 => (Micro512MR, Micro512NR, Micro512MR * MCPanels, 2048),
         GemmPath.Avx2 => (Micro256MR, Micro256NR, Micro256MR * 24, 2048),
+        GemmPath.Vector128 => (Micro128MR, Micro128NR, Micro128MR * 24, 2048),
         _ => (ScalarMR, ScalarNR, ScalarMR * 32, 1024),
     };
 
@@ -146,7 +148,7 @@ internal static unsafe partial class Gemm
 
     /// <summary>Off: weight-gradient shapes take the row or column split (for measurements; it changes the rounding, so
     /// never switch it while other work runs).</summary>
-    internal static bool KSplit = true;
+    internal static bool KSplit => EmberSettings.Current.GemmKSplit;
 
     /// <summary>Depth chunks of a split product: four, each a whole number of KC blocks. Measured over the GPT step
     /// (A/B, seven runs): +1.5% median with four, ±0 with eight (more partial planes to add).</summary>
@@ -210,7 +212,7 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>Off: every row-split product packs B on each thread (tests and measurements compare).</summary>
-    internal static bool SharedB = true;
+    internal static bool SharedB => EmberSettings.Current.GemmSharedB;
 
     /// <summary>Row chunks per thread on the shared-B path: with 32 chunks of a 4096-row product, the thread that finishes
     /// first waits on average half a chunk for the other (with one half each it waited 5–10% of the product).</summary>
@@ -260,7 +262,7 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>Off: 32- and 16-wide last panels run the full tile into scratch (tests and measurements compare).</summary>
-    internal static bool NarrowEdges = true;
+    internal static bool NarrowEdges => EmberSettings.Current.GemmNarrowEdges;
 
     /// <summary>Whether <see cref="Sgemm(int, int, int, float*, int, int, float*, int, int, float*, int, bool, bool, float*, float*)"/>
     /// can sum A's rows while packing: the packed path with 8-row panels (AVX2/AVX-512), A with unit row stride (each
@@ -345,6 +347,9 @@ internal static unsafe partial class Gemm
         else if (Vector256.IsHardwareAccelerated)
             for (; j + 8 <= n; j += 8)
                 Vector256.Store(accumulate ? Vector256.Load(to + j) + Vector256.Load(from + j) : Vector256.Load(from + j), to + j);
+        else if (Vector128.IsHardwareAccelerated)
+            for (; j + 4 <= n; j += 4)
+                Vector128.Store(accumulate ? Vector128.Load(to + j) + Vector128.Load(from + j) : Vector128.Load(from + j), to + j);
         if (accumulate) for (; j < n; j++) to[j] += from[j];
         else for (; j < n; j++) to[j] = from[j];
     }
@@ -356,6 +361,7 @@ internal static unsafe partial class Gemm
         {
             case GemmPath.Avx512: Micro512(kc, a, b, c, ldc, acc); break;
             case GemmPath.Avx2: Micro256(kc, a, b, c, ldc, acc); break;
+            case GemmPath.Vector128: Micro128(kc, a, b, c, ldc, acc); break;
             default: MicroScalar(kc, a, b, c, ldc, acc); break;
         }
     }
@@ -573,7 +579,7 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>Off: A panels are packed with 8×8 AVX transposes only (measurements compare).</summary>
-    internal static bool PackA512 = true;
+    internal static bool PackA512 => EmberSettings.Current.GemmPackA512;
 
     /// <summary>Transposes an 8×16 block (8 rows of 16 floats, srcStride apart) into 16 rows of 8 written contiguously at
     /// dst (an MR = 8 panel's next 16 k steps): pairs of rows interleaved, then 64-bit pairs, then 128-bit lanes
@@ -689,6 +695,7 @@ internal static unsafe class GemmReference
 /// <summary>Public facts about the matrix-product kernel.</summary>
 public static class GemmInfo
 {
-    /// <summary>The micro-kernel width in use: "Avx512" (8×48 tiles), "Avx2" (6×16) or "Scalar" (4×4).</summary>
+    /// <summary>The micro-kernel width in use: "Avx512" (8×48 tiles), "Avx2" (6×16), "Vector128" (6×8: ARM64, x86 without
+    /// AVX2) or "Scalar" (4×4).</summary>
     public static string Path => Gemm.Path.ToString();
 }

@@ -9,6 +9,7 @@ internal static unsafe partial class Gemm
 {
     internal const int Micro512MR = 8, Micro512NR = 48;
     internal const int Micro256MR = 6, Micro256NR = 16;
+    internal const int Micro128MR = 6, Micro128NR = 8;
 
     /// <summary>8x48 tile with Vector512&lt;float&gt;: 24 accumulators, 3 B loads and 8 A broadcasts per k step.
     /// Lane j of accumulator c{r}_{v} holds C[r, v*16 + j]. Equals <see cref="GemmReference"/> on the tile.</summary>
@@ -338,6 +339,135 @@ internal static unsafe partial class Gemm
             Vector256.Store(c4_1, c + 4 * ldc + 8);
             Vector256.Store(c5_0, c + 5 * ldc + 0);
             Vector256.Store(c5_1, c + 5 * ldc + 8);
+        }
+    }
+
+    /// <summary>6x8 tile with Vector128&lt;float&gt;: 12 accumulators, 2 B loads and 6 A broadcasts per k step.
+    /// Lane j of accumulator c{r}_{v} holds C[r, v*4 + j]. Equals <see cref="GemmReference"/> on the tile.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void Micro128(int kc, float* a, float* b, float* c, int ldc, bool accumulate)
+    {
+        Vector128<float> c0_0 = default; Vector128<float> c0_1 = default;
+        Vector128<float> c1_0 = default; Vector128<float> c1_1 = default;
+        Vector128<float> c2_0 = default; Vector128<float> c2_1 = default;
+        Vector128<float> c3_0 = default; Vector128<float> c3_1 = default;
+        Vector128<float> c4_0 = default; Vector128<float> c4_1 = default;
+        Vector128<float> c5_0 = default; Vector128<float> c5_1 = default;
+        if (Sse.IsSupported)
+        {
+            Sse.Prefetch0(c + 0 * ldc + 0);
+            Sse.Prefetch0(c + 1 * ldc + 0);
+            Sse.Prefetch0(c + 2 * ldc + 0);
+            Sse.Prefetch0(c + 3 * ldc + 0);
+            Sse.Prefetch0(c + 4 * ldc + 0);
+            Sse.Prefetch0(c + 5 * ldc + 0);
+        }
+        int p = 0;
+        for (; p <= kc - 2; p += 2)
+        {
+            {
+                var b0 = Vector128.Load(b + 0);
+                var b1 = Vector128.Load(b + 4);
+                var a0 = Vector128.Create(a[0]);
+                c0_0 = Vector128.MultiplyAddEstimate(a0, b0, c0_0);
+                c0_1 = Vector128.MultiplyAddEstimate(a0, b1, c0_1);
+                var a1 = Vector128.Create(a[1]);
+                c1_0 = Vector128.MultiplyAddEstimate(a1, b0, c1_0);
+                c1_1 = Vector128.MultiplyAddEstimate(a1, b1, c1_1);
+                var a2 = Vector128.Create(a[2]);
+                c2_0 = Vector128.MultiplyAddEstimate(a2, b0, c2_0);
+                c2_1 = Vector128.MultiplyAddEstimate(a2, b1, c2_1);
+                var a3 = Vector128.Create(a[3]);
+                c3_0 = Vector128.MultiplyAddEstimate(a3, b0, c3_0);
+                c3_1 = Vector128.MultiplyAddEstimate(a3, b1, c3_1);
+                var a4 = Vector128.Create(a[4]);
+                c4_0 = Vector128.MultiplyAddEstimate(a4, b0, c4_0);
+                c4_1 = Vector128.MultiplyAddEstimate(a4, b1, c4_1);
+                var a5 = Vector128.Create(a[5]);
+                c5_0 = Vector128.MultiplyAddEstimate(a5, b0, c5_0);
+                c5_1 = Vector128.MultiplyAddEstimate(a5, b1, c5_1);
+                a += 6;
+                b += 8;
+            }
+            {
+                var b0 = Vector128.Load(b + 0);
+                var b1 = Vector128.Load(b + 4);
+                var a0 = Vector128.Create(a[0]);
+                c0_0 = Vector128.MultiplyAddEstimate(a0, b0, c0_0);
+                c0_1 = Vector128.MultiplyAddEstimate(a0, b1, c0_1);
+                var a1 = Vector128.Create(a[1]);
+                c1_0 = Vector128.MultiplyAddEstimate(a1, b0, c1_0);
+                c1_1 = Vector128.MultiplyAddEstimate(a1, b1, c1_1);
+                var a2 = Vector128.Create(a[2]);
+                c2_0 = Vector128.MultiplyAddEstimate(a2, b0, c2_0);
+                c2_1 = Vector128.MultiplyAddEstimate(a2, b1, c2_1);
+                var a3 = Vector128.Create(a[3]);
+                c3_0 = Vector128.MultiplyAddEstimate(a3, b0, c3_0);
+                c3_1 = Vector128.MultiplyAddEstimate(a3, b1, c3_1);
+                var a4 = Vector128.Create(a[4]);
+                c4_0 = Vector128.MultiplyAddEstimate(a4, b0, c4_0);
+                c4_1 = Vector128.MultiplyAddEstimate(a4, b1, c4_1);
+                var a5 = Vector128.Create(a[5]);
+                c5_0 = Vector128.MultiplyAddEstimate(a5, b0, c5_0);
+                c5_1 = Vector128.MultiplyAddEstimate(a5, b1, c5_1);
+                a += 6;
+                b += 8;
+            }
+        }
+        for (; p < kc; p++)
+        {
+            var b0 = Vector128.Load(b + 0);
+            var b1 = Vector128.Load(b + 4);
+            var a0 = Vector128.Create(a[0]);
+            c0_0 = Vector128.MultiplyAddEstimate(a0, b0, c0_0);
+            c0_1 = Vector128.MultiplyAddEstimate(a0, b1, c0_1);
+            var a1 = Vector128.Create(a[1]);
+            c1_0 = Vector128.MultiplyAddEstimate(a1, b0, c1_0);
+            c1_1 = Vector128.MultiplyAddEstimate(a1, b1, c1_1);
+            var a2 = Vector128.Create(a[2]);
+            c2_0 = Vector128.MultiplyAddEstimate(a2, b0, c2_0);
+            c2_1 = Vector128.MultiplyAddEstimate(a2, b1, c2_1);
+            var a3 = Vector128.Create(a[3]);
+            c3_0 = Vector128.MultiplyAddEstimate(a3, b0, c3_0);
+            c3_1 = Vector128.MultiplyAddEstimate(a3, b1, c3_1);
+            var a4 = Vector128.Create(a[4]);
+            c4_0 = Vector128.MultiplyAddEstimate(a4, b0, c4_0);
+            c4_1 = Vector128.MultiplyAddEstimate(a4, b1, c4_1);
+            var a5 = Vector128.Create(a[5]);
+            c5_0 = Vector128.MultiplyAddEstimate(a5, b0, c5_0);
+            c5_1 = Vector128.MultiplyAddEstimate(a5, b1, c5_1);
+            a += 6;
+            b += 8;
+        }
+        if (accumulate)
+        {
+            Vector128.Store(Vector128.Load(c + 0 * ldc + 0) + c0_0, c + 0 * ldc + 0);
+            Vector128.Store(Vector128.Load(c + 0 * ldc + 4) + c0_1, c + 0 * ldc + 4);
+            Vector128.Store(Vector128.Load(c + 1 * ldc + 0) + c1_0, c + 1 * ldc + 0);
+            Vector128.Store(Vector128.Load(c + 1 * ldc + 4) + c1_1, c + 1 * ldc + 4);
+            Vector128.Store(Vector128.Load(c + 2 * ldc + 0) + c2_0, c + 2 * ldc + 0);
+            Vector128.Store(Vector128.Load(c + 2 * ldc + 4) + c2_1, c + 2 * ldc + 4);
+            Vector128.Store(Vector128.Load(c + 3 * ldc + 0) + c3_0, c + 3 * ldc + 0);
+            Vector128.Store(Vector128.Load(c + 3 * ldc + 4) + c3_1, c + 3 * ldc + 4);
+            Vector128.Store(Vector128.Load(c + 4 * ldc + 0) + c4_0, c + 4 * ldc + 0);
+            Vector128.Store(Vector128.Load(c + 4 * ldc + 4) + c4_1, c + 4 * ldc + 4);
+            Vector128.Store(Vector128.Load(c + 5 * ldc + 0) + c5_0, c + 5 * ldc + 0);
+            Vector128.Store(Vector128.Load(c + 5 * ldc + 4) + c5_1, c + 5 * ldc + 4);
+        }
+        else
+        {
+            Vector128.Store(c0_0, c + 0 * ldc + 0);
+            Vector128.Store(c0_1, c + 0 * ldc + 4);
+            Vector128.Store(c1_0, c + 1 * ldc + 0);
+            Vector128.Store(c1_1, c + 1 * ldc + 4);
+            Vector128.Store(c2_0, c + 2 * ldc + 0);
+            Vector128.Store(c2_1, c + 2 * ldc + 4);
+            Vector128.Store(c3_0, c + 3 * ldc + 0);
+            Vector128.Store(c3_1, c + 3 * ldc + 4);
+            Vector128.Store(c4_0, c + 4 * ldc + 0);
+            Vector128.Store(c4_1, c + 4 * ldc + 4);
+            Vector128.Store(c5_0, c + 5 * ldc + 0);
+            Vector128.Store(c5_1, c + 5 * ldc + 4);
         }
     }
 

@@ -3,23 +3,16 @@ namespace Ember;
 /// <summary>Thread settings for Ember's CPU kernels (PyTorch's <c>torch.set_num_threads</c>).</summary>
 public static class Parallelism
 {
-    private static int s_threads = Initial();
-
-    private static int Initial()
-    {
-        var env = Environment.GetEnvironmentVariable("EMBER_NUM_THREADS");
-        if (int.TryParse(env, out int n) && n > 0) return n;
-        return Environment.ProcessorCount;
-    }
-
-    /// <summary>Maximum number of threads a kernel uses (default: the processor count, or EMBER_NUM_THREADS).</summary>
+    /// <summary>Maximum number of threads a kernel uses here: <see cref="EmberSettings.Current"/>'s
+    /// <see cref="EmberSettings.NumThreads"/> (default: the processor count, or EMBER_NUM_THREADS). Setting it changes
+    /// <see cref="EmberSettings.Global"/>; to change it for one piece of code, use <see cref="EmberSettings.Scope"/>.</summary>
     public static int NumThreads
     {
-        get => s_threads;
+        get => EmberSettings.Current.NumThreads;
         set
         {
             if (value < 1) throw new ArgumentOutOfRangeException(nameof(value), $"NumThreads must be at least 1, got {value}.");
-            s_threads = value;
+            EmberSettings.Global = EmberSettings.Global with { NumThreads = value };
         }
     }
 
@@ -46,7 +39,7 @@ public static class Parallelism
 
     private static void Split(int total, int grain, int chunksPerThread, Action<int, int> body)
     {
-        int threads = Math.Min(s_threads, total / Math.Max(grain, 1));
+        int threads = Math.Min(NumThreads, total / Math.Max(grain, 1));
         if (threads <= 1)
         {
             if (total > 0) body(0, total);
@@ -65,7 +58,7 @@ public static class Parallelism
     /// <summary>Runs <paramref name="body"/>(i) for i in [0, count) over up to NumThreads threads (count is small: tasks are coarse).</summary>
     internal static void ForEach(int count, Action<int> body)
     {
-        int threads = Math.Min(s_threads, count);
+        int threads = Math.Min(NumThreads, count);
         if (threads <= 1)
         {
             for (int i = 0; i < count; i++) body(i);
@@ -83,9 +76,10 @@ public static class Parallelism
 /// from inside a region, or while another thread's region runs, executes inline on its thread.</summary>
 internal static class WorkerPool
 {
-    private sealed class Region(Action<int> body, int count, int helpers)
+    private sealed class Region(Action<int> body, int count, int helpers, EmberSettings settings)
     {
         public readonly Action<int> Body = body;
+        public readonly EmberSettings Settings = settings;   // the starting flow's, in force on the workers too
         public readonly int Count = count;
         public readonly int Helpers = helpers;     // workers allowed to join (threads − 1)
         public int Next;
@@ -118,12 +112,12 @@ internal static class WorkerPool
         try
         {
             while (s_workers.Count < threads - 1) StartWorker();
-            var region = new Region(body, count, threads - 1);
+            var region = new Region(body, count, threads - 1, EmberSettings.Current);
             s_region = region;
             for (int w = 0; w < threads - 1; w++)
                 if (Interlocked.Exchange(ref s_workers[w].Sleeping, 0) == 1) s_workers[w].Wake.Release();
             t_inRegion = true;
-            try { Work(region); }
+            try { Work(region, onWorker: false); }
             finally { t_inRegion = false; }
             var spin = new SpinWait();
             while (Volatile.Read(ref region.Done) < region.Count) spin.SpinOnce(-1);
@@ -132,12 +126,16 @@ internal static class WorkerPool
         finally { Monitor.Exit(s_gate); }
     }
 
-    private static void Work(Region r)
+    private static void Work(Region r, bool onWorker)
     {
         int i;
         while ((i = Interlocked.Increment(ref r.Next) - 1) < r.Count)
         {
-            try { r.Body(i); }
+            try
+            {
+                if (onWorker) EmberSettings.RunAs(r.Settings, r.Body, i);
+                else r.Body(i);
+            }
             catch (Exception ex) { Interlocked.CompareExchange(ref r.Error, System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(ex), null); }
             finally { Interlocked.Increment(ref r.Done); }
         }
@@ -179,7 +177,7 @@ internal static class WorkerPool
             }
             r = s_region;
             seen = r;
-            if (r is not null && w.Index < r.Helpers) Work(r);
+            if (r is not null && w.Index < r.Helpers) Work(r, onWorker: true);
         }
     }
 }

@@ -110,6 +110,9 @@ public sealed class CausalSelfAttention : Module
     /// <summary>When set, each forward appends its attention weights (B, H, T, S) here.</summary>
     internal List<Tensor>? Capture { get; set; }
 
+    /// <summary>False unless attention weights are being captured.</summary>
+    public override bool HoldsActivations => Capture is not null;
+
     public CausalSelfAttention(GptConfig c, Generator? g)
     {
         _attn = RegisterModule("c_attn", new Linear(c.NEmbd, 3 * c.NEmbd, c.Bias, generator: g));
@@ -128,11 +131,7 @@ public sealed class CausalSelfAttention : Module
         if (cache is null && Capture is null && dropout == 0
             && Functional.PackedCausalSelfAttention(qkv, _heads) is Tensor packed)
         {
-            var projected = _residDropout.Call(_proj.Call(packed));
-            // Read only by the attention op and the projection: recycled once their makers have run backward.
-            Engine.RecycleAfterBackward(qkv);
-            Engine.RecycleAfterBackward(packed);
-            return projected;
+            return _residDropout.Call(_proj.Call(packed));
         }
         Tensor Heads(int i) => qkv.Narrow(2, i * e, e).View(b, t, _heads, hd).Transpose(1, 2);   // (B, H, T, hd)
         var q = Heads(0); var k = Heads(1); var v = Heads(2);
@@ -176,6 +175,9 @@ public sealed class GptBlock : Module
 
     internal CausalSelfAttention Attention => _attn;
 
+    /// <summary>False unless attention weights are being captured.</summary>
+    public override bool HoldsActivations => _attn.HoldsActivations;
+
     public GptBlock(GptConfig c, Generator? g)
     {
         _ln1 = RegisterModule("ln_1", new LayerNorm(c.NEmbd, bias: c.Bias));
@@ -194,10 +196,7 @@ public sealed class GptBlock : Module
         var x1 = x.Add(a);
         var h2 = _ln2.Call(x1);
         var m = _mlp.Call(h2);
-        var y = x1.Add(m);
-        // The block's intermediates are read only by its own ops: their buffers are recycled after backward.
-        foreach (var t in (ReadOnlySpan<Tensor>)[h1, a, x1, h2, m]) Engine.RecycleAfterBackward(t);
-        return y;
+        return x1.Add(m);
     }
 }
 
@@ -211,6 +210,10 @@ public sealed class Gpt : Module
     private readonly ModuleList _blocks;
     private readonly LayerNorm _lnF;
     private readonly Dropout _drop;
+
+    /// <summary>False unless attention weights are being captured: every activation but the logits stays inside the
+    /// model, and is recycled after backward.</summary>
+    public override bool HoldsActivations => _blocks.Any(b => b.HoldsActivations);
 
     public Gpt(GptConfig config, Generator? generator = null)
     {
@@ -244,19 +247,9 @@ public sealed class Gpt : Module
         var pos = Tensor.Arange(past, past + t, 1, DType.Int64);
         var tok = _wte.Call(idx);
         var x = _drop.Call(tok.Add(_wpe.Call(pos)));
-        Engine.RecycleAfterBackward(tok);
-        for (int i = 0; i < _blocks.Count; i++)
-        {
-            var next = ((GptBlock)_blocks[i]).Forward(x, cache, i);
-            Engine.RecycleAfterBackward(x);   // every activation but the logits stays inside the model
-            x = next;
-        }
+        for (int i = 0; i < _blocks.Count; i++) x = ((GptBlock)_blocks[i]).Forward(x, cache, i);
         if (cache is not null) cache.Length = past + t;
-        var normed = _lnF.Call(x);
-        Engine.RecycleAfterBackward(x);
-        var logits = Functional.Linear(normed, _wte.Weight);   // output projection tied to the token embedding
-        Engine.RecycleAfterBackward(normed);
-        return logits;
+        return Functional.Linear(_lnF.Call(x), _wte.Weight);   // output projection tied to the token embedding
     }
 
     /// <summary>The attention weights of every layer for <paramref name="idx"/> (B, T): a list of (B, H, T, T), one per

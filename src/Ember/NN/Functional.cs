@@ -56,7 +56,7 @@ public static partial class Functional
                 // to each output tile inside the product.
                 Kernels.Gemm.Sgemm(n, m, k, px + x._offset, x._strides[0], x._strides[1],
                     pw + weight._offset, weight._strides[1], weight._strides[0], py, m, accumulate: false, bias: pb);
-            if (relu) ReluInPlace(py, (long)n * m);
+            if (relu) Kernels.Elementwise.ReluInPlace(py, (long)n * m);
         }
         if (!(GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || (bias?.RequiresGrad ?? false)))) return y;
         Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];

@@ -17,6 +17,12 @@ public abstract class Module
     /// <summary>True in training mode (dropout active, batch statistics updated).</summary>
     public bool Training { get; private set; } = true;
 
+    /// <summary>False when the module keeps no reference to any tensor its forward makes (other than what it returns)
+    /// beyond the autograd graph: then <see cref="Call(Tensor)"/> lets the buffers of its intermediates go back to the
+    /// pool once their ops have run backward (see <see cref="EmberSettings.RecycleActivations"/>). True by default,
+    /// which is always safe; built-in layers and models that store nothing return false.</summary>
+    public virtual bool HoldsActivations => true;
+
     /// <summary>Computes the module's output. Multi-input modules define their own overloads.</summary>
     public virtual Tensor Forward(Tensor input)
         => throw new NotSupportedException($"{GetType().Name} does not take a single tensor input.");
@@ -26,7 +32,15 @@ public abstract class Module
     public Tensor Call(Tensor input)
     {
         long t0 = Diagnostics.Profiler.Begin();
-        var output = Forward(input);
+        var frame = Autograd.ActivationFrame.Open(this, input);
+        Tensor output;
+        try { output = Forward(input); }
+        catch
+        {
+            frame?.Abandon();
+            throw;
+        }
+        frame?.Close(output);
         Diagnostics.Profiler.End("forward", GetType().Name, t0);
         s_trace?.Record(this, output);
         return output;

@@ -66,8 +66,11 @@ internal static class BufferPool
     /// <summary>Buffers taken back since start (tests check the pool was exercised).</summary>
     internal static long Returned;
 
+    /// <summary>Buffers taken back by this thread (tests running side by side count their own).</summary>
+    [ThreadStatic] internal static long ReturnedHere;
+
     /// <summary>Off: every allocation is fresh and nothing is kept (tests compare both ways).</summary>
-    internal static bool Enabled = Environment.GetEnvironmentVariable("EMBER_BUFFER_POOL") != "0";
+    internal static bool Enabled => EmberSettings.Current.BufferPool;
 
     public static float[]? TryTake(int length)
     {
@@ -90,6 +93,7 @@ internal static class BufferPool
             stack.Push(buffer);
             s_floats += buffer.Length;
             Returned++;
+            ReturnedHere++;
         }
     }
 

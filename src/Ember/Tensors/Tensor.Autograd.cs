@@ -104,6 +104,7 @@ public sealed partial class Tensor
         var kept = new Tensor?[inputs.Length];
         for (int i = 0; i < inputs.Length; i++) kept[i] = inputs[i] is { RequiresGrad: true } t ? t : null;
         GradFn = new Node(name, kept, rule, this, saved);
+        Autograd.ActivationFrame.Made(this);
         return this;
     }
 

@@ -5,7 +5,7 @@ namespace Ember.Training;
 
 /// <summary>The minibatch loop shared by the fit routines that hold their data as tensors: one epoch over a seeded
 /// shuffle, with gradient clipping and a per-step scheduler.</summary>
-internal static class EpochLoop
+public static class EpochLoop
 {
     /// <summary>Trains one epoch over <paramref name="count"/> rows in shuffled minibatches: <paramref name="loss"/> maps
     /// a batch's int64 row indices to its loss; each step clips the gradient norm to 1, steps the optimizer and then

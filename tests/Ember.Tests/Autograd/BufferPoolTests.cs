@@ -12,10 +12,9 @@ public class BufferPoolTests
 {
     private static (double[][] Grads, long Returned) Run(bool pool)
     {
-        BufferPool.Enabled = pool;
+        using var scope = EmberSettings.Scope(EmberSettings.Current with { BufferPool = pool });
         BufferPool.Clear();
-        long before = BufferPool.Returned;
-        try
+        long before = BufferPool.ReturnedHere;
         {
             var g = new Generator(3);
             var a = Tensor.Randn([300, 400], DType.Float32, g).RequiresGrad_();
@@ -36,9 +35,8 @@ public class BufferPoolTests
                 results.Add(b.Grad!.ToArrayDouble());
                 results.Add(mid.Grad!.ToArrayDouble());
             }
-            return (results.ToArray(), BufferPool.Returned - before);
+            return (results.ToArray(), BufferPool.ReturnedHere - before);
         }
-        finally { BufferPool.Enabled = true; }
     }
 
     [Fact]
@@ -60,9 +58,8 @@ public class BufferPoolTests
     {
         float[][] Train(bool pool)
         {
-            BufferPool.Enabled = pool;
+            using var scope = EmberSettings.Scope(EmberSettings.Current with { BufferPool = pool });
             BufferPool.Clear();
-            try
             {
                 var g = new Generator(8);
                 var model = new Sequential(new Linear(300, 512, generator: g), new ReLU(), new Linear(512, 256, generator: g), new GELU(), new Linear(256, 10, generator: g));
@@ -78,7 +75,6 @@ public class BufferPoolTests
                 }
                 return model.Parameters().Select(p => p.ToArray<float>()).ToArray();
             }
-            finally { BufferPool.Enabled = true; }
         }
         var off = Train(false);
         var on = Train(true);

@@ -2,6 +2,8 @@ using Ember;
 using Ember.Data;
 using Ember.IO;
 using Xunit;
+using Ember.Recipes;
+using Ember.Recipes.Tabular;
 
 namespace Ember.Tests.IO;
 

@@ -12,7 +12,7 @@ public class GemmTests
     {
         var d = new TheoryData<string>();
         var best = Gemm.DetectPath();
-        foreach (var p in new[] { GemmPath.Scalar, GemmPath.Avx2, GemmPath.Avx512 })
+        foreach (var p in new[] { GemmPath.Scalar, GemmPath.Vector128, GemmPath.Avx2, GemmPath.Avx512 })
             if (p <= best) d.Add(p.ToString());
         return d;
     }
@@ -46,12 +46,10 @@ public class GemmTests
                 for (int i = 0; i < m; i++) want[i] += part[i];
             }
         }
-        int saved = Parallelism.NumThreads;
-        try
         {
             foreach (int threads in new[] { 1, 2 })
             {
-                Parallelism.NumThreads = threads;
+                using var scope = EmberSettings.Scope(EmberSettings.Current with { NumThreads = threads });
                 if (!Gemm.CanSumRows(m, n, k, 1)) return;   // no 8-row AVX path on this machine
                 var c = new float[m * n];
                 var sums = new float[m];
@@ -62,7 +60,6 @@ public class GemmTests
                 Assert.Equal(product, c);   // the product itself is unchanged
             }
         }
-        finally { Parallelism.NumThreads = saved; }
         var bad = new float[4];
         Assert.Throws<ArgumentException>(() =>
         {
@@ -109,12 +106,8 @@ public class GemmTests
 
         (float[] C, float[] Sums) Run(int threads, bool shared)
         {
-            int savedThreads = Parallelism.NumThreads;
-            bool savedShared = Gemm.SharedB;
-            try
+            using (EmberSettings.Scope(EmberSettings.Current with { NumThreads = threads, GemmSharedB = shared }))
             {
-                Parallelism.NumThreads = threads;
-                Gemm.SharedB = shared;
                 var c = (float[])start.Clone();
                 var rowSums = new float[m];
                 fixed (float* pa = a, pat = at, pb = b, pbt = bt, pc = c, pbias = bias, ps = rowSums)
@@ -126,7 +119,6 @@ public class GemmTests
                 }
                 return (c, rowSums);
             }
-            finally { Parallelism.NumThreads = savedThreads; Gemm.SharedB = savedShared; }
         }
 
         var (one, oneSums) = Run(1, true);
@@ -164,16 +156,13 @@ public class GemmTests
         var start = Tensor.Randn([m, n], DType.Float32, rng).ToArray<float>();
         float[] Run(int threads)
         {
-            int savedThreads = Parallelism.NumThreads;
-            try
+            using (EmberSettings.Scope(EmberSettings.Current with { NumThreads = threads }))
             {
-                Parallelism.NumThreads = threads;
                 var c = (float[])start.Clone();
                 fixed (float* pa = at, pb = b, pc = c, pbias = bias)
                     Gemm.Sgemm(m, n, k, pa, 1, m, pb, n, 1, pc, n, accumulate, bias: withBias ? pbias : null);
                 return c;
             }
-            finally { Parallelism.NumThreads = savedThreads; }
         }
         var one = Run(1);
         var two = Run(2);
@@ -193,17 +182,15 @@ public class GemmTests
     {
         var a = Tensor.Randn([300, 257], DType.Float32, new Generator(3));
         var b = Tensor.Randn([257, 301], DType.Float32, new Generator(4));
-        int saved = Parallelism.NumThreads;
-        try
+        float[] Product(int threads)
         {
-            Parallelism.NumThreads = 1;
-            var one = a.Matmul(b).ToArray<float>();
-            Parallelism.NumThreads = 2;
-            var two = a.Matmul(b).ToArray<float>();
-            Assert.Equal(one, two);
+            using var scope = EmberSettings.Scope(EmberSettings.Current with { NumThreads = threads });
+            Assert.Equal(threads, Parallelism.NumThreads);
+            return a.Matmul(b).ToArray<float>();
         }
-        finally { Parallelism.NumThreads = saved; }
+        Assert.Equal(Product(1), Product(2));
         Assert.Throws<ArgumentOutOfRangeException>(() => Parallelism.NumThreads = 0);
+        Assert.Throws<ArgumentOutOfRangeException>(() => EmberSettings.Current with { NumThreads = 0 });
     }
 }
 
@@ -228,7 +215,7 @@ public class WidthPathTests
 {
     [Theory]
     [InlineData("DOTNET_EnableAVX512F", "Avx2")]
-    [InlineData("DOTNET_EnableAVX2", "Scalar")]
+    [InlineData("DOTNET_EnableAVX2", "Vector128")]
     [InlineData("DOTNET_EnableHWIntrinsic", "Scalar")]
     public void KernelChecksPassWithInstructionSetDisabled(string variable, string expectedPath)
     {

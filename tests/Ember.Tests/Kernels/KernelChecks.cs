@@ -11,9 +11,7 @@ public static class KernelChecks
 
     internal static unsafe void Gemm(GemmPath path, bool quick)
     {
-        var saved = Ember.Kernels.Gemm.Path;
-        Ember.Kernels.Gemm.Path = path;
-        try
+        using var scope = EmberSettings.Scope(EmberSettings.Current with { GemmPath = path });
         {
             var rng = new Generator(11);
             var sizes = quick ? new[] { 0, 1, 7, 13, 33, 65, 129, 300 } : Sizes;
@@ -49,7 +47,6 @@ public static class KernelChecks
                 }
             }
         }
-        finally { Ember.Kernels.Gemm.Path = saved; }
     }
 
     /// <summary>Elementwise ops and reductions on sizes 0..300 (odd tails), contiguous, transposed and broadcast,

@@ -3,6 +3,8 @@ using Ember.NN;
 using Ember.Optim;
 using Ember.Training;
 using Xunit;
+using Ember.Recipes;
+using Ember.Recipes.Tabular;
 
 namespace Ember.Tests.Models;
 

@@ -13,10 +13,8 @@ public class ActivationRecycleTests
 {
     private static T WithRecycling<T>(bool on, Func<T> run)
     {
-        bool was = Engine.RecycleEnabled;
-        Engine.RecycleEnabled = on;
-        try { return run(); }
-        finally { Engine.RecycleEnabled = was; }
+        using var scope = EmberSettings.Scope(EmberSettings.Current with { RecycleActivations = on });
+        return run();
     }
 
     /// <summary>Three Adam steps of an MLP (a fused Linear+ReLU, GELU, a Dropout(0) alias at the end) and of a CNN (fused
@@ -40,7 +38,7 @@ public class ActivationRecycleTests
             var opt = new Adam(model.Parameters(), lr: 1e-3);
             var losses = new List<double>();
             var outputs = new List<(Tensor Output, float[] Copy)>();
-            long before = Engine.ActivationsRecycled;
+            long before = Engine.ActivationsRecycledHere;
             for (int step = 0; step < 3; step++)
             {
                 var output = model.Call(x);
@@ -53,7 +51,7 @@ public class ActivationRecycleTests
             }
             // The caller's outputs are never recycled: later steps' forwards did not write over them.
             foreach (var (output, copy) in outputs) Assert.Equal(copy, output.ToArray<float>());
-            return (losses, model.Parameters().Select(p => p.ToArray<float>()).ToList(), Engine.ActivationsRecycled - before);
+            return (losses, model.Parameters().Select(p => p.ToArray<float>()).ToList(), Engine.ActivationsRecycledHere - before);
         });
         var plain = Train(on: false);
         var recycled = Train(on: true);
@@ -72,7 +70,7 @@ public class ActivationRecycleTests
                 new Linear(512, 1, generator: g));
             var x = Tensor.Randn([64, 64], DType.Float32, g);
             var loss = model.Call(x).Square().Mean();
-            long before = Engine.ActivationsRecycled;
+            long before = Engine.ActivationsRecycledHere;
             loss.Backward(retainGraph: true);
             var first = model.Parameters().Select(p => p.Grad!.ToArray<float>()).ToList();
             foreach (var p in model.Parameters()) p.Grad = null;
@@ -83,7 +81,7 @@ public class ActivationRecycleTests
             loss.Backward();
             var second = model.Parameters().Select(p => p.Grad!.ToArray<float>()).ToList();
             for (int i = 0; i < first.Count; i++) Assert.Equal(first[i], second[i]);
-            Assert.True(Engine.ActivationsRecycled > before);
+            Assert.True(Engine.ActivationsRecycledHere > before);
             return 0;
         });
     }
@@ -102,7 +100,7 @@ public class ActivationRecycleTests
             var idx = Tensor.RandInt(0, 23, [8, 64], g);
             var target = Tensor.RandInt(0, 23, [8, 64], g);
             var losses = new List<double>();
-            long before = Engine.ActivationsRecycled;
+            long before = Engine.ActivationsRecycledHere;
             for (int step = 0; step < 2; step++)
             {
                 var loss = Functional.CrossEntropy(model.Call(idx).Reshape(-1, 23), target.Reshape(-1));
@@ -111,7 +109,7 @@ public class ActivationRecycleTests
                 opt.Step();
                 losses.Add(loss.Item());
             }
-            return (losses, model.Parameters().Select(p => p.ToArray<float>()).ToList(), Engine.ActivationsRecycled - before);
+            return (losses, model.Parameters().Select(p => p.ToArray<float>()).ToList(), Engine.ActivationsRecycledHere - before);
         });
         var plain = Train(on: false);
         var recycled = Train(on: true);

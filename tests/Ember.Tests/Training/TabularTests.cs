@@ -6,6 +6,8 @@ using Ember.Models;
 using Ember.Text;
 using Ember.Training;
 using Xunit;
+using Ember.Recipes;
+using Ember.Recipes.Tabular;
 
 namespace Ember.Tests.Training;
 

@@ -1,5 +1,6 @@
 using Ember;
 using Ember.Tests.Cli;
+using Ember.Recipes;
 using Ember.Wireless;
 using Xunit;
 

@@ -1,7 +1,5 @@
-using Ember.IO;
-using Ember.Models;
 
-namespace Ember.Training;
+namespace Ember.Recipes.Tabular;
 
 /// <summary>Explanations of tabular models: permutation importance of each column and integrated gradients over the
 /// text tokens of one row.</summary>

@@ -1,7 +1,6 @@
 using System.Globalization;
-using Ember.NN;
 
-namespace Ember.Models;
+namespace Ember.Recipes.Tabular;
 
 /// <summary>Which branches a <see cref="TabularModel"/> uses.</summary>
 public enum TabularModelKind
@@ -113,8 +112,8 @@ public sealed class FeatureTokenizer : Module
         double bound = 1 / Math.Sqrt(dim);
         if (numericWidth > 0)
         {
-            _numWeight = RegisterParameter("numeric_weight", Tensor.Empty(DType.Float32, [numericWidth, dim], zero: true))!;
-            _numBias = RegisterParameter("numeric_bias", Tensor.Empty(DType.Float32, [numericWidth, dim], zero: true))!;
+            _numWeight = RegisterParameter("numeric_weight", Tensor.Zeros([numericWidth, dim], DType.Float32))!;
+            _numBias = RegisterParameter("numeric_bias", Tensor.Zeros([numericWidth, dim], DType.Float32))!;
             Init.Uniform(_numWeight, -bound, bound, generator);
             Init.Uniform(_numBias, -bound, bound, generator);
         }
@@ -123,7 +122,7 @@ public sealed class FeatureTokenizer : Module
         if (cardinalities.Length > 0)
         {
             _categories = RegisterModule("categories", new Embedding(cardinalities.Sum(), dim, generator: generator));
-            _catBias = RegisterParameter("categorical_bias", Tensor.Empty(DType.Float32, [cardinalities.Length, dim], zero: true))!;
+            _catBias = RegisterParameter("categorical_bias", Tensor.Zeros([cardinalities.Length, dim], DType.Float32))!;
             using (Tensor.NoGrad()) Init.Uniform(_categories.Weight, -bound, bound, generator);
             Init.Uniform(_catBias, -bound, bound, generator);
         }
@@ -148,6 +147,8 @@ public sealed class FeatureTokenizer : Module
 /// gives logits (N, classes); a regression head (N, 1).</summary>
 public sealed class TabularModel : Module
 {
+    private static string ShapeText(Tensor t) => $"[{string.Join(", ", t.Shape)}]";
+
     public TabularModelConfig Config { get; }
     private readonly Sequential? _mlp;
     private readonly Embedding? _tokens;
@@ -212,7 +213,7 @@ public sealed class TabularModel : Module
                 headIn = c.DModel;
                 break;
             case TabularModelKind.FtTransformer:
-                _cls = RegisterParameter("cls", Tensor.Empty(DType.Float32, [1, 1, c.DModel], zero: true))!;
+                _cls = RegisterParameter("cls", Tensor.Zeros([1, 1, c.DModel], DType.Float32))!;
                 Init.Normal(_cls, 0, 0.02, generator);
                 _ftEncoder = RegisterModule("ft_encoder", new TransformerEncoder(
                     () => new TransformerEncoderLayer(c.DModel, c.Heads, 2 * c.DModel, c.Dropout, TransformerActivation.Gelu, batchFirst: true, normFirst: true, generator: generator,
@@ -266,7 +267,7 @@ public sealed class TabularModel : Module
     public Tensor ForwardWithTokenEmbeddings(TabularBatch x, Tensor embeddings)
     {
         if (x.Text is null || embeddings.Dim != 3 || embeddings.Size(0) != x.Count || embeddings.Size(1) != Config.TextLength || embeddings.Size(2) != Config.DModel)
-            throw new ArgumentException($"TabularModel: embeddings must be (N, {Config.TextLength}, {Config.DModel}) for a batch with text, got {ShapeUtil.Str(embeddings._shape)}.");
+            throw new ArgumentException($"TabularModel: embeddings must be (N, {Config.TextLength}, {Config.DModel}) for a batch with text, got {ShapeText(embeddings)}.");
         _embeddingOverride = embeddings;
         try { return Forward(x); }
         finally { _embeddingOverride = null; }
@@ -292,7 +293,7 @@ public sealed class TabularModel : Module
     {
         var ids = x.Text ?? throw new ArgumentException($"TabularModel ({Config.Kind}): this model reads a text column, but the batch has none.");
         if (ids.Dim != 2 || ids.Size(1) != Config.TextLength)
-            throw new ArgumentException($"TabularModel: text ids must be (N, {Config.TextLength}), got {ShapeUtil.Str(ids._shape)}.");
+            throw new ArgumentException($"TabularModel: text ids must be (N, {Config.TextLength}), got {ShapeText(ids)}.");
         // Trailing columns that are padding in every row are cut off: they are masked everywhere, so the outputs are
         // the same, and attention's cost falls with the square of the length (batches of similar length gain most).
         int used = UsedLength(ids, Config.TextPadId);
@@ -340,7 +341,7 @@ public sealed class TabularModel : Module
     private Tensor Embed(TabularBatch x)
     {
         if (x.Dense.Size(1) != Config.DenseWidth)
-            throw new ArgumentException($"TabularModel: expected {Config.DenseWidth} dense features, got {ShapeUtil.Str(x.Dense._shape)}.");
+            throw new ArgumentException($"TabularModel: expected {Config.DenseWidth} dense features, got {ShapeText(x.Dense)}.");
         switch (Config.Kind)
         {
             case TabularModelKind.Mlp:

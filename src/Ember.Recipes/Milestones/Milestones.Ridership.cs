@@ -1,11 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using Ember.IO;
-using Ember.Models;
-using Ember.NN;
-using Ember.Optim;
 
-namespace Ember.Training;
+namespace Ember.Recipes;
 
 public static partial class Milestones
 {

@@ -1,10 +1,6 @@
 using System.Diagnostics;
-using Ember.Data;
-using Ember.Models;
-using Ember.NN;
-using Ember.Optim;
 
-namespace Ember.Training;
+namespace Ember.Recipes;
 
 /// <summary>The outcome of a milestone: a metric against a gate, and whether training actually moved the
 /// parameters (a detached graph can still "train" a head).</summary>

@@ -1,7 +1,7 @@
 using System.Globalization;
 using System.Text.RegularExpressions;
 
-namespace Ember.Text;
+namespace Ember.Recipes.Tabular;
 
 /// <summary>Turns a text column into fixed-length token-id rows for a Transformer: light normalization (HTML line
 /// breaks to spaces, optional lower-casing), a byte-level BPE tokenizer trained on the training texts only, a leading

@@ -1,9 +1,6 @@
 using System.Diagnostics;
-using Ember.Data;
-using Ember.NN;
-using Ember.Optim;
 
-namespace Ember.Training;
+namespace Ember.Recipes;
 
 public static partial class Milestones
 {

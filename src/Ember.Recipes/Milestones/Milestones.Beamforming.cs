@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using Ember.Training;
 
-namespace Ember.Wireless;
+using Ember.Wireless;
+
+namespace Ember.Recipes;
 
 /// <summary>Recipe of the beamforming milestone.</summary>
 public sealed record BeamformingRecipe

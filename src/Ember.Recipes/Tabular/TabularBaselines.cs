@@ -1,7 +1,5 @@
-using Ember.Classical;
-using Ember.Models;
 
-namespace Ember.Training;
+namespace Ember.Recipes.Tabular;
 
 /// <summary>The classical baselines a practitioner would run on a table before any neural model, as strong as their
 /// scikit-learn counterparts: a regularized linear model on the TF-IDF of the text (word 1-2-grams) and the

@@ -1,12 +1,6 @@
 using System.Diagnostics;
-using Ember.Data;
-using Ember.IO;
-using Ember.Models;
-using Ember.NN;
-using Ember.Optim;
-using Ember.Text;
 
-namespace Ember.Training;
+namespace Ember.Recipes.Tabular;
 
 /// <summary>Rows of a table ready for a <see cref="TabularModel"/>: the inputs and the target.</summary>
 public sealed record TabularData(TabularBatch X, Tensor Y)

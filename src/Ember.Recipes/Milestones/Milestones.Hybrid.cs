@@ -1,10 +1,6 @@
 using System.Diagnostics;
-using Ember.Data;
-using Ember.IO;
-using Ember.Models;
-using Ember.Text;
 
-namespace Ember.Training;
+namespace Ember.Recipes;
 
 public static partial class Milestones
 {

@@ -1,8 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
-using Ember.IO;
 
-namespace Ember.Data;
+namespace Ember.Recipes.Tabular;
 
 /// <summary>How a CSV column is turned into features.</summary>
 public enum ColumnKind { Numeric, Categorical, Text, Date }

@@ -1,8 +1,5 @@
-using Ember.Data;
-using Ember.IO;
-using Ember.Models;
 
-namespace Ember.Training;
+namespace Ember.Recipes.Tabular;
 
 /// <summary>Settings of a tabular comparison (<c>ember tabular train</c>).</summary>
 public sealed record TabularCompareOptions

@@ -1,11 +1,7 @@
 using System.Diagnostics;
 using System.IO.Compression;
-using Ember.Models;
-using Ember.NN;
-using Ember.Optim;
-using Ember.Text;
 
-namespace Ember.Training;
+namespace Ember.Recipes;
 
 public static partial class Milestones
 {

@@ -1,0 +1,131 @@
+namespace Ember.NN;
+
+/// <summary>Multi-head attention (PyTorch's <c>nn.MultiheadAttention</c>, same parameter names and semantics): queries,
+/// keys and values are projected (one packed in_proj of 3·E rows when key and value have E features), split into
+/// heads, attended with scaled dot products and projected back by out_proj. Sequences are (L, N, E) by default or
+/// (N, L, E) with <c>batchFirst</c>. Masks follow PyTorch's convention here: in <c>attnMask</c> (L, S) or
+/// (N·H, L, S) and <c>keyPaddingMask</c> (N, S), a bool true means "may NOT attend"; a float mask is added.</summary>
+public sealed class MultiheadAttention : Module
+{
+    public int EmbedDim { get; }
+    public int NumHeads { get; }
+    public int HeadDim => EmbedDim / NumHeads;
+    public bool BatchFirst { get; }
+    public double DropoutP { get; }
+    public Tensor? InProjWeight { get; }
+    public Tensor? QProjWeight { get; }
+    public Tensor? KProjWeight { get; }
+    public Tensor? VProjWeight { get; }
+    public Tensor? InProjBias { get; }
+    public Linear OutProj { get; }
+    private readonly Generator? _generator;
+    internal override Generator? RandomSource => DropoutP > 0 ? _generator ?? Generator.Default : null;
+
+    public MultiheadAttention(int embedDim, int numHeads, double dropout = 0, bool bias = true, int? kdim = null, int? vdim = null,
+        bool batchFirst = false, DType dtype = DType.Float32, Generator? generator = null)
+    {
+        if (embedDim < 1 || numHeads < 1 || embedDim % numHeads != 0)
+            throw new ArgumentException($"MultiheadAttention: embed_dim {embedDim} must be divisible by num_heads {numHeads}.");
+        (EmbedDim, NumHeads, BatchFirst, DropoutP, _generator) = (embedDim, numHeads, batchFirst, dropout, generator);
+        int kd = kdim ?? embedDim, vd = vdim ?? embedDim;
+        if (kd == embedDim && vd == embedDim)
+        {
+            InProjWeight = RegisterParameter("in_proj_weight", Tensor.Empty(dtype, [3 * embedDim, embedDim], zero: true));
+            Init.XavierUniform(InProjWeight!, g: generator);
+        }
+        else
+        {
+            QProjWeight = RegisterParameter("q_proj_weight", Tensor.Empty(dtype, [embedDim, embedDim], zero: true));
+            KProjWeight = RegisterParameter("k_proj_weight", Tensor.Empty(dtype, [embedDim, kd], zero: true));
+            VProjWeight = RegisterParameter("v_proj_weight", Tensor.Empty(dtype, [embedDim, vd], zero: true));
+            foreach (var w in new[] { QProjWeight!, KProjWeight!, VProjWeight! }) Init.XavierUniform(w, g: generator);
+        }
+        InProjBias = RegisterParameter("in_proj_bias", bias ? Tensor.Zeros([3 * embedDim], dtype) : null);
+        OutProj = RegisterModule("out_proj", new Linear(embedDim, embedDim, bias, dtype, generator));
+        if (OutProj.Bias is not null) Init.Zeros(OutProj.Bias);
+    }
+
+    /// <summary>Self-attention without masks.</summary>
+    public override Tensor Forward(Tensor input) => Attend(input, input, input, needWeights: false).Output;
+
+    /// <summary>The full call. Returns the output and, when <paramref name="needWeights"/>, the attention weights:
+    /// (N, L, S) averaged over heads, or (N, H, L, S).</summary>
+    public (Tensor Output, Tensor? Weights) Attend(Tensor query, Tensor key, Tensor value, Tensor? keyPaddingMask = null, bool needWeights = true,
+        Tensor? attnMask = null, bool averageAttnWeights = true, bool isCausal = false)
+    {
+        const string op = "MultiheadAttention";
+        bool batched = query.Dim == 3;
+        if (query.Dim is not (2 or 3) || key.Dim != query.Dim || value.Dim != query.Dim)
+            throw new ArgumentException($"{op}: query, key and value must all be 3-D (batched) or 2-D, got {ShapeUtil.Str(query._shape)}, {ShapeUtil.Str(key._shape)}, {ShapeUtil.Str(value._shape)}.");
+        // Work in (N, L, E).
+        Tensor Nle(Tensor t) => !batched ? t.Unsqueeze(0) : BatchFirst ? t : t.Transpose(0, 1);
+        var q = Nle(query); var k = Nle(key); var v = Nle(value);
+        int n = q._shape[0], l = q._shape[1], s = k._shape[1], e = EmbedDim, h = NumHeads, hd = HeadDim;
+        if (q._shape[2] != e) throw new ArgumentException($"{op}: query has {q._shape[2]} features, expected embed_dim {e}.");
+        if (k._shape[0] != n || v._shape[0] != n || v._shape[1] != s)
+            throw new ArgumentException($"{op}: key {ShapeUtil.Str(key._shape)} and value {ShapeUtil.Str(value._shape)} do not match query {ShapeUtil.Str(query._shape)} in batch or length.");
+        Tensor? bq = null, bk = null, bv = null;
+        if (InProjBias is not null) { bq = InProjBias.Narrow(0, 0, e); bk = InProjBias.Narrow(0, e, e); bv = InProjBias.Narrow(0, 2 * e, e); }
+        Tensor wq, wk, wv;
+        if (InProjWeight is not null) { wq = InProjWeight.Narrow(0, 0, e); wk = InProjWeight.Narrow(0, e, e); wv = InProjWeight.Narrow(0, 2 * e, e); }
+        else { wq = QProjWeight!; wk = KProjWeight!; wv = VProjWeight!; }
+        Tensor Heads(Tensor x, Tensor w, Tensor? b, int len) => Functional.Linear(x, w, b).View(n, len, h, hd).Transpose(1, 2);   // (N, H, len, hd)
+        var qh = Heads(q, wq, bq, l); var kh = Heads(k, wk, bk, s); var vh = Heads(v, wv, bv, s);
+
+        Tensor? mask = null;   // additive, broadcastable to (N, H, L, S)
+        if (attnMask is not null)
+        {
+            var m = ToAdditive(attnMask, q.DType);
+            if (m.Dim == 2) mask = m;
+            else if (m.Dim == 3 && m._shape[0] == n * h) mask = m.View(n, h, l, s);
+            else throw new ArgumentException($"{op}: attn_mask must be (L, S) or (N·H, L, S) = ({l}, {s}) or ({n * h}, {l}, {s}), got {ShapeUtil.Str(attnMask._shape)}.");
+        }
+        if (isCausal && attnMask is null) mask = Functional.CausalMask(l, s, q.DType);
+        if (keyPaddingMask is not null)
+        {
+            if (keyPaddingMask.Dim != (batched ? 2 : 1) || keyPaddingMask._shape[^1] != s)
+                throw new ArgumentException($"{op}: key_padding_mask must be (N, S) = ({n}, {s}), got {ShapeUtil.Str(keyPaddingMask._shape)}.");
+            var kp = ToAdditive(batched ? keyPaddingMask : keyPaddingMask.Unsqueeze(0), q.DType).View(n, 1, 1, s);
+            mask = mask is null ? kp : mask.Add(kp);
+        }
+        var (o, w) = Functional.Attention(qh, kh, vh, mask, Training ? DropoutP : 0, false, null, _generator, needWeights);
+        var merged = o.Transpose(1, 2).Reshape(n, l, e);
+        var output = OutProj.Call(merged);
+        output = !batched ? output.Squeeze(0) : BatchFirst ? output : output.Transpose(0, 1);
+        Tensor? weights = null;
+        if (needWeights && w is not null)
+        {
+            weights = averageAttnWeights ? w.Mean(1) : w;
+            if (!batched) weights = weights.Squeeze(0);
+        }
+        return (output, weights);
+    }
+
+    // PyTorch's nn.MultiheadAttention: bool true = masked out (−∞); float masks are added as they are.
+    private static Tensor ToAdditive(Tensor mask, DType dtype) => mask.DType == DType.Bool
+        ? Tensor.Where(mask, Tensor.Scalar(double.NegativeInfinity, dtype), Tensor.Scalar(0, dtype))
+        : mask.To(dtype);
+
+    protected override string ExtraRepr() => $"embed_dim={EmbedDim}, num_heads={NumHeads}";
+}
+/// <summary>Runs a forward pass in eval mode without gradients while some layers keep their attention weights, then
+/// restores the model's mode and the layers' flags: the attention-map helpers of the models share it.</summary>
+internal static class AttentionCapture
+{
+    public static IReadOnlyList<Tensor> Run<TLayer>(Module model, IReadOnlyList<TLayer> layers, Action<TLayer, bool> keep, Func<TLayer, Tensor?> read, Action forward)
+    {
+        bool was = model.Training;
+        model.Eval();
+        try
+        {
+            foreach (var l in layers) keep(l, true);
+            using (Tensor.NoGrad()) forward();
+            return layers.Select(l => read(l)!).ToArray();
+        }
+        finally
+        {
+            foreach (var l in layers) keep(l, false);
+            model.Train(was);
+        }
+    }
+}

@@ -1,0 +1,141 @@
+namespace Ember.NN;
+
+/// <summary>2-D convolution layer (PyTorch's <c>nn.Conv2d</c>): input (N, C_in, H, W) → (N, C_out, OH, OW).
+/// Weight (C_out, C_in/groups, kH, kW) and bias initialized as PyTorch does (Kaiming uniform, a = √5).</summary>
+public sealed class Conv2d : Module, IFusibleLayer
+{
+    /// <inheritdoc/>
+    public override bool HoldsActivations => false;
+
+    public int InChannels { get; }
+    public int OutChannels { get; }
+    public Size2 KernelSize { get; }
+    public Size2 Stride { get; }
+    public Padding Padding { get; }
+    public Size2 Dilation { get; }
+    public int Groups { get; }
+    public Tensor Weight { get; }
+    public Tensor? Bias { get; }
+
+    public Conv2d(int inChannels, int outChannels, Size2 kernelSize, Size2? stride = null, Padding? padding = null, Size2? dilation = null,
+        int groups = 1, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
+    {
+        ConvChecks.Channels("Conv2d", inChannels, outChannels, groups);
+        if (kernelSize.H < 1 || kernelSize.W < 1) throw new ArgumentException($"Conv2d: kernel size must be positive, got {kernelSize}.");
+        (InChannels, OutChannels, KernelSize, Groups) = (inChannels, outChannels, kernelSize, groups);
+        Stride = stride ?? 1; Padding = padding ?? 0; Dilation = dilation ?? 1;
+        Weight = RegisterParameter("weight", Tensor.Empty(dtype, [outChannels, inChannels / groups, kernelSize.H, kernelSize.W], zero: true))!;
+        Bias = RegisterParameter("bias", bias ? Tensor.Empty(dtype, [outChannels], zero: true) : null);
+        ConvChecks.DefaultInit(Weight, Bias, generator);
+    }
+
+    public override Tensor Forward(Tensor input) => Functional.Conv2d(input, Weight, Bias, Stride, Padding, Dilation, Groups);
+
+    /// <summary>A following <see cref="ReLU"/> (1), or ReLU and a halving <see cref="MaxPool2d"/> with
+    /// <see cref="EmberSettings.FusePooling"/> (2).</summary>
+    public int FusibleFollowers(IReadOnlyList<Module> layers, int next, EmberSettings settings)
+    {
+        if (next >= layers.Count || layers[next] is not ReLU) return 0;
+        return settings.FusePooling && next + 1 < layers.Count && layers[next + 1] is MaxPool2d { IsHalving: true } ? 2 : 1;
+    }
+
+    /// <summary>ReLU(Forward(input)), or MaxPool2d(ReLU(Forward(input)), 2), as one op.</summary>
+    public Tensor ForwardFused(Tensor input, IReadOnlyList<Module> layers, int next, int followers) => followers switch
+    {
+        1 => Functional.Conv2dRelu(input, Weight, Bias, Stride, Padding, Dilation, Groups),
+        2 => Functional.Conv2dReluPool(input, Weight, Bias, Stride, Padding, Dilation, Groups),
+        _ => throw new ArgumentOutOfRangeException(nameof(followers), $"Conv2d: fuses 1 or 2 following layers, asked for {followers}."),
+    };
+
+    protected override string ExtraRepr() =>
+        $"{InChannels}, {OutChannels}, kernel_size={KernelSize}, stride={Stride}, padding={Padding}" +
+        (Dilation != new Size2(1, 1) ? $", dilation={Dilation}" : "") + (Groups != 1 ? $", groups={Groups}" : "") + (Bias is null ? ", bias=False" : "");
+}
+
+/// <summary>1-D convolution layer: input (N, C_in, L) → (N, C_out, OL).</summary>
+public sealed class Conv1d : Module
+{
+    /// <inheritdoc/>
+    public override bool HoldsActivations => false;
+
+    public int InChannels { get; }
+    public int OutChannels { get; }
+    public int KernelSize { get; }
+    public int Stride { get; }
+    public Padding Padding { get; }
+    public int Dilation { get; }
+    public int Groups { get; }
+    public Tensor Weight { get; }
+    public Tensor? Bias { get; }
+
+    public Conv1d(int inChannels, int outChannels, int kernelSize, int stride = 1, Padding? padding = null, int dilation = 1, int groups = 1,
+        bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
+    {
+        ConvChecks.Channels("Conv1d", inChannels, outChannels, groups);
+        if (kernelSize < 1) throw new ArgumentException($"Conv1d: kernel size must be positive, got {kernelSize}.");
+        (InChannels, OutChannels, KernelSize, Stride, Dilation, Groups) = (inChannels, outChannels, kernelSize, stride, dilation, groups);
+        Padding = padding ?? 0;
+        Weight = RegisterParameter("weight", Tensor.Empty(dtype, [outChannels, inChannels / groups, kernelSize], zero: true))!;
+        Bias = RegisterParameter("bias", bias ? Tensor.Empty(dtype, [outChannels], zero: true) : null);
+        ConvChecks.DefaultInit(Weight, Bias, generator);
+    }
+
+    public override Tensor Forward(Tensor input) => Functional.Conv1d(input, Weight, Bias, Stride, Padding, Dilation, Groups);
+
+    protected override string ExtraRepr() =>
+        $"{InChannels}, {OutChannels}, kernel_size=({KernelSize},), stride=({Stride},), padding={Padding}" +
+        (Dilation != 1 ? $", dilation={Dilation}" : "") + (Groups != 1 ? $", groups={Groups}" : "") + (Bias is null ? ", bias=False" : "");
+}
+
+/// <summary>2-D transposed convolution layer (PyTorch's <c>nn.ConvTranspose2d</c>): weight (C_in, C_out/groups, kH, kW).</summary>
+public sealed class ConvTranspose2d : Module
+{
+    public int InChannels { get; }
+    public int OutChannels { get; }
+    public Size2 KernelSize { get; }
+    public Size2 Stride { get; }
+    public Size2 Padding { get; }
+    public Size2 OutputPadding { get; }
+    public Size2 Dilation { get; }
+    public int Groups { get; }
+    public Tensor Weight { get; }
+    public Tensor? Bias { get; }
+
+    public ConvTranspose2d(int inChannels, int outChannels, Size2 kernelSize, Size2? stride = null, Size2? padding = null,
+        Size2? outputPadding = null, int groups = 1, bool bias = true, Size2? dilation = null, DType dtype = DType.Float32, Generator? generator = null)
+    {
+        ConvChecks.Channels("ConvTranspose2d", inChannels, outChannels, groups);
+        (InChannels, OutChannels, KernelSize, Groups) = (inChannels, outChannels, kernelSize, groups);
+        Stride = stride ?? 1; Padding = padding ?? 0; OutputPadding = outputPadding ?? 0; Dilation = dilation ?? 1;
+        Weight = RegisterParameter("weight", Tensor.Empty(dtype, [inChannels, outChannels / groups, kernelSize.H, kernelSize.W], zero: true))!;
+        Bias = RegisterParameter("bias", bias ? Tensor.Empty(dtype, [outChannels], zero: true) : null);
+        ConvChecks.DefaultInit(Weight, Bias, generator);
+    }
+
+    public override Tensor Forward(Tensor input) =>
+        Functional.ConvTranspose2d(input, Weight, Bias, Stride, Padding, OutputPadding, Groups, Dilation);
+
+    protected override string ExtraRepr() =>
+        $"{InChannels}, {OutChannels}, kernel_size={KernelSize}, stride={Stride}, padding={Padding}" +
+        (OutputPadding != new Size2(0, 0) ? $", output_padding={OutputPadding}" : "") + (Groups != 1 ? $", groups={Groups}" : "") +
+        (Bias is null ? ", bias=False" : "");
+}
+
+internal static class ConvChecks
+{
+    public static void Channels(string op, int inChannels, int outChannels, int groups)
+    {
+        if (inChannels < 1 || outChannels < 1 || groups < 1 || inChannels % groups != 0 || outChannels % groups != 0)
+            throw new ArgumentException($"{op}: in_channels={inChannels} and out_channels={outChannels} must be positive and divisible by groups={groups}.");
+    }
+
+    /// <summary>PyTorch's reset_parameters for convolutions: W ~ Kaiming uniform (a = √5), b ~ U(±1/√fan_in).</summary>
+    public static void DefaultInit(Tensor weight, Tensor? bias, Generator? generator)
+    {
+        Init.KaimingUniform(weight, a: Math.Sqrt(5), g: generator);
+        if (bias is null) return;
+        var (fanIn, _) = Init.Fans(weight);
+        double bound = fanIn > 0 ? 1 / Math.Sqrt(fanIn) : 0;
+        Init.Uniform(bias, -bound, bound, generator);
+    }
+}

@@ -1,0 +1,134 @@
+namespace Ember.NN;
+
+/// <summary>Batch normalization (shared by <see cref="BatchNorm1d"/> and <see cref="BatchNorm2d"/>): learnable
+/// per-channel γ, β; running mean/variance buffers updated in training (momentum null = cumulative average, as
+/// PyTorch); num_batches_tracked kept for checkpoint compatibility with PyTorch.</summary>
+public abstract class BatchNormBase : Module
+{
+    /// <inheritdoc/>
+    public override bool HoldsActivations => false;
+
+    public int NumFeatures { get; }
+    public double Eps { get; }
+    public double? Momentum { get; }
+    public Tensor? Weight { get; }
+    public Tensor? Bias { get; }
+    public Tensor? RunningMean { get; }
+    public Tensor? RunningVar { get; }
+    public Tensor? NumBatchesTracked { get; }
+    private readonly string _name;
+    private readonly int[] _dims;
+
+    protected BatchNormBase(string name, int[] dims, int numFeatures, double eps, double? momentum, bool affine, bool trackRunningStats, DType dtype)
+    {
+        if (numFeatures < 1) throw new ArgumentException($"{name}: num_features must be positive, got {numFeatures}.");
+        if (momentum is < 0 or > 1) throw new ArgumentException($"{name}: momentum must be in [0, 1], got {momentum}.");
+        (_name, _dims, NumFeatures, Eps, Momentum) = (name, dims, numFeatures, eps, momentum);
+        Weight = RegisterParameter("weight", affine ? Tensor.Ones([numFeatures], dtype) : null);
+        Bias = RegisterParameter("bias", affine ? Tensor.Zeros([numFeatures], dtype) : null);
+        if (trackRunningStats)
+        {
+            RunningMean = RegisterBuffer("running_mean", Tensor.Zeros([numFeatures], dtype));
+            RunningVar = RegisterBuffer("running_var", Tensor.Ones([numFeatures], dtype));
+            NumBatchesTracked = RegisterBuffer("num_batches_tracked", Tensor.Zeros([], DType.Int64));
+        }
+    }
+
+    public override Tensor Forward(Tensor input)
+    {
+        if (!_dims.Contains(input.Dim))
+            throw new ArgumentException($"{_name}: expected {string.Join(" or ", _dims.Select(d => d + "-D"))} input, got {ShapeUtil.Str(input._shape)}.");
+        if (input._shape[1] != NumFeatures)
+            throw new ArgumentException($"{_name}: input {ShapeUtil.Str(input._shape)} has {input._shape[1]} channels, expected {NumFeatures}.");
+        bool useBatchStats = Training || RunningMean is null;
+        double momentum = Momentum ?? 0;
+        if (Training && NumBatchesTracked is not null)
+        {
+            long tracked = ++NumBatchesTracked.Data<long>()[NumBatchesTracked._offset];
+            NumBatchesTracked.MarkModified();
+            if (Momentum is null) momentum = 1.0 / tracked;
+        }
+        return Functional.BatchNorm(input, useBatchStats && !Training ? null : RunningMean, useBatchStats && !Training ? null : RunningVar,
+            Weight, Bias, useBatchStats, momentum, Eps);
+    }
+
+    protected override string ExtraRepr() =>
+        $"{NumFeatures}, eps={Eps}, momentum={(Momentum is null ? "None" : Momentum.ToString())}, affine={(Weight is not null ? "True" : "False")}, " +
+        $"track_running_stats={(RunningMean is not null ? "True" : "False")}";
+}
+/// <summary>Batch normalization over (N, C) or (N, C, L).</summary>
+public sealed class BatchNorm1d(int numFeatures, double eps = 1e-5, double? momentum = 0.1, bool affine = true, bool trackRunningStats = true,
+    DType dtype = DType.Float32) : BatchNormBase("BatchNorm1d", [2, 3], numFeatures, eps, momentum, affine, trackRunningStats, dtype);
+
+/// <summary>Batch normalization over (N, C, H, W).</summary>
+public sealed class BatchNorm2d(int numFeatures, double eps = 1e-5, double? momentum = 0.1, bool affine = true, bool trackRunningStats = true,
+    DType dtype = DType.Float32) : BatchNormBase("BatchNorm2d", [4], numFeatures, eps, momentum, affine, trackRunningStats, dtype);
+
+/// <summary>Layer normalization over the trailing <c>normalizedShape</c> dims with elementwise γ, β.</summary>
+public sealed class LayerNorm : Module
+{
+    /// <inheritdoc/>
+    public override bool HoldsActivations => false;
+
+    public int[] NormalizedShape { get; }
+    public double Eps { get; }
+    public Tensor? Weight { get; }
+    public Tensor? Bias { get; }
+
+    public LayerNorm(int[] normalizedShape, double eps = 1e-5, bool elementwiseAffine = true, bool bias = true, DType dtype = DType.Float32)
+    {
+        if (normalizedShape.Length == 0 || normalizedShape.Any(s => s < 1))
+            throw new ArgumentException($"LayerNorm: normalized_shape must be non-empty and positive, got {ShapeUtil.Str(normalizedShape)}.");
+        NormalizedShape = (int[])normalizedShape.Clone();
+        Eps = eps;
+        Weight = RegisterParameter("weight", elementwiseAffine ? Tensor.Ones(NormalizedShape, dtype) : null);
+        Bias = RegisterParameter("bias", elementwiseAffine && bias ? Tensor.Zeros(NormalizedShape, dtype) : null);
+    }
+
+    public LayerNorm(int normalizedShape, double eps = 1e-5, bool elementwiseAffine = true, bool bias = true, DType dtype = DType.Float32)
+        : this([normalizedShape], eps, elementwiseAffine, bias, dtype) { }
+
+    public override Tensor Forward(Tensor input) => Functional.LayerNorm(input, NormalizedShape, Weight, Bias, Eps);
+    protected override string ExtraRepr() => $"({string.Join(", ", NormalizedShape)},), eps={Eps}, elementwise_affine={(Weight is not null ? "True" : "False")}";
+}
+/// <summary>Group normalization with per-channel γ, β.</summary>
+public sealed class GroupNorm : Module
+{
+    /// <inheritdoc/>
+    public override bool HoldsActivations => false;
+
+    public int NumGroups { get; }
+    public int NumChannels { get; }
+    public double Eps { get; }
+    public Tensor? Weight { get; }
+    public Tensor? Bias { get; }
+
+    public GroupNorm(int numGroups, int numChannels, double eps = 1e-5, bool affine = true, DType dtype = DType.Float32)
+    {
+        if (numGroups < 1 || numChannels < 1 || numChannels % numGroups != 0)
+            throw new ArgumentException($"GroupNorm: num_groups={numGroups} must divide num_channels={numChannels}.");
+        (NumGroups, NumChannels, Eps) = (numGroups, numChannels, eps);
+        Weight = RegisterParameter("weight", affine ? Tensor.Ones([numChannels], dtype) : null);
+        Bias = RegisterParameter("bias", affine ? Tensor.Zeros([numChannels], dtype) : null);
+    }
+
+    public override Tensor Forward(Tensor input) => Functional.GroupNorm(input, NumGroups, Weight, Bias, Eps);
+    protected override string ExtraRepr() => $"{NumGroups}, {NumChannels}, eps={Eps}, affine={(Weight is not null ? "True" : "False")}";
+}
+
+/// <summary>RMS normalization over the last dim with a learnable scale (PyTorch's <c>nn.RMSNorm</c>).</summary>
+public sealed class RMSNorm : Module
+{
+    public double Eps { get; }
+    public Tensor? Weight { get; }
+
+    public RMSNorm(int dim, double eps = 1e-6, bool elementwiseAffine = true, DType dtype = DType.Float32)
+    {
+        if (dim < 1) throw new ArgumentException($"RMSNorm: dim must be positive, got {dim}.");
+        Eps = eps;
+        Weight = RegisterParameter("weight", elementwiseAffine ? Tensor.Ones([dim], dtype) : null);
+    }
+
+    public override Tensor Forward(Tensor input) => Functional.RmsNorm(input, Weight, Eps);
+    protected override string ExtraRepr() => $"({Weight?.Size(0)},), eps={Eps}";
+}

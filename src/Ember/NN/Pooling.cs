@@ -1,0 +1,61 @@
+namespace Ember.NN;
+
+/// <summary>2-D max pooling layer.</summary>
+public sealed class MaxPool2d(Size2 kernelSize, Size2? stride = null, Size2? padding = null, Size2? dilation = null, bool ceilMode = false) : Module
+{
+    /// <inheritdoc/>
+    public override bool HoldsActivations => false;
+
+    public override Tensor Forward(Tensor input) => Functional.MaxPool2d(input, kernelSize, stride, padding, dilation, ceilMode);
+
+    /// <summary>A plain 2×2 window with stride 2 (no padding, dilation or ceil mode): what a fused convolution can pool.</summary>
+    internal bool IsHalving => kernelSize == new Size2(2, 2) && (stride ?? kernelSize) == new Size2(2, 2) && (padding ?? 0) == new Size2(0, 0)
+        && (dilation ?? 1) == new Size2(1, 1) && !ceilMode;
+
+    protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding ?? 0}";
+}
+/// <summary>1-D max pooling layer.</summary>
+public sealed class MaxPool1d(int kernelSize, int? stride = null, int padding = 0, int dilation = 1, bool ceilMode = false) : Module
+{
+    /// <inheritdoc/>
+    public override bool HoldsActivations => false;
+
+    public override Tensor Forward(Tensor input) => Functional.MaxPool1d(input, kernelSize, stride, padding, dilation, ceilMode);
+    protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding}";
+}
+/// <summary>2-D average pooling layer.</summary>
+public sealed class AvgPool2d(Size2 kernelSize, Size2? stride = null, Size2? padding = null, bool ceilMode = false, bool countIncludePad = true) : Module
+{
+    /// <inheritdoc/>
+    public override bool HoldsActivations => false;
+
+    public override Tensor Forward(Tensor input) => Functional.AvgPool2d(input, kernelSize, stride, padding, ceilMode, countIncludePad);
+    protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding ?? 0}";
+}
+/// <summary>1-D average pooling layer.</summary>
+public sealed class AvgPool1d(int kernelSize, int? stride = null, int padding = 0, bool ceilMode = false, bool countIncludePad = true) : Module
+{
+    /// <inheritdoc/>
+    public override bool HoldsActivations => false;
+
+    public override Tensor Forward(Tensor input) => Functional.AvgPool1d(input, kernelSize, stride, padding, ceilMode, countIncludePad);
+    protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding}";
+}
+/// <summary>Adaptive average pooling to a fixed output size.</summary>
+public sealed class AdaptiveAvgPool2d(Size2 outputSize) : Module
+{
+    /// <inheritdoc/>
+    public override bool HoldsActivations => false;
+
+    public override Tensor Forward(Tensor input) => Functional.AdaptiveAvgPool2d(input, outputSize);
+    protected override string ExtraRepr() => $"output_size={outputSize}";
+}
+/// <summary>Adaptive average pooling over the last dim.</summary>
+public sealed class AdaptiveAvgPool1d(int outputSize) : Module
+{
+    /// <inheritdoc/>
+    public override bool HoldsActivations => false;
+
+    public override Tensor Forward(Tensor input) => Functional.AdaptiveAvgPool1d(input, outputSize);
+    protected override string ExtraRepr() => $"output_size={outputSize}";
+}
