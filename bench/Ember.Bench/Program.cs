@@ -35,7 +35,7 @@ public static class Program
                 Console.WriteLine($"peak threads=2 gflops={Peak.Measure(2):F1}");
                 return 0;
             default:
-                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] | mlp [rounds] | cnn [rounds] | gpt [rounds] | gpt-generate | bpe | gpt2-encode [--node-modules DIR] | peak");
+                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] [--ember-only] | mlp [rounds] | cnn [rounds] | gpt [rounds] | gpt-generate | bpe | gpt2-encode [--node-modules DIR] | peak");
                 return 2;
         }
     }
@@ -77,6 +77,20 @@ public static class Program
         int si = Array.IndexOf(args, "--sizes");
         if (si >= 0) sizes = args[si + 1].Split(',').Select(int.Parse).ToArray();
         Console.WriteLine($"# machine: {Environment.ProcessorCount} cores, Ember gemm path {Ember.Kernels.GemmInfo.Path}, TorchSharp {typeof(torch).Assembly.GetName().Version}");
+        if (args.Contains("--ember-only"))
+        {
+            // Ember's paths compared across processes (DOTNET_EnableAVX2=0 and the like): no peak loop (its FMA would be
+            // emulated without the instruction set) and no TorchSharp (libtorch picks its own kernels regardless).
+            foreach (int threads in new[] { 1, 2 })
+                foreach (int n in sizes)
+                {
+                    Parallelism.NumThreads = threads;
+                    var a = Tensor.Randn([n, n], DType.Float32, new Generator(1));
+                    var b = Tensor.Randn([n, n], DType.Float32, new Generator(2));
+                    Console.WriteLine($"gemm n={n} threads={threads} path={Ember.Kernels.GemmInfo.Path} ember_gflops={2.0 * n * n * n / Median(() => a.Matmul(b)) / 1e9:F1}");
+                }
+            return;
+        }
         var peak = new Dictionary<int, double> { [1] = Peak.Measure(1), [2] = Peak.Measure(2) };
         Console.WriteLine($"peak threads=1 gflops={peak[1]:F1}");
         Console.WriteLine($"peak threads=2 gflops={peak[2]:F1}");

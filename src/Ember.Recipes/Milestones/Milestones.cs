@@ -133,13 +133,13 @@ public static partial class Milestones
     }
 
     /// <summary>The MLP recipe on the MNIST 10k subset: gate 97% on its 2,000 test digits.</summary>
-    public static MilestoneResult Mnist(string folder, MnistRecipe? recipe = null, bool progress = true)
+    public static MilestoneResult Mnist(string folder, MnistRecipe? recipe = null, bool progress = true, ITrainingProgress? reporter = null)
     {
         var sw = Stopwatch.StartNew();
         recipe ??= new MnistRecipe();
         // Parameters are compared against a freshly built model with the same seed: the initialization the run started from.
         var initial = Snapshot(new Mlp(recipe.Model, new Generator(recipe.Seed)));
-        var (model, _, test) = TrainMnist(folder, recipe, new TrainerOptions { Progress = progress });
+        var (model, _, test) = TrainMnist(folder, recipe, new TrainerOptions { Progress = progress, ProgressReporter = reporter });
         var after = Snapshot(model);
         bool moved = initial.Length == after.Length && initial.Zip(after).Any(p => Math.Abs(p.First - p.Second) > 1e-6);
         return new MilestoneResult("mnist", "test_accuracy", test.Accuracy, 0.97, moved, sw.Elapsed.TotalSeconds,

@@ -21,8 +21,10 @@ public sealed record TrainerOptions
     public string? MetricsCsv { get; init; }
     /// <summary>Resume from this checkpoint (model, optimizer and epoch).</summary>
     public string? ResumeFrom { get; init; }
-    /// <summary>Draw a progress line on stderr.</summary>
+    /// <summary>Report progress (to <see cref="ProgressReporter"/>, or one line per epoch on stderr by default).</summary>
     public bool Progress { get; init; } = true;
+    /// <summary>Where progress goes when <see cref="Progress"/> is on (null: <see cref="ConsoleTrainingProgress"/>).</summary>
+    public ITrainingProgress? ProgressReporter { get; init; }
     /// <summary>Classification (accuracy is computed and drives model selection) or regression (loss does).</summary>
     public bool Classification { get; init; } = true;
     /// <summary>Architecture description stored in checkpoint metadata so a checkpoint can rebuild its model.</summary>
@@ -86,9 +88,7 @@ public sealed class Trainer
             Evaluation? val = validation is null ? null : Evaluate(validation);
             var m = new EpochMetrics(epoch, trainLoss, trainAcc, val?.Loss, val?.Accuracy, _optimizer.LearningRate, sw.Elapsed.TotalSeconds);
             History.Add(m);
-            if (options.Progress)
-                Console.Error.WriteLine($"epoch {epoch}/{options.Epochs}  train_loss {trainLoss:F4}" + (options.Classification ? $"  train_acc {trainAcc:F4}" : "") +
-                    (val is null ? "" : $"  val_loss {val.Loss:F4}" + (options.Classification ? $"  val_acc {val.Accuracy:F4}" : "")) + $"  lr {m.LearningRate:G3}  {m.Seconds:F1}s");
+            Reporter(options)?.EpochCompleted(m, options.Epochs, options.Classification);
             if (options.MetricsCsv is not null)
                 WriteCsvLine(options.MetricsCsv, string.Join(",", epoch, F(trainLoss), F(trainAcc), F(val?.Loss), F(val?.Accuracy), F(m.LearningRate), F(m.Seconds)), append: true);
 
@@ -105,12 +105,15 @@ public sealed class Trainer
             OnEpochEnd?.Invoke(History);
             if (options.EarlyStoppingPatience is int patience && sinceBest >= patience)
             {
-                if (options.Progress) Console.Error.WriteLine($"early stopping: no improvement for {patience} epoch(s)");
+                Reporter(options)?.Note($"early stopping: no improvement for {patience} epoch(s)");
                 break;
             }
         }
         return History;
     }
+
+    private static ITrainingProgress? Reporter(TrainerOptions options) =>
+        options.Progress ? options.ProgressReporter ?? ConsoleTrainingProgress.Instance : null;
 
     private static string F(double? v) => v is double d ? d.ToString("G6", CultureInfo.InvariantCulture) : "";
 
@@ -129,7 +132,8 @@ public sealed class Trainer
         long seen = 0;
         int steps = loader.Count, step = 0;
         var sw = Stopwatch.StartNew();
-        var lastDraw = TimeSpan.Zero;
+        var progress = Reporter(options);
+        progress?.EpochStarted(epoch, options.Epochs, steps);
         foreach (var batch in loader)
         {
             var (x, y) = (batch[0], batch[^1]);
@@ -150,21 +154,9 @@ public sealed class Trainer
             if (options.Classification && y.DType == DType.Int64 && output.Dim == 2)
                 using (Tensor.NoGrad()) correct += Metrics.Accuracy(output, y) * n;
             step++;
-            if (options.Progress && (sw.Elapsed - lastDraw > TimeSpan.FromMilliseconds(250) || step == steps))
-            {
-                lastDraw = sw.Elapsed;
-                Console.Error.Write("\r" + ProgressLine(epoch, options.Epochs, step, steps, lossSum / seen, seen / sw.Elapsed.TotalSeconds, sw.Elapsed.TotalSeconds));
-            }
+            progress?.StepCompleted(epoch, step, steps, lossSum / seen, seen / sw.Elapsed.TotalSeconds);
         }
-        if (options.Progress) Console.Error.Write("\r" + new string(' ', 100) + "\r");
         return (seen == 0 ? double.NaN : lossSum / seen, seen == 0 ? double.NaN : correct / seen);
-    }
-
-    internal static string ProgressLine(int epoch, int epochs, int step, int steps, double loss, double samplesPerSecond, double elapsed)
-    {
-        int width = 24, filled = steps == 0 ? width : width * step / steps;
-        double eta = step == 0 ? 0 : elapsed / step * (steps - step);
-        return $"epoch {epoch}/{epochs} [{new string('=', filled)}{new string(' ', width - filled)}] {step}/{steps} loss {loss:F4} {samplesPerSecond:N0} samples/s ETA {TimeSpan.FromSeconds(eta):mm\\:ss}";
     }
 
     /// <summary>Average loss, accuracy and predictions over a loader, in eval mode without gradients.</summary>

@@ -6,8 +6,8 @@ using static Ember.Tests.Cli.CliTests;
 namespace Ember.Tests.Cli;
 
 /// <summary>User errors on the command line: one line on stderr naming the option, exit code 2, never a stack trace.
-/// The fuzz test reads every command's options from its own --help text, so a new option is fuzzed without a test
-/// edit.</summary>
+/// The fuzz test reads every command's options from the command tree (and checks each is in the generated help), so a
+/// new option is fuzzed without a test edit; it runs through <c>Program.Main</c>.</summary>
 [Collection("console")]
 public partial class CliErrorTests
 {
@@ -54,8 +54,12 @@ public partial class CliErrorTests
         {
             var (helpCode, help, _) = Run([.. command, "--help"]);
             Assert.Equal(0, helpCode);
-            var options = OptionPattern().Matches(help).Select(m => m.Groups[1].Value).Distinct().Where(o => !NotFuzzed.Contains(o)).ToList();
-            Assert.True(options.Count > 0 || command[0] == "info", $"{string.Join(" ", command)}: no options found in its help");
+            // Every option of the command tree, and each one is in the generated help.
+            System.CommandLine.Command node = Ember.Cli.Program.CreateRoot();
+            foreach (var name in command) node = node.Subcommands.Single(c => c.Name == name);
+            var options = node.Options.Where(o => o is not System.CommandLine.Help.HelpOption).Select(o => o.Name[2..]).Where(o => !NotFuzzed.Contains(o)).ToList();
+            Assert.True(options.Count > 0, $"{string.Join(" ", command)}: no options");
+            foreach (var o in options) Assert.Contains("--" + o, OptionPattern().Matches(help).Select(m => m.Value));
             foreach (var option in options)
             {
                 var values = Values.Concat(Enumerable.Range(0, 4).Select(_ => RandomText(rng))).ToList();
@@ -120,6 +124,26 @@ public partial class CliErrorTests
         Assert.Contains("unexpected argument 'xor'", err);
         (code, _, err) = Run("milestone", "perceptron", "--seed", "1", "--seed", "2");
         Assert.Contains("--seed is given more than once", err);
+    }
+
+    [Fact]
+    public void TyposGetSuggestionsAndTabCompletionOffersOptions()
+    {
+        var (code, _, err) = Run("train", "--data", Missing, "--epocs", "3");
+        Assert.Equal(2, code);
+        Assert.Contains("unknown option --epocs (did you mean --epochs?)", err);
+        (code, _, err) = Run("quickstrat");
+        Assert.Equal(2, code);
+        Assert.Contains("did you mean 'quickstart'?", err);
+        (code, _, err) = Run("quickstart", "--quiet=yes please");
+        Assert.Equal(2, code);
+        Assert.Contains("--quiet is a flag", err);
+        // dotnet-suggest's protocol: the [suggest:POSITION] directive lists the completions of the partial word.
+        var (scode, suggestions, _) = Run("[suggest:16]", "ember train --op");
+        Assert.Equal(0, scode);
+        Assert.Equal("--optimizer", suggestions.Trim());
+        (_, suggestions, _) = Run("[suggest:25]", "ember train --optimizer r");
+        Assert.Equal("rmsprop", suggestions.Trim());
     }
 
     [Fact]

@@ -89,6 +89,12 @@ public class CliTests
         var (code, output, err) = Run("train", "--data", csv, "--target", "label", "--hidden", "16", "--epochs", "30", "--lr", "0.01", "--out", dir, "--quiet");
         Assert.True(code == 0, err);
         Assert.Matches(@"val_accuracy=0\.9\d{3}|val_accuracy=1\.0000", output);
+        // Without --quiet and with stderr not a terminal: one plain line per epoch, no redrawn progress line.
+        var (pcode, _, perr) = Run("train", "--data", csv, "--target", "label", "--hidden", "16", "--epochs", "2", "--out", Path.Combine(dir, "plain"));
+        Assert.Equal(0, pcode);
+        Assert.Matches(@"(?m)^epoch 1/2  train_loss \d\.\d{4}  train_acc", perr);
+        Assert.Matches(@"(?m)^epoch 2/2 ", perr);
+        Assert.DoesNotContain("\r", perr);
         var (ecode, eout, _) = Run("evaluate", Path.Combine(dir, "best.safetensors"), "--data", csv);
         Assert.Equal(0, ecode);
         Assert.Contains("pos", eout);                                     // class names in the confusion matrix

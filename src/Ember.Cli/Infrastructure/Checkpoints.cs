@@ -1,0 +1,60 @@
+using Ember.Data;
+using Ember.IO;
+using Ember.Models;
+using Ember.Recipes.Tabular;
+using Ember.Training;
+
+namespace Ember.Cli.Infrastructure;
+
+/// <summary>Loading the checkpoints and data sets the commands take.</summary>
+internal static class Checkpoints
+{
+    /// <summary>An MLP checkpoint written by 'ember train', in eval mode, with its metadata.</summary>
+    public static (Mlp Model, Dictionary<string, string> Meta) LoadMlp(string path)
+    {
+        if (!File.Exists(path)) throw new UsageException($"no such checkpoint: {path}");
+        var tensors = Safetensors.Load(path, out var meta);
+        var model = new Mlp(MlpConfig.FromMetadata(meta, path));
+        Trainer.LoadModelState(model, tensors, path);
+        model.Eval();
+        return (model, meta);
+    }
+
+    /// <summary>A tabular model with its preprocessing, written by 'ember tabular train'.</summary>
+    public static (TabularModel Model, TabularPreprocessor Prep) LoadTabular(string checkpoint)
+    {
+        if (!File.Exists(checkpoint)) throw new UsageException($"no such checkpoint: {checkpoint}");
+        var tensors = Safetensors.Load(checkpoint, out var meta);
+        var config = TabularModelConfig.FromMetadata(meta, checkpoint);
+        var prep = TabularPreprocessor.FromMetadata(meta, checkpoint);
+        var model = new TabularModel(config);
+        Trainer.LoadModelState(model, tensors, checkpoint);
+        return (model, prep);
+    }
+
+    /// <summary>One split of an MNIST-format (IDX) folder.</summary>
+    public static (Tensor X, Tensor Y) LoadSplit(string data, bool train)
+    {
+        if (DataPaths.IsCsv(data)) throw new UsageException("this command reads CSV through a checkpoint's preprocessing; pass the checkpoint");
+        if (!Directory.Exists(data)) throw new UsageException($"no such data folder: {data}");
+        return ImageFolders.LoadMnistFormat(data, train);
+    }
+
+    /// <summary>Features (and target) for a checkpoint: CSV through its stored preprocessing, or an IDX folder split.</summary>
+    public static (Tensor X, Tensor? Y, TabularEncoder? Encoder) LoadFor(string data, Dictionary<string, string> meta, string checkpoint, bool train, bool withTarget)
+    {
+        if (meta.TryGetValue("tabular", out var json))
+        {
+            if (!DataPaths.IsCsv(data)) throw new UsageException($"{checkpoint} was trained on CSV data; pass a .csv file to --data");
+            if (!File.Exists(data)) throw new UsageException($"no such file: {data}");
+            var enc = TabularEncoder.FromJson(json, checkpoint);
+            var table = CsvTable.Read(data);
+            bool hasTarget = table.Columns.Contains(enc.Target);
+            if (withTarget && !hasTarget) throw new UsageException($"{data} has no target column '{enc.Target}'");
+            var (x, y) = enc.Transform(table, Enumerable.Range(0, table.Rows.Count), withTarget && hasTarget);
+            return (x, y, enc);
+        }
+        var (xi, yi) = LoadSplit(data, train);
+        return (xi, yi, null);
+    }
+}
