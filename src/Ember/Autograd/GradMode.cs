@@ -23,5 +23,6 @@ public readonly struct GradModeScope : IDisposable
         GradMode.Set(enabled);
     }
 
+    /// <summary>Restores the gradient mode that was in effect before the scope.</summary>
     public void Dispose() => GradMode.Set(_previous);
 }

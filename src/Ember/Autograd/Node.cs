@@ -77,5 +77,6 @@ public sealed class Node
         return grads;
     }
 
+    /// <inheritdoc/>
     public override string ToString() => $"<{Name}>";
 }

@@ -10,7 +10,9 @@ public sealed record GradientBoostingOptions
     public double LearningRate { get; init; } = 0.1;
     /// <summary>Leaves per tree (trees grow best-first: the leaf whose split gains most is split next).</summary>
     public int MaxLeafNodes { get; init; } = 31;
+    /// <summary>Maximum tree depth (null: unlimited, leaves bounded by the leaf count).</summary>
     public int? MaxDepth { get; init; }
+    /// <summary>Fewest training rows in a leaf.</summary>
     public int MinSamplesLeaf { get; init; } = 20;
     /// <summary>L2 penalty λ on leaf values (gain and values use H + λ).</summary>
     public double L2Regularization { get; init; }
@@ -44,6 +46,7 @@ public sealed class HistGradientBoosting
 
     /// <summary>Classes of a classifier (0 for a regressor).</summary>
     public int Classes { get; }
+    /// <summary>Number of features the bins were fitted on.</summary>
     public int Features => _thresholds.Length;
     /// <summary>Iterations kept (after early stopping).</summary>
     public int Iterations => _trees.Count / _k;

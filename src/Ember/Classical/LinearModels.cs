@@ -9,9 +9,13 @@ public sealed class LogisticRegression
 {
     /// <summary>(rows, features): one row for a binary model (the positive class's score), one per class otherwise.</summary>
     public double[][] Coefficients { get; }
+    /// <summary>Intercept per class (one for binary).</summary>
     public double[] Intercepts { get; }
+    /// <summary>Number of classes.</summary>
     public int Classes { get; }
+    /// <summary>Inverse regularization strength.</summary>
     public double C { get; }
+    /// <summary>L-BFGS iterations the fit took.</summary>
     public int Iterations { get; }
 
     private LogisticRegression(double[][] coef, double[] intercepts, int classes, double c, int iterations)
@@ -94,12 +98,16 @@ public sealed class LogisticRegression
 /// by <see cref="Lbfgs"/> on sparse rows.</summary>
 public sealed class RidgeRegression
 {
+    /// <summary>Coefficient per feature.</summary>
     public double[] Coefficients { get; }
+    /// <summary>The intercept.</summary>
     public double Intercept { get; }
+    /// <summary>Inverse regularization strength (scikit-learn's C; alpha = 1/(2C)).</summary>
     public double C { get; }
 
     private RidgeRegression(double[] coef, double intercept, double c) => (Coefficients, Intercept, C) = (coef, intercept, c);
 
+    /// <summary>Fits ridge regression on sparse rows <paramref name="x"/> by L-BFGS, optionally from <paramref name="warmStart"/>.</summary>
     public static RidgeRegression Fit(CsrMatrix x, ReadOnlySpan<double> y, double c = 1.0, double tolerance = 1e-8, int maxIterations = 2000,
         RidgeRegression? warmStart = null)
     {
@@ -168,8 +176,7 @@ internal sealed class LinearCore(CsrMatrix x, int k, double c)
         return z;
     }
 
-    /// <summary>Objective and gradient at parameters <paramref name="p"/>; <paramref name="rowLoss"/> fills dZ from Z and
-    /// returns the summed loss.</summary>
+    // The objective and gradient (Evaluate, below) at parameters p: rowLoss fills dZ from Z and returns the summed loss.
     // Per-thread gradient buffers for Xᵀ·dZ (reused across evaluations): the row ranges of the threads' chunks write
     // scattered columns, so each accumulates privately and the buffers are added in a fixed order (same bits on any
     // schedule).

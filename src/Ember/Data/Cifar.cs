@@ -9,14 +9,22 @@ namespace Ember.Data;
 /// train.bin, test.bin).</summary>
 public static class Cifar
 {
-    public const int Side = 32, Channels = 3, PixelBytes = Side * Side * Channels;
+    /// <summary>Image height and width.</summary>
+    public const int Side = 32;
+    /// <summary>Color channels (RGB).</summary>
+    public const int Channels = 3;
+    /// <summary>Bytes of one image in the binary batches (channel planes, row-major).</summary>
+    public const int PixelBytes = Side * Side * Channels;
 
     /// <summary>Canonical download of the CIFAR-10 binary version (a .tar.gz of the folder cifar-10-batches-bin).</summary>
     public const string Cifar10Url = "https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz";
 
+    /// <summary>CIFAR-10's class names, in label order.</summary>
     public static readonly string[] Cifar10Classes = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"];
 
+    /// <summary>The training batch files of CIFAR-10.</summary>
     public static readonly string[] Cifar10TrainFiles = ["data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin"];
+    /// <summary>The test batch file of CIFAR-10.</summary>
     public static readonly string[] Cifar10TestFiles = ["test_batch.bin"];
 
     /// <summary>Reads one binary batch file: images (N, 3, 32, 32) float32 in [0, 1] and labels (N) int64. For

@@ -12,6 +12,7 @@ public sealed class DataLoader : IEnumerable<Tensor[]>
     private readonly IDataset _dataset;
     private readonly Generator _generator;
 
+    /// <summary>Batches of <paramref name="batchSize"/> examples of <paramref name="dataset"/>, reshuffled each epoch from <paramref name="seed"/> when <paramref name="shuffle"/>, collated on a background thread <paramref name="prefetch"/> batches ahead.</summary>
     public DataLoader(IDataset dataset, int batchSize, bool shuffle = false, bool dropLast = false, ulong seed = 0, int prefetch = 2)
     {
         if (batchSize <= 0) throw new ArgumentException($"DataLoader: batch size must be positive, got {batchSize}.");
@@ -27,10 +28,15 @@ public sealed class DataLoader : IEnumerable<Tensor[]>
     /// <summary>Applied to each assembled batch on the loader's worker (batch-level augmentation).</summary>
     public Func<Tensor[], Tensor[]>? BatchTransform { get; set; }
 
+    /// <summary>Examples per batch.</summary>
     public int BatchSize { get; }
+    /// <summary>Reshuffle each epoch.</summary>
     public bool Shuffle { get; }
+    /// <summary>Drop the last, smaller batch.</summary>
     public bool DropLast { get; }
+    /// <summary>Batches collated ahead on a background thread (0: on the caller's).</summary>
     public int Prefetch { get; }
+    /// <summary>The dataset the batches come from.</summary>
     public IDataset Dataset => _dataset;
 
     /// <summary>The generator of the shuffles (its state goes into the trainer's checkpoints).</summary>
@@ -65,6 +71,7 @@ public sealed class DataLoader : IEnumerable<Tensor[]>
         return r;
     }
 
+    /// <summary>The batches of one epoch (a new shuffle each time when shuffling).</summary>
     public IEnumerator<Tensor[]> GetEnumerator()
     {
         var plan = Plan();

@@ -4,7 +4,9 @@ namespace Ember.Data;
 /// tensors, e.g. (image, label).</summary>
 public interface IDataset
 {
+    /// <summary>Number of examples.</summary>
     int Count { get; }
+    /// <summary>The tensors of example <paramref name="index"/> (e.g. input and target).</summary>
     Tensor[] this[int index] { get; }
 }
 
@@ -14,6 +16,7 @@ public sealed class TensorDataset : IDataset
 {
     private readonly Tensor[] _tensors;
 
+    /// <summary>Examples along the first dimension of <paramref name="tensors"/> (all of the same length).</summary>
     public TensorDataset(params Tensor[] tensors)
     {
         if (tensors.Length == 0) throw new ArgumentException("TensorDataset: needs at least one tensor.");
@@ -24,13 +27,16 @@ public sealed class TensorDataset : IDataset
         _tensors = tensors;
     }
 
+    /// <summary>The tensors indexed along their first dimension.</summary>
     public IReadOnlyList<Tensor> Tensors => _tensors;
 
     /// <summary>Applied to the first tensor of each example when examples are read one by one (augmentation).</summary>
     public Func<Tensor, Tensor>? Transform { get; set; }
 
+    /// <summary>Number of examples (the first dimension).</summary>
     public int Count => _tensors[0].Size(0);
 
+    /// <summary>Example <paramref name="index"/>: one slice of each tensor.</summary>
     public Tensor[] this[int index]
     {
         get
@@ -55,12 +61,17 @@ public sealed class TensorDataset : IDataset
 /// <summary>A view of a dataset through a list of indices (<c>Subset</c>).</summary>
 public sealed class Subset(IDataset dataset, int[] indices) : IDataset
 {
+    /// <summary>The underlying dataset.</summary>
     public IDataset Dataset { get; } = dataset;
+    /// <summary>The indices into <see cref="Dataset"/>, in order.</summary>
     public IReadOnlyList<int> Indices { get; } = indices;
-    public int Count => indices.Length;
-    public Tensor[] this[int index] => dataset[indices[index]];
+    /// <summary>Number of indices.</summary>
+    public int Count => Indices.Count;
+    /// <summary>The example at <see cref="Indices"/>[<paramref name="index"/>].</summary>
+    public Tensor[] this[int index] => Dataset[Indices[index]];
 }
 
+/// <summary>Splitting and subsetting of datasets.</summary>
 public static class DatasetExtensions
 {
     /// <summary>Splits into random disjoint subsets of the given sizes (<c>random_split</c>); sizes may also be

@@ -73,6 +73,7 @@ public static class Downloads
 /// <summary>MNIST-format image sets (MNIST, Fashion-MNIST) from a folder of the four IDX files, raw or gzip.</summary>
 public static class ImageFolders
 {
+    /// <summary>The four files of an MNIST-format data set (training and test images and labels, gzip).</summary>
     public static readonly string[] IdxFiles = ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"];
 
     /// <summary>Canonical download address of Fashion-MNIST (Zalando Research).</summary>

@@ -10,6 +10,7 @@ namespace Ember.IO;
 /// (<see cref="RemoveStaleTemporaries"/>).</summary>
 public static partial class AtomicFile
 {
+    /// <summary>Writes <paramref name="path"/> through <paramref name="write"/> into a locked temporary file beside it, flushed to disk, then renamed over the target: readers see the old file or the whole new one, never a part; on failure the target is untouched and the temporary removed.</summary>
     public static void Write(string path, Action<Stream> write)
     {
         var full = Path.GetFullPath(path);
@@ -36,6 +37,7 @@ public static partial class AtomicFile
         }
     }
 
+    /// <summary>Writes <paramref name="text"/> (UTF-8) to <paramref name="path"/> atomically.</summary>
     public static void WriteAllText(string path, string text) =>
         Write(path, s =>
         {

@@ -7,6 +7,7 @@ namespace Ember.IO;
 /// <summary>A CSV file as text cells: a header and rows of equal width.</summary>
 public sealed class CsvTable
 {
+    /// <summary>A table of <paramref name="columns"/> and <paramref name="rows"/>; <paramref name="rowLines"/> holds each row's line in the file (for error messages).</summary>
     public CsvTable(string[] columns, List<string[]> rows, List<int> rowLines)
     {
         Columns = columns;
@@ -14,11 +15,14 @@ public sealed class CsvTable
         RowLines = rowLines;
     }
 
+    /// <summary>The header's column names.</summary>
     public string[] Columns { get; }
+    /// <summary>The data rows, one string per column.</summary>
     public List<string[]> Rows { get; }
     /// <summary>The 1-based line on which each row starts (for error messages).</summary>
     public List<int> RowLines { get; }
 
+    /// <summary>The index of column <paramref name="name"/>; an error naming the file and the columns when there is none.</summary>
     public int ColumnIndex(string name)
     {
         int i = Array.IndexOf(Columns, name);
@@ -45,6 +49,7 @@ public sealed class CsvTable
         return Parse(reader, path, delimiter, header);
     }
 
+    /// <summary>Parses CSV text (RFC 4180 quoting) from <paramref name="reader"/>; <paramref name="source"/> names it in errors.</summary>
     public static CsvTable Parse(TextReader reader, string source, char delimiter = ',', bool header = true)
     {
         var records = new List<(string[] Fields, int Line)>();

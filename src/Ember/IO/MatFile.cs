@@ -10,9 +10,10 @@ namespace Ember.IO;
 /// <param name="Class">MATLAB class: double, single, int8 … uint64, logical, char, cell, struct, sparse, object.</param>
 /// <param name="Dims">MATLAB dimensions (at least two; column-major in the file).</param>
 /// <param name="IsComplex">True for complex arrays.</param>
-/// <param name="IsSupported">True when <see cref="MatFile.Load"/> can return it as a tensor (numeric and logical arrays).</param>
+/// <param name="IsSupported">True when <see cref="MatFile.Load(string, string[])"/> can return it as a tensor (numeric and logical arrays).</param>
 public sealed record MatVariable(string Name, string Class, int[] Dims, bool IsComplex, bool IsSupported)
 {
+    /// <inheritdoc/>
     public override string ToString() => $"{Name}: {string.Join("x", Dims)} {(IsComplex ? "complex " : "")}{Class}";
 }
 

@@ -83,6 +83,7 @@ public static class Safetensors
     /// temporary files of writes to this path that were killed midway (<see cref="AtomicFile"/>) are removed.</summary>
     public static Dictionary<string, Tensor> Load(string path) => Load(path, out _);
 
+    /// <summary>Loads every tensor of a safetensors file and returns its string metadata in <paramref name="metadata"/>.</summary>
     public static Dictionary<string, Tensor> Load(string path, out Dictionary<string, string> metadata)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"Safetensors: no such file: {path}", path);

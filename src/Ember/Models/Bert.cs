@@ -8,6 +8,7 @@ namespace Ember.Models;
 public sealed record BertConfig(int VocabSize, int NumLabels = 2, int Hidden = 128, int Layers = 2, int Heads = 4, int Intermediate = 512,
     int MaxPositions = 512, int TypeVocabSize = 2, double Dropout = 0.1, double LayerNormEps = 1e-12, int PadId = 0)
 {
+    /// <summary>Checks the configuration (positive sizes, width divisible by heads).</summary>
     public void Validate()
     {
         if (VocabSize < 1 || NumLabels < 1 || Hidden < 1 || Layers < 1 || Heads < 1 || Intermediate < 1 || MaxPositions < 1 || TypeVocabSize < 1)
@@ -17,6 +18,7 @@ public sealed record BertConfig(int VocabSize, int NumLabels = 2, int Hidden = 1
         if (Dropout is < 0 or >= 1) throw new ArgumentException($"BertConfig: dropout must be in [0, 1), got {Dropout}.");
     }
 
+    /// <summary>The configuration as checkpoint metadata.</summary>
     public Dictionary<string, string> ToMetadata()
     {
         string I(int v) => v.ToString(CultureInfo.InvariantCulture);
@@ -29,6 +31,7 @@ public sealed record BertConfig(int VocabSize, int NumLabels = 2, int Hidden = 1
         };
     }
 
+    /// <summary>The configuration stored in a checkpoint's metadata (<paramref name="source"/> names the file in errors).</summary>
     public static BertConfig FromMetadata(IReadOnlyDictionary<string, string> meta, string source)
     {
         string Get(string k) => meta.TryGetValue(k, out var v) ? v : throw new InvalidDataException($"{source}: checkpoint metadata lacks '{k}' (not a BERT checkpoint?).");
@@ -50,13 +53,16 @@ public sealed record BertConfig(int VocabSize, int NumLabels = 2, int Hidden = 1
 /// <c>ids != pad_id</c>. All matrices start from N(0, 0.02), biases at zero, as BERT does.</summary>
 public sealed class BertModel : Module
 {
+    /// <summary>The configuration the model was built from.</summary>
     public BertConfig Config { get; }
+    /// <summary>The encoder stack.</summary>
     public TransformerEncoder Encoder { get; }
     private readonly Embedding _word, _position, _tokenType;
     private readonly LayerNorm _embNorm;
     private readonly Dropout _embDropout;
     private readonly Linear _pooler;
 
+    /// <summary>A BERT-style encoder of <paramref name="config"/>, initialized N(0, 0.02) from <paramref name="generator"/>.</summary>
     public BertModel(BertConfig config, Generator? generator = null)
     {
         config.Validate();
@@ -109,11 +115,14 @@ public sealed class BertModel : Module
 /// <c>BertForSequenceClassification</c>): dropout, then Linear(hidden → num_labels) logits.</summary>
 public sealed class BertForSequenceClassification : Module
 {
+    /// <summary>The configuration the model was built from.</summary>
     public BertConfig Config { get; }
+    /// <summary>The encoder.</summary>
     public BertModel Bert { get; }
     private readonly Dropout _dropout;
     private readonly Linear _classifier;
 
+    /// <summary>A BERT-style classifier of <paramref name="config"/>.</summary>
     public BertForSequenceClassification(BertConfig config, Generator? generator = null)
     {
         Bert = RegisterModule("bert", new BertModel(config, generator));
@@ -130,6 +139,7 @@ public sealed class BertForSequenceClassification : Module
     /// <summary>Logits (N, num_labels) with the default mask (ids != pad) and token types (all 0).</summary>
     public override Tensor Forward(Tensor input) => Forward(input, null, null);
 
+    /// <summary>Class logits (N, classes) for token ids (N, L), an attention mask (N, L) of 1 for real tokens and 0 for padding, and optional token types (N, L).</summary>
     public Tensor Forward(Tensor inputIds, Tensor? attentionMask, Tensor? tokenTypeIds = null) =>
         _classifier.Call(_dropout.Call(Bert.Encode(inputIds, attentionMask, tokenTypeIds).Pooled));
 

@@ -3,7 +3,17 @@ using Ember.NN;
 namespace Ember.Models;
 
 /// <summary>The sequence architectures of the forecasting comparison.</summary>
-public enum ForecasterKind { Lstm, Gru, Cnn, Transformer }
+public enum ForecasterKind
+{
+    /// <summary>An LSTM over the window.</summary>
+    Lstm,
+    /// <summary>A GRU over the window.</summary>
+    Gru,
+    /// <summary>A 1-D convolutional network over the window.</summary>
+    Cnn,
+    /// <summary>A Transformer encoder over the window.</summary>
+    Transformer,
+}
 
 /// <summary>One-step-ahead forecasters over a window of past observations: input (N, W, F) (batch-first: W time steps
 /// of F features), output (N, outputs). Four architectures that read the same window:
@@ -15,8 +25,11 @@ public enum ForecasterKind { Lstm, Gru, Cnn, Transformer }
 /// </list></summary>
 public sealed class Forecaster : Module
 {
+    /// <summary>The sequence backbone.</summary>
     public ForecasterKind Kind { get; }
+    /// <summary>Days (steps) of history the model reads.</summary>
     public int Window { get; }
+    /// <summary>Features per step.</summary>
     public int Features { get; }
     private readonly RecurrentBase? _rnn;
     private readonly Sequential? _conv;
@@ -25,6 +38,7 @@ public sealed class Forecaster : Module
     private readonly TransformerEncoder? _encoder;
     private readonly Linear _head;
 
+    /// <summary>A one-step forecaster reading <paramref name="window"/> steps of <paramref name="features"/> features.</summary>
     public Forecaster(ForecasterKind kind, int window, int features, int hidden = 64, int layers = 1, int outputs = 1, double dropout = 0.1,
         Generator? generator = null, int covariates = 0)
     {
@@ -76,6 +90,7 @@ public sealed class Forecaster : Module
     public int Covariates { get; }
     private readonly Sequential? _covariateMlp;
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Forward(input, null);
 
     /// <summary>The forecast from a window (N, W, F) and, for a hybrid, the forecast day's covariates (N, C).</summary>
@@ -97,5 +112,6 @@ public sealed class Forecaster : Module
         return _head.Call(last);
     }
 
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"{Kind}, window={Window}, features={Features}";
 }

@@ -5,6 +5,7 @@ namespace Ember.Models;
 /// <summary>Hyperparameters of a decoder-only GPT (Radford et al., 2018/2019; the layout of Karpathy's nanoGPT).</summary>
 public sealed record GptConfig(int VocabSize, int ContextLength = 128, int NLayer = 4, int NHead = 4, int NEmbd = 128, double Dropout = 0.0, bool Bias = true)
 {
+    /// <summary>Checks the configuration (positive sizes, width divisible by heads, dropout in [0, 1)).</summary>
     public void Validate()
     {
         if (VocabSize < 1 || ContextLength < 1 || NLayer < 1 || NHead < 1 || NEmbd < 1)
@@ -12,6 +13,7 @@ public sealed record GptConfig(int VocabSize, int ContextLength = 128, int NLaye
         if (NEmbd % NHead != 0) throw new ArgumentException($"GptConfig: n_embd {NEmbd} must be divisible by n_head {NHead}.");
     }
 
+    /// <summary>The configuration as checkpoint metadata.</summary>
     public Dictionary<string, string> ToMetadata() => new()
     {
         ["model"] = "gpt", ["vocab_size"] = VocabSize.ToString(), ["context_length"] = ContextLength.ToString(), ["n_layer"] = NLayer.ToString(),
@@ -19,6 +21,7 @@ public sealed record GptConfig(int VocabSize, int ContextLength = 128, int NLaye
         ["bias"] = Bias ? "true" : "false",
     };
 
+    /// <summary>The configuration stored in a checkpoint's metadata (<paramref name="source"/> names the file in errors).</summary>
     public static GptConfig FromMetadata(IReadOnlyDictionary<string, string> meta, string source)
     {
         string Get(string k) => meta.TryGetValue(k, out var v) ? v : throw new InvalidDataException($"{source}: checkpoint metadata lacks '{k}' (not a GPT checkpoint?).");
@@ -42,6 +45,7 @@ public sealed class KvCache
     /// <summary>Tokens cached so far.</summary>
     public int Length { get; internal set; }
 
+    /// <summary>An empty cache for <paramref name="layers"/> layers.</summary>
     public KvCache(int layers)
     {
         Keys = new Tensor?[layers];
@@ -50,6 +54,7 @@ public sealed class KvCache
         _valueBuffers = new Tensor?[layers];
     }
 
+    /// <summary>Forgets every cached key and value.</summary>
     public void Clear()
     {
         Array.Clear(Keys);
@@ -113,6 +118,7 @@ public sealed class CausalSelfAttention : Module
     /// <summary>False unless attention weights are being captured.</summary>
     public override bool HoldsActivations => Capture is not null;
 
+    /// <summary>The attention block of a GPT configured by <paramref name="c"/>.</summary>
     public CausalSelfAttention(GptConfig c, Generator? g)
     {
         _attn = RegisterModule("c_attn", new Linear(c.NEmbd, 3 * c.NEmbd, c.Bias, generator: g));
@@ -121,6 +127,7 @@ public sealed class CausalSelfAttention : Module
         (_heads, _dropout, _generator) = (c.NHead, c.Dropout, g);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Forward(input, null, 0);
 
     internal Tensor Forward(Tensor x, KvCache? cache, int layer)
@@ -178,6 +185,7 @@ public sealed class GptBlock : Module
     /// <summary>False unless attention weights are being captured.</summary>
     public override bool HoldsActivations => _attn.HoldsActivations;
 
+    /// <summary>A GPT block configured by <paramref name="c"/>.</summary>
     public GptBlock(GptConfig c, Generator? g)
     {
         _ln1 = RegisterModule("ln_1", new LayerNorm(c.NEmbd, bias: c.Bias));
@@ -187,6 +195,7 @@ public sealed class GptBlock : Module
             new Linear(4 * c.NEmbd, c.NEmbd, c.Bias, generator: g), new Dropout(c.Dropout, g)));
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Forward(input, null, 0);
 
     internal Tensor Forward(Tensor x, KvCache? cache, int layer)
@@ -205,6 +214,7 @@ public sealed class GptBlock : Module
 /// Initialization as GPT-2: N(0, 0.02) weights, zero biases, residual projections scaled by 1/√(2·layers).</summary>
 public sealed class Gpt : Module
 {
+    /// <summary>The configuration the model was built from.</summary>
     public GptConfig Config { get; }
     private readonly Embedding _wte, _wpe;
     private readonly ModuleList _blocks;
@@ -215,6 +225,7 @@ public sealed class Gpt : Module
     /// model, and is recycled after backward.</summary>
     public override bool HoldsActivations => _blocks.Any(b => b.HoldsActivations);
 
+    /// <summary>A GPT of <paramref name="config"/>, initialized as GPT-2 from <paramref name="generator"/> (or <see cref="Generator.Default"/>).</summary>
     public Gpt(GptConfig config, Generator? generator = null)
     {
         config.Validate();
@@ -233,6 +244,7 @@ public sealed class Gpt : Module
         }
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Forward(input, null);
 
     /// <summary>Logits for <paramref name="idx"/> (B, T). With a cache, <paramref name="idx"/> holds only the tokens

@@ -6,11 +6,16 @@ namespace Ember.Models;
 /// <summary>Configuration of a multilayer perceptron. Defaults are the quickstart recipe's.</summary>
 public sealed record MlpConfig
 {
-    public int InFeatures { get; init; } = 784;          // flattened input size (28·28 for MNIST)
-    public int[] Hidden { get; init; } = [1024, 512];    // widths of the hidden layers
-    public int OutFeatures { get; init; } = 10;          // classes (or regression targets)
-    public double Dropout { get; init; } = 0.3;          // after every hidden activation; 0 disables
-    public string Activation { get; init; } = "relu";    // relu | gelu | tanh | silu
+    /// <summary>Flattened input size (28·28 for MNIST).</summary>
+    public int InFeatures { get; init; } = 784;
+    /// <summary>Widths of the hidden layers.</summary>
+    public int[] Hidden { get; init; } = [1024, 512];
+    /// <summary>Classes (or regression targets).</summary>
+    public int OutFeatures { get; init; } = 10;
+    /// <summary>Dropout probability after every hidden activation; 0 disables.</summary>
+    public double Dropout { get; init; } = 0.3;
+    /// <summary>Hidden activation: "relu", "gelu", "tanh" or "silu".</summary>
+    public string Activation { get; init; } = "relu";
 
     /// <summary>The architecture as checkpoint metadata (arch=mlp, in, hidden, out, dropout, activation).</summary>
     public Dictionary<string, string> ToMetadata() => new()
@@ -52,8 +57,10 @@ public sealed class Mlp : Module
 {
     private readonly Sequential _net;
 
+    /// <summary>The configuration the model was built from.</summary>
     public MlpConfig Config { get; }
 
+    /// <summary>The network of <paramref name="config"/>, initialized from <paramref name="generator"/>.</summary>
     public Mlp(MlpConfig config, Generator? generator = null)
     {
         Config = config;
@@ -78,5 +85,6 @@ public sealed class Mlp : Module
         _net = RegisterModule("net", new Sequential(layers.ToArray()));
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => _net.Call(input);
 }

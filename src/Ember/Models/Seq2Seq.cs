@@ -9,6 +9,7 @@ public sealed record Seq2SeqConfig(int SrcVocabSize, int TgtVocabSize, int DMode
     int DecoderLayers = 3, int DimFeedforward = 512, double Dropout = 0.1, int MaxLength = 256, int PadId = 0, int BosId = 1, int EosId = 2,
     bool NormFirst = false)
 {
+    /// <summary>Checks the configuration (positive sizes, width divisible by heads).</summary>
     public void Validate()
     {
         if (SrcVocabSize < 1 || TgtVocabSize < 1 || DModel < 1 || NHead < 1 || EncoderLayers < 1 || DecoderLayers < 1 || DimFeedforward < 1 || MaxLength < 1)
@@ -19,6 +20,7 @@ public sealed record Seq2SeqConfig(int SrcVocabSize, int TgtVocabSize, int DMode
         if (Dropout is < 0 or >= 1) throw new ArgumentException($"Seq2SeqConfig: dropout must be in [0, 1), got {Dropout}.");
     }
 
+    /// <summary>The configuration as checkpoint metadata.</summary>
     public Dictionary<string, string> ToMetadata()
     {
         string I(int v) => v.ToString(CultureInfo.InvariantCulture);
@@ -31,6 +33,7 @@ public sealed record Seq2SeqConfig(int SrcVocabSize, int TgtVocabSize, int DMode
         };
     }
 
+    /// <summary>The configuration stored in a checkpoint's metadata (<paramref name="source"/> names the file in errors).</summary>
     public static Seq2SeqConfig FromMetadata(IReadOnlyDictionary<string, string> meta, string source)
     {
         string Get(string k) => meta.TryGetValue(k, out var v) ? v : throw new InvalidDataException($"{source}: checkpoint metadata lacks '{k}' (not a seq2seq checkpoint?).");
@@ -50,13 +53,16 @@ public sealed record Seq2SeqConfig(int SrcVocabSize, int TgtVocabSize, int DMode
 /// the target, and a linear projection to target-vocabulary logits. Token ids are int64 (N, S) and (N, T).</summary>
 public sealed class Seq2SeqTransformer : Module
 {
+    /// <summary>The configuration the model was built from.</summary>
     public Seq2SeqConfig Config { get; }
+    /// <summary>The encoder–decoder stack.</summary>
     public NN.Transformer Transformer { get; }
     private readonly Embedding _srcEmbed, _tgtEmbed;
     private readonly SinusoidalPositionalEncoding _positions;
     private readonly Linear _generator;
     private readonly double _scale;
 
+    /// <summary>A sequence-to-sequence Transformer of <paramref name="config"/>, initialized from <paramref name="generator"/>.</summary>
     public Seq2SeqTransformer(Seq2SeqConfig config, Generator? generator = null)
     {
         config.Validate();

@@ -6,9 +6,12 @@ namespace Ember.Models;
 /// sigmoid, and the input's channels scaled by the result. Shape: (N, C, H, W) → same.</summary>
 public sealed class SqueezeExcitation : Module
 {
+    /// <summary>The squeeze: channels → channels/reduction.</summary>
     public Linear Reduce { get; }
+    /// <summary>The excitation: channels/reduction → channels.</summary>
     public Linear Expand { get; }
 
+    /// <summary>A squeeze-and-excitation gate over <paramref name="channels"/> channels (hidden width channels/<paramref name="reduction"/>).</summary>
     public SqueezeExcitation(int channels, int reduction = 16, Generator? generator = null)
     {
         if (channels < 1 || reduction < 1) throw new ArgumentException($"SqueezeExcitation: channels ({channels}) and reduction ({reduction}) must be positive.");
@@ -17,6 +20,7 @@ public sealed class SqueezeExcitation : Module
         Expand = RegisterModule("fc2", new Linear(hidden, channels, generator: generator));
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         if (input.Dim != 4) throw new ArgumentException($"SqueezeExcitation: expected (N, C, H, W), got {ShapeUtil.Str(input._shape)}.");
@@ -31,12 +35,14 @@ public sealed class SqueezeExcitation : Module
 /// the residual branch.</summary>
 public sealed class BasicBlock : Module
 {
+    /// <summary>Output channels per <c>planes</c>: 1 (two 3×3 convolutions keep the width).</summary>
     public const int Expansion = 1;
     private readonly Conv2d _conv1, _conv2;
     private readonly BatchNorm2d _bn1, _bn2;
     private readonly Sequential? _shortcut;
     private readonly SqueezeExcitation? _se;
 
+    /// <summary>A basic block from <paramref name="inPlanes"/> to <paramref name="planes"/> channels; stride 2 halves the resolution (with a 1×1 projection shortcut).</summary>
     public BasicBlock(int inPlanes, int planes, int stride = 1, bool squeezeExcitation = false, Generator? generator = null)
     {
         _conv1 = RegisterModule("conv1", new Conv2d(inPlanes, planes, 3, stride: stride, padding: 1, bias: false, generator: generator));
@@ -49,6 +55,7 @@ public sealed class BasicBlock : Module
                 new Conv2d(inPlanes, planes, 1, stride: stride, bias: false, generator: generator), new BatchNorm2d(planes)));
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         var y = _bn1.Call(_conv1.Call(input)).Relu();
@@ -62,12 +69,14 @@ public sealed class BasicBlock : Module
 /// BN, ReLU between, plus the (projected) input, then ReLU.</summary>
 public sealed class Bottleneck : Module
 {
+    /// <summary>Output channels per <c>planes</c>: 4 (the last 1×1 convolution expands).</summary>
     public const int Expansion = 4;
     private readonly Conv2d _conv1, _conv2, _conv3;
     private readonly BatchNorm2d _bn1, _bn2, _bn3;
     private readonly Sequential? _shortcut;
     private readonly SqueezeExcitation? _se;
 
+    /// <summary>A bottleneck block from <paramref name="inPlanes"/> to 4·<paramref name="planes"/> channels; stride 2 halves the resolution.</summary>
     public Bottleneck(int inPlanes, int planes, int stride = 1, bool squeezeExcitation = false, Generator? generator = null)
     {
         int outPlanes = planes * Expansion;
@@ -83,6 +92,7 @@ public sealed class Bottleneck : Module
                 new Conv2d(inPlanes, outPlanes, 1, stride: stride, bias: false, generator: generator), new BatchNorm2d(outPlanes)));
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         var y = _bn1.Call(_conv1.Call(input)).Relu();
@@ -95,11 +105,16 @@ public sealed class Bottleneck : Module
 
 /// <summary>A ResNet for small images (CIFAR-style, He et al. 2016 §4.2): a 3×3 stem without max pooling, then stages
 /// of residual blocks that halve the resolution and double the width, global average pooling and a linear head.</summary>
+/// <param name="InChannels">Input image channels (3 for RGB).</param>
+/// <param name="NumClasses">Outputs of the linear head.</param>
 /// <param name="Layers">Blocks per stage, e.g. [3, 3, 3] (ResNet-20) or [2, 2, 2, 2] (ResNet-18).</param>
 /// <param name="BaseWidth">Channels of the first stage (16 for ResNet-20, 64 for ResNet-18).</param>
+/// <param name="Bottleneck">1×1–3×3–1×1 bottleneck blocks (ResNet-50 style) instead of two 3×3 convolutions.</param>
+/// <param name="SqueezeExcitation">A squeeze-and-excitation gate (Hu et al. 2018) in every block.</param>
 public sealed record ResNetConfig(int InChannels = 3, int NumClasses = 10, int[]? Layers = null, int BaseWidth = 16,
     bool Bottleneck = false, bool SqueezeExcitation = false)
 {
+    /// <summary>Blocks per stage ([3, 3, 3] when <see cref="Layers"/> is null).</summary>
     public int[] StageBlocks => Layers ?? [3, 3, 3];
 
     /// <summary>ResNet-20 of He et al. for 32×32 images (0.27 M parameters).</summary>
@@ -112,10 +127,12 @@ public sealed record ResNetConfig(int InChannels = 3, int NumClasses = 10, int[]
 /// <summary>ResNet built from a <see cref="ResNetConfig"/>. Shape: (N, C, H, W) → (N, classes).</summary>
 public sealed class ResNet : Module
 {
+    /// <summary>The configuration the network was built from.</summary>
     public ResNetConfig Config { get; }
     private readonly Sequential _stem, _stages;
     private readonly Linear _fc;
 
+    /// <summary>Builds the network of <paramref name="config"/>.</summary>
     public ResNet(ResNetConfig config, Generator? generator = null)
     {
         Config = config;
@@ -146,6 +163,7 @@ public sealed class ResNet : Module
             if (p.Dim == 4) Init.KaimingNormal(p, mode: FanMode.FanOut, nonlinearity: Nonlinearity.Relu, g: generator);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         if (input.Dim != 4 || input.Size(1) != Config.InChannels)
@@ -160,6 +178,7 @@ public sealed class DoubleConv : Module
 {
     private readonly Sequential _body;
 
+    /// <summary>Two 3×3 convolutions with batch norm and ReLU, <paramref name="inChannels"/> → <paramref name="outChannels"/>.</summary>
     public DoubleConv(int inChannels, int outChannels, Generator? generator = null)
     {
         _body = RegisterModule("block", new Sequential(
@@ -167,6 +186,7 @@ public sealed class DoubleConv : Module
             new Conv2d(outChannels, outChannels, 3, padding: 1, bias: false, generator: generator), new BatchNorm2d(outChannels), new ReLU()));
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => _body.Call(input);
 }
 
@@ -180,8 +200,10 @@ public sealed class UNet : Module
     private readonly ModuleList _down, _up, _upConv;
     private readonly DoubleConv _bottleneck;
     private readonly Conv2d _head;
+    /// <summary>Downsampling levels.</summary>
     public int Depth { get; }
 
+    /// <summary>A U-Net with <paramref name="depth"/> downsampling levels, <paramref name="baseWidth"/> channels at the top, doubling per level.</summary>
     public UNet(int inChannels, int outChannels, int baseWidth = 16, int depth = 3, Generator? generator = null)
     {
         if (depth < 1) throw new ArgumentException($"UNet: depth must be at least 1, got {depth}.");
@@ -207,6 +229,7 @@ public sealed class UNet : Module
         _head = RegisterModule("head", new Conv2d(c, outChannels, 1, generator: generator));
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         if (input.Dim != 4) throw new ArgumentException($"UNet: expected (N, C, H, W), got {ShapeUtil.Str(input._shape)}.");
@@ -239,8 +262,10 @@ public sealed class UNet : Module
 public sealed class ConvAutoencoder : Module
 {
     private readonly Sequential _encoder, _decoder;
+    /// <summary>Downsampling levels of the encoder (each halves the resolution).</summary>
     public int Levels { get; }
 
+    /// <summary>A convolutional autoencoder: <paramref name="levels"/> strided convolutions down to <paramref name="latentChannels"/> channels, and transposed convolutions back.</summary>
     public ConvAutoencoder(int inChannels = 1, int baseWidth = 16, int latentChannels = 8, int levels = 2, Generator? generator = null)
     {
         if (levels < 1) throw new ArgumentException($"ConvAutoencoder: levels must be at least 1, got {levels}.");
@@ -265,6 +290,7 @@ public sealed class ConvAutoencoder : Module
         _decoder.Append(new Sigmoid());
     }
 
+    /// <summary>The latent code of <paramref name="input"/> (N, C, H, W) → (N, latent, H/2^levels, W/2^levels).</summary>
     public Tensor Encode(Tensor input)
     {
         if (input.Dim != 4 || input.Size(2) % (1 << Levels) != 0 || input.Size(3) % (1 << Levels) != 0)
@@ -272,7 +298,9 @@ public sealed class ConvAutoencoder : Module
         return _encoder.Call(input);
     }
 
+    /// <summary>The reconstruction of a latent code.</summary>
     public Tensor Decode(Tensor latent) => _decoder.Call(latent);
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Decode(Encode(input));
 }

@@ -7,20 +7,32 @@ namespace Ember.NN;
 /// (N·H, L, S) and <c>keyPaddingMask</c> (N, S), a bool true means "may NOT attend"; a float mask is added.</summary>
 public sealed class MultiheadAttention : Module
 {
+    /// <summary>Model width E.</summary>
     public int EmbedDim { get; }
+    /// <summary>Attention heads H.</summary>
     public int NumHeads { get; }
+    /// <summary>Width of one head, E/H.</summary>
     public int HeadDim => EmbedDim / NumHeads;
+    /// <summary>Inputs are (N, L, E) instead of (L, N, E).</summary>
     public bool BatchFirst { get; }
+    /// <summary>Dropout on the attention weights (training only).</summary>
     public double DropoutP { get; }
+    /// <summary>Packed query/key/value projection (3E, E) when keys and values have E features; null otherwise.</summary>
     public Tensor? InProjWeight { get; }
+    /// <summary>Query projection (E, E) when keys or values have other widths; null otherwise.</summary>
     public Tensor? QProjWeight { get; }
+    /// <summary>Key projection (E, kdim); null with the packed projection.</summary>
     public Tensor? KProjWeight { get; }
+    /// <summary>Value projection (E, vdim); null with the packed projection.</summary>
     public Tensor? VProjWeight { get; }
+    /// <summary>Packed projection bias (3E), or null.</summary>
     public Tensor? InProjBias { get; }
+    /// <summary>The output projection (PyTorch's <c>out_proj</c>).</summary>
     public Linear OutProj { get; }
     private readonly Generator? _generator;
     internal override Generator? RandomSource => DropoutP > 0 ? _generator ?? Generator.Default : null;
 
+    /// <summary>Multi-head attention of width <paramref name="embedDim"/> with <paramref name="numHeads"/> heads; keys and values of other widths through <paramref name="kdim"/> and <paramref name="vdim"/>.</summary>
     public MultiheadAttention(int embedDim, int numHeads, double dropout = 0, bool bias = true, int? kdim = null, int? vdim = null,
         bool batchFirst = false, DType dtype = DType.Float32, Generator? generator = null)
     {
@@ -106,6 +118,7 @@ public sealed class MultiheadAttention : Module
         ? Tensor.Where(mask, Tensor.Scalar(double.NegativeInfinity, dtype), Tensor.Scalar(0, dtype))
         : mask.To(dtype);
 
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"embed_dim={EmbedDim}, num_heads={NumHeads}";
 }
 /// <summary>Runs a forward pass in eval mode without gradients while some layers keep their attention weights, then

@@ -138,6 +138,7 @@ public static partial class Functional
 /// σ = 1/√fan_in ("he") or 1/√(fan_in + fan_out) ("glorot"), so Var(W) = 2σ² matches the real criteria.</summary>
 public static class ComplexInit
 {
+    /// <summary>Rayleigh initialization of a complex weight in place (Trabelsi et al. 2018): modulus ~ Rayleigh(σ) with σ = 1/√fan_in (He) or 1/√(fan_in + fan_out) (<paramref name="glorot"/>), phase ~ U(−π, π); returns <paramref name="w"/>.</summary>
     public static Tensor Rayleigh(Tensor w, bool glorot = false, Generator? g = null)
     {
         if (!w.IsComplex) throw new ArgumentException($"ComplexInit.Rayleigh: expects a complex tensor, got {w.DType.Name()}.");
@@ -156,9 +157,12 @@ public static class ComplexInit
 /// <summary>Complex fully connected layer: (…, in) → (…, out), complex weight and bias.</summary>
 public sealed class ComplexLinear : Module
 {
+    /// <summary>Complex weight (out_features, in_features).</summary>
     public Tensor Weight { get; }
+    /// <summary>Complex bias (out_features), or null.</summary>
     public Tensor? Bias { get; }
 
+    /// <summary>A complex linear layer in_features → out_features with Rayleigh-initialized weights (complex64 or complex128).</summary>
     public ComplexLinear(int inFeatures, int outFeatures, bool bias = true, DType dtype = DType.Complex64, Generator? generator = null)
     {
         if (!dtype.IsComplex()) throw new ArgumentException($"ComplexLinear: dtype must be complex, got {dtype.Name()}.");
@@ -168,21 +172,30 @@ public sealed class ComplexLinear : Module
         ComplexInit.Rayleigh(Weight, glorot: true, g: generator);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.ComplexLinear(input, Weight, Bias);
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"in_features={Weight.Size(1)}, out_features={Weight.Size(0)}, bias={(Bias is not null ? "True" : "False")}";
 }
 
 /// <summary>Complex 2-D convolution (N, C, H, W) → (N, O, OH, OW).</summary>
 public sealed class ComplexConv2d : Module
 {
+    /// <summary>Complex kernel (out_channels, in_channels/groups, kH, kW).</summary>
     public Tensor Weight { get; }
+    /// <summary>Complex bias (out_channels), or null.</summary>
     public Tensor? Bias { get; }
+    /// <summary>Stride (vertical, horizontal).</summary>
     public Size2 Stride { get; }
+    /// <summary>Zero padding.</summary>
     public Padding Padding { get; }
+    /// <summary>Kernel dilation.</summary>
     public Size2 Dilation { get; }
 
+    /// <summary>Channel groups.</summary>
     public int Groups { get; }
 
+    /// <summary>A complex 2-D convolution in_channels → out_channels with a kernel_size kernel, Rayleigh-initialized.</summary>
     public ComplexConv2d(int inChannels, int outChannels, Size2 kernelSize, Size2? stride = null, Padding? padding = null, Size2? dilation = null,
         bool bias = true, DType dtype = DType.Complex64, Generator? generator = null, int groups = 1)
     {
@@ -194,19 +207,27 @@ public sealed class ComplexConv2d : Module
         ComplexInit.Rayleigh(Weight, g: generator);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.ComplexConv2d(input, Weight, Bias, Stride, Padding, Dilation, Groups);
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"{Weight.Size(1)}, {Weight.Size(0)}, kernel_size=({Weight.Size(2)}, {Weight.Size(3)}), stride={Stride}, padding={Padding}";
 }
 
 /// <summary>Complex 2-D transposed convolution (N, C, H, W) → (N, O, OH, OW).</summary>
 public sealed class ComplexConvTranspose2d : Module
 {
+    /// <summary>Complex kernel (in_channels, out_channels, kH, kW).</summary>
     public Tensor Weight { get; }
+    /// <summary>Complex bias (out_channels), or null.</summary>
     public Tensor? Bias { get; }
+    /// <summary>Stride (the upsampling factor).</summary>
     public Size2 Stride { get; }
+    /// <summary>Padding removed from each side of the full output.</summary>
     public Size2 Padding { get; }
+    /// <summary>Extra rows/columns added to one side of the output.</summary>
     public Size2 OutputPadding { get; }
 
+    /// <summary>A complex transposed 2-D convolution in_channels → out_channels, Rayleigh-initialized.</summary>
     public ComplexConvTranspose2d(int inChannels, int outChannels, Size2 kernelSize, Size2? stride = null, Size2? padding = null, Size2? outputPadding = null,
         bool bias = true, DType dtype = DType.Complex64, Generator? generator = null)
     {
@@ -218,6 +239,7 @@ public sealed class ComplexConvTranspose2d : Module
         ComplexInit.Rayleigh(Weight, g: generator);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.ComplexConvTranspose2d(input, Weight, Bias, Stride, Padding, OutputPadding);
 }
 
@@ -227,18 +249,30 @@ public sealed class ComplexConvTranspose2d : Module
 /// mode. Input (N, C, H, W) or (N, C).</summary>
 public sealed class ComplexBatchNorm2d : Module
 {
+    /// <summary>Channels C.</summary>
     public int NumFeatures { get; }
+    /// <summary>Added to the 2×2 covariance's diagonal before whitening.</summary>
     public double Eps { get; }
+    /// <summary>Running-statistics update factor.</summary>
     public double Momentum { get; }
+    /// <summary>Learnable scale, real-real entry of the 2×2 γ per channel (initialized 1/√2).</summary>
     public Tensor GammaRr { get; }
+    /// <summary>Learnable scale, real-imaginary entry of γ (initialized 0).</summary>
     public Tensor GammaRi { get; }
+    /// <summary>Learnable scale, imaginary-imaginary entry of γ (initialized 1/√2).</summary>
     public Tensor GammaIi { get; }
+    /// <summary>Learnable complex shift β (C).</summary>
     public Tensor Beta { get; }
+    /// <summary>Running complex mean (C).</summary>
     public Tensor RunningMean { get; }
+    /// <summary>Running variance of the real parts (C).</summary>
     public Tensor RunningVrr { get; }
+    /// <summary>Running covariance of real and imaginary parts (C).</summary>
     public Tensor RunningVri { get; }
+    /// <summary>Running variance of the imaginary parts (C).</summary>
     public Tensor RunningVii { get; }
 
+    /// <summary>Complex batch normalization over <paramref name="numFeatures"/> channels.</summary>
     public ComplexBatchNorm2d(int numFeatures, double eps = 1e-5, double momentum = 0.1, DType dtype = DType.Complex64)
     {
         if (!dtype.IsComplex()) throw new ArgumentException($"ComplexBatchNorm2d: dtype must be complex, got {dtype.Name()}.");
@@ -255,6 +289,7 @@ public sealed class ComplexBatchNorm2d : Module
         RunningVii = RegisterBuffer("running_Vii", Tensor.Full([numFeatures], 1 / Math.Sqrt(2), real))!;
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         if (!input.IsComplex || input.Dim is not (2 or 4) || input.Size(1) != NumFeatures)
@@ -319,6 +354,7 @@ public sealed class NaiveComplexBatchNorm2d : Module
 {
     private readonly BatchNorm2d _re, _im;
 
+    /// <summary>Batch normalization of real and imaginary parts separately over <paramref name="numFeatures"/> channels.</summary>
     public NaiveComplexBatchNorm2d(int numFeatures, double eps = 1e-5, double momentum = 0.1, DType dtype = DType.Complex64)
     {
         if (!dtype.IsComplex()) throw new ArgumentException($"NaiveComplexBatchNorm2d: dtype must be complex, got {dtype.Name()}.");
@@ -326,6 +362,7 @@ public sealed class NaiveComplexBatchNorm2d : Module
         _im = RegisterModule("imag", new BatchNorm2d(numFeatures, eps, momentum, dtype: dtype.ToReal()));
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         if (!input.IsComplex) throw new ArgumentException($"NaiveComplexBatchNorm2d: expects a complex input, got {input.DType.Name()}.");
@@ -336,31 +373,37 @@ public sealed class NaiveComplexBatchNorm2d : Module
 /// <summary>CReLU activation module.</summary>
 public sealed class CRelu : Module
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.CRelu(input);
 }
 
 /// <summary>zReLU activation module.</summary>
 public sealed class ZRelu : Module
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.ZRelu(input);
 }
 
 /// <summary>Complex cardioid activation module.</summary>
 public sealed class Cardioid : Module
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.Cardioid(input);
 }
 
 /// <summary>modReLU with one learned real bias per feature/channel (dim 1), initialized to 0.</summary>
 public sealed class ModRelu : Module
 {
+    /// <summary>Learnable per-feature bias b of ReLU(|z| + b)·z/|z|.</summary>
     public Tensor Bias { get; }
 
+    /// <summary>modReLU over <paramref name="features"/> features (the last dimension).</summary>
     public ModRelu(int features, DType dtype = DType.Float32)
     {
         Bias = RegisterParameter("bias", Tensor.Zeros([features], dtype))!;
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         var shape = new int[input.Dim];
@@ -373,18 +416,22 @@ public sealed class ModRelu : Module
 /// <summary>Max pooling by modulus.</summary>
 public sealed class ComplexMaxPool2d(Size2 kernelSize, Size2? stride = null, Size2? padding = null) : Module
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.ComplexMaxPool2d(input, kernelSize, stride, padding);
 }
 
 /// <summary>Average pooling of real and imaginary parts.</summary>
 public sealed class ComplexAvgPool2d(Size2 kernelSize, Size2? stride = null, Size2? padding = null) : Module
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.ComplexAvgPool2d(input, kernelSize, stride, padding);
 }
 
 /// <summary>Complex dropout (one mask per element, scaled once).</summary>
 public sealed class ComplexDropout(double p = 0.5) : Module
 {
+    /// <summary>Probability that a complex element is zeroed (real and imaginary parts together).</summary>
     public double P { get; } = p;
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.ComplexDropout(input, P, Training);
 }

@@ -5,11 +5,13 @@ public sealed class Sequential : Module
 {
     private readonly List<Module> _layers = new();
 
+    /// <summary>The layers, run in the order given. Shape: whatever the first layer takes → whatever the last returns.</summary>
     public Sequential(params Module[] layers)
     {
         foreach (var l in layers) Append(l);
     }
 
+    /// <summary>Adds <paramref name="layer"/> at the end (registered as the next index); returns this.</summary>
     public Sequential Append(Module layer)
     {
         RegisterModule(_layers.Count.ToString(), layer);
@@ -17,7 +19,9 @@ public sealed class Sequential : Module
         return this;
     }
 
+    /// <summary>Number of layers.</summary>
     public int Count => _layers.Count;
+    /// <summary>The layer at <paramref name="index"/>.</summary>
     public Module this[int index] => _layers[index];
 
     /// <summary>Runs the layers in order, fused where a layer can absorb its followers (<see cref="IFusibleLayer"/>): a
@@ -37,19 +41,24 @@ public sealed class ModuleList : Module, IEnumerable<Module>
 {
     private readonly List<Module> _items = new();
 
+    /// <summary>A list holding <paramref name="modules"/>.</summary>
     public ModuleList(params Module[] modules)
     {
         foreach (var m in modules) Add(m);
     }
 
+    /// <summary>Appends a module (registered as the next index).</summary>
     public void Add(Module m)
     {
         RegisterModule(_items.Count.ToString(), m);
         _items.Add(m);
     }
 
+    /// <summary>Number of modules.</summary>
     public int Count => _items.Count;
+    /// <summary>The module at <paramref name="index"/>.</summary>
     public Module this[int index] => _items[index];
+    /// <summary>The modules in order.</summary>
     public IEnumerator<Module> GetEnumerator() => _items.GetEnumerator();
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
@@ -58,20 +67,25 @@ public sealed class ModuleDict : Module
 {
     private readonly Dictionary<string, Module> _items = new();
 
+    /// <summary>Adds a module under <paramref name="name"/>.</summary>
     public void Add(string name, Module m)
     {
         RegisterModule(name, m);
         _items[name] = m;
     }
 
+    /// <summary>The module registered under <paramref name="name"/>.</summary>
     public Module this[string name] => _items.TryGetValue(name, out var m) ? m : throw new KeyNotFoundException($"ModuleDict: no module '{name}'.");
+    /// <summary>The names, in insertion order.</summary>
     public IEnumerable<string> Keys => _items.Keys;
 }
+/// <summary>Returns its input unchanged (PyTorch's <c>nn.Identity</c>). Shape: (*) → (*).</summary>
 public sealed class Identity : Module
 {
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => input;
 }
 /// <summary>Flattens dims start..end (default: all but the batch dim).</summary>
@@ -80,6 +94,8 @@ public sealed class Flatten(int startDim = 1, int endDim = -1) : Module
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => input.Flatten(startDim, endDim);
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"start_dim={startDim}, end_dim={endDim}";
 }

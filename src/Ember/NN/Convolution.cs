@@ -7,16 +7,26 @@ public sealed class Conv2d : Module, IFusibleLayer
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <summary>Input channels C_in.</summary>
     public int InChannels { get; }
+    /// <summary>Output channels C_out.</summary>
     public int OutChannels { get; }
+    /// <summary>Kernel height and width.</summary>
     public Size2 KernelSize { get; }
+    /// <summary>Stride (vertical, horizontal).</summary>
     public Size2 Stride { get; }
+    /// <summary>Zero padding: sizes per side, or "same"/"valid".</summary>
     public Padding Padding { get; }
+    /// <summary>Kernel dilation.</summary>
     public Size2 Dilation { get; }
+    /// <summary>Channel groups (C_in for depthwise).</summary>
     public int Groups { get; }
+    /// <summary>Kernel (C_out, C_in/groups, kH, kW).</summary>
     public Tensor Weight { get; }
+    /// <summary>Bias (C_out), or null.</summary>
     public Tensor? Bias { get; }
 
+    /// <summary>A 2-D convolution layer; weight and bias initialized as PyTorch's (Kaiming uniform, a = √5).</summary>
     public Conv2d(int inChannels, int outChannels, Size2 kernelSize, Size2? stride = null, Padding? padding = null, Size2? dilation = null,
         int groups = 1, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
     {
@@ -29,6 +39,7 @@ public sealed class Conv2d : Module, IFusibleLayer
         ConvChecks.DefaultInit(Weight, Bias, generator);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.Conv2d(input, Weight, Bias, Stride, Padding, Dilation, Groups);
 
     /// <summary>A following <see cref="ReLU"/> (1), or ReLU and a halving <see cref="MaxPool2d"/> with
@@ -47,6 +58,7 @@ public sealed class Conv2d : Module, IFusibleLayer
         _ => throw new ArgumentOutOfRangeException(nameof(followers), $"Conv2d: fuses 1 or 2 following layers, asked for {followers}."),
     };
 
+    /// <inheritdoc/>
     protected override string ExtraRepr() =>
         $"{InChannels}, {OutChannels}, kernel_size={KernelSize}, stride={Stride}, padding={Padding}" +
         (Dilation != new Size2(1, 1) ? $", dilation={Dilation}" : "") + (Groups != 1 ? $", groups={Groups}" : "") + (Bias is null ? ", bias=False" : "");
@@ -58,16 +70,26 @@ public sealed class Conv1d : Module
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <summary>Input channels C_in.</summary>
     public int InChannels { get; }
+    /// <summary>Output channels C_out.</summary>
     public int OutChannels { get; }
+    /// <summary>Kernel length.</summary>
     public int KernelSize { get; }
+    /// <summary>Stride.</summary>
     public int Stride { get; }
+    /// <summary>Zero padding: size per side, or "same"/"valid".</summary>
     public Padding Padding { get; }
+    /// <summary>Kernel dilation.</summary>
     public int Dilation { get; }
+    /// <summary>Channel groups.</summary>
     public int Groups { get; }
+    /// <summary>Kernel (C_out, C_in/groups, k).</summary>
     public Tensor Weight { get; }
+    /// <summary>Bias (C_out), or null.</summary>
     public Tensor? Bias { get; }
 
+    /// <summary>A 1-D convolution layer; weight and bias initialized as PyTorch's.</summary>
     public Conv1d(int inChannels, int outChannels, int kernelSize, int stride = 1, Padding? padding = null, int dilation = 1, int groups = 1,
         bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
     {
@@ -80,8 +102,10 @@ public sealed class Conv1d : Module
         ConvChecks.DefaultInit(Weight, Bias, generator);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.Conv1d(input, Weight, Bias, Stride, Padding, Dilation, Groups);
 
+    /// <inheritdoc/>
     protected override string ExtraRepr() =>
         $"{InChannels}, {OutChannels}, kernel_size=({KernelSize},), stride=({Stride},), padding={Padding}" +
         (Dilation != 1 ? $", dilation={Dilation}" : "") + (Groups != 1 ? $", groups={Groups}" : "") + (Bias is null ? ", bias=False" : "");
@@ -90,17 +114,28 @@ public sealed class Conv1d : Module
 /// <summary>2-D transposed convolution layer (PyTorch's <c>nn.ConvTranspose2d</c>): weight (C_in, C_out/groups, kH, kW).</summary>
 public sealed class ConvTranspose2d : Module
 {
+    /// <summary>Input channels C_in.</summary>
     public int InChannels { get; }
+    /// <summary>Output channels C_out.</summary>
     public int OutChannels { get; }
+    /// <summary>Kernel height and width.</summary>
     public Size2 KernelSize { get; }
+    /// <summary>Stride (the upsampling factor).</summary>
     public Size2 Stride { get; }
+    /// <summary>Padding removed from each side of the full output.</summary>
     public Size2 Padding { get; }
+    /// <summary>Extra rows/columns added to the bottom/right of the output (resolves the output size for stride &gt; 1).</summary>
     public Size2 OutputPadding { get; }
+    /// <summary>Kernel dilation.</summary>
     public Size2 Dilation { get; }
+    /// <summary>Channel groups.</summary>
     public int Groups { get; }
+    /// <summary>Kernel (C_in, C_out/groups, kH, kW).</summary>
     public Tensor Weight { get; }
+    /// <summary>Bias (C_out), or null.</summary>
     public Tensor? Bias { get; }
 
+    /// <summary>A transposed 2-D convolution layer; weight and bias initialized as PyTorch's.</summary>
     public ConvTranspose2d(int inChannels, int outChannels, Size2 kernelSize, Size2? stride = null, Size2? padding = null,
         Size2? outputPadding = null, int groups = 1, bool bias = true, Size2? dilation = null, DType dtype = DType.Float32, Generator? generator = null)
     {
@@ -112,9 +147,11 @@ public sealed class ConvTranspose2d : Module
         ConvChecks.DefaultInit(Weight, Bias, generator);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) =>
         Functional.ConvTranspose2d(input, Weight, Bias, Stride, Padding, OutputPadding, Groups, Dilation);
 
+    /// <inheritdoc/>
     protected override string ExtraRepr() =>
         $"{InChannels}, {OutChannels}, kernel_size={KernelSize}, stride={Stride}, padding={Padding}" +
         (OutputPadding != new Size2(0, 0) ? $", output_padding={OutputPadding}" : "") + (Groups != 1 ? $", groups={Groups}" : "") +

@@ -7,11 +7,16 @@ public sealed class Embedding : Module
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <summary>Vocabulary size.</summary>
     public int NumEmbeddings { get; }
+    /// <summary>Width of each embedding.</summary>
     public int EmbeddingDim { get; }
+    /// <summary>The row that maps to zeros and gets no gradient, or null.</summary>
     public int? PaddingIdx { get; }
+    /// <summary>The table (num_embeddings, embedding_dim).</summary>
     public Tensor Weight { get; }
 
+    /// <summary>An embedding table initialized N(0, 1) (the padding row zero).</summary>
     public Embedding(int numEmbeddings, int embeddingDim, int? paddingIdx = null, DType dtype = DType.Float32, Generator? generator = null)
     {
         if (numEmbeddings < 1 || embeddingDim < 1)
@@ -26,6 +31,8 @@ public sealed class Embedding : Module
             using (Tensor.NoGrad()) Weight.Select(0, pad).Fill(0);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.Embedding(input, Weight, PaddingIdx);
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"{NumEmbeddings}, {EmbeddingDim}" + (PaddingIdx is int p ? $", padding_idx={p}" : "");
 }

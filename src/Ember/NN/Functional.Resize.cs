@@ -1,7 +1,13 @@
 namespace Ember.NN;
 
 /// <summary>How <see cref="Functional.Interpolate"/> resamples.</summary>
-public enum InterpolationMode { Nearest, Bilinear }
+public enum InterpolationMode
+{
+    /// <summary>Each output pixel copies the nearest input pixel.</summary>
+    Nearest,
+    /// <summary>Linear interpolation along height and width.</summary>
+    Bilinear,
+}
 
 public static partial class Functional
 {

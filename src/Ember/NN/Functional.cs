@@ -1,7 +1,15 @@
 namespace Ember.NN;
 
 /// <summary>How a loss reduces over elements.</summary>
-public enum Reduction { None, Mean, Sum }
+public enum Reduction
+{
+    /// <summary>Per-element losses, unreduced.</summary>
+    None,
+    /// <summary>The mean over elements (weighted mean with class weights).</summary>
+    Mean,
+    /// <summary>The sum over elements.</summary>
+    Sum,
+}
 
 /// <summary>Stateless layer functions (PyTorch's <c>torch.nn.functional</c>).</summary>
 public static partial class Functional
@@ -120,6 +128,7 @@ public static partial class Functional
         return true;
     }
 
+    /// <summary>max(x, 0), elementwise (<c>F.relu</c>).</summary>
     public static Tensor Relu(Tensor x) => x.Relu();
 
     /// <summary>max(x, 0) + slope·min(x, 0).</summary>

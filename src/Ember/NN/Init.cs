@@ -1,10 +1,30 @@
 namespace Ember.NN;
 
 /// <summary>How a fan is chosen for Kaiming initialization.</summary>
-public enum FanMode { FanIn, FanOut }
+public enum FanMode
+{
+    /// <summary>Scale by the number of inputs of a unit (preserves the forward variance).</summary>
+    FanIn,
+    /// <summary>Scale by the number of outputs (preserves the backward variance).</summary>
+    FanOut,
+}
 
 /// <summary>Nonlinearities known to <see cref="Init.CalculateGain"/>.</summary>
-public enum Nonlinearity { Linear, Sigmoid, Tanh, Relu, LeakyRelu, Selu }
+public enum Nonlinearity
+{
+    /// <summary>Gain 1.</summary>
+    Linear,
+    /// <summary>Gain 1.</summary>
+    Sigmoid,
+    /// <summary>Gain 5/3.</summary>
+    Tanh,
+    /// <summary>Gain √2.</summary>
+    Relu,
+    /// <summary>Gain √(2/(1 + a²)) for negative slope a.</summary>
+    LeakyRelu,
+    /// <summary>Gain 3/4.</summary>
+    Selu,
+}
 
 /// <summary>Weight initializers (PyTorch's <c>nn.init</c>): fill a tensor in place from a seeded generator.</summary>
 public static class Init
@@ -43,13 +63,16 @@ public static class Init
     public static Tensor Normal(Tensor t, double mean = 0, double std = 1, Generator? g = null)
         => Fill(t, Tensor.Randn(t.Shape, DType.Float64, g).Mul(std).Add(mean));
 
+    /// <summary>Fills <paramref name="t"/> with <paramref name="value"/> in place (no gradient recorded); returns it.</summary>
     public static Tensor Constant(Tensor t, double value)
     {
         using (Tensor.NoGrad()) t.Fill(value);
         return t;
     }
 
+    /// <summary>Fills <paramref name="t"/> with zeros in place; returns it.</summary>
     public static Tensor Zeros(Tensor t) => Constant(t, 0);
+    /// <summary>Fills <paramref name="t"/> with ones in place; returns it.</summary>
     public static Tensor Ones(Tensor t) => Constant(t, 1);
 
     /// <summary>Glorot &amp; Bengio (2010): U(−a, a), a = gain·√(6/(fan_in + fan_out)).</summary>

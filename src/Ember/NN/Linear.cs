@@ -7,13 +7,16 @@ public sealed class Linear : Module, IFusibleLayer
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <summary>Features per input row.</summary>
     public int InFeatures { get; }
+    /// <summary>Features per output row.</summary>
     public int OutFeatures { get; }
     /// <summary>(out_features, in_features).</summary>
     public Tensor Weight { get; }
     /// <summary>(out_features), or null when created with <c>bias: false</c>.</summary>
     public Tensor? Bias { get; }
 
+    /// <summary>A linear layer <paramref name="inFeatures"/> → <paramref name="outFeatures"/>, initialized as PyTorch's (<see cref="ResetParameters"/>).</summary>
     public Linear(int inFeatures, int outFeatures, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
     {
         if (inFeatures <= 0 || outFeatures <= 0)
@@ -36,6 +39,7 @@ public sealed class Linear : Module, IFusibleLayer
         }
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.Linear(input, Weight, Bias);
 
     /// <summary>A following <see cref="ReLU"/> (1).</summary>
@@ -47,5 +51,6 @@ public sealed class Linear : Module, IFusibleLayer
         ? Functional.LinearRelu(input, Weight, Bias)
         : throw new ArgumentOutOfRangeException(nameof(followers), $"Linear: fuses 1 following layer, asked for {followers}.");
 
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"in_features={InFeatures}, out_features={OutFeatures}, bias={(Bias is not null ? "True" : "False")}";
 }

@@ -197,46 +197,64 @@ public static partial class Functional
 /// <summary>Loss modules wrapping <see cref="Functional"/>; each takes (input, target).</summary>
 public abstract class Loss : Module
 {
+    /// <summary>The loss of <paramref name="input"/> against <paramref name="target"/>.</summary>
     public abstract Tensor Forward(Tensor input, Tensor target);
+    /// <summary>Runs <see cref="Forward(Tensor, Tensor)"/> (PyTorch's <c>loss(input, target)</c>).</summary>
     public Tensor Call(Tensor input, Tensor target) => Forward(input, target);
 }
 
+/// <summary>Mean squared error (PyTorch's <c>nn.MSELoss</c>). Shape: input (*), target (*) the same → scalar, or (*) with Reduction.None.</summary>
 public sealed class MSELoss(Reduction reduction = Reduction.Mean) : Loss
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input, Tensor target) => Functional.MseLoss(input, target, reduction);
 }
 
+/// <summary>Mean absolute error (PyTorch's <c>nn.L1Loss</c>). Shape: input (*), target (*) → scalar, or (*) with Reduction.None.</summary>
 public sealed class L1Loss(Reduction reduction = Reduction.Mean) : Loss
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input, Tensor target) => Functional.L1Loss(input, target, reduction);
 }
 
+/// <summary>Smooth L1: quadratic below <c>beta</c>, linear above (PyTorch's <c>nn.SmoothL1Loss</c>). Shape: (*), (*) → scalar or (*).</summary>
 public sealed class SmoothL1Loss(double beta = 1.0, Reduction reduction = Reduction.Mean) : Loss
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input, Tensor target) => Functional.SmoothL1Loss(input, target, beta, reduction);
 }
 
+/// <summary>Huber loss with threshold <c>delta</c> (PyTorch's <c>nn.HuberLoss</c>). Shape: (*), (*) → scalar or (*).</summary>
 public sealed class HuberLoss(double delta = 1.0, Reduction reduction = Reduction.Mean) : Loss
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input, Tensor target) => Functional.HuberLoss(input, target, delta, reduction);
 }
 
+/// <summary>Cross-entropy of logits against class indices or probabilities, with class weights, ignore_index and label smoothing (PyTorch's <c>nn.CrossEntropyLoss</c>). Shape: input (N, C) or (N, C, d…), target (N) / (N, d…) int64 or (N, C, …) probabilities → scalar, or (N, …) with Reduction.None.</summary>
 public sealed class CrossEntropyLoss(Tensor? weight = null, int ignoreIndex = -100, Reduction reduction = Reduction.Mean, double labelSmoothing = 0) : Loss
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input, Tensor target) => Functional.CrossEntropy(input, target, weight, ignoreIndex, reduction, labelSmoothing);
 }
 
+/// <summary>Negative log-likelihood of log-probabilities (PyTorch's <c>nn.NLLLoss</c>). Shape: input (N, C, …), target (N, …) int64 → scalar or (N, …).</summary>
 public sealed class NLLLoss(Tensor? weight = null, int ignoreIndex = -100, Reduction reduction = Reduction.Mean) : Loss
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input, Tensor target) => Functional.NllLoss(input, target, weight, ignoreIndex, reduction);
 }
 
+/// <summary>Binary cross-entropy of probabilities (PyTorch's <c>nn.BCELoss</c>). Shape: input (*), target (*) → scalar or (*).</summary>
 public sealed class BCELoss(Tensor? weight = null, Reduction reduction = Reduction.Mean) : Loss
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input, Tensor target) => Functional.BinaryCrossEntropy(input, target, weight, reduction);
 }
 
+/// <summary>Binary cross-entropy of logits, numerically stable, with an optional positive-class weight (PyTorch's <c>nn.BCEWithLogitsLoss</c>). Shape: (*), (*) → scalar or (*).</summary>
 public sealed class BCEWithLogitsLoss(Tensor? weight = null, Tensor? posWeight = null, Reduction reduction = Reduction.Mean) : Loss
 {
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input, Tensor target) => Functional.BinaryCrossEntropyWithLogits(input, target, weight, posWeight, reduction);
 }

@@ -102,6 +102,7 @@ public abstract class Module
     /// restores these states with its checkpoints, so a resumed run draws what the uninterrupted run would have.</summary>
     internal virtual Generator? RandomSource => null;
 
+    /// <summary>Every module in the tree, this one first (name ""), with dotted names ("encoder.layers.0").</summary>
     public IEnumerable<(string Name, Module Module)> NamedModules(string prefix = "")
     {
         yield return (prefix, this);
@@ -118,8 +119,10 @@ public abstract class Module
                 if (p is not null) yield return (prefix.Length == 0 ? name : prefix + "." + name, p);
     }
 
+    /// <summary>Every parameter of the tree, in registration order (what optimizers take).</summary>
     public IEnumerable<Tensor> Parameters() => NamedParameters().Select(x => x.Parameter);
 
+    /// <summary>Every buffer of the tree (running statistics) with its dotted name.</summary>
     public IEnumerable<(string Name, Tensor Buffer)> NamedBuffers()
     {
         foreach (var (prefix, m) in NamedModules())
@@ -245,7 +248,8 @@ public abstract class Module
             s_trace = saved;
             Train(wasTraining);
         }
-        var names = NamedModules().ToDictionary(x => x.Module, x => x.Name, ReferenceEqualityComparer.Instance);
+        var names = new Dictionary<Module, string>(ReferenceEqualityComparer.Instance);
+        foreach (var (n, m) in NamedModules()) names.TryAdd(m, n);
         var rows = trace.Rows.Where(r => !r.Module._modules.Any() || ReferenceEquals(r.Module, this) && trace.Rows.Count == 1).ToList();
         var sb = new StringBuilder();
         string header = $"{"Layer",-36} {"Output shape",-20} {"Params",12}";

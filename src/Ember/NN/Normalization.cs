@@ -8,17 +8,26 @@ public abstract class BatchNormBase : Module
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <summary>Channels C.</summary>
     public int NumFeatures { get; }
+    /// <summary>Added to the variance before the square root.</summary>
     public double Eps { get; }
+    /// <summary>Running-statistics update factor (null: cumulative average).</summary>
     public double? Momentum { get; }
+    /// <summary>Learnable per-channel scale γ (C), or null without affine.</summary>
     public Tensor? Weight { get; }
+    /// <summary>Learnable per-channel shift β (C), or null without affine.</summary>
     public Tensor? Bias { get; }
+    /// <summary>Running mean (C), or null without tracked statistics.</summary>
     public Tensor? RunningMean { get; }
+    /// <summary>Running variance (C, unbiased), or null without tracked statistics.</summary>
     public Tensor? RunningVar { get; }
+    /// <summary>Batches seen (int64 scalar), kept for PyTorch checkpoint compatibility.</summary>
     public Tensor? NumBatchesTracked { get; }
     private readonly string _name;
     private readonly int[] _dims;
 
+    /// <summary>Batch normalization named <paramref name="name"/> over inputs of <paramref name="dims"/> dimensions.</summary>
     protected BatchNormBase(string name, int[] dims, int numFeatures, double eps, double? momentum, bool affine, bool trackRunningStats, DType dtype)
     {
         if (numFeatures < 1) throw new ArgumentException($"{name}: num_features must be positive, got {numFeatures}.");
@@ -34,6 +43,7 @@ public abstract class BatchNormBase : Module
         }
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         if (!_dims.Contains(input.Dim))
@@ -52,6 +62,7 @@ public abstract class BatchNormBase : Module
             Weight, Bias, useBatchStats, momentum, Eps);
     }
 
+    /// <inheritdoc/>
     protected override string ExtraRepr() =>
         $"{NumFeatures}, eps={Eps}, momentum={(Momentum is null ? "None" : Momentum.ToString())}, affine={(Weight is not null ? "True" : "False")}, " +
         $"track_running_stats={(RunningMean is not null ? "True" : "False")}";
@@ -70,11 +81,16 @@ public sealed class LayerNorm : Module
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <summary>The trailing shape normalized over.</summary>
     public int[] NormalizedShape { get; }
+    /// <summary>Added to the variance before the square root.</summary>
     public double Eps { get; }
+    /// <summary>Learnable elementwise scale (the normalized shape), or null.</summary>
     public Tensor? Weight { get; }
+    /// <summary>Learnable elementwise shift (the normalized shape), or null.</summary>
     public Tensor? Bias { get; }
 
+    /// <summary>Layer normalization over the trailing <paramref name="normalizedShape"/> dimensions.</summary>
     public LayerNorm(int[] normalizedShape, double eps = 1e-5, bool elementwiseAffine = true, bool bias = true, DType dtype = DType.Float32)
     {
         if (normalizedShape.Length == 0 || normalizedShape.Any(s => s < 1))
@@ -85,10 +101,13 @@ public sealed class LayerNorm : Module
         Bias = RegisterParameter("bias", elementwiseAffine && bias ? Tensor.Zeros(NormalizedShape, dtype) : null);
     }
 
+    /// <summary>Layer normalization over the last dimension of size <paramref name="normalizedShape"/>.</summary>
     public LayerNorm(int normalizedShape, double eps = 1e-5, bool elementwiseAffine = true, bool bias = true, DType dtype = DType.Float32)
         : this([normalizedShape], eps, elementwiseAffine, bias, dtype) { }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.LayerNorm(input, NormalizedShape, Weight, Bias, Eps);
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"({string.Join(", ", NormalizedShape)},), eps={Eps}, elementwise_affine={(Weight is not null ? "True" : "False")}";
 }
 /// <summary>Group normalization with per-channel γ, β.</summary>
@@ -97,12 +116,18 @@ public sealed class GroupNorm : Module
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <summary>Groups the channels are split into.</summary>
     public int NumGroups { get; }
+    /// <summary>Channels C.</summary>
     public int NumChannels { get; }
+    /// <summary>Added to the variance before the square root.</summary>
     public double Eps { get; }
+    /// <summary>Learnable per-channel scale (C), or null.</summary>
     public Tensor? Weight { get; }
+    /// <summary>Learnable per-channel shift (C), or null.</summary>
     public Tensor? Bias { get; }
 
+    /// <summary>Group normalization of <paramref name="numChannels"/> channels in <paramref name="numGroups"/> groups.</summary>
     public GroupNorm(int numGroups, int numChannels, double eps = 1e-5, bool affine = true, DType dtype = DType.Float32)
     {
         if (numGroups < 1 || numChannels < 1 || numChannels % numGroups != 0)
@@ -112,16 +137,21 @@ public sealed class GroupNorm : Module
         Bias = RegisterParameter("bias", affine ? Tensor.Zeros([numChannels], dtype) : null);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.GroupNorm(input, NumGroups, Weight, Bias, Eps);
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"{NumGroups}, {NumChannels}, eps={Eps}, affine={(Weight is not null ? "True" : "False")}";
 }
 
 /// <summary>RMS normalization over the last dim with a learnable scale (PyTorch's <c>nn.RMSNorm</c>).</summary>
 public sealed class RMSNorm : Module
 {
+    /// <summary>Added to the mean square before the square root.</summary>
     public double Eps { get; }
+    /// <summary>Learnable scale (dim), or null.</summary>
     public Tensor? Weight { get; }
 
+    /// <summary>RMS normalization over a last dimension of size <paramref name="dim"/>.</summary>
     public RMSNorm(int dim, double eps = 1e-6, bool elementwiseAffine = true, DType dtype = DType.Float32)
     {
         if (dim < 1) throw new ArgumentException($"RMSNorm: dim must be positive, got {dim}.");
@@ -129,6 +159,8 @@ public sealed class RMSNorm : Module
         Weight = RegisterParameter("weight", elementwiseAffine ? Tensor.Ones([dim], dtype) : null);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.RmsNorm(input, Weight, Eps);
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"({Weight?.Size(0)},), eps={Eps}";
 }

@@ -6,12 +6,14 @@ public sealed class MaxPool2d(Size2 kernelSize, Size2? stride = null, Size2? pad
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.MaxPool2d(input, kernelSize, stride, padding, dilation, ceilMode);
 
     /// <summary>A plain 2×2 window with stride 2 (no padding, dilation or ceil mode): what a fused convolution can pool.</summary>
     internal bool IsHalving => kernelSize == new Size2(2, 2) && (stride ?? kernelSize) == new Size2(2, 2) && (padding ?? 0) == new Size2(0, 0)
         && (dilation ?? 1) == new Size2(1, 1) && !ceilMode;
 
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding ?? 0}";
 }
 /// <summary>1-D max pooling layer.</summary>
@@ -20,7 +22,9 @@ public sealed class MaxPool1d(int kernelSize, int? stride = null, int padding = 
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.MaxPool1d(input, kernelSize, stride, padding, dilation, ceilMode);
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding}";
 }
 /// <summary>2-D average pooling layer.</summary>
@@ -29,7 +33,9 @@ public sealed class AvgPool2d(Size2 kernelSize, Size2? stride = null, Size2? pad
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.AvgPool2d(input, kernelSize, stride, padding, ceilMode, countIncludePad);
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding ?? 0}";
 }
 /// <summary>1-D average pooling layer.</summary>
@@ -38,7 +44,9 @@ public sealed class AvgPool1d(int kernelSize, int? stride = null, int padding = 
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.AvgPool1d(input, kernelSize, stride, padding, ceilMode, countIncludePad);
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding}";
 }
 /// <summary>Adaptive average pooling to a fixed output size.</summary>
@@ -47,7 +55,9 @@ public sealed class AdaptiveAvgPool2d(Size2 outputSize) : Module
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.AdaptiveAvgPool2d(input, outputSize);
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"output_size={outputSize}";
 }
 /// <summary>Adaptive average pooling over the last dim.</summary>
@@ -56,6 +66,8 @@ public sealed class AdaptiveAvgPool1d(int outputSize) : Module
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.AdaptiveAvgPool1d(input, outputSize);
+    /// <inheritdoc/>
     protected override string ExtraRepr() => $"output_size={outputSize}";
 }

@@ -4,11 +4,14 @@ namespace Ember.NN;
 /// PE[t, 2i] = sin(t / 10000^(2i/D)), PE[t, 2i+1] = cos(t / 10000^(2i/D)). Optional dropout after the sum.</summary>
 public sealed class SinusoidalPositionalEncoding : Module
 {
+    /// <summary>Model width.</summary>
     public int Dim { get; }
+    /// <summary>Longest sequence the table covers.</summary>
     public int MaxLength { get; }
     private readonly Tensor _table;
     private readonly Dropout _dropout;
 
+    /// <summary>Sinusoidal encodings (Vaswani et al.) added to (N, L, dim) inputs, with optional dropout.</summary>
     public SinusoidalPositionalEncoding(int dim, int maxLength = 5000, double dropout = 0, DType dtype = DType.Float32, Generator? generator = null)
     {
         if (dim < 1 || maxLength < 1) throw new ArgumentException($"SinusoidalPositionalEncoding: dim ({dim}) and max length ({maxLength}) must be positive.");
@@ -30,6 +33,7 @@ public sealed class SinusoidalPositionalEncoding : Module
         return Tensor.FromArray(pe, length, dim);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         if (input.Dim < 2 || input.Size(-1) != Dim || input.Size(-2) > MaxLength)
@@ -41,14 +45,17 @@ public sealed class SinusoidalPositionalEncoding : Module
 /// <summary>Learned absolute position embeddings added to (…, T, D) inputs (GPT-2's wpe).</summary>
 public sealed class LearnedPositionalEncoding : Module
 {
+    /// <summary>The learned position table.</summary>
     public Embedding Positions { get; }
 
+    /// <summary>Learned positional embeddings added to (N, L, dim) inputs, up to <paramref name="maxLength"/> positions.</summary>
     public LearnedPositionalEncoding(int dim, int maxLength, DType dtype = DType.Float32, Generator? generator = null)
     {
         Positions = RegisterModule("wpe", new Embedding(maxLength, dim, dtype: dtype, generator: generator));
         using (Tensor.NoGrad()) Init.Normal(Positions.Weight, 0, 0.02, generator);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Forward(input, 0);
 
     /// <summary>Adds the embeddings of positions offset … offset + T − 1 (offset: tokens already seen, with a cache).</summary>

@@ -1,7 +1,17 @@
 namespace Ember.NN;
 
 /// <summary>Which recurrent cell a <see cref="RecurrentBase"/> runs.</summary>
-public enum RecurrentMode { RnnTanh, RnnRelu, Lstm, Gru }
+public enum RecurrentMode
+{
+    /// <summary>Elman RNN with tanh.</summary>
+    RnnTanh,
+    /// <summary>Elman RNN with ReLU.</summary>
+    RnnRelu,
+    /// <summary>Long short-term memory (gates i, f, g, o).</summary>
+    Lstm,
+    /// <summary>Gated recurrent unit (gates r, z, n).</summary>
+    Gru,
+}
 
 /// <summary>Multi-layer, optionally bidirectional recurrent networks with PyTorch's semantics, shapes and parameter
 /// names (weight_ih_l{k}[_reverse], weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}; gate order i, f, g, o for LSTM and
@@ -10,18 +20,26 @@ public enum RecurrentMode { RnnTanh, RnnRelu, Lstm, Gru }
 /// gradients flow through time by autograd. Dropout (training only) applies between layers.</summary>
 public abstract class RecurrentBase : Module
 {
+    /// <summary>Features of the input H_in.</summary>
     public int InputSize { get; }
+    /// <summary>Features of the hidden state H_out.</summary>
     public int HiddenSize { get; }
+    /// <summary>Stacked layers.</summary>
     public int NumLayers { get; }
+    /// <summary>Run each layer in both directions (outputs concatenated: 2·H_out features).</summary>
     public bool Bidirectional { get; }
+    /// <summary>Input and output are (N, L, H) instead of (L, N, H).</summary>
     public bool BatchFirst { get; }
+    /// <summary>Dropout between layers (training only).</summary>
     public double DropoutP { get; }
+    /// <summary>The cell type.</summary>
     public RecurrentMode Mode { get; }
     private readonly int _gates;
     private readonly Generator? _generator;
     internal override Generator? RandomSource => DropoutP > 0 ? _generator ?? Generator.Default : null;
     private readonly List<(Tensor Wih, Tensor Whh, Tensor? Bih, Tensor? Bhh)> _weights = new();
 
+    /// <summary>A recurrent network of <paramref name="numLayers"/> layers of the <paramref name="mode"/> cell.</summary>
     protected RecurrentBase(RecurrentMode mode, int inputSize, int hiddenSize, int numLayers, bool bias, bool batchFirst, double dropout,
         bool bidirectional, DType dtype, Generator? generator)
     {
@@ -141,6 +159,7 @@ public abstract class RecurrentBase : Module
         return (Tensor.Stack(steps, 0), h, c);
     }
 
+    /// <inheritdoc/>
     protected override string ExtraRepr() =>
         $"{InputSize}, {HiddenSize}" + (NumLayers != 1 ? $", num_layers={NumLayers}" : "") + (BatchFirst ? ", batch_first=True" : "") +
         (DropoutP > 0 ? $", dropout={DropoutP}" : "") + (Bidirectional ? ", bidirectional=True" : "");

@@ -1,20 +1,29 @@
 namespace Ember.NN;
 
 /// <summary>Activation of a transformer's feed-forward block.</summary>
-public enum TransformerActivation { Relu, Gelu }
+public enum TransformerActivation
+{
+    /// <summary>max(x, 0).</summary>
+    Relu,
+    /// <summary>The exact (erf) GELU.</summary>
+    Gelu,
+}
 
 /// <summary>One encoder layer (PyTorch's <c>nn.TransformerEncoderLayer</c>, same parameter names): self-attention and a
 /// feed-forward block, each with dropout and a residual connection; LayerNorm after each (post-norm, the original
 /// Transformer) or before each (<c>normFirst</c>, pre-norm as in GPT-2).</summary>
 public sealed class TransformerEncoderLayer : Module
 {
+    /// <summary>The self-attention block (PyTorch's <c>self_attn</c>).</summary>
     public MultiheadAttention SelfAttn { get; }
+    /// <summary>Pre-norm (LayerNorm before each block) instead of post-norm.</summary>
     public bool NormFirst { get; }
     private readonly Linear _linear1, _linear2;
     private readonly LayerNorm _norm1, _norm2;
     private readonly Dropout _dropout, _dropout1, _dropout2;
     private readonly TransformerActivation _activation;
 
+    /// <summary>An encoder layer of width <paramref name="dModel"/> with <paramref name="nHead"/> heads and a <paramref name="dimFeedforward"/>-wide feed-forward block.</summary>
     public TransformerEncoderLayer(int dModel, int nHead, int dimFeedforward = 2048, double dropout = 0.1,
         TransformerActivation activation = TransformerActivation.Relu, double layerNormEps = 1e-5, bool batchFirst = false,
         bool normFirst = false, bool bias = true, DType dtype = DType.Float32, Generator? generator = null, double? attentionDropout = null)
@@ -32,13 +41,16 @@ public sealed class TransformerEncoderLayer : Module
         (NormFirst, _activation) = (normFirst, activation);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Forward(input, null, null, false);
 
     /// <summary>When set, each forward keeps the self-attention weights (N, H, L, S) in <see cref="AttentionWeights"/>
     /// (detached; for plots and explanations).</summary>
     public bool KeepAttentionWeights { get; set; }
+    /// <summary>The last forward's attention weights (N, H, L, S) when kept; null otherwise.</summary>
     public Tensor? AttentionWeights { get; private set; }
 
+    /// <summary>The layer's output for <paramref name="src"/>, with an attention mask (L, L) and a key padding mask (N, L), or a causal mask. Shape: (N, L, E) with batch-first, else (L, N, E) → the same.</summary>
     public Tensor Forward(Tensor src, Tensor? srcMask, Tensor? srcKeyPaddingMask, bool isCausal)
     {
         Tensor Sa(Tensor x)
@@ -65,14 +77,18 @@ public sealed class TransformerEncoderLayer : Module
 /// over the encoder's output (memory), and a feed-forward block, each with residual and LayerNorm (post- or pre-norm).</summary>
 public sealed class TransformerDecoderLayer : Module
 {
+    /// <summary>The masked self-attention block (PyTorch's <c>self_attn</c>).</summary>
     public MultiheadAttention SelfAttn { get; }
+    /// <summary>The cross-attention block over the encoder's memory (PyTorch's <c>multihead_attn</c>).</summary>
     public MultiheadAttention MultiheadAttn { get; }
+    /// <summary>Pre-norm instead of post-norm.</summary>
     public bool NormFirst { get; }
     private readonly Linear _linear1, _linear2;
     private readonly LayerNorm _norm1, _norm2, _norm3;
     private readonly Dropout _dropout, _dropout1, _dropout2, _dropout3;
     private readonly TransformerActivation _activation;
 
+    /// <summary>A decoder layer of width <paramref name="dModel"/> with <paramref name="nHead"/> heads and a <paramref name="dimFeedforward"/>-wide feed-forward block.</summary>
     public TransformerDecoderLayer(int dModel, int nHead, int dimFeedforward = 2048, double dropout = 0.1,
         TransformerActivation activation = TransformerActivation.Relu, double layerNormEps = 1e-5, bool batchFirst = false,
         bool normFirst = false, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
@@ -98,8 +114,10 @@ public sealed class TransformerDecoderLayer : Module
     /// <summary>When set, each forward keeps the cross-attention weights (N, H, T, S) over the memory in
     /// <see cref="CrossAttentionWeights"/> (detached).</summary>
     public bool KeepAttentionWeights { get; set; }
+    /// <summary>The last forward's cross-attention weights (N, H, T, S) when kept; null otherwise.</summary>
     public Tensor? CrossAttentionWeights { get; private set; }
 
+    /// <summary>The layer's output for <paramref name="tgt"/> attending to <paramref name="memory"/>. Shape: tgt (N, T, E), memory (N, S, E) with batch-first → (N, T, E).</summary>
     public Tensor Forward(Tensor tgt, Tensor memory, Tensor? tgtMask = null, Tensor? memoryMask = null, Tensor? tgtKeyPaddingMask = null,
         Tensor? memoryKeyPaddingMask = null, bool tgtIsCausal = false)
     {
@@ -128,7 +146,9 @@ public sealed class TransformerDecoderLayer : Module
 /// optional final <c>norm</c>, which pre-norm stacks need because their last residual is not normalized).</summary>
 public sealed class TransformerEncoder : Module
 {
+    /// <summary>The stacked encoder layers.</summary>
     public ModuleList Layers { get; }
+    /// <summary>The final LayerNorm, or null.</summary>
     public LayerNorm? Norm { get; }
 
     /// <summary>A stack of <paramref name="numLayers"/> layers made by <paramref name="layer"/> (called once per layer, so each
@@ -141,8 +161,10 @@ public sealed class TransformerEncoder : Module
         Norm = norm is null ? null : RegisterModule("norm", norm);
     }
 
+    /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Forward(input, null, null, false);
 
+    /// <summary>The stack's output for <paramref name="src"/> with an optional attention mask, key padding mask (N, S) or causal mask.</summary>
     public Tensor Forward(Tensor src, Tensor? mask, Tensor? srcKeyPaddingMask, bool isCausal = false)
     {
         var x = src;
@@ -154,9 +176,12 @@ public sealed class TransformerEncoder : Module
 /// <summary>A stack of decoder layers (PyTorch's <c>nn.TransformerDecoder</c>) with an optional final <c>norm</c>.</summary>
 public sealed class TransformerDecoder : Module
 {
+    /// <summary>The stacked decoder layers.</summary>
     public ModuleList Layers { get; }
+    /// <summary>The final LayerNorm, or null.</summary>
     public LayerNorm? Norm { get; }
 
+    /// <summary>A stack of <paramref name="numLayers"/> decoder layers made by <paramref name="layer"/>, with an optional final norm.</summary>
     public TransformerDecoder(Func<TransformerDecoderLayer> layer, int numLayers, LayerNorm? norm = null)
     {
         if (numLayers < 1) throw new ArgumentException($"TransformerDecoder: num_layers must be positive, got {numLayers}.");
@@ -169,6 +194,7 @@ public sealed class TransformerDecoder : Module
     public override Tensor Forward(Tensor input) =>
         throw new InvalidOperationException("TransformerDecoder: call Forward(tgt, memory, …); a decoder needs the encoder's output.");
 
+    /// <summary>The stack's output for <paramref name="tgt"/> attending to <paramref name="memory"/>, with optional masks.</summary>
     public Tensor Forward(Tensor tgt, Tensor memory, Tensor? tgtMask = null, Tensor? memoryMask = null, Tensor? tgtKeyPaddingMask = null,
         Tensor? memoryKeyPaddingMask = null, bool tgtIsCausal = false)
     {
@@ -185,12 +211,18 @@ public sealed class TransformerDecoder : Module
 /// that uses it (see <c>Ember.Models.Seq2SeqTransformer</c>).</summary>
 public sealed class Transformer : Module
 {
+    /// <summary>The encoder stack.</summary>
     public TransformerEncoder Encoder { get; }
+    /// <summary>The decoder stack.</summary>
     public TransformerDecoder Decoder { get; }
+    /// <summary>Model width E.</summary>
     public int DModel { get; }
+    /// <summary>Attention heads.</summary>
     public int NHead { get; }
+    /// <summary>Inputs are (N, S, E) when true, (S, N, E) otherwise.</summary>
     public bool BatchFirst { get; }
 
+    /// <summary>An encoder–decoder Transformer (Vaswani et al. 2017) with PyTorch's defaults and parameter names.</summary>
     public Transformer(int dModel = 512, int nHead = 8, int numEncoderLayers = 6, int numDecoderLayers = 6, int dimFeedforward = 2048,
         double dropout = 0.1, TransformerActivation activation = TransformerActivation.Relu, double layerNormEps = 1e-5,
         bool batchFirst = false, bool normFirst = false, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)

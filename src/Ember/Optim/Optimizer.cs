@@ -3,6 +3,7 @@ namespace Ember.Optim;
 /// <summary>A set of parameters sharing hyperparameters (PyTorch's param_groups entry).</summary>
 public sealed class ParamGroup
 {
+    /// <summary>A group of <paramref name="parameters"/> sharing learning rate <paramref name="lr"/>.</summary>
     public ParamGroup(IEnumerable<Tensor> parameters, double lr)
     {
         Parameters = parameters.ToList();
@@ -10,6 +11,7 @@ public sealed class ParamGroup
         InitialLearningRate = lr;
     }
 
+    /// <summary>The parameters this group updates.</summary>
     public IReadOnlyList<Tensor> Parameters { get; }
     /// <summary>Current learning rate (schedulers change it).</summary>
     public double LearningRate { get; set; }
@@ -26,6 +28,7 @@ public abstract class Optimizer
 {
     private readonly Dictionary<Tensor, Dictionary<string, Tensor>> _state = new(ReferenceEqualityComparer.Instance);
 
+    /// <summary>An optimizer over <paramref name="parameters"/> with learning rate <paramref name="lr"/>.</summary>
     protected Optimizer(IEnumerable<Tensor> parameters, double lr)
     {
         if (!(lr >= 0)) throw new ArgumentException($"{GetType().Name}: learning rate must be non-negative, got {lr}.");
@@ -37,6 +40,7 @@ public abstract class Optimizer
         ParamGroups.Add(new ParamGroup(list, lr));
     }
 
+    /// <summary>The parameter groups (one unless added).</summary>
     public List<ParamGroup> ParamGroups { get; } = new();
 
     /// <summary>Number of <see cref="Step"/> calls so far.</summary>
@@ -97,6 +101,7 @@ public abstract class Optimizer
     /// <summary>Updates one parameter in place. <paramref name="state"/> persists across steps.</summary>
     protected abstract void Update(Tensor p, Tensor grad, double lr, Dictionary<string, Tensor> state);
 
+    /// <summary>The state tensors kept for parameter <paramref name="p"/> (moments, momentum buffers), created empty on first use.</summary>
     protected Dictionary<string, Tensor> State(Tensor p)
     {
         if (!_state.TryGetValue(p, out var s)) _state[p] = s = new Dictionary<string, Tensor>();

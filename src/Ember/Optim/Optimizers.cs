@@ -5,11 +5,16 @@ namespace Ember.Optim;
 /// θ ← θ − lr·g.</summary>
 public sealed class SGD : Optimizer
 {
+    /// <summary>Momentum factor (0: plain SGD).</summary>
     public double Momentum { get; }
+    /// <summary>Dampening of the momentum's gradient term.</summary>
     public double Dampening { get; }
+    /// <summary>L2 penalty added to the gradient.</summary>
     public double WeightDecay { get; }
+    /// <summary>Nesterov momentum.</summary>
     public bool Nesterov { get; }
 
+    /// <summary>SGD over <paramref name="parameters"/> with learning rate <paramref name="lr"/>.</summary>
     public SGD(IEnumerable<Tensor> parameters, double lr, double momentum = 0, double dampening = 0, double weightDecay = 0, bool nesterov = false)
         : base(parameters, lr)
     {
@@ -19,6 +24,7 @@ public sealed class SGD : Optimizer
         (Momentum, Dampening, WeightDecay, Nesterov) = (momentum, dampening, weightDecay, nesterov);
     }
 
+    /// <inheritdoc/>
     protected override void Update(Tensor p, Tensor grad, double lr, Dictionary<string, Tensor> state)
     {
         if (p.DType == DType.Float32 && p.IsContiguous && grad.IsContiguous)
@@ -43,22 +49,29 @@ public sealed class SGD : Optimizer
     }
 }
 
-/// <summary>Adam (Kingma &amp; Ba, 2015) and, with <paramref name="decoupledWeightDecay"/>, AdamW (Loshchilov &amp;
+/// <summary>Adam (Kingma &amp; Ba, 2015) and, with decoupled weight decay (<see cref="AdamW"/>), AdamW (Loshchilov &amp;
 /// Hutter, 2019), as in torch.optim: m ← β₁m + (1 − β₁)g; v ← β₂v + (1 − β₂)g²;
 /// θ ← θ − lr·(m/(1 − β₁ᵗ)) / (√(v/(1 − β₂ᵗ)) + ε). Adam adds λθ to g; AdamW multiplies θ by 1 − lr·λ first.</summary>
 public class Adam : Optimizer
 {
+    /// <summary>Decay rate of the first-moment estimate.</summary>
     public double Beta1 { get; }
+    /// <summary>Decay rate of the second-moment estimate.</summary>
     public double Beta2 { get; }
+    /// <summary>Added to the denominator's square root.</summary>
     public double Eps { get; }
+    /// <summary>Weight decay: L2 added to the gradient (Adam) or decoupled from it (AdamW).</summary>
     public double WeightDecay { get; }
+    /// <summary>The AMSGrad variant (maximum of past second moments).</summary>
     public bool Amsgrad { get; }
     private readonly bool _decoupled;
 
+    /// <summary>Adam over <paramref name="parameters"/>.</summary>
     public Adam(IEnumerable<Tensor> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
         double weightDecay = 0, bool amsgrad = false)
         : this(parameters, lr, beta1, beta2, eps, weightDecay, amsgrad, decoupledWeightDecay: false) { }
 
+    /// <summary>Adam or, with decoupled weight decay, AdamW (for <see cref="AdamW"/>).</summary>
     protected Adam(IEnumerable<Tensor> parameters, double lr, double beta1, double beta2, double eps, double weightDecay, bool amsgrad, bool decoupledWeightDecay)
         : base(parameters, lr)
     {
@@ -67,6 +80,7 @@ public class Adam : Optimizer
         (Beta1, Beta2, Eps, WeightDecay, Amsgrad, _decoupled) = (beta1, beta2, eps, weightDecay, amsgrad, decoupledWeightDecay);
     }
 
+    /// <inheritdoc/>
     protected override void Update(Tensor p, Tensor grad, double lr, Dictionary<string, Tensor> state)
     {
         var stepT = state.TryGetValue("step", out var st) ? st : state["step"] = Tensor.Scalar(0, DType.Float64);
@@ -115,6 +129,7 @@ public class Adam : Optimizer
 /// <summary>AdamW: Adam with decoupled weight decay (default λ = 0.01, as in PyTorch).</summary>
 public sealed class AdamW : Adam
 {
+    /// <summary>AdamW over <paramref name="parameters"/> (weight decay 0.01 by default, as PyTorch).</summary>
     public AdamW(IEnumerable<Tensor> parameters, double lr = 1e-3, double beta1 = 0.9, double beta2 = 0.999, double eps = 1e-8,
         double weightDecay = 0.01, bool amsgrad = false)
         : base(parameters, lr, beta1, beta2, eps, weightDecay, amsgrad, decoupledWeightDecay: true) { }
@@ -124,12 +139,18 @@ public sealed class AdamW : Adam
 /// running mean of g; θ ← θ − lr·g/(√v + ε), with optional momentum on that step.</summary>
 public sealed class RMSprop : Optimizer
 {
+    /// <summary>Smoothing constant of the squared-gradient average.</summary>
     public double Alpha { get; }
+    /// <summary>Added to the denominator.</summary>
     public double Eps { get; }
+    /// <summary>L2 penalty added to the gradient.</summary>
     public double WeightDecay { get; }
+    /// <summary>Momentum factor.</summary>
     public double Momentum { get; }
+    /// <summary>Normalize by the centered (variance) estimate.</summary>
     public bool Centered { get; }
 
+    /// <summary>RMSprop over <paramref name="parameters"/>.</summary>
     public RMSprop(IEnumerable<Tensor> parameters, double lr = 1e-2, double alpha = 0.99, double eps = 1e-8, double weightDecay = 0, double momentum = 0, bool centered = false)
         : base(parameters, lr)
     {
@@ -137,6 +158,7 @@ public sealed class RMSprop : Optimizer
         (Alpha, Eps, WeightDecay, Momentum, Centered) = (alpha, eps, weightDecay, momentum, centered);
     }
 
+    /// <inheritdoc/>
     protected override void Update(Tensor p, Tensor grad, double lr, Dictionary<string, Tensor> state)
     {
         var g = WeightDecay != 0 ? grad.Add(p.Mul(WeightDecay)) : grad;

@@ -8,6 +8,7 @@ public abstract class LRScheduler
     /// own fields are set (a virtual call from this constructor would see them unset).</summary>
     protected LRScheduler(Optimizer optimizer) => Optimizer = optimizer;
 
+    /// <summary>The optimizer whose learning rates the schedule sets.</summary>
     public Optimizer Optimizer { get; }
 
     /// <summary>Number of <see cref="Step"/> calls so far (epochs or batches, as the caller uses it).</summary>
@@ -16,6 +17,7 @@ public abstract class LRScheduler
     /// <summary>The rate for a group with initial rate <paramref name="baseLr"/> after <paramref name="step"/> steps.</summary>
     public abstract double RateAt(int step, double baseLr);
 
+    /// <summary>Advances one step and sets the learning rates for it.</summary>
     public void Step()
     {
         LastStep++;
@@ -41,6 +43,7 @@ public sealed class StepLR : LRScheduler
     private readonly int _stepSize;
     private readonly double _gamma;
 
+    /// <summary>Multiplies the learning rate by <paramref name="gamma"/> every <paramref name="stepSize"/> steps (PyTorch's <c>StepLR</c>).</summary>
     public StepLR(Optimizer optimizer, int stepSize, double gamma = 0.1) : base(optimizer)
     {
         if (stepSize <= 0) throw new ArgumentException($"StepLR: step size must be positive, got {stepSize}.");
@@ -48,6 +51,7 @@ public sealed class StepLR : LRScheduler
         Restore(0);
     }
 
+    /// <inheritdoc/>
     public override double RateAt(int step, double baseLr) => baseLr * Math.Pow(_gamma, step / _stepSize);
 }
 
@@ -58,6 +62,7 @@ public sealed class CosineWithWarmup : LRScheduler
     private readonly int _warmup, _total;
     private readonly double _minLr;
 
+    /// <summary>Linear warm-up over <paramref name="warmupSteps"/> steps, then cosine decay to <paramref name="minLr"/> at <paramref name="totalSteps"/>.</summary>
     public CosineWithWarmup(Optimizer optimizer, int warmupSteps, int totalSteps, double minLr = 0) : base(optimizer)
     {
         if (warmupSteps < 0 || totalSteps <= 0 || warmupSteps > totalSteps)
@@ -66,6 +71,7 @@ public sealed class CosineWithWarmup : LRScheduler
         Restore(0);
     }
 
+    /// <inheritdoc/>
     public override double RateAt(int step, double baseLr)
     {
         if (step < _warmup) return baseLr * step / _warmup;
@@ -81,6 +87,7 @@ public sealed class OneCycleLR : LRScheduler
 {
     private readonly double _max, _initial, _min, _upEnd, _downEnd;
 
+    /// <summary>One-cycle (Smith 2018, PyTorch's <c>OneCycleLR</c>, cosine annealing): up to <paramref name="maxLr"/> over <paramref name="pctStart"/> of <paramref name="totalSteps"/>, then down to maxLr/(divFactor·finalDivFactor).</summary>
     public OneCycleLR(Optimizer optimizer, double maxLr, int totalSteps, double pctStart = 0.3, double divFactor = 25, double finalDivFactor = 1e4) : base(optimizer)
     {
         if (totalSteps <= 0) throw new ArgumentException($"OneCycleLR: total steps must be positive, got {totalSteps}.");
@@ -95,6 +102,7 @@ public sealed class OneCycleLR : LRScheduler
 
     private static double Cos(double start, double end, double pct) => end + (start - end) / 2 * (Math.Cos(Math.PI * pct) + 1);
 
+    /// <inheritdoc/>
     public override double RateAt(int step, double baseLr)
     {
         if (step <= _upEnd) return Cos(_initial, _max, _upEnd <= 0 ? 1 : step / _upEnd);
@@ -111,12 +119,14 @@ public sealed class ReduceLROnPlateau
     private readonly int _patience, _cooldown;
     private int _bad, _cooldownLeft;
 
+    /// <summary>Multiplies the learning rate by <paramref name="factor"/> when the metric has not improved by <paramref name="threshold"/> (relative) for <paramref name="patience"/> epochs (PyTorch's <c>ReduceLROnPlateau</c>, mode min).</summary>
     public ReduceLROnPlateau(Optimizer optimizer, double factor = 0.1, int patience = 10, double threshold = 1e-4, int cooldown = 0, double minLr = 0)
     {
         if (factor >= 1 || factor <= 0) throw new ArgumentException($"ReduceLROnPlateau: factor must be in (0, 1), got {factor}.");
         (_optimizer, _factor, _patience, _threshold, _cooldown, _minLr) = (optimizer, factor, patience, threshold, cooldown, minLr);
     }
 
+    /// <summary>The best metric seen so far.</summary>
     public double Best { get; private set; } = double.PositiveInfinity;
 
     /// <summary>Reports the metric of one check (usually the validation loss of an epoch).</summary>

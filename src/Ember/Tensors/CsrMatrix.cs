@@ -6,15 +6,21 @@ namespace Ember;
 /// dense matrix would take 960 MB. Immutable; row selections copy.</summary>
 public sealed class CsrMatrix
 {
+    /// <summary>Number of rows.</summary>
     public int Rows { get; }
+    /// <summary>Number of columns.</summary>
     public int Columns { get; }
+    /// <summary>Row pointers: row i's entries are at [RowPtr[i], RowPtr[i + 1]).</summary>
     public int[] RowPtr { get; }
+    /// <summary>Column of each stored entry.</summary>
     public int[] ColumnIndices { get; }
+    /// <summary>Value of each stored entry.</summary>
     public float[] Values { get; }
 
     /// <summary>Number of stored entries.</summary>
     public int Count => RowPtr[Rows];
 
+    /// <summary>A CSR matrix from its arrays (checked: sorted row pointers, columns in range).</summary>
     public CsrMatrix(int rows, int columns, int[] rowPtr, int[] columnIndices, float[] values)
     {
         if (rows < 0 || columns < 0) throw new ArgumentException($"CsrMatrix: negative size {rows} x {columns}.");

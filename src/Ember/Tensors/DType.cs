@@ -86,8 +86,11 @@ public static class DTypeExtensions
 /// and PyTorch's complex64.</summary>
 public readonly record struct Complex64(float Real, float Imaginary)
 {
+    /// <inheritdoc/>
     public override string ToString() => Imaginary >= 0 ? $"{Real}+{Imaginary}j" : $"{Real}{Imaginary}j";
 
+    /// <summary>Widens to .NET's double-precision complex.</summary>
     public static implicit operator System.Numerics.Complex(Complex64 z) => new(z.Real, z.Imaginary);
+    /// <summary>Narrows a double-precision complex to single precision.</summary>
     public static explicit operator Complex64(System.Numerics.Complex z) => new((float)z.Real, (float)z.Imaginary);
 }

@@ -12,6 +12,7 @@ public sealed class Generator
     /// <summary>The generator used when none is passed (PyTorch's default generator).</summary>
     public static Generator Default { get; } = new(0x5EED);
 
+    /// <summary>A generator seeded with <paramref name="seed"/> (the same seed gives the same stream).</summary>
     public Generator(ulong seed) => ManualSeed(seed);
 
     /// <summary>The full state (as <c>torch.Generator.get_state</c>): the four xoshiro words, and the spare normal

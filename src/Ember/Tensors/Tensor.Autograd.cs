@@ -97,6 +97,9 @@ public sealed partial class Tensor
 
     /// <summary>Records the op that produced this tensor. Inputs that do not require grad are stored as null, so the
     /// engine never visits them and rules may skip their gradients.</summary>
+    /// <param name="name">The op's name in the graph (e.g. "MulBackward").</param>
+    /// <param name="inputs">The op's tensor inputs, in the order the rule returns their gradients.</param>
+    /// <param name="rule">The backward rule: the gradients of the inputs from the output's gradient.</param>
     /// <param name="saved">Tensors the rule reads besides the incoming gradient (inputs or the output). Their
     /// storage versions are recorded, and backward refuses to run if any was modified in place since.</param>
     internal Tensor Record(string name, Tensor?[] inputs, Node.BackwardRule rule, params Tensor[] saved)

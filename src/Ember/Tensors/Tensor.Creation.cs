@@ -17,12 +17,14 @@ public sealed partial class Tensor
     public static Tensor Zeros(int[] shape, DType dtype = DType.Float32, bool requiresGrad = false)
         => Empty(dtype, CheckedShape("Zeros", shape), zero: true).RequiresGrad_(requiresGrad);
 
+    /// <summary>A float32 tensor of zeros.</summary>
     public static Tensor Zeros(params int[] shape) => Zeros(shape, DType.Float32);
 
     /// <summary>A tensor of ones.</summary>
     public static Tensor Ones(int[] shape, DType dtype = DType.Float32, bool requiresGrad = false)
         => Full(shape, 1.0, dtype, requiresGrad);
 
+    /// <summary>A float32 tensor of ones.</summary>
     public static Tensor Ones(params int[] shape) => Ones(shape, DType.Float32);
 
     /// <summary>A tensor filled with <paramref name="value"/>.</summary>
@@ -33,10 +35,13 @@ public sealed partial class Tensor
         return t.RequiresGrad_(requiresGrad);
     }
 
+    /// <summary>Zeros with the shape and dtype of <paramref name="t"/>.</summary>
     public static Tensor ZerosLike(Tensor t) => Empty(t.DType, t._shape, zero: true);
 
+    /// <summary>Ones with the shape and dtype of <paramref name="t"/>.</summary>
     public static Tensor OnesLike(Tensor t) => Full(t._shape, 1.0, t.DType);
 
+    /// <summary><paramref name="value"/> everywhere, with the shape and dtype of <paramref name="t"/>.</summary>
     public static Tensor FullLike(Tensor t, double value) => Full(t._shape, value, t.DType);
 
     /// <summary>A 0-dimensional tensor holding one value.</summary>
@@ -73,6 +78,7 @@ public sealed partial class Tensor
         return t;
     }
 
+    /// <summary>0, 1, …, up to (not including) <paramref name="end"/>.</summary>
     public static Tensor Arange(double end, DType dtype = DType.Float32) => Arange(0, end, 1, dtype);
 
     /// <summary><paramref name="steps"/> evenly spaced values from start to end inclusive.</summary>
@@ -110,6 +116,7 @@ public sealed partial class Tensor
         return t.RequiresGrad_(requiresGrad);
     }
 
+    /// <summary>Float32 uniform samples in [0, 1) from <see cref="Generator.Default"/>.</summary>
     public static Tensor Rand(params int[] shape) => Rand(shape, DType.Float32);
 
     /// <summary>Standard normal samples.</summary>
@@ -127,6 +134,7 @@ public sealed partial class Tensor
         return t.RequiresGrad_(requiresGrad);
     }
 
+    /// <summary>Float32 standard normal samples from <see cref="Generator.Default"/>.</summary>
     public static Tensor Randn(params int[] shape) => Randn(shape, DType.Float32);
 
     /// <summary>Uniform integers in [low, high) (int64).</summary>
@@ -215,11 +223,17 @@ public sealed partial class Tensor
 
     /// <summary>Copies values into a new tensor. With no shape, a 1-D tensor.</summary>
     public static Tensor FromArray(float[] data, params int[] shape) => FromSpanCore<float>(data, shape.Length == 0 ? [data.Length] : shape);
+    /// <summary>A float64 tensor holding a copy of <paramref name="data"/> (shape: its length, or <paramref name="shape"/>).</summary>
     public static Tensor FromArray(double[] data, params int[] shape) => FromSpanCore<double>(data, shape.Length == 0 ? [data.Length] : shape);
+    /// <summary>An int64 tensor holding a copy of <paramref name="data"/>.</summary>
     public static Tensor FromArray(long[] data, params int[] shape) => FromSpanCore<long>(data, shape.Length == 0 ? [data.Length] : shape);
+    /// <summary>An int64 tensor from int values.</summary>
     public static Tensor FromArray(int[] data, params int[] shape) => FromArray(Array.ConvertAll(data, v => (long)v), shape);
+    /// <summary>A bool tensor holding a copy of <paramref name="data"/>.</summary>
     public static Tensor FromArray(bool[] data, params int[] shape) => FromSpanCore<bool>(data, shape.Length == 0 ? [data.Length] : shape);
+    /// <summary>A complex64 tensor holding a copy of <paramref name="data"/>.</summary>
     public static Tensor FromArray(Complex64[] data, params int[] shape) => FromSpanCore<Complex64>(data, shape.Length == 0 ? [data.Length] : shape);
+    /// <summary>A complex128 tensor holding a copy of <paramref name="data"/>.</summary>
     public static Tensor FromArray(System.Numerics.Complex[] data, params int[] shape) => FromSpanCore<System.Numerics.Complex>(data, shape.Length == 0 ? [data.Length] : shape);
 
     /// <summary>Copies a span into a new tensor of the given shape.</summary>
@@ -234,6 +248,7 @@ public sealed partial class Tensor
         return FromArray(flat, r, c);
     }
 
+    /// <summary>A float64 matrix from a 2-D array.</summary>
     public static Tensor FromArray(double[,] data)
     {
         int r = data.GetLength(0), c = data.GetLength(1);
@@ -266,6 +281,7 @@ public sealed partial class Tensor
     /// <summary>All elements as double, whatever the dtype (convenience for tests and printing).</summary>
     public double[] ToArrayDouble() => DType == DType.Float64 ? ToArray<double>() : To(DType.Float64).ToArray<double>();
 
+    /// <summary>The elements as float32, in row-major order (converted when needed).</summary>
     public float[] ToArrayFloat() => DType == DType.Float32 ? ToArray<float>() : To(DType.Float32).ToArray<float>();
 
     /// <summary>The value of a one-element tensor (<c>item()</c>).</summary>
@@ -275,6 +291,7 @@ public sealed partial class Tensor
         return GetFlat(_offset);
     }
 
+    /// <summary>The value of a one-element tensor as <typeparamref name="T"/> (the dtype must match).</summary>
     public T Item<T>() where T : unmanaged
     {
         if (NumEl != 1) throw new InvalidOperationException($"Item: only one-element tensors can be converted to a scalar, this one has shape {ShapeUtil.Str(_shape)}.");
@@ -399,7 +416,10 @@ public sealed partial class Tensor
         return r;
     }
 
+    /// <summary>This tensor as float32 (a copy unless it already is).</summary>
     public Tensor Float() => To(DType.Float32);
+    /// <summary>This tensor as float64 (a copy unless it already is).</summary>
     public Tensor Double() => To(DType.Float64);
+    /// <summary>This tensor as int64 (a copy unless it already is).</summary>
     public Tensor Long() => To(DType.Int64);
 }

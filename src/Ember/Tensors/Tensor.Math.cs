@@ -10,6 +10,7 @@ public sealed partial class Tensor
 
     // ------------------------------------------------------------------ arithmetic
 
+    /// <summary>this + other, elementwise with broadcasting (<c>torch.add</c>); differentiable, real or complex.</summary>
     public Tensor Add(Tensor other)
     {
         if (IsComplex || other.IsComplex) return ComplexBinary("Add", this, other);
@@ -24,8 +25,10 @@ public sealed partial class Tensor
     /// <summary>this + alpha·other.</summary>
     public Tensor Add(Tensor other, double alpha) => alpha == 1 ? Add(other) : Add(other.Mul(alpha));
 
+    /// <summary>this + a scalar.</summary>
     public Tensor Add(double other) => Add(S(other));
 
+    /// <summary>this − other, elementwise with broadcasting (<c>torch.sub</c>).</summary>
     public Tensor Sub(Tensor other)
     {
         if (IsComplex || other.IsComplex) return ComplexBinary("Sub", this, other);
@@ -37,8 +40,10 @@ public sealed partial class Tensor
         return r.Record("SubBackward", [a, b], g => [a.RequiresGrad ? g.SumTo(a._shape) : null, b.RequiresGrad ? g.Neg().SumTo(b._shape) : null]);
     }
 
+    /// <summary>this − a scalar.</summary>
     public Tensor Sub(double other) => Sub(S(other));
 
+    /// <summary>this · other, elementwise with broadcasting (<c>torch.mul</c>).</summary>
     public Tensor Mul(Tensor other)
     {
         if (IsComplex || other.IsComplex) return ComplexBinary("Mul", this, other);
@@ -50,6 +55,7 @@ public sealed partial class Tensor
         return r.Record("MulBackward", [a, b], g => [a.RequiresGrad ? g.Mul(b).SumTo(a._shape) : null, b.RequiresGrad ? g.Mul(a).SumTo(b._shape) : null], a, b);
     }
 
+    /// <summary>this times a scalar.</summary>
     public Tensor Mul(double other)
     {
         if (IsComplex) return ComplexScale(other);
@@ -57,6 +63,7 @@ public sealed partial class Tensor
         return AnyRequiresGrad(this) ? r.Record("MulBackward", this, g => g.Mul(other)) : r;
     }
 
+    /// <summary>this / other, elementwise with broadcasting (<c>torch.div</c>, true division).</summary>
     public Tensor Div(Tensor other)
     {
         if (IsComplex || other.IsComplex) return ComplexBinary("Div", this, other);
@@ -69,8 +76,10 @@ public sealed partial class Tensor
             b.RequiresGrad ? g.Mul(r.Detach()).Div(b).Neg().SumTo(b._shape) : null], b, r);
     }
 
+    /// <summary>this divided by a scalar.</summary>
     public Tensor Div(double other) => Mul(1.0 / other);
 
+    /// <summary>−this.</summary>
     public Tensor Neg()
     {
         if (IsComplex) return ComplexNeg();
@@ -100,8 +109,10 @@ public sealed partial class Tensor
             b.RequiresGrad ? g.Mul(r.Detach()).Mul(Where(a.Eq(0), ZerosLike(a), a.Log())).SumTo(b._shape) : null], a, b, r);
     }
 
+    /// <summary>this², elementwise.</summary>
     public Tensor Square() => Mul(this);
 
+    /// <summary>atan2(this, other): the angle of (other, this) in (−π, π], elementwise with broadcasting (<c>torch.atan2</c>).</summary>
     public Tensor Atan2(Tensor other)
     {
         var r = Elementwise.BinaryF("Atan2", this, other, new Atan2Op<float>(), new Atan2Op<double>());
@@ -143,6 +154,7 @@ public sealed partial class Tensor
 
     // ------------------------------------------------------------------ unary functions
 
+    /// <summary>eˣ, elementwise.</summary>
     public Tensor Exp()
     {
         if (IsComplex) return ComplexExp();
@@ -150,6 +162,7 @@ public sealed partial class Tensor
         return AnyRequiresGrad(this) ? r.Record("ExpBackward", this, g => g.Mul(r.Detach()), r) : r;
     }
 
+    /// <summary>Natural logarithm, elementwise (−∞ at 0, NaN below).</summary>
     public Tensor Log()
     {
         var r = Elementwise.UnaryF("Log", this, new LogOp<float>(), new LogOp<double>());
@@ -157,12 +170,14 @@ public sealed partial class Tensor
         return AnyRequiresGrad(this) ? r.Record("LogBackward", this, g => g.Div(x), x) : r;
     }
 
+    /// <summary>Square root, elementwise.</summary>
     public Tensor Sqrt()
     {
         var r = Elementwise.UnaryF("Sqrt", this, new SqrtOp<float>(), new SqrtOp<double>());
         return AnyRequiresGrad(this) ? r.Record("SqrtBackward", this, g => g.Div(r.Detach()).Mul(0.5), r) : r;
     }
 
+    /// <summary>1/√x, elementwise (<c>torch.rsqrt</c>).</summary>
     public Tensor Rsqrt()
     {
         var r = Elementwise.UnaryF("Rsqrt", this, new RsqrtOp<float>(), new RsqrtOp<double>());
@@ -187,6 +202,7 @@ public sealed partial class Tensor
         return AnyRequiresGrad(this) ? r.Record("SignBackward", this, g => ZerosLike(g)) : r;
     }
 
+    /// <summary>Hyperbolic tangent, elementwise.</summary>
     public Tensor Tanh()
     {
         var r = Elementwise.UnaryF("Tanh", this, new TanhOp<float>(), new TanhOp<double>());
@@ -195,6 +211,7 @@ public sealed partial class Tensor
             : r;
     }
 
+    /// <summary>Logistic sigmoid 1/(1 + e⁻ˣ), elementwise.</summary>
     public Tensor Sigmoid()
     {
         var r = Elementwise.UnaryF("Sigmoid", this, new SigmoidOp<float>(), new SigmoidOp<double>());
@@ -213,6 +230,7 @@ public sealed partial class Tensor
             : r;
     }
 
+    /// <summary>Error function, elementwise; gradient 2/√π·e^(−x²).</summary>
     public Tensor Erf()
     {
         var r = Elementwise.UnaryF("Erf", this, new ErfOp<float>(), new ErfOp<double>());
@@ -221,6 +239,7 @@ public sealed partial class Tensor
         return AnyRequiresGrad(this) ? r.Record("ErfBackward", this, g => g.Mul(x.Square().Neg().Exp()).Mul(2 / Math.Sqrt(Math.PI)), x) : r;
     }
 
+    /// <summary>Sine, elementwise.</summary>
     public Tensor Sin()
     {
         var r = Elementwise.UnaryF("Sin", this, new SinOp<float>(), new SinOp<double>());
@@ -228,6 +247,7 @@ public sealed partial class Tensor
         return AnyRequiresGrad(this) ? r.Record("SinBackward", this, g => g.Mul(x.Cos()), x) : r;
     }
 
+    /// <summary>Cosine, elementwise.</summary>
     public Tensor Cos()
     {
         var r = Elementwise.UnaryF("Cos", this, new CosOp<float>(), new CosOp<double>());
@@ -247,6 +267,7 @@ public sealed partial class Tensor
             : r;
     }
 
+    /// <summary>1/x, elementwise.</summary>
     public Tensor Reciprocal() => Scalar(1, DType).Div(this);
 
     // ------------------------------------------------------------------ in-place variants (not recorded)
@@ -271,26 +292,45 @@ public sealed partial class Tensor
 
     /// <summary>this += other (<c>add_</c>).</summary>
     public Tensor AddInPlace(Tensor other) => IsComplex ? ComplexInPlace("AddInPlace", "Add", other) : InPlaceBinary("AddInPlace", other, new AddOp<float>(), new AddOp<double>());
+    /// <summary>In place: this += scalar (PyTorch's <c>add_</c>); returns this.</summary>
     public Tensor AddInPlace(double other) => AddInPlace(S(other));
     /// <summary>this += alpha·other.</summary>
     public Tensor AddInPlace(Tensor other, double alpha) => alpha == 1 ? AddInPlace(other) : AddInPlace(other.Mul(alpha));
+    /// <summary>In place: this −= other (broadcast to this shape); returns this.</summary>
     public Tensor SubInPlace(Tensor other) => IsComplex ? ComplexInPlace("SubInPlace", "Sub", other) : InPlaceBinary("SubInPlace", other, new SubOp<float>(), new SubOp<double>());
+    /// <summary>In place: this −= scalar; returns this.</summary>
     public Tensor SubInPlace(double other) => SubInPlace(S(other));
+    /// <summary>In place: this ·= other (broadcast to this shape); returns this.</summary>
     public Tensor MulInPlace(Tensor other) => IsComplex ? ComplexInPlace("MulInPlace", "Mul", other) : InPlaceBinary("MulInPlace", other, new MulOp<float>(), new MulOp<double>());
+    /// <summary>In place: this ·= scalar; returns this.</summary>
     public Tensor MulInPlace(double other) => MulInPlace(S(other));
+    /// <summary>In place: this /= other (broadcast to this shape); returns this.</summary>
     public Tensor DivInPlace(Tensor other) => IsComplex ? ComplexInPlace("DivInPlace", "Div", other) : InPlaceBinary("DivInPlace", other, new DivOp<float>(), new DivOp<double>());
+    /// <summary>In place: this /= scalar; returns this.</summary>
     public Tensor DivInPlace(double other) => MulInPlace(1.0 / other);
+    /// <summary>In place: this = this^exponent; returns this.</summary>
     public Tensor PowInPlace(double exponent) => InPlaceBinary("PowInPlace", S(exponent), new PowOp<float>(), new PowOp<double>());
+    /// <summary>In place: this = max(this, other); returns this.</summary>
     public Tensor MaximumInPlace(Tensor other) => InPlaceBinary("MaximumInPlace", other, new MaxOp<float>(), new MaxOp<double>());
+    /// <summary>In place: this = min(this, other); returns this.</summary>
     public Tensor MinimumInPlace(Tensor other) => InPlaceBinary("MinimumInPlace", other, new MinOp<float>(), new MinOp<double>());
+    /// <summary>In place: this = −this; returns this.</summary>
     public Tensor NegInPlace() => InPlaceUnary("NegInPlace", new NegOp<float>(), new NegOp<double>());
+    /// <summary>In place: this = eˣ; returns this.</summary>
     public Tensor ExpInPlace() => InPlaceUnary("ExpInPlace", new ExpOp<float>(), new ExpOp<double>());
+    /// <summary>In place: this = ln x; returns this.</summary>
     public Tensor LogInPlace() => InPlaceUnary("LogInPlace", new LogOp<float>(), new LogOp<double>());
+    /// <summary>In place: this = √x; returns this.</summary>
     public Tensor SqrtInPlace() => InPlaceUnary("SqrtInPlace", new SqrtOp<float>(), new SqrtOp<double>());
+    /// <summary>In place: this = |x|; returns this.</summary>
     public Tensor AbsInPlace() => InPlaceUnary("AbsInPlace", new AbsOp<float>(), new AbsOp<double>());
+    /// <summary>In place: this = tanh x; returns this.</summary>
     public Tensor TanhInPlace() => InPlaceUnary("TanhInPlace", new TanhOp<float>(), new TanhOp<double>());
+    /// <summary>In place: this = sigmoid(x); returns this.</summary>
     public Tensor SigmoidInPlace() => InPlaceUnary("SigmoidInPlace", new SigmoidOp<float>(), new SigmoidOp<double>());
+    /// <summary>In place: this = max(x, 0); returns this.</summary>
     public Tensor ReluInPlace() => InPlaceUnary("ReluInPlace", new ReluOp<float>(), new ReluOp<double>());
+    /// <summary>In place: clamps to [min, max] (either may be absent); returns this.</summary>
     public Tensor ClampInPlace(double? min = null, double? max = null)
     {
         double lo = min ?? double.NegativeInfinity, hi = max ?? double.PositiveInfinity;
@@ -336,21 +376,36 @@ public sealed partial class Tensor
         };
     }
 
+    /// <summary>this == other, elementwise with broadcasting: a bool tensor.</summary>
     public Tensor Eq(Tensor other) => Compare(other, CompareKind.Eq);
+    /// <summary>this != other: a bool tensor.</summary>
     public Tensor Ne(Tensor other) => Compare(other, CompareKind.Ne);
+    /// <summary>this &lt; other: a bool tensor.</summary>
     public Tensor Lt(Tensor other) => Compare(other, CompareKind.Lt);
+    /// <summary>this ≤ other: a bool tensor.</summary>
     public Tensor Le(Tensor other) => Compare(other, CompareKind.Le);
+    /// <summary>this &gt; other: a bool tensor.</summary>
     public Tensor Gt(Tensor other) => Compare(other, CompareKind.Gt);
+    /// <summary>this ≥ other: a bool tensor.</summary>
     public Tensor Ge(Tensor other) => Compare(other, CompareKind.Ge);
+    /// <summary>this == scalar: a bool tensor.</summary>
     public Tensor Eq(double other) => Compare(S(other), CompareKind.Eq);
+    /// <summary>this != scalar: a bool tensor.</summary>
     public Tensor Ne(double other) => Compare(S(other), CompareKind.Ne);
+    /// <summary>this &lt; scalar: a bool tensor.</summary>
     public Tensor Lt(double other) => Compare(S(other), CompareKind.Lt);
+    /// <summary>this ≤ scalar: a bool tensor.</summary>
     public Tensor Le(double other) => Compare(S(other), CompareKind.Le);
+    /// <summary>this &gt; scalar: a bool tensor.</summary>
     public Tensor Gt(double other) => Compare(S(other), CompareKind.Gt);
+    /// <summary>this ≥ scalar: a bool tensor.</summary>
     public Tensor Ge(double other) => Compare(S(other), CompareKind.Ge);
 
+    /// <summary>Elementwise AND of two tensors read as bools (nonzero is true), with broadcasting.</summary>
     public Tensor LogicalAnd(Tensor other) => Logical("LogicalAnd", other, LogicalKind.And);
+    /// <summary>Elementwise OR of two tensors read as bools, with broadcasting.</summary>
     public Tensor LogicalOr(Tensor other) => Logical("LogicalOr", other, LogicalKind.Or);
+    /// <summary>Elementwise XOR of two tensors read as bools, with broadcasting.</summary>
     public Tensor LogicalXor(Tensor other) => Logical("LogicalXor", other, LogicalKind.Xor);
 
     private Tensor Logical(string name, Tensor other, LogicalKind kind)
@@ -360,6 +415,7 @@ public sealed partial class Tensor
         return Elementwise.Binary<bool, bool, LogicalOp>(name, new(kind), a, b);
     }
 
+    /// <summary>Elementwise NOT of this tensor read as bools.</summary>
     public Tensor LogicalNot() => Elementwise.Unary<bool, bool, LogicalNotOp>(default, To(DType.Bool));
 
     /// <summary>Elementwise choice: <paramref name="a"/> where <paramref name="condition"/> is true, else <paramref name="b"/> (all broadcast).</summary>
@@ -386,7 +442,9 @@ public sealed partial class Tensor
         }, condition);
     }
 
+    /// <summary>condition ? a : b, with a scalar b (<c>torch.where</c>).</summary>
     public static Tensor Where(Tensor condition, Tensor a, double b) => Where(condition, a, Scalar(b, a.DType));
+    /// <summary>condition ? a : b, with a scalar a.</summary>
     public static Tensor Where(Tensor condition, double a, Tensor b) => Where(condition, Scalar(a, b.DType), b);
 
     private struct WhereRun<T> : IRun where T : unmanaged
@@ -426,18 +484,31 @@ public sealed partial class Tensor
 
     // ------------------------------------------------------------------ operators
 
+    /// <summary>Elementwise sum (<see cref="Add(Tensor)"/>).</summary>
     public static Tensor operator +(Tensor a, Tensor b) => a.Add(b);
+    /// <summary>Tensor plus scalar.</summary>
     public static Tensor operator +(Tensor a, double b) => a.Add(b);
+    /// <summary>Scalar plus tensor.</summary>
     public static Tensor operator +(double a, Tensor b) => b.Add(a);
+    /// <summary>Elementwise difference (<see cref="Sub(Tensor)"/>).</summary>
     public static Tensor operator -(Tensor a, Tensor b) => a.Sub(b);
+    /// <summary>Tensor minus scalar.</summary>
     public static Tensor operator -(Tensor a, double b) => a.Sub(b);
+    /// <summary>Scalar minus tensor.</summary>
     public static Tensor operator -(double a, Tensor b) => b.Neg().Add(a);
+    /// <summary>Elementwise product (<see cref="Mul(Tensor)"/>).</summary>
     public static Tensor operator *(Tensor a, Tensor b) => a.Mul(b);
+    /// <summary>Tensor times scalar.</summary>
     public static Tensor operator *(Tensor a, double b) => a.Mul(b);
+    /// <summary>Scalar times tensor.</summary>
     public static Tensor operator *(double a, Tensor b) => b.Mul(a);
+    /// <summary>Elementwise quotient (<see cref="Div(Tensor)"/>).</summary>
     public static Tensor operator /(Tensor a, Tensor b) => a.Div(b);
+    /// <summary>Tensor divided by scalar.</summary>
     public static Tensor operator /(Tensor a, double b) => a.Div(b);
+    /// <summary>Scalar divided by tensor.</summary>
     public static Tensor operator /(double a, Tensor b) => Scalar(a, b.DType).Div(b);
+    /// <summary>Negation.</summary>
     public static Tensor operator -(Tensor a) => a.Neg();
 
 }

@@ -38,7 +38,9 @@ public sealed partial class Tensor
         return r.Record("SumBackward", this, g => ExpandReduced(g, inShape, rd, keepDim));
     }
 
+    /// <summary>The sum of all elements (a 0-d tensor).</summary>
     public Tensor Sum() => Sum(null);
+    /// <summary>Sums over <paramref name="dim"/> (kept as size 1 with <paramref name="keepDim"/>).</summary>
     public Tensor Sum(int dim, bool keepDim = false) => Sum([dim], keepDim);
 
     /// <summary>Mean over <paramref name="dims"/> (all dims when null or empty).</summary>
@@ -56,7 +58,9 @@ public sealed partial class Tensor
         return r.Record("MeanBackward", this, g => ExpandReduced(g.Mul(1.0 / count), inShape, rd, keepDim));
     }
 
+    /// <summary>The mean of all elements (a 0-d tensor).</summary>
     public Tensor Mean() => Mean(null);
+    /// <summary>Means over <paramref name="dim"/> (kept as size 1 with <paramref name="keepDim"/>).</summary>
     public Tensor Mean(int dim, bool keepDim = false) => Mean([dim], keepDim);
 
     /// <summary>Product over dims. The gradient of each element is the product of the others (computed without
@@ -70,7 +74,9 @@ public sealed partial class Tensor
         return r.Record("ProdBackward", this, g => ExpandReduced(g, x._shape, rd, keepDim).Mul(ProdOthers(x, rd)), x);
     }
 
+    /// <summary>The product of all elements (a 0-d tensor).</summary>
     public Tensor Prod() => Prod(null);
+    /// <summary>Products over <paramref name="dim"/>.</summary>
     public Tensor Prod(int dim, bool keepDim = false) => Prod([dim], keepDim);
 
     /// <summary>For each element, the product of the other elements of its reduction group (prefix × suffix).</summary>
@@ -194,11 +200,13 @@ public sealed partial class Tensor
         return centered.Square().Sum(rd, keepDim).Div(Math.Max(n - (unbiased ? 1 : 0), 0));
     }
 
+    /// <summary>Variance over <paramref name="dim"/> (Bessel-corrected when <paramref name="unbiased"/>).</summary>
     public Tensor Var(int dim, bool unbiased = true, bool keepDim = false) => Var([dim], unbiased, keepDim);
 
     /// <summary>Standard deviation over dims.</summary>
     public Tensor Std(int[]? dims = null, bool unbiased = true, bool keepDim = false) => Var(dims, unbiased, keepDim).Sqrt();
 
+    /// <summary>Standard deviation over <paramref name="dim"/> (Bessel-corrected when <paramref name="unbiased"/>).</summary>
     public Tensor Std(int dim, bool unbiased = true, bool keepDim = false) => Std([dim], unbiased, keepDim);
 
     /// <summary>log Σ exp(x) over dims, computed as m + log Σ exp(x − m) with m the (detached) max, so it neither
@@ -217,6 +225,7 @@ public sealed partial class Tensor
         return keepDim ? lse : lse.SqueezeDims(rd);
     }
 
+    /// <summary>log Σ eˣ over <paramref name="dim"/>, computed stably.</summary>
     public Tensor LogSumExp(int dim, bool keepDim = false) => LogSumExp([dim], keepDim);
 
     private Tensor SqueezeDims(int[] ascendingDims)

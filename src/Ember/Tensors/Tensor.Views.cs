@@ -214,6 +214,7 @@ public sealed partial class Tensor
         return r;
     }
 
+    /// <summary>A view broadcast to <paramref name="other"/>'s shape (<c>expand_as</c>).</summary>
     public Tensor ExpandAs(Tensor other) => Expand(other._shape);
 
     /// <summary>Inserts a dim of size 1 at <paramref name="dim"/>.</summary>

@@ -18,8 +18,11 @@ public readonly struct TensorIndex
         IndexKind = kind; Value = value; Start = start; End = end; Step = step;
     }
 
+    /// <summary>One position (negative counts from the end).</summary>
     public static implicit operator TensorIndex(int i) => new(Kind.Single, i, default, default, 1);
+    /// <summary>One position, ^n counting from the end.</summary>
     public static implicit operator TensorIndex(Index i) => new(Kind.Single, i.IsFromEnd ? -i.Value : i.Value, default, default, 1);
+    /// <summary>A range of positions (<c>t[1..^1]</c>).</summary>
     public static implicit operator TensorIndex(Range r) => new(Kind.Slice, 0, r.Start, r.End, 1);
 
     /// <summary>A slice with a step (<c>start:end:step</c>); step must be positive, as in PyTorch.</summary>

@@ -29,8 +29,11 @@ public sealed class BpeTokenizer
     private int _cacheCount;
     private const int MaxCacheEntries = 200_000;
 
+    /// <summary>Number of tokens (bytes, merges and special tokens).</summary>
     public int VocabSize => _tokens.Length;
+    /// <summary>Special tokens and their ids.</summary>
     public IReadOnlyDictionary<string, int> SpecialTokens => _special;
+    /// <summary>Number of learned merges.</summary>
     public int MergeCount => _mergeList.Count;
 
     private BpeTokenizer(byte[][] tokens, int[] byteIds, List<(int, int)> merges, Dictionary<string, int> special)

@@ -13,6 +13,7 @@ public sealed class CharTokenizer
 
     /// <summary>The characters, by id.</summary>
     public IReadOnlyList<string> Vocabulary => _chars.Select(char.ConvertFromUtf32).ToArray();
+    /// <summary>Number of distinct characters.</summary>
     public int VocabSize => _chars.Length;
     /// <summary>The id used for characters outside the vocabulary, or null (then they are an error).</summary>
     public int? UnknownId { get; }
@@ -36,6 +37,7 @@ public sealed class CharTokenizer
         return new CharTokenizer(chars, unknown is char c ? Array.IndexOf(chars, (int)c) : null);
     }
 
+    /// <summary>The ids of <paramref name="text"/>'s characters; an error naming a character not in the vocabulary.</summary>
     public int[] Encode(string text)
     {
         var ids = new List<int>(text.Length);
@@ -51,6 +53,7 @@ public sealed class CharTokenizer
         return ids.ToArray();
     }
 
+    /// <summary>The text of <paramref name="ids"/>.</summary>
     public string Decode(IEnumerable<int> ids)
     {
         var sb = new StringBuilder();
@@ -70,6 +73,7 @@ public sealed class CharTokenizer
         IO.AtomicFile.WriteAllText(path, json);
     }
 
+    /// <summary>Loads a vocabulary saved by <see cref="Save"/>.</summary>
     public static CharTokenizer Load(string path)
     {
         Saved? s;

@@ -12,8 +12,11 @@ namespace Ember.Text;
 /// tf = 1 + ln(count), rows L2-normalized. Rows come out sparse (<see cref="CsrMatrix"/>).</summary>
 public sealed partial class TfidfVectorizer
 {
+    /// <summary>The terms (words and word n-grams), in column order.</summary>
     public string[] Vocabulary { get; }
+    /// <summary>Inverse document frequency per term (scikit-learn's smoothed idf).</summary>
     public double[] Idf { get; }
+    /// <summary>Longest n-gram.</summary>
     public int NGrams { get; }
     /// <summary>False only for checkpoints written before the scikit-learn tokenization (words were runs of letters,
     /// digits and apostrophes, "&lt;br /&gt;" removed): they are read back with the tokenization they were fitted with.</summary>
@@ -90,6 +93,7 @@ public sealed partial class TfidfVectorizer
         }
     }
 
+    /// <summary>Fits the vocabulary and idf on <paramref name="texts"/>: terms in at least <paramref name="minDf"/> texts, up to <paramref name="ngrams"/> words, the <paramref name="maxFeatures"/> most frequent.</summary>
     public static TfidfVectorizer Fit(IReadOnlyList<string> texts, int? maxFeatures = null, int minDf = 2, int ngrams = 2)
     {
         if (ngrams is < 1 or > 3) throw new ArgumentException($"TfidfVectorizer: n-grams must be 1 to 3, got {ngrams}.");
@@ -110,6 +114,7 @@ public sealed partial class TfidfVectorizer
         return new TfidfVectorizer(vocab, idf, ngrams, sklearnTokens: true);
     }
 
+    /// <summary>Stores the vocabulary and idf in checkpoint metadata under <paramref name="prefix"/>.</summary>
     public void WriteMetadata(IDictionary<string, string> meta, string prefix)
     {
         meta[prefix + "terms"] = string.Join("\n", Vocabulary);
@@ -118,6 +123,7 @@ public sealed partial class TfidfVectorizer
         meta[prefix + "tokens"] = "sklearn";
     }
 
+    /// <summary>A vectorizer stored by <see cref="WriteMetadata"/>.</summary>
     public static TfidfVectorizer FromMetadata(IReadOnlyDictionary<string, string> meta, string prefix, string source)
     {
         string Get(string k) => meta.TryGetValue(prefix + k, out var v) ? v : throw new InvalidDataException($"{source}: checkpoint metadata lacks '{prefix + k}'.");

@@ -56,6 +56,7 @@ public static class EpochLoop
         return shuffled.Select(i => Tensor.FromArray(batches[(int)i])).ToList();
     }
 
+    /// <summary>Minibatches per epoch: ⌈count / batchSize⌉.</summary>
     public static int Steps(int count, int batchSize) => (count + batchSize - 1) / batchSize;
 
     /// <summary>A copy of the module's parameters and buffers (to restore the best epoch later).</summary>

@@ -10,6 +10,7 @@ namespace Ember.Training;
 /// <summary>Settings of <see cref="Trainer.Fit"/>.</summary>
 public sealed record TrainerOptions
 {
+    /// <summary>Training epochs.</summary>
     public int Epochs { get; init; } = 10;
     /// <summary>Stop when the validation metric has not improved for this many epochs (null: never).</summary>
     public int? EarlyStoppingPatience { get; init; }
@@ -49,6 +50,7 @@ public sealed class Trainer
     private readonly Optimizer _optimizer;
     private readonly Func<Tensor, Tensor, Tensor> _loss;
 
+    /// <summary>A trainer of <paramref name="model"/> with <paramref name="optimizer"/>, minimizing <paramref name="loss"/>(output, target).</summary>
     public Trainer(Module model, Optimizer optimizer, Func<Tensor, Tensor, Tensor> loss)
     {
         _model = model;
@@ -68,10 +70,12 @@ public sealed class Trainer
     /// <summary>Called after each epoch with the history so far (plots, epoch-level schedulers).</summary>
     public Action<IReadOnlyList<EpochMetrics>>? OnEpochEnd { get; set; }
 
+    /// <summary>The metrics of every epoch so far.</summary>
     public List<EpochMetrics> History { get; } = new();
 
     private DataLoader? _train;   // the loader Fit is training on (its shuffle state goes into checkpoints)
 
+    /// <summary>Trains for <see cref="TrainerOptions.Epochs"/> epochs on <paramref name="train"/>, validating on <paramref name="validation"/> after each; returns <see cref="History"/>.</summary>
     public List<EpochMetrics> Fit(DataLoader train, DataLoader? validation, TrainerOptions options)
     {
         _train = train;

@@ -62,7 +62,7 @@ public class CifarTests
     }
 
     [Fact]
-    public void DownloadsAndExtractsTheArchive()
+    public async Task DownloadsAndExtractsTheArchive()
     {
         // Build cifar-10-binary.tar.gz as distributed: a cifar-10-batches-bin folder with the six batches.
         var src = Directory.CreateTempSubdirectory("ember-cifar-src").FullName;
@@ -91,7 +91,7 @@ public class CifarTests
             Assert.False(File.Exists(Path.Combine(dest, "cifar-10-binary.tar.gz")));
             var (xt, _) = Cifar.Cifar10(dest, train: false);   // now offline
             Assert.Equal(4, xt.Size(0));
-            served.Wait(TimeSpan.FromSeconds(10));
+            await served.WaitAsync(TimeSpan.FromSeconds(10));
         }
         finally { listener.Stop(); }
     }

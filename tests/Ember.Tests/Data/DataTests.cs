@@ -132,7 +132,7 @@ public class DataTests
     }
 
     [Fact]
-    public void DownloadsMissingFilesFromALoopbackServer()
+    public async Task DownloadsMissingFilesFromALoopbackServer()
     {
         var listener = Loopback(out int port);
         var payload = Enumerable.Range(0, 300_000).Select(i => (byte)i).ToArray();
@@ -162,7 +162,7 @@ public class DataTests
             Assert.Contains("404", e.Message);
             Assert.False(File.Exists(Path.Combine(dir, "absent.bin")));
             Assert.False(File.Exists(Path.Combine(dir, "absent.bin.part")));
-            served.Wait(TimeSpan.FromSeconds(10));
+            await served.WaitAsync(TimeSpan.FromSeconds(10));
         }
         finally { listener!.Stop(); }
     }
