@@ -12,6 +12,10 @@ namespace Ember.Kernels;
 /// degree-6 minimax polynomial (relative error below 2 ulp over the range), times 2ⁿ built as two powers of two so
 /// that results between the smallest subnormal and the largest float come out right; NaN propagates, e^(+∞) = +∞,
 /// e^(−∞) = 0. tanh: Cephes' odd polynomial for |x| &lt; 0.625 (no cancellation near 0), 1 − 2/(e^(2|x|) + 1) above.</summary>
+///
+/// Each function is written once over the width-generic vector surface (<see cref="ISimdFloat{TV}"/>) and runs at
+/// 512, 256 or 128 bits, whichever is the widest the machine accelerates; the scalar forms finish the tails with the
+/// same algorithm.
 internal static class FastMath
 {
     private const float Log2E = 1.44269504088896341f, Ln2Hi = 0.693359375f, Ln2Lo = -2.12194440e-4f;
@@ -22,107 +26,91 @@ internal static class FastMath
     private const float T0 = -5.70498872745e-3f, T1 = 2.06390887954e-2f, T2 = -5.37397155531e-2f,
         T3 = 1.33314422036e-1f, T4 = -3.33332819422e-1f;
 
+    /// <summary>e^x per lane (the algorithm in the type's remarks), at any width.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Exp(Vector512<float> x)
+    internal static TV Exp<TW, TV>(TV x) where TW : struct, ISimdFloat<TV> where TV : struct
     {
         // Native min/max (one instruction each): a NaN input is restored by the final select.
-        var xc = Vector512.MinNative(Vector512.MaxNative(x, Vector512.Create(MinX)), Vector512.Create(MaxX));
-        var t = Vector512.FusedMultiplyAdd(xc, Vector512.Create(Log2E), Vector512.Create(Round));
-        var n = t - Vector512.Create(Round);
-        var r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Hi), xc);
-        r = Vector512.FusedMultiplyAdd(n, Vector512.Create(-Ln2Lo), r);
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(E0), r, Vector512.Create(E1));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E2));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E3));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E4));
-        p = Vector512.FusedMultiplyAdd(p, r, Vector512.Create(E5));
-        p = Vector512.FusedMultiplyAdd(p, r * r, r + Vector512<float>.One);
-        var ni = t.AsInt32() - Vector512.Create(0x4B400000);
-        var n1 = ni >> 1;
-        var s1 = ((n1 + Vector512.Create(127)) << 23).AsSingle();
-        var s2 = ((ni - n1 + Vector512.Create(127)) << 23).AsSingle();
-        var y = p * s1 * s2;
-        return Vector512.ConditionalSelect(Vector512.Equals(x, x), y, x);
+        var xc = TW.MinNative(TW.MaxNative(x, TW.Create(MinX)), TW.Create(MaxX));
+        var t = TW.MulAdd(xc, TW.Create(Log2E), TW.Create(Round));
+        var n = TW.Sub(t, TW.Create(Round));
+        var r = TW.MulAdd(n, TW.Create(-Ln2Hi), xc);
+        r = TW.MulAdd(n, TW.Create(-Ln2Lo), r);
+        TW.PowersOfTwo(t, out var s1, out var s2);
+        var p = TW.MulAdd(TW.Create(E0), r, TW.Create(E1));
+        p = TW.MulAdd(p, r, TW.Create(E2));
+        p = TW.MulAdd(p, r, TW.Create(E3));
+        p = TW.MulAdd(p, r, TW.Create(E4));
+        p = TW.MulAdd(p, r, TW.Create(E5));
+        p = TW.MulAdd(p, TW.Mul(r, r), TW.Add(r, TW.Create(1f)));
+        var y = TW.Mul(TW.Mul(p, s1), s2);
+        return TW.Select(TW.NotNaN(x), y, x);   // y first: the JIT folds the select into a masked multiply
     }
 
+    /// <summary>tanh per lane, at any width.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Exp(Vector256<float> x)
+    internal static TV Tanh<TW, TV>(TV x) where TW : struct, ISimdFloat<TV> where TV : struct
     {
-        var xc = Vector256.MinNative(Vector256.MaxNative(x, Vector256.Create(MinX)), Vector256.Create(MaxX));
-        var t = Vector256.FusedMultiplyAdd(xc, Vector256.Create(Log2E), Vector256.Create(Round));
-        var n = t - Vector256.Create(Round);
-        var r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Hi), xc);
-        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-Ln2Lo), r);
-        var p = Vector256.FusedMultiplyAdd(Vector256.Create(E0), r, Vector256.Create(E1));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E2));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E3));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E4));
-        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(E5));
-        p = Vector256.FusedMultiplyAdd(p, r * r, r + Vector256<float>.One);
-        var ni = t.AsInt32() - Vector256.Create(0x4B400000);
-        var n1 = ni >> 1;
-        var s1 = ((n1 + Vector256.Create(127)) << 23).AsSingle();
-        var s2 = ((ni - n1 + Vector256.Create(127)) << 23).AsSingle();
-        var y = p * s1 * s2;
-        return Vector256.ConditionalSelect(Vector256.Equals(x, x), y, x);
+        var ax = TW.Abs(x);
+        var z = TW.Mul(x, x);
+        var p = TW.MulAdd(TW.Create(T0), z, TW.Create(T1));
+        p = TW.MulAdd(p, z, TW.Create(T2));
+        p = TW.MulAdd(p, z, TW.Create(T3));
+        p = TW.MulAdd(p, z, TW.Create(T4));
+        var small = TW.MulAdd(TW.Mul(p, z), x, x);
+        var one = TW.Create(1f);
+        var large = TW.CopySign(TW.Sub(one, TW.Div(TW.Create(2f), TW.Add(Exp<TW, TV>(TW.Add(ax, ax)), one))), x);
+        return TW.Select(TW.LessThan(ax, TW.Create(0.625f)), small, large);
     }
 
-    /// <summary>The scalar form (same algorithm as the vector lanes, so tails agree with bodies).</summary>
+    /// <summary>1/(1 + e^(−x)) per lane, at any width.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static TV Sigmoid<TW, TV>(TV x) where TW : struct, ISimdFloat<TV> where TV : struct
+    {
+        var one = TW.Create(1f);
+        return TW.Div(one, TW.Add(one, Exp<TW, TV>(TW.Sub(TW.Create(0f), x))));
+    }
+
+    /// <summary>e^x on AVX-512 lanes (for kernels that compose it, such as erf).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector512<float> Exp(Vector512<float> x) => Exp<W512, Vector512<float>>(x);
+
+    /// <summary>e^x on AVX2 lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp(Vector256<float> x) => Exp<W256, Vector256<float>>(x);
+
+    /// <summary>e^x on 128-bit lanes.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector128<float> Exp(Vector128<float> x) => Exp<W128, Vector128<float>>(x);
+
+    /// <summary>The scalar form (same algorithm as the vector lanes, so tails agree with bodies). Multiply-adds are
+    /// fused where the CPU has FMA (as the vector lanes are), a multiply and an add where it has not.</summary>
     public static float Exp(float x)
     {
         if (float.IsNaN(x)) return x;
         float xc = Math.Clamp(x, MinX, MaxX);
         float n = MathF.Round(xc * Log2E);
-        float r = MathF.FusedMultiplyAdd(n, -Ln2Hi, xc);
-        r = MathF.FusedMultiplyAdd(n, -Ln2Lo, r);
-        float p = MathF.FusedMultiplyAdd(E0, r, E1);
-        p = MathF.FusedMultiplyAdd(p, r, E2);
-        p = MathF.FusedMultiplyAdd(p, r, E3);
-        p = MathF.FusedMultiplyAdd(p, r, E4);
-        p = MathF.FusedMultiplyAdd(p, r, E5);
-        p = MathF.FusedMultiplyAdd(p, r * r, r + 1);
+        float r = float.MultiplyAddEstimate(n, -Ln2Hi, xc);
+        r = float.MultiplyAddEstimate(n, -Ln2Lo, r);
+        float p = float.MultiplyAddEstimate(E0, r, E1);
+        p = float.MultiplyAddEstimate(p, r, E2);
+        p = float.MultiplyAddEstimate(p, r, E3);
+        p = float.MultiplyAddEstimate(p, r, E4);
+        p = float.MultiplyAddEstimate(p, r, E5);
+        p = float.MultiplyAddEstimate(p, r * r, r + 1);
         int ni = (int)n, n1 = ni >> 1;
         return p * BitConverter.Int32BitsToSingle((n1 + 127) << 23) * BitConverter.Int32BitsToSingle((ni - n1 + 127) << 23);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector512<float> Tanh(Vector512<float> x)
-    {
-        var ax = Vector512.Abs(x);
-        var z = x * x;
-        var p = Vector512.FusedMultiplyAdd(Vector512.Create(T0), z, Vector512.Create(T1));
-        p = Vector512.FusedMultiplyAdd(p, z, Vector512.Create(T2));
-        p = Vector512.FusedMultiplyAdd(p, z, Vector512.Create(T3));
-        p = Vector512.FusedMultiplyAdd(p, z, Vector512.Create(T4));
-        var small = Vector512.FusedMultiplyAdd(p * z, x, x);
-        var large = Vector512<float>.One - Vector512.Create(2f) / (Exp(ax + ax) + Vector512<float>.One);
-        large = Vector512.CopySign(large, x);
-        return Vector512.ConditionalSelect(Vector512.LessThan(ax, Vector512.Create(0.625f)), small, large);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static Vector256<float> Tanh(Vector256<float> x)
-    {
-        var ax = Vector256.Abs(x);
-        var z = x * x;
-        var p = Vector256.FusedMultiplyAdd(Vector256.Create(T0), z, Vector256.Create(T1));
-        p = Vector256.FusedMultiplyAdd(p, z, Vector256.Create(T2));
-        p = Vector256.FusedMultiplyAdd(p, z, Vector256.Create(T3));
-        p = Vector256.FusedMultiplyAdd(p, z, Vector256.Create(T4));
-        var small = Vector256.FusedMultiplyAdd(p * z, x, x);
-        var large = Vector256<float>.One - Vector256.Create(2f) / (Exp(ax + ax) + Vector256<float>.One);
-        large = Vector256.CopySign(large, x);
-        return Vector256.ConditionalSelect(Vector256.LessThan(ax, Vector256.Create(0.625f)), small, large);
-    }
-
+    /// <summary>The scalar tanh (same algorithm as the lanes).</summary>
     public static float Tanh(float x)
     {
         float ax = MathF.Abs(x);
         if (!(ax >= 0.625f)) // also NaN
         {
             float z = x * x;
-            float p = MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(MathF.FusedMultiplyAdd(T0, z, T1), z, T2), z, T3), z, T4);
-            return MathF.FusedMultiplyAdd(p * z, x, x);
+            float p = float.MultiplyAddEstimate(float.MultiplyAddEstimate(float.MultiplyAddEstimate(float.MultiplyAddEstimate(T0, z, T1), z, T2), z, T3), z, T4);
+            return float.MultiplyAddEstimate(p * z, x, x);
         }
         return MathF.CopySign(1 - 2 / (Exp(ax + ax) + 1), x);
     }
@@ -136,117 +124,113 @@ internal static class FastMath
     /// <summary>d = 1/(1 + e^(−x)).</summary>
     public static void Sigmoid(ReadOnlySpan<float> x, Span<float> d) => Map<SigmoidLanes>("FastMath.Sigmoid", x, d);
 
-    /// <summary>One function at the three widths (the operator-struct pattern: the JIT specializes <see cref="Map"/> per op).</summary>
+    /// <summary>One function at every width and in scalar form (the operator-struct pattern: the JIT specializes
+    /// <see cref="Map"/> per op and per width).</summary>
     private interface ILanes
     {
-        static abstract Vector512<float> Apply(Vector512<float> x);
-        static abstract Vector256<float> Apply(Vector256<float> x);
+        static abstract TV Apply<TW, TV>(TV x) where TW : struct, ISimdFloat<TV> where TV : struct;
         static abstract float Apply(float x);
     }
 
     private struct ExpLanes : ILanes
     {
-        public static Vector512<float> Apply(Vector512<float> x) => Exp(x);
-        public static Vector256<float> Apply(Vector256<float> x) => Exp(x);
+        public static TV Apply<TW, TV>(TV x) where TW : struct, ISimdFloat<TV> where TV : struct => Exp<TW, TV>(x);
         public static float Apply(float x) => Exp(x);
     }
 
     private struct TanhLanes : ILanes
     {
-        public static Vector512<float> Apply(Vector512<float> x) => Tanh(x);
-        public static Vector256<float> Apply(Vector256<float> x) => Tanh(x);
+        public static TV Apply<TW, TV>(TV x) where TW : struct, ISimdFloat<TV> where TV : struct => Tanh<TW, TV>(x);
         public static float Apply(float x) => Tanh(x);
     }
 
     private struct SigmoidLanes : ILanes
     {
-        public static Vector512<float> Apply(Vector512<float> x) => Vector512<float>.One / (Vector512<float>.One + Exp(-x));
-        public static Vector256<float> Apply(Vector256<float> x) => Vector256<float>.One / (Vector256<float>.One + Exp(-x));
+        public static TV Apply<TW, TV>(TV x) where TW : struct, ISimdFloat<TV> where TV : struct => Sigmoid<TW, TV>(x);
         public static float Apply(float x) => 1 / (1 + Exp(-x));
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Map<TOp>(string name, ReadOnlySpan<float> x, Span<float> d) where TOp : struct, ILanes
     {
         if (d.Length < x.Length) throw new ArgumentException($"{name}: destination ({d.Length}) shorter than source ({x.Length}).");
-        int i = 0, len = x.Length;
+        int len = x.Length;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float dr = ref MemoryMarshal.GetReference(d);
-        if (Vector512.IsHardwareAccelerated)
-            for (; i <= len - 16; i += 16) TOp.Apply(Vector512.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
-        else if (Vector256.IsHardwareAccelerated)
-            for (; i <= len - 8; i += 8) TOp.Apply(Vector256.LoadUnsafe(ref xr, (nuint)i)).StoreUnsafe(ref dr, (nuint)i);
+        int i = Vector512.IsHardwareAccelerated ? MapLanes<TOp, W512, Vector512<float>>(ref xr, ref dr, len)
+            : Vector256.IsHardwareAccelerated ? MapLanes<TOp, W256, Vector256<float>>(ref xr, ref dr, len)
+            : Vector128.IsHardwareAccelerated ? MapLanes<TOp, W128, Vector128<float>>(ref xr, ref dr, len)
+            : 0;
         for (; i < len; i++) d[i] = TOp.Apply(x[i]);
     }
 
-    /// <summary>d = e^(x − shift), returning Σ d (the fused inner pass of softmax). x and d may be the same span.</summary>
+    /// <summary>Whole vectors of x through the op; returns where the scalar tail starts.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int MapLanes<TOp, TW, TV>(ref float xr, ref float dr, int len)
+        where TOp : struct, ILanes where TW : struct, ISimdFloat<TV> where TV : struct
+    {
+        int i = 0, w = TW.Count;
+        for (; i <= len - w; i += w) TW.Store(TOp.Apply<TW, TV>(TW.Load(ref xr, (nuint)i)), ref dr, (nuint)i);
+        return i;
+    }
+
+    /// <summary>d = e^(x − shift), returning Σ d (the fused inner pass of softmax). x and d may be the same span.</summary>
     public static float ExpSubSum(ReadOnlySpan<float> x, float shift, Span<float> d)
     {
-        int i = 0, len = x.Length;
         ref float xr = ref MemoryMarshal.GetReference(x);
         ref float dr = ref MemoryMarshal.GetReference(d);
+        int len = x.Length;
+        if (Vector512.IsHardwareAccelerated && len >= 16) return ExpSubSumLanes<W512, Vector512<float>>(ref xr, shift, ref dr, len);
+        if (Vector256.IsHardwareAccelerated && len >= 8) return ExpSubSumLanes<W256, Vector256<float>>(ref xr, shift, ref dr, len);
+        if (Vector128.IsHardwareAccelerated && len >= 4) return ExpSubSumLanes<W128, Vector128<float>>(ref xr, shift, ref dr, len);
         float sum = 0;
-        if (Vector512.IsHardwareAccelerated && len >= 16)
-        {
-            var sh = Vector512.Create(shift);
-            // The tail as the last whole vector, computed before the body can overwrite its inputs (x may be d); its
-            // lanes that the body also covers are stored again with the same values and left out of the sum.
-            int tail = len & 15;
-            var eTail = Exp(Vector512.LoadUnsafe(ref xr, (nuint)(len - 16)) - sh);
-            var acc = Vector512<float>.Zero;
-            for (; i <= len - 16; i += 16)
-            {
-                var e = Exp(Vector512.LoadUnsafe(ref xr, (nuint)i) - sh);
-                e.StoreUnsafe(ref dr, (nuint)i);
-                acc += e;
-            }
-            if (tail != 0)
-            {
-                eTail.StoreUnsafe(ref dr, (nuint)(len - 16));
-                var fresh = Vector512.GreaterThanOrEqual(Vector512<int>.Indices, Vector512.Create(16 - tail)).AsSingle();
-                acc += Vector512.BitwiseAnd(eTail, fresh);
-            }
-            return Vector512.Sum(acc);
-        }
-        if (Vector256.IsHardwareAccelerated && len >= 8)
-        {
-            var acc = Vector256<float>.Zero;
-            var sh = Vector256.Create(shift);
-            for (; i <= len - 8; i += 8)
-            {
-                var e = Exp(Vector256.LoadUnsafe(ref xr, (nuint)i) - sh);
-                e.StoreUnsafe(ref dr, (nuint)i);
-                acc += e;
-            }
-            sum = Vector256.Sum(acc);
-        }
-        for (; i < len; i++) { float e = Exp(x[i] - shift); d[i] = e; sum += e; }
+        for (int i = 0; i < len; i++) { float e = Exp(x[i] - shift); d[i] = e; sum += e; }
         return sum;
     }
 
-    /// <summary>Σ e^(x − shift) without storing the terms (log-softmax, log-sum-exp).</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float ExpSubSumLanes<TW, TV>(ref float xr, float shift, ref float dr, int len) where TW : struct, ISimdFloat<TV> where TV : struct
+    {
+        int w = TW.Count, tail = len % w, i = 0;
+        var sh = TW.Create(shift);
+        // The tail as the last whole vector, computed before the body can overwrite its inputs (x may be d); its
+        // lanes that the body also covers are stored again with the same values and left out of the sum.
+        var eTail = Exp<TW, TV>(TW.Sub(TW.Load(ref xr, (nuint)(len - w)), sh));
+        var acc = TW.Create(0f);
+        for (; i <= len - w; i += w)
+        {
+            var e = Exp<TW, TV>(TW.Sub(TW.Load(ref xr, (nuint)i), sh));
+            TW.Store(e, ref dr, (nuint)i);
+            acc = TW.Add(acc, e);
+        }
+        if (tail != 0)
+        {
+            TW.Store(eTail, ref dr, (nuint)(len - w));
+            acc = TW.Add(acc, TW.And(eTail, TW.LastLanes(tail)));
+        }
+        return TW.Sum(acc);
+    }
+
+    /// <summary>Σ e^(x − shift) without storing the terms (log-softmax, log-sum-exp).</summary>
     public static float SumExpSub(ReadOnlySpan<float> x, float shift)
     {
-        int i = 0, len = x.Length;
         ref float xr = ref MemoryMarshal.GetReference(x);
+        int len = x.Length, i = 0;
         float sum = 0;
-        if (Vector512.IsHardwareAccelerated && len >= 16)
-        {
-            var acc = Vector512<float>.Zero;
-            var sh = Vector512.Create(shift);
-            for (; i <= len - 16; i += 16) acc += Exp(Vector512.LoadUnsafe(ref xr, (nuint)i) - sh);
-            sum = Vector512.Sum(acc);
-        }
-        else if (Vector256.IsHardwareAccelerated && len >= 8)
-        {
-            var acc = Vector256<float>.Zero;
-            var sh = Vector256.Create(shift);
-            for (; i <= len - 8; i += 8) acc += Exp(Vector256.LoadUnsafe(ref xr, (nuint)i) - sh);
-            sum = Vector256.Sum(acc);
-        }
+        if (Vector512.IsHardwareAccelerated) sum = SumExpSubLanes<W512, Vector512<float>>(ref xr, shift, len, ref i);
+        else if (Vector256.IsHardwareAccelerated) sum = SumExpSubLanes<W256, Vector256<float>>(ref xr, shift, len, ref i);
+        else if (Vector128.IsHardwareAccelerated) sum = SumExpSubLanes<W128, Vector128<float>>(ref xr, shift, len, ref i);
         for (; i < len; i++) sum += Exp(x[i] - shift);
         return sum;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static float SumExpSubLanes<TW, TV>(ref float xr, float shift, int len, ref int i) where TW : struct, ISimdFloat<TV> where TV : struct
+    {
+        int w = TW.Count;
+        if (len < w) return 0;
+        var acc = TW.Create(0f);
+        var sh = TW.Create(shift);
+        for (; i <= len - w; i += w) acc = TW.Add(acc, Exp<TW, TV>(TW.Sub(TW.Load(ref xr, (nuint)i), sh)));
+        return TW.Sum(acc);
     }
 }

@@ -162,6 +162,17 @@ internal struct ReluBackwardOp<T> : IBinaryOp<T, T> where T : unmanaged, IFloati
                 System.Runtime.Intrinsics.Vector256.BitwiseAnd(vg, mask).CopyTo(d.Slice(i, n));
             }
         }
+        else if (System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated)
+        {
+            int n = System.Runtime.Intrinsics.Vector128<T>.Count;
+            for (; i <= d.Length - n; i += n)
+            {
+                var vx = System.Runtime.Intrinsics.Vector128.Create(x.Slice(i, n));
+                var vg = System.Runtime.Intrinsics.Vector128.Create(g.Slice(i, n));
+                var mask = System.Runtime.Intrinsics.Vector128.GreaterThan(vx, System.Runtime.Intrinsics.Vector128<T>.Zero);
+                System.Runtime.Intrinsics.Vector128.BitwiseAnd(vg, mask).CopyTo(d.Slice(i, n));
+            }
+        }
         for (; i < d.Length; i++) d[i] = Scalar(g[i], x[i]);   // tail, and the portable path
     }
     public void VecScalar(ReadOnlySpan<T> g, T x, Span<T> d) { for (int i = 0; i < d.Length; i++) d[i] = Scalar(g[i], x); }

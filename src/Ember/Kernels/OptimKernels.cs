@@ -1,11 +1,13 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace Ember.Kernels;
 
 /// <summary>
 /// Fused, allocation-free parameter updates: one pass over (θ, g, state) per parameter instead of a chain of
-/// temporaries. Each loop equals the torch.optim formula written in the comment above it; the Vector512/256
-/// paths compute the same expression lane-wise and the scalar tail finishes the last elements.
+/// temporaries. Each loop equals the torch.optim formula written in the comment above it; the vector path (written once,
+/// run at 512, 256 or 128 bits) computes the same expression lane-wise and the scalar tail finishes the last elements.
 /// <para>Optimizer state (moments, momentum buffers) that decays below float's smallest normal number (1.18e-38)
 /// is flushed to zero, as under the FTZ mode TensorFlow enables on CPU. A parameter whose gradient stays zero
 /// (a dead ReLU unit) otherwise keeps a subnormal moment for ~150 steps, and every x86 multiply on a subnormal
@@ -25,48 +27,13 @@ internal static class OptimKernels
     public static void Adam(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, Span<float> vmax,
         float beta1, float beta2, float stepSize, float invSqrtBc2, float eps, float coupledDecay, float decoupledScale, bool amsgrad)
     {
-        int i = 0;
         bool flush = eps > 0;
-        if (Vector512.IsHardwareAccelerated && !amsgrad)
-        {
-            var b1 = Vector512.Create(beta1); var c1 = Vector512.Create(1 - beta1);
-            var b2 = Vector512.Create(beta2); var c2 = Vector512.Create(1 - beta2);
-            var ss = Vector512.Create(stepSize); var ib = Vector512.Create(invSqrtBc2); var ep = Vector512.Create(eps);
-            var wd = Vector512.Create(coupledDecay); var ds = Vector512.Create(decoupledScale);
-            var tiny = Vector512.Create(flush ? MinNormal : 0f);
-            for (; i <= p.Length - 16; i += 16)
-            {
-                var pv = Vector512.Create(p.Slice(i, 16)) * ds;
-                var gv = Vector512.Create(g.Slice(i, 16)) + wd * pv;
-                var mv = b1 * Vector512.Create(m.Slice(i, 16)) + c1 * gv;
-                var vv = b2 * Vector512.Create(v.Slice(i, 16)) + c2 * gv * gv;
-                mv = Vector512.AndNot(mv, Vector512.LessThan(Vector512.Abs(mv), tiny));  // NaN compares false: kept
-                vv = Vector512.AndNot(vv, Vector512.LessThan(vv, tiny));
-                mv.CopyTo(m.Slice(i, 16));
-                vv.CopyTo(v.Slice(i, 16));
-                (pv - ss * mv / (Vector512.Sqrt(vv) * ib + ep)).CopyTo(p.Slice(i, 16));
-            }
-        }
-        else if (Vector256.IsHardwareAccelerated && !amsgrad)
-        {
-            var b1 = Vector256.Create(beta1); var c1 = Vector256.Create(1 - beta1);
-            var b2 = Vector256.Create(beta2); var c2 = Vector256.Create(1 - beta2);
-            var ss = Vector256.Create(stepSize); var ib = Vector256.Create(invSqrtBc2); var ep = Vector256.Create(eps);
-            var wd = Vector256.Create(coupledDecay); var ds = Vector256.Create(decoupledScale);
-            var tiny = Vector256.Create(flush ? MinNormal : 0f);
-            for (; i <= p.Length - 8; i += 8)
-            {
-                var pv = Vector256.Create(p.Slice(i, 8)) * ds;
-                var gv = Vector256.Create(g.Slice(i, 8)) + wd * pv;
-                var mv = b1 * Vector256.Create(m.Slice(i, 8)) + c1 * gv;
-                var vv = b2 * Vector256.Create(v.Slice(i, 8)) + c2 * gv * gv;
-                mv = Vector256.AndNot(mv, Vector256.LessThan(Vector256.Abs(mv), tiny));  // NaN compares false: kept
-                vv = Vector256.AndNot(vv, Vector256.LessThan(vv, tiny));
-                mv.CopyTo(m.Slice(i, 8));
-                vv.CopyTo(v.Slice(i, 8));
-                (pv - ss * mv / (Vector256.Sqrt(vv) * ib + ep)).CopyTo(p.Slice(i, 8));
-            }
-        }
+        var k = new AdamConstants(beta1, beta2, stepSize, invSqrtBc2, eps, coupledDecay, decoupledScale, flush ? MinNormal : 0f);
+        int i = amsgrad ? 0
+            : Vector512.IsHardwareAccelerated ? AdamLanes<W512, Vector512<float>>(p, g, m, v, k)
+            : Vector256.IsHardwareAccelerated ? AdamLanes<W256, Vector256<float>>(p, g, m, v, k)
+            : Vector128.IsHardwareAccelerated ? AdamLanes<W128, Vector128<float>>(p, g, m, v, k)
+            : 0;
         for (; i < p.Length; i++)
         {
             float pv = p[i] * decoupledScale;
@@ -87,6 +54,41 @@ internal static class OptimKernels
             }
             p[i] = pv - stepSize * mv / (MathF.Sqrt(vv) * invSqrtBc2 + eps);
         }
+    }
+
+    private readonly record struct AdamConstants(float Beta1, float Beta2, float StepSize, float InvSqrtBc2, float Eps,
+        float CoupledDecay, float DecoupledScale, float Tiny);
+
+    /// <summary>The Adam update on whole vectors of any width (the same expression as the scalar loop, lane-wise; products
+    /// and sums unfused, as there); returns where the scalar tail starts.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static int AdamLanes<TW, TV>(Span<float> p, ReadOnlySpan<float> g, Span<float> m, Span<float> v, in AdamConstants k)
+        where TW : struct, ISimdFloat<TV> where TV : struct
+    {
+        var b1 = TW.Create(k.Beta1); var c1 = TW.Create(1 - k.Beta1);
+        var b2 = TW.Create(k.Beta2); var c2 = TW.Create(1 - k.Beta2);
+        var ss = TW.Create(k.StepSize); var ib = TW.Create(k.InvSqrtBc2); var ep = TW.Create(k.Eps);
+        var wd = TW.Create(k.CoupledDecay); var ds = TW.Create(k.DecoupledScale);
+        var tiny = TW.Create(k.Tiny);
+        ref float pr = ref MemoryMarshal.GetReference(p);
+        ref float gr = ref MemoryMarshal.GetReference(g);
+        ref float mr = ref MemoryMarshal.GetReference(m);
+        ref float vr = ref MemoryMarshal.GetReference(v);
+        int i = 0, w = TW.Count;
+        for (; i <= p.Length - w; i += w)
+        {
+            nuint at = (nuint)i;
+            var pv = TW.Mul(TW.Load(ref pr, at), ds);
+            var gv = TW.Add(TW.Load(ref gr, at), TW.Mul(wd, pv));
+            var mv = TW.Add(TW.Mul(b1, TW.Load(ref mr, at)), TW.Mul(c1, gv));
+            var vv = TW.Add(TW.Mul(b2, TW.Load(ref vr, at)), TW.Mul(TW.Mul(c2, gv), gv));
+            mv = TW.AndNot(mv, TW.LessThan(TW.Abs(mv), tiny));  // NaN compares false: kept
+            vv = TW.AndNot(vv, TW.LessThan(vv, tiny));
+            TW.Store(mv, ref mr, at);
+            TW.Store(vv, ref vr, at);
+            TW.Store(TW.Sub(pv, TW.Div(TW.Mul(ss, mv), TW.Add(TW.Mul(TW.Sqrt(vv), ib), ep))), ref pr, at);
+        }
+        return i;
     }
 
     /// <summary>SGD with momentum on contiguous float32 spans: g ← g + λθ; b ← μb + (1−τ)g (b = g on the first

@@ -190,26 +190,34 @@ internal static unsafe class MaxPool2x2
 
     private static void VerticalMax(float* r0, float* r1, float* m, int* rowSel, int w)
     {
-        if (Vector256.IsHardwareAccelerated && w >= 8)
-        {
-            // The last vector overlaps the previous one instead of a scalar tail: recomputed lanes get equal values.
-            for (int j = 0; ; j += 8)
+        if (Vector512.IsHardwareAccelerated && w >= 16) VerticalMaxLanes<W512, Vector512<float>>(r0, r1, m, rowSel, w);
+        else if (Vector256.IsHardwareAccelerated && w >= 8) VerticalMaxLanes<W256, Vector256<float>>(r0, r1, m, rowSel, w);
+        else if (Vector128.IsHardwareAccelerated && w >= 4) VerticalMaxLanes<W128, Vector128<float>>(r0, r1, m, rowSel, w);
+        else
+            for (int j = 0; j < w; j++)
             {
-                if (j > w - 8) j = w - 8;
-                var a = Vector256.Load(r0 + j);
-                var b = Vector256.Load(r1 + j);
-                var sel = Vector256.GreaterThan(b, a) | ~Vector256.Equals(b, b);   // b wins when larger or NaN
-                Vector256.ConditionalSelect(sel, b, a).Store(m + j);
-                sel.AsInt32().Store(rowSel + j);
-                if (j == w - 8) return;
+                float a = r0[j], b = r1[j];
+                bool sel = b > a || float.IsNaN(b);
+                m[j] = sel ? b : a;
+                rowSel[j] = sel ? -1 : 0;
             }
-        }
-        for (int j = 0; j < w; j++)
+    }
+
+    /// <summary>The row maximum of two rows and which row won (−1: the second), a whole vector at a time at any width;
+    /// the last vector overlaps the previous one instead of a scalar tail (recomputed lanes get equal values).</summary>
+    private static void VerticalMaxLanes<TW, TV>(float* r0, float* r1, float* m, int* rowSel, int w)
+        where TW : struct, ISimdFloat<TV> where TV : struct
+    {
+        int n = TW.Count;
+        for (int j = 0; ; j += n)
         {
-            float a = r0[j], b = r1[j];
-            bool sel = b > a || float.IsNaN(b);
-            m[j] = sel ? b : a;
-            rowSel[j] = sel ? -1 : 0;
+            if (j > w - n) j = w - n;
+            var a = TW.Load(ref r0[j], 0);
+            var b = TW.Load(ref r1[j], 0);
+            var sel = TW.Or(TW.LessThan(a, b), TW.AndNot(TW.Create(BitConverter.Int32BitsToSingle(-1)), TW.NotNaN(b)));   // b wins when larger or NaN
+            TW.Store(TW.Select(sel, b, a), ref m[j], 0);
+            TW.Store(sel, ref *(float*)(rowSel + j), 0);
+            if (j == w - n) return;
         }
     }
 
