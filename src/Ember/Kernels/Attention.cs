@@ -16,7 +16,44 @@ internal static unsafe class Attention
     private const int RowBlock = 32;
 
     /// <summary>Strided (Z, rows, cols) view of a float32 tensor: a base offset per z and the two inner strides.</summary>
-    internal readonly record struct Operand(float[] Data, int[] Offsets, int RowStride, int ColStride);
+    internal readonly record struct Operand(float[] Data, int[] Offsets, int RowStride, int ColStride)
+    {
+        /// <summary>A (Z…, rows, cols) float32 tensor as an operand: a base offset per leading index (z of them).</summary>
+        public static Operand Of(Tensor t, int z)
+        {
+            var offsets = new int[z];
+            int nd = t.Dim - 2;
+            for (int i = 0; i < z; i++)
+            {
+                int rem = i, off = t._offset;
+                for (int d = nd - 1; d >= 0; d--)
+                {
+                    off += rem % t._shape[d] * t._strides[d];
+                    rem /= t._shape[d];
+                }
+                offsets[i] = off;
+            }
+            return new(t.Data<float>(), offsets, t._strides[^2], t._strides[^1]);
+        }
+
+        /// <summary>The heads of a (B, T, C) float32 tensor whose columns hold <paramref name="heads"/> blocks of
+        /// <paramref name="width"/> starting at <paramref name="column"/>: z = B·heads operands of (T, width).</summary>
+        public static Operand Heads(Tensor x, int heads, int column, int width, int rowStride, int batchStride)
+        {
+            int z = x._shape[0] * heads;
+            var offsets = new int[z];
+            for (int i = 0; i < z; i++) offsets[i] = x._offset + i / heads * batchStride + column + i % heads * width;
+            return new(x.Data<float>(), offsets, rowStride, 1);
+        }
+
+        /// <summary>The heads of a (B, T, C) tensor laid out densely or with its own strides (rows and batches as the
+        /// tensor's).</summary>
+        public static Operand Heads(Tensor x, int heads, int column, int width) =>
+            Heads(x, heads, column, width, x._strides[1], x._strides[0]);
+
+        /// <summary>True when the tensor's last dimension is dense (the kernel reads rows with unit stride).</summary>
+        public static bool DenseRows(Tensor t) => t._strides[^1] == 1;
+    }
 
     /// <summary>The columns query row i may attend: [0, Limit(i)).</summary>
     private static int Limit(int i, int s, int? causalOffset) => causalOffset is int off ? Math.Clamp(i + off + 1, 0, s) : s;

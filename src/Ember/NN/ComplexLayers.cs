@@ -427,11 +427,29 @@ public sealed class ComplexAvgPool2d(Size2 kernelSize, Size2? stride = null, Siz
     public override Tensor Forward(Tensor input) => Functional.ComplexAvgPool2d(input, kernelSize, stride, padding);
 }
 
-/// <summary>Complex dropout (one mask per element, scaled once).</summary>
-public sealed class ComplexDropout(double p = 0.5) : Module
+/// <summary>Complex dropout (one mask per element, scaled once); identity in eval mode. Shape: (*) → (*).</summary>
+public sealed class ComplexDropout : Module
 {
+    private readonly Generator? _generator;
+
+    /// <summary>Complex dropout with probability <paramref name="p"/>, drawing from <paramref name="generator"/> (or
+    /// <see cref="Generator.Default"/>).</summary>
+    public ComplexDropout(double p = 0.5, Generator? generator = null)
+    {
+        if (p < 0 || p > 1) throw new ArgumentException($"ComplexDropout: probability must be in [0, 1], got {p}.");
+        P = p;
+        _generator = generator;
+    }
+
     /// <summary>Probability that a complex element is zeroed (real and imaginary parts together).</summary>
-    public double P { get; } = p;
+    public double P { get; }
+
+    /// <summary>The generator a training step draws masks from (its state goes into checkpoints, so resuming is exact).</summary>
+    internal override Generator? RandomSource => P > 0 ? _generator ?? Generator.Default : null;
+
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Functional.ComplexDropout(input, P, Training);
+    public override bool HoldsActivations => false;
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input) => Functional.ComplexDropout(input, P, Training, _generator);
 }

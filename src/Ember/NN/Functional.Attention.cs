@@ -123,13 +123,13 @@ public static partial class Functional
                 if (!ShapeUtil.SameShape(ShapeUtil.Broadcast("ScaledDotProductAttention", additive._shape, full), full)) return null;
             }
             catch (ArgumentException) { return null; }   // does not broadcast: the composed ops report it
-            var m = additive._shape[^1] == s && additive._strides[^1] == 1 ? additive : additive.Expand([.. additive._shape[..^1], s]).Contiguous();
-            mask = Operand(m.Expand(full), z);
+            var m = additive.Size(-1) == s && Kernels.Attention.Operand.DenseRows(additive) ? additive : additive.Expand([.. additive._shape[..^1], s]).Contiguous();
+            mask = Kernels.Attention.Operand.Of(m.Expand(full), z);
         }
         var dense = Tensor.Empty(DType.Float32, [.. lead, l, ev]);
         var lse = new float[z * l];
-        var qo = Operand(q, z); var ko = Operand(k, z); var vo = Operand(v, z);
-        var oo = Operand(dense, z);
+        var qo = Kernels.Attention.Operand.Of(q, z); var ko = Kernels.Attention.Operand.Of(k, z); var vo = Kernels.Attention.Operand.Of(v, z);
+        var oo = Kernels.Attention.Operand.Of(dense, z);
         float fs = (float)scale;
         Kernels.Attention.Forward(z, l, s, e, ev, qo, ko, vo, mask, fs, causalOffset, oo, lse);
         if (!(GradMode.IsEnabled && (q.RequiresGrad || k.RequiresGrad || v.RequiresGrad))) return dense;
@@ -141,8 +141,10 @@ public static partial class Functional
             var dv = v.RequiresGrad ? Tensor.Empty(DType.Float32, [.. lead, s, ev], zero: true) : null;
             // The GEMMs read q, k, v through the operands captured above (same storage; in-place edits are caught by the
             // version check on the saved tensors).
-            Kernels.Attention.Backward(z, l, s, e, ev, qo, ko, vo, mask, fs, causalOffset, oo, lse, Operand(g._strides[^1] == 1 ? g : g.Contiguous(), z),
-                dq is null ? null : Operand(dq, z), dk is null ? null : Operand(dk, z), dv is null ? null : Operand(dv, z));
+            Kernels.Attention.Backward(z, l, s, e, ev, qo, ko, vo, mask, fs, causalOffset, oo, lse,
+                Kernels.Attention.Operand.Of(Kernels.Attention.Operand.DenseRows(g) ? g : g.Contiguous(), z),
+                dq is null ? null : Kernels.Attention.Operand.Of(dq, z), dk is null ? null : Kernels.Attention.Operand.Of(dk, z),
+                dv is null ? null : Kernels.Attention.Operand.Of(dv, z));
             return [dq, dk, dv];
         }, q, k, v, dense);
     }
@@ -154,20 +156,14 @@ public static partial class Functional
     /// not dense).</summary>
     internal static Tensor? PackedCausalSelfAttention(Tensor qkv, int heads)
     {
-        if (qkv.DType != DType.Float32 || qkv.Dim != 3 || qkv._strides[2] != 1 || qkv._shape[2] % (3 * heads) != 0) return null;
-        int b = qkv._shape[0], t = qkv._shape[1], e = qkv._shape[2] / 3, hd = e / heads, z = b * heads;
+        if (qkv.DType != DType.Float32 || qkv.Dim != 3 || !Kernels.Attention.Operand.DenseRows(qkv) || qkv.Size(2) % (3 * heads) != 0) return null;
+        int b = qkv.Size(0), t = qkv.Size(1), e = qkv.Size(2) / 3, hd = e / heads, z = b * heads;
         if (z == 0 || t == 0 || hd == 0) return null;
-        Kernels.Attention.Operand Part(Tensor x, int column, int width, int rowStride, int batchStride)
-        {
-            var offsets = new int[z];
-            for (int i = 0; i < z; i++) offsets[i] = x._offset + i / heads * batchStride + column + i % heads * width;
-            return new(x.Data<float>(), offsets, rowStride, 1);
-        }
-        var qo = Part(qkv, 0, hd, qkv._strides[1], qkv._strides[0]);
-        var ko = Part(qkv, e, hd, qkv._strides[1], qkv._strides[0]);
-        var vo = Part(qkv, 2 * e, hd, qkv._strides[1], qkv._strides[0]);
+        var qo = Kernels.Attention.Operand.Heads(qkv, heads, 0, hd);
+        var ko = Kernels.Attention.Operand.Heads(qkv, heads, e, hd);
+        var vo = Kernels.Attention.Operand.Heads(qkv, heads, 2 * e, hd);
         var y = Tensor.Empty(DType.Float32, [b, t, e]);
-        var oo = Part(y, 0, hd, e, t * e);
+        var oo = Kernels.Attention.Operand.Heads(y, heads, 0, hd, e, t * e);
         var lse = new float[z * t];
         float fs = (float)(1 / Math.Sqrt(hd));
         Kernels.Attention.Forward(z, t, t, hd, hd, qo, ko, vo, null, fs, 0, oo, lse);
@@ -175,11 +171,12 @@ public static partial class Functional
         return y.Record("ScaledDotProductAttentionBackward", qkv, g =>
         {
             RefuseSecondOrder();
-            var gd = g._strides[2] == 1 ? g : g.Contiguous();
+            var gd = Kernels.Attention.Operand.DenseRows(g) ? g : g.Contiguous();
             // Not zeroed here: the kernel writes every dQ row and zeroes each head's dK, dV rows before accumulating.
             var dqkv = Tensor.Empty(DType.Float32, [b, t, 3 * e]);
-            Kernels.Attention.Backward(z, t, t, hd, hd, qo, ko, vo, null, fs, 0, oo, lse, Part(gd, 0, hd, gd._strides[1], gd._strides[0]),
-                Part(dqkv, 0, hd, 3 * e, t * 3 * e), Part(dqkv, e, hd, 3 * e, t * 3 * e), Part(dqkv, 2 * e, hd, 3 * e, t * 3 * e), clearKV: true);
+            Kernels.Attention.Backward(z, t, t, hd, hd, qo, ko, vo, null, fs, 0, oo, lse, Kernels.Attention.Operand.Heads(gd, heads, 0, hd),
+                Kernels.Attention.Operand.Heads(dqkv, heads, 0, hd, 3 * e, t * 3 * e), Kernels.Attention.Operand.Heads(dqkv, heads, e, hd, 3 * e, t * 3 * e),
+                Kernels.Attention.Operand.Heads(dqkv, heads, 2 * e, hd, 3 * e, t * 3 * e), clearKV: true);
             return dqkv;
         }, qkv, y);
     }
@@ -189,24 +186,6 @@ public static partial class Functional
         if (GradMode.IsEnabled)
             throw new NotSupportedException("ScaledDotProductAttention: the fused float32 kernel has no second-order gradient; " +
                 "use float64 inputs (the composed ops) where a graph of the gradient (createGraph) is needed.");
-    }
-
-    /// <summary>A (Z…, rows, cols) tensor as a kernel operand: a base offset per leading index and the two inner strides.</summary>
-    private static Kernels.Attention.Operand Operand(Tensor t, int z)
-    {
-        var offsets = new int[z];
-        int nd = t.Dim - 2;
-        for (int i = 0; i < z; i++)
-        {
-            int rem = i, off = t._offset;
-            for (int d = nd - 1; d >= 0; d--)
-            {
-                off += rem % t._shape[d] * t._strides[d];
-                rem /= t._shape[d];
-            }
-            offsets[i] = off;
-        }
-        return new(t.Data<float>(), offsets, t._strides[^2], t._strides[^1]);
     }
 
     private static (Tensor Output, Tensor Weights) AttendBlock(Tensor q, Tensor k, Tensor v, Tensor? additive, double scale, double dropoutP, Generator? g)

@@ -44,28 +44,12 @@ public static partial class Functional
         return LinearFused(flat, weight, bias, relu).View([.. lead, weight._shape[0]]);
     }
 
-    private static unsafe Tensor LinearFused(Tensor x, Tensor weight, Tensor? bias, bool relu)
+    private static Tensor LinearFused(Tensor x, Tensor weight, Tensor? bias, bool relu)
     {
         Tensor.CheckSameDType("Linear", x, weight);
-        int n = x._shape[0], k = x._shape[1], m = weight._shape[0];
+        int n = x.Size(0), k = x.Size(1), m = weight.Size(0);
         var y = Tensor.Empty(DType.Float32, [n, m]);
-        var yd = y.Data<float>();
-        var b = bias?.Contiguous();
-        fixed (float* px = x.Data<float>(), pw = weight.Data<float>(), py = yd, pb0 = b is null ? null : b.Data<float>())
-        {
-            float* pb = pb0 == null ? null : pb0 + b!._offset;
-            if (n <= 4 && x._strides[1] == 1 && weight._strides[1] == 1)
-            {
-                if (pb != null) for (int i = 0; i < n; i++) new ReadOnlySpan<float>(pb, m).CopyTo(yd.AsSpan(i * m, m));
-                LinearFewRows(n, m, k, px + x._offset, x._strides[0], pw + weight._offset, weight._strides[0], py, pb != null);
-            }
-            else
-                // W is (out, in) row-major; read it as the (in, out) matrix Wᵀ through strides, no copy. The bias is added
-                // to each output tile inside the product.
-                Kernels.Gemm.Sgemm(n, m, k, px + x._offset, x._strides[0], x._strides[1],
-                    pw + weight._offset, weight._strides[1], weight._strides[0], py, m, accumulate: false, bias: pb);
-            if (relu) Kernels.Elementwise.ReluInPlace(py, (long)n * m);
-        }
+        Kernels.LinearKernels.Forward(x, weight, bias?.Contiguous(), y, relu);
         if (!(GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || (bias?.RequiresGrad ?? false)))) return y;
         Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
         var output = y.Detach();
@@ -77,7 +61,7 @@ public static partial class Functional
             Tensor? gw = null;
             // The bias gradient Σ_rows g is summed while the weight-gradient product packs gᵀ (same order, same bits).
             var biasSums = bias is { RequiresGrad: true } && weight.RequiresGrad && g.DType == DType.Float32
-                && Kernels.Gemm.CanSumRows(m, k, n, g._strides[1]) ? new float[m] : null;
+                && Kernels.LinearKernels.CanSumBias(m, k, n, g) ? new float[m] : null;
             if (weight.RequiresGrad && !AccumulateWeightGrad(weight, g, x, biasSums))
             {
                 gw = g.T.Matmul(x.Detach());                                          // (out, N)·(N, in)
@@ -88,27 +72,11 @@ public static partial class Functional
         }, relu ? [x, weight, y] : [x, weight]);
     }
 
-    /// <summary>A few rows (token-by-token generation, single-sample inference): each output is a dot product of an
-    /// input row with a weight row, both contiguous, so the weight is read once in place instead of being packed for
-    /// a matrix product that has almost no rows to amortize the packing over. Threaded over outputs when large.</summary>
-    private static unsafe void LinearFewRows(int n, int m, int k, float* x, int ldx, float* w, int ldw, float* y, bool accumulate)
-    {
-        nint px = (nint)x, pw = (nint)w, py = (nint)y;
-        Parallelism.For(m, Math.Max(1, 65536 / Math.Max(1, k * n)), (s, e) =>
-        {
-            for (int i = 0; i < n; i++)
-            {
-                float* yi = (float*)py + (long)i * m;
-                Kernels.Gemm.RowDots(e - s, k, (float*)pw + (long)s * ldw, ldw, (float*)px + (long)i * ldx, yi + s, accumulate);
-            }
-        });
-    }
-
     /// <summary>For a float32 leaf weight, adds gᵀ·x straight into <c>weight.Grad</c> with an accumulating GEMM
     /// (allocating it as zeros the first time), so the backward pass neither allocates a gradient nor adds it.
     /// Returns false when the general path must run: non-leaf weight, a recorded backward (createGraph), or a
     /// gradient buffer that is not a dense float32 tensor of the weight's shape.</summary>
-    private static unsafe bool AccumulateWeightGrad(Tensor weight, Tensor g, Tensor x, float[]? rowSums = null)
+    private static bool AccumulateWeightGrad(Tensor weight, Tensor g, Tensor x, float[]? rowSums = null)
     {
         if (!weight.IsLeaf || GradMode.IsEnabled || weight.DType != DType.Float32 || g.DType != DType.Float32 || x.DType != DType.Float32)
             return false;
@@ -116,15 +84,7 @@ public static partial class Functional
         if (grad is not null && (grad.DType != DType.Float32 || !grad.IsContiguous || !ShapeUtil.SameShape(grad._shape, weight._shape)))
             return false;
         grad ??= weight.Grad = Tensor.Zeros(weight._shape);
-        int m = weight._shape[0], n = weight._shape[1], k = x._shape[0];
-        fixed (float* pg = g.Data<float>(), px = x.Data<float>(), pd = grad.Data<float>(), ps = rowSums)
-        {
-            // A = gᵀ (out × N) read through g's strides; B = x (N × in); C = grad (out × in), accumulated — or overwritten
-            // when the optimizer's ZeroGrad just cleared it (saves reading the zeros back). rowSums: Σ over N of g.
-            Kernels.Gemm.Sgemm(m, n, k, pg + g._offset, g._strides[1], g._strides[0], px + x._offset, x._strides[0], x._strides[1],
-                pd + grad._offset, n, accumulate: !grad.IsKnownZero, rowSums: ps);
-        }
-        grad.MarkModified();
+        Kernels.LinearKernels.AddWeightGrad(g, x, grad, rowSums);
         return true;
     }
 
