@@ -131,6 +131,18 @@ internal static unsafe class ConvDrivers
         }
     }
 
+    /// <summary>The backward of a fused convolution, ReLU and 2×2 max pool from the pooled gradient
+    /// <paramref name="pooledGradient"/> (dense float32), the winner codes and the pooled output; <paramref name="planeSums"/>
+    /// receives each (image, channel) plane's gradient sum when not null.</summary>
+    public static void BackwardPooled(Tensor x, Tensor w, Tensor? gx, Tensor? gw, ConvGeometry geo, int groups, Tensor pooledGradient,
+        int[] code, Tensor pooledOutput, float[]? planeSums)
+    {
+        fixed (float* pg = pooledGradient.Data<float>(), pos = pooledOutput.Data<float>())
+        fixed (int* pc = code)
+            Backward<float>(x, w, null, gx, gw, geo, groups, new PooledGradient((nint)(pg + pooledGradient._offset), (nint)pc,
+                (nint)(pos + pooledOutput._offset), geo.OH, geo.OW, w._shape[0], planeSums));
+    }
+
     /// <summary>Input and weight gradients of a convolution from its output gradient: gy, or (float32) the planes that
     /// <paramref name="pooled"/> expands. gx need not be zeroed (each image is cleared before its gradient is folded in,
     /// a write that also spares fresh pages the read-then-write fault); gw is accumulated into.</summary>

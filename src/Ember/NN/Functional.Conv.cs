@@ -56,7 +56,7 @@ public static partial class Functional
         return batched ? y : y.Squeeze(0);
     }
 
-    private static unsafe Tensor ConvReluPoolForward(Tensor input, Tensor weight, Tensor? bias, ConvGeometry geo, int groups)
+    private static Tensor ConvReluPoolForward(Tensor input, Tensor weight, Tensor? bias, ConvGeometry geo, int groups)
     {
         var x = input.Contiguous();
         var w = weight.Contiguous();
@@ -77,10 +77,7 @@ public static partial class Functional
             Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x._shape) : null;
             Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w._shape, zero: true) : null;
             var sums = bias is { RequiresGrad: true } ? new float[planes] : null;
-            fixed (float* pg = gc.Data<float>(), pos = output.Data<float>())
-            fixed (int* pc = code)
-                ConvDrivers.Backward<float>(x, w, null, gx, gw, geo, groups,
-                    new ConvDrivers.PooledGradient((nint)(pg + gc._offset), (nint)pc, (nint)(pos + output._offset), geo.OH, geo.OW, o, sums));
+            ConvDrivers.BackwardPooled(x, w, gx, gw, geo, groups, gc, code, output, sums);
             if (bias is null) return [gx, gw];
             Tensor? gb = null;
             if (sums is not null)

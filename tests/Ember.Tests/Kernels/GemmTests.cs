@@ -206,6 +206,9 @@ public class ElementwiseKernelTests
     public void LinearWithFewRowsMatchesFloat64() => KernelChecks.LinearFewRows();
 
     [Fact]
+    public void Float32ErfAndGeluMatchFloat64() => KernelChecks.ErfAndGelu();
+
+    [Fact]
     public void ExpTanhSigmoidWithinTwoUlpAndSoftmaxMatchesFloat64() => KernelChecks.Transcendentals();
 }
 

@@ -200,6 +200,37 @@ public static class KernelChecks
         }
     }
 
+    /// <summary>The float32 erf (vector lanes at whatever width this process runs, then the scalar tail) against the
+    /// double-precision series on a sweep with NaN and ±∞, and exact GELU's float32 forward and backward against float64.</summary>
+    internal static void ErfAndGelu()
+    {
+        var xs = Enumerable.Range(-4000, 8001).Select(i => (float)(i * 0.0015)).Concat([float.NaN, float.PositiveInfinity, float.NegativeInfinity, 0f]).ToArray();
+        var t = Tensor.FromArray(xs.Select(v => (double)v).ToArray()).To(DType.Float32);
+        var got = t.Erf().ToArray<float>();
+        for (int i = 0; i < xs.Length; i++)
+        {
+            double want = float.IsNaN(xs[i]) ? double.NaN : float.IsInfinity(xs[i]) ? Math.Sign(xs[i]) : Ember.Kernels.SpecialFunctions.Erf((double)xs[i]);
+            if (double.IsNaN(want)) { Assert.True(float.IsNaN(got[i]), $"erf(NaN) = {got[i]}"); continue; }
+            Assert.True(Math.Abs(got[i] - want) <= 3e-7 * Math.Max(1, Math.Abs(want)), $"erf({xs[i]}) = {got[i]}, double {want}");
+        }
+        // Table values (Abramowitz & Stegun, Table 7.1) anchor the double series the sweep compares with.
+        foreach (var (x, erf) in new[] { (0.5, 0.5204998778130465), (1.0, 0.8427007929497149), (2.0, 0.9953222650189527), (-1.5, -0.9661051464753108) })
+        {
+            Assert.True(Math.Abs(Ember.Kernels.SpecialFunctions.Erf(x) - erf) < 1e-15, $"double erf({x})");
+            Assert.True(Math.Abs(Tensor.FromArray([x]).To(DType.Float32).Erf().ToArray<float>()[0] - erf) < 3e-7, $"float erf({x})");
+        }
+        var rng = new Generator(12);
+        var x64 = Tensor.Randn([257], DType.Float64, rng).Mul(3).RequiresGrad_();
+        var x32 = x64.Detach().To(DType.Float32).RequiresGrad_();
+        var g = Tensor.Randn([257], DType.Float64, rng);
+        var y64 = Ember.NN.Functional.Gelu(x64);
+        var y32 = Ember.NN.Functional.Gelu(x32);
+        y64.Backward(g);
+        y32.Backward(g.To(DType.Float32));
+        AssertSame("gelu forward", y64.ToArrayDouble(), y32.ToArrayDouble(), 2e-6);
+        AssertSame("gelu backward", x64.Grad!.ToArrayDouble(), x32.Grad!.ToArrayDouble(), 2e-5);
+    }
+
     /// <summary>float32 Linear with 1–5 rows (the matrix-vector path below 5) and with more (the GEMM, with the bias
     /// added inside the product's tiles, edge tiles and both thread splits included) against the float64 product.</summary>
     internal static void LinearFewRows()
@@ -255,6 +286,7 @@ public static class KernelChecks
         Vision();
         LinearFewRows();
         Transcendentals();
+        ErfAndGelu();
         Optim.OptimizerTests.CheckSubnormalFlush();
         Console.WriteLine("kernel checks: ok");
         return 0;
