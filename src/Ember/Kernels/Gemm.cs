@@ -505,6 +505,16 @@ internal static unsafe partial class Gemm
                 for (; p < kc; p++)
                     for (int j = 0; j < nr; j++) d[p * nr + j] = b[(long)(j0 + j) * csb + p];
             }
+            else if (rsb == 1 && cols == nr && nr % 4 == 0 && !Avx.IsSupported && Vector128.IsHardwareAccelerated)
+            {
+                // The same with 4×4 blocks at 128 bits (ARM64, SSE): the Linear layer's Wᵀ is read this way.
+                int p = 0;
+                for (; p <= kc - 4; p += 4)
+                    for (int jb = 0; jb < nr; jb += 4)
+                        Transpose4x4(b + (long)(j0 + jb) * csb + p, csb, d + p * nr + jb, nr);
+                for (; p < kc; p++)
+                    for (int j = 0; j < nr; j++) d[p * nr + j] = b[(long)(j0 + j) * csb + p];
+            }
             else if (rsb == 1 && nr % 8 == 0 && cols >= 8 && Avx.IsSupported)
             {
                 // Transposed B, edge panel: 8×8 register transposes for whole groups of 8 columns, scalars for the rest.
@@ -541,6 +551,33 @@ internal static unsafe partial class Gemm
                 }
             }
         }
+    }
+
+    /// <summary>A 4×4 block transposed with 128-bit vectors (ARM64 AdvSimd, x86 SSE): interleave pairs of rows
+    /// (shuffle and blend), then pairs of 64-bit halves. Row r of the source is one Vector128; row q of the result
+    /// holds element q of every source row.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Transpose4x4(float* src, long srcStride, float* dst, long dstStride)
+    {
+        var r0 = Vector128.Load(src);
+        var r1 = Vector128.Load(src + srcStride);
+        var r2 = Vector128.Load(src + 2 * srcStride);
+        var r3 = Vector128.Load(src + 3 * srcStride);
+        var odd = Vector128.Create(0, -1, 0, -1).AsSingle();
+        var lo = Vector128.Create(0, 0, 1, 1);
+        var hi = Vector128.Create(2, 2, 3, 3);
+        // t0 = a0 b0 a1 b1, t1 = a2 b2 a3 b3, t2 = c0 d0 c1 d1, t3 = c2 d2 c3 d3
+        var t0 = Vector128.ConditionalSelect(odd, Vector128.Shuffle(r1, lo), Vector128.Shuffle(r0, lo)).AsUInt64();
+        var t1 = Vector128.ConditionalSelect(odd, Vector128.Shuffle(r1, hi), Vector128.Shuffle(r0, hi)).AsUInt64();
+        var t2 = Vector128.ConditionalSelect(odd, Vector128.Shuffle(r3, lo), Vector128.Shuffle(r2, lo)).AsUInt64();
+        var t3 = Vector128.ConditionalSelect(odd, Vector128.Shuffle(r3, hi), Vector128.Shuffle(r2, hi)).AsUInt64();
+        var upper = Vector128.Create(0UL, ulong.MaxValue);
+        var first = Vector128.Create(0UL, 0UL);
+        var second = Vector128.Create(1UL, 1UL);
+        Vector128.ConditionalSelect(upper, Vector128.Shuffle(t2, first), t0).AsSingle().Store(dst);                                  // a0 b0 c0 d0
+        Vector128.ConditionalSelect(upper, t2, Vector128.Shuffle(t0, second)).AsSingle().Store(dst + dstStride);                     // a1 b1 c1 d1
+        Vector128.ConditionalSelect(upper, Vector128.Shuffle(t3, first), t1).AsSingle().Store(dst + 2 * dstStride);                  // a2 b2 c2 d2
+        Vector128.ConditionalSelect(upper, t3, Vector128.Shuffle(t1, second)).AsSingle().Store(dst + 3 * dstStride);                 // a3 b3 c3 d3
     }
 
     /// <summary>dst[q·dstStride + r] = src[r·srcStride + q] for an 8×8 block (the classic AVX transpose: unpack pairs,

@@ -68,14 +68,14 @@ public sealed class MultiheadAttention : Module
         const string op = "MultiheadAttention";
         bool batched = query.Dim == 3;
         if (query.Dim is not (2 or 3) || key.Dim != query.Dim || value.Dim != query.Dim)
-            throw new ArgumentException($"{op}: query, key and value must all be 3-D (batched) or 2-D, got {ShapeUtil.Str(query._shape)}, {ShapeUtil.Str(key._shape)}, {ShapeUtil.Str(value._shape)}.");
+            throw new ArgumentException($"{op}: query, key and value must all be 3-D (batched) or 2-D, got {ShapeUtil.Str(query.Shape)}, {ShapeUtil.Str(key.Shape)}, {ShapeUtil.Str(value.Shape)}.");
         // Work in (N, L, E).
         Tensor Nle(Tensor t) => !batched ? t.Unsqueeze(0) : BatchFirst ? t : t.Transpose(0, 1);
         var q = Nle(query); var k = Nle(key); var v = Nle(value);
-        int n = q._shape[0], l = q._shape[1], s = k._shape[1], e = EmbedDim, h = NumHeads, hd = HeadDim;
-        if (q._shape[2] != e) throw new ArgumentException($"{op}: query has {q._shape[2]} features, expected embed_dim {e}.");
-        if (k._shape[0] != n || v._shape[0] != n || v._shape[1] != s)
-            throw new ArgumentException($"{op}: key {ShapeUtil.Str(key._shape)} and value {ShapeUtil.Str(value._shape)} do not match query {ShapeUtil.Str(query._shape)} in batch or length.");
+        int n = q.Size(0), l = q.Size(1), s = k.Size(1), e = EmbedDim, h = NumHeads, hd = HeadDim;
+        if (q.Size(2) != e) throw new ArgumentException($"{op}: query has {q.Size(2)} features, expected embed_dim {e}.");
+        if (k.Size(0) != n || v.Size(0) != n || v.Size(1) != s)
+            throw new ArgumentException($"{op}: key {ShapeUtil.Str(key.Shape)} and value {ShapeUtil.Str(value.Shape)} do not match query {ShapeUtil.Str(query.Shape)} in batch or length.");
         Tensor? bq = null, bk = null, bv = null;
         if (InProjBias is not null) { bq = InProjBias.Narrow(0, 0, e); bk = InProjBias.Narrow(0, e, e); bv = InProjBias.Narrow(0, 2 * e, e); }
         Tensor wq, wk, wv;
@@ -89,14 +89,14 @@ public sealed class MultiheadAttention : Module
         {
             var m = ToAdditive(attnMask, q.DType);
             if (m.Dim == 2) mask = m;
-            else if (m.Dim == 3 && m._shape[0] == n * h) mask = m.View(n, h, l, s);
-            else throw new ArgumentException($"{op}: attn_mask must be (L, S) or (N·H, L, S) = ({l}, {s}) or ({n * h}, {l}, {s}), got {ShapeUtil.Str(attnMask._shape)}.");
+            else if (m.Dim == 3 && m.Size(0) == n * h) mask = m.View(n, h, l, s);
+            else throw new ArgumentException($"{op}: attn_mask must be (L, S) or (N·H, L, S) = ({l}, {s}) or ({n * h}, {l}, {s}), got {ShapeUtil.Str(attnMask.Shape)}.");
         }
         if (isCausal && attnMask is null) mask = Functional.CausalMask(l, s, q.DType);
         if (keyPaddingMask is not null)
         {
-            if (keyPaddingMask.Dim != (batched ? 2 : 1) || keyPaddingMask._shape[^1] != s)
-                throw new ArgumentException($"{op}: key_padding_mask must be (N, S) = ({n}, {s}), got {ShapeUtil.Str(keyPaddingMask._shape)}.");
+            if (keyPaddingMask.Dim != (batched ? 2 : 1) || keyPaddingMask.Size(-1) != s)
+                throw new ArgumentException($"{op}: key_padding_mask must be (N, S) = ({n}, {s}), got {ShapeUtil.Str(keyPaddingMask.Shape)}.");
             var kp = ToAdditive(batched ? keyPaddingMask : keyPaddingMask.Unsqueeze(0), q.DType).View(n, 1, 1, s);
             mask = mask is null ? kp : mask.Add(kp);
         }

@@ -8,21 +8,21 @@ public static partial class Functional
     {
         const string op = "Embedding";
         indices.CheckDType(op, DType.Int64);
-        if (weight.Dim != 2) throw new ArgumentException($"{op}: weight must be (num_embeddings, dim), got {ShapeUtil.Str(weight._shape)}.");
-        int v = weight._shape[0], d = weight._shape[1];
+        if (weight.Dim != 2) throw new ArgumentException($"{op}: weight must be (num_embeddings, dim), got {ShapeUtil.Str(weight.Shape)}.");
+        int v = weight.Size(0), d = weight.Size(1);
         if (paddingIdx is int p && (p < -v || p >= v))
             throw new ArgumentException($"{op}: padding_idx {p} is outside [-{v}, {v}).");
         int? pad = paddingIdx is int q ? (q < 0 ? q + v : q) : null;
         var idx = indices.Contiguous().ToArray<long>();
         for (int i = 0; i < idx.Length; i++)
             if ((ulong)idx[i] >= (ulong)v)
-                throw new ArgumentException($"{op}: index {idx[i]} at flat position {i} of indices {ShapeUtil.Str(indices._shape)} is outside the {v} embeddings.");
+                throw new ArgumentException($"{op}: index {idx[i]} at flat position {i} of indices {ShapeUtil.Str(indices.Shape)} is outside the {v} embeddings.");
         var shape = indices.Shape.Append(d).ToArray();
         var y = weight.Detach().IndexSelect(0, Tensor.FromArray(idx)).View(shape);
         if (!(GradMode.IsEnabled && weight.RequiresGrad)) return y;
         return y.Record("EmbeddingBackward", weight, g =>
         {
-            var gw = Tensor.Empty(weight.DType, weight._shape, zero: true);
+            var gw = Tensor.Empty(weight.DType, weight.Shape, zero: true);
             var g2 = g.Reshape(idx.Length, d);
             if (pad is int pp)
             {
@@ -38,8 +38,8 @@ public static partial class Functional
     /// <summary>Root-mean-square normalization over the last dim (Zhang &amp; Sennrich, 2019): x / √(mean(x²) + ε) · w.</summary>
     public static Tensor RmsNorm(Tensor input, Tensor? weight = null, double eps = 1e-6)
     {
-        if (weight is not null && (weight.Dim != 1 || weight._shape[0] != input._shape[^1]))
-            throw new ArgumentException($"RmsNorm: weight shape {ShapeUtil.Str(weight._shape)} must be ({input._shape[^1]}) for input {ShapeUtil.Str(input._shape)}.");
+        if (weight is not null && (weight.Dim != 1 || weight.Size(0) != input.Size(-1)))
+            throw new ArgumentException($"RmsNorm: weight shape {ShapeUtil.Str(weight.Shape)} must be ({input.Size(-1)}) for input {ShapeUtil.Str(input.Shape)}.");
         var y = input.Mul(input.Square().Mean(-1, keepDim: true).Add(eps).Rsqrt());
         return weight is null ? y : y.Mul(weight);
     }
@@ -60,16 +60,16 @@ public static partial class Functional
     {
         const string op = "ScaledDotProductAttention";
         if (q.Dim < 2 || k.Dim < 2 || v.Dim < 2)
-            throw new ArgumentException($"{op}: q, k, v need at least 2 dims (…, L, E), got {ShapeUtil.Str(q._shape)}, {ShapeUtil.Str(k._shape)}, {ShapeUtil.Str(v._shape)}.");
-        if (q._shape[^1] != k._shape[^1])
-            throw new ArgumentException($"{op}: query dim {q._shape[^1]} must equal key dim {k._shape[^1]} (q {ShapeUtil.Str(q._shape)}, k {ShapeUtil.Str(k._shape)}).");
-        if (k._shape[^2] != v._shape[^2])
-            throw new ArgumentException($"{op}: keys ({k._shape[^2]}) and values ({v._shape[^2]}) must have the same length S.");
+            throw new ArgumentException($"{op}: q, k, v need at least 2 dims (…, L, E), got {ShapeUtil.Str(q.Shape)}, {ShapeUtil.Str(k.Shape)}, {ShapeUtil.Str(v.Shape)}.");
+        if (q.Size(-1) != k.Size(-1))
+            throw new ArgumentException($"{op}: query dim {q.Size(-1)} must equal key dim {k.Size(-1)} (q {ShapeUtil.Str(q.Shape)}, k {ShapeUtil.Str(k.Shape)}).");
+        if (k.Size(-2) != v.Size(-2))
+            throw new ArgumentException($"{op}: keys ({k.Size(-2)}) and values ({v.Size(-2)}) must have the same length S.");
         if (isCausal && attnMask is not null)
             throw new ArgumentException($"{op}: give either attn_mask or is_causal, not both (as PyTorch).");
         if (dropoutP is < 0 or >= 1) throw new ArgumentException($"{op}: dropout_p must be in [0, 1), got {dropoutP}.");
-        int l = q._shape[^2], s = k._shape[^2];
-        double sc = scale ?? 1 / Math.Sqrt(q._shape[^1]);
+        int l = q.Size(-2), s = k.Size(-2);
+        double sc = scale ?? 1 / Math.Sqrt(q.Size(-1));
         Tensor? additive = null;
         if (isCausal) additive = CausalMask(l, s, q.DType);
         else if (attnMask is not null)
@@ -89,7 +89,7 @@ public static partial class Functional
             for (int start = 0; start < l; start += block)
             {
                 int len = Math.Min(block, l - start);
-                var maskPart = additive is null ? null : additive._shape.Length >= 2 && additive._shape[^2] == l ? additive.Narrow(-2, start, len) : additive;
+                var maskPart = additive is null ? null : additive.Shape.Length >= 2 && additive.Size(-2) == l ? additive.Narrow(-2, start, len) : additive;
                 parts.Add(AttendBlock(q.Narrow(-2, start, len), k, v, maskPart, sc, dropoutP, generator).Output);
             }
             return (Tensor.Cat(parts, -2), null);
@@ -106,9 +106,9 @@ public static partial class Functional
     internal static Tensor? FusedAttention(Tensor q, Tensor k, Tensor v, Tensor? additive, double scale, int? causalOffset)
     {
         if (q.DType != DType.Float32 || k.DType != DType.Float32 || v.DType != DType.Float32) return null;
-        var lead = q._shape[..^2];
-        if (!ShapeUtil.SameShape(lead, k._shape[..^2]) || !ShapeUtil.SameShape(lead, v._shape[..^2])) return null;
-        int l = q._shape[^2], s = k._shape[^2], e = q._shape[^1], ev = v._shape[^1];
+        var lead = q.Shape[..^2];
+        if (!ShapeUtil.SameShape(lead, k.Shape[..^2]) || !ShapeUtil.SameShape(lead, v.Shape[..^2])) return null;
+        int l = q.Size(-2), s = k.Size(-2), e = q.Size(-1), ev = v.Size(-1);
         int z = 1;
         foreach (int d in lead) z *= d;
         if (z == 0 || l == 0 || s == 0 || e == 0 || ev == 0) return null;    // degenerate shapes: the composed ops
@@ -120,10 +120,10 @@ public static partial class Functional
             int[] full = [.. lead, l, s];
             try
             {
-                if (!ShapeUtil.SameShape(ShapeUtil.Broadcast("ScaledDotProductAttention", additive._shape, full), full)) return null;
+                if (!ShapeUtil.SameShape(ShapeUtil.Broadcast("ScaledDotProductAttention", additive.Shape, full), full)) return null;
             }
             catch (ArgumentException) { return null; }   // does not broadcast: the composed ops report it
-            var m = additive.Size(-1) == s && Kernels.Attention.Operand.DenseRows(additive) ? additive : additive.Expand([.. additive._shape[..^1], s]).Contiguous();
+            var m = additive.Size(-1) == s && Kernels.Attention.Operand.DenseRows(additive) ? additive : additive.Expand([.. additive.Shape[..^1], s]).Contiguous();
             mask = Kernels.Attention.Operand.Of(m.Expand(full), z);
         }
         var dense = Tensor.Empty(DType.Float32, [.. lead, l, ev]);
@@ -209,7 +209,7 @@ public static partial class Functional
     private static bool HasFullyMaskedRow(Tensor additive)
     {
         var m = additive.Contiguous().ToArrayDouble();
-        int s = additive._shape[^1];
+        int s = additive.Size(-1);
         for (int r = 0; r < m.Length; r += s)
         {
             bool all = true;

@@ -39,12 +39,12 @@ public static partial class Functional
         const string op = "Conv2d";
         bool batched = input.Dim == 4;
         if (input.Dim is not (3 or 4))
-            throw new ArgumentException($"{op}: input must be (N, C, H, W) or (C, H, W), got {ShapeUtil.Str(input._shape)}.");
+            throw new ArgumentException($"{op}: input must be (N, C, H, W) or (C, H, W), got {ShapeUtil.Str(input.Shape)}.");
         if (weight.Dim != 4)
-            throw new ArgumentException($"{op}: weight must be (out_channels, in_channels/groups, kH, kW), got {ShapeUtil.Str(weight._shape)}.");
+            throw new ArgumentException($"{op}: weight must be (out_channels, in_channels/groups, kH, kW), got {ShapeUtil.Str(weight.Shape)}.");
         var x = batched ? input : input.Unsqueeze(0);
         var s = stride ?? 1; var d = dilation ?? 1; var p = padding ?? 0;
-        var geo = Geometry(op, x._shape[1], x._shape[2], x._shape[3], weight._shape[2], weight._shape[3], s, p, d);
+        var geo = Geometry(op, x.Size(1), x.Size(2), x.Size(3), weight.Size(2), weight.Size(3), s, p, d);
         CheckConvChannels(op, x, weight, bias, groups);
         Tensor y;
         if (pool && x.DType == DType.Float32 && geo.OH % 2 == 0 && geo.OW % 2 == 0) y = ConvReluPoolForward(x, weight, bias, geo, groups);
@@ -61,7 +61,7 @@ public static partial class Functional
         var x = input.Contiguous();
         var w = weight.Contiguous();
         var b = bias?.Contiguous();
-        int n = x._shape[0], o = w._shape[0], planes = n * o;
+        int n = x.Size(0), o = w.Size(0), planes = n * o;
         var y = Tensor.Empty(DType.Float32, [n, o, geo.OH / 2, geo.OW / 2]);
         var code = new int[y.NumEl];
         ConvDrivers.Forward<float>(x, w, b, y, geo, groups, relu: true, code);
@@ -74,8 +74,8 @@ public static partial class Functional
             // the winner's ReLU'd value, is > 0), expanded plane by plane into the convolution's scratch: the
             // full-resolution gradient is never stored whole.
             var gc = g.Contiguous();
-            Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x._shape) : null;
-            Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w._shape, zero: true) : null;
+            Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x.Shape) : null;
+            Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w.Shape, zero: true) : null;
             var sums = bias is { RequiresGrad: true } ? new float[planes] : null;
             ConvDrivers.BackwardPooled(x, w, gx, gw, geo, groups, gc, code, output, sums);
             if (bias is null) return [gx, gw];
@@ -100,14 +100,14 @@ public static partial class Functional
         const string op = "Conv1d";
         bool batched = input.Dim == 3;
         if (input.Dim is not (2 or 3))
-            throw new ArgumentException($"{op}: input must be (N, C, L) or (C, L), got {ShapeUtil.Str(input._shape)}.");
+            throw new ArgumentException($"{op}: input must be (N, C, L) or (C, L), got {ShapeUtil.Str(input.Shape)}.");
         if (weight.Dim != 3)
-            throw new ArgumentException($"{op}: weight must be (out_channels, in_channels/groups, k), got {ShapeUtil.Str(weight._shape)}.");
+            throw new ArgumentException($"{op}: weight must be (out_channels, in_channels/groups, k), got {ShapeUtil.Str(weight.Shape)}.");
         var x = (batched ? input : input.Unsqueeze(0)).Unsqueeze(2);
         var p = padding ?? 0;
         var p2 = p.IsSame ? Padding.Same : new Padding(0, p.W);
         var w2 = weight.Unsqueeze(2);
-        var geo = Geometry(op, x._shape[1], 1, x._shape[3], 1, weight._shape[2], (1, stride), p2, (1, dilation));
+        var geo = Geometry(op, x.Size(1), 1, x.Size(3), 1, weight.Size(2), (1, stride), p2, (1, dilation));
         CheckConvChannels(op, x, w2, bias, groups);
         var y = ConvForward(op, x, w2, bias, geo, groups).Squeeze(2);
         return batched ? y : y.Squeeze(0);
@@ -122,26 +122,26 @@ public static partial class Functional
         const string op = "ConvTranspose2d";
         bool batched = input.Dim == 4;
         if (input.Dim is not (3 or 4))
-            throw new ArgumentException($"{op}: input must be (N, C, H, W) or (C, H, W), got {ShapeUtil.Str(input._shape)}.");
+            throw new ArgumentException($"{op}: input must be (N, C, H, W) or (C, H, W), got {ShapeUtil.Str(input.Shape)}.");
         if (weight.Dim != 4)
-            throw new ArgumentException($"{op}: weight must be (in_channels, out_channels/groups, kH, kW), got {ShapeUtil.Str(weight._shape)}.");
+            throw new ArgumentException($"{op}: weight must be (in_channels, out_channels/groups, kH, kW), got {ShapeUtil.Str(weight.Shape)}.");
         var x = batched ? input : input.Unsqueeze(0);
         var s = stride ?? 1; var p = padding ?? 0; var op2 = outputPadding ?? 0; var d = dilation ?? 1;
         if (s.H < 1 || s.W < 1 || d.H < 1 || d.W < 1 || p.H < 0 || p.W < 0)
             throw new ArgumentException($"{op}: stride and dilation must be positive and padding non-negative, got stride {s}, dilation {d}, padding {p}.");
         if (op2.H < 0 || op2.W < 0 || (op2.H >= s.H && op2.H >= d.H) || (op2.W >= s.W && op2.W >= d.W))
             throw new ArgumentException($"{op}: output_padding {op2} must be smaller than either stride {s} or dilation {d}.");
-        if (groups < 1 || x._shape[1] != weight._shape[0] || weight._shape[0] % groups != 0)
-            throw new ArgumentException($"{op}: input {ShapeUtil.Str(x._shape)} has {x._shape[1]} channels but weight {ShapeUtil.Str(weight._shape)} " +
-                $"expects in_channels={weight._shape[0]} divisible by groups={groups}.");
-        int kh = weight._shape[2], kw = weight._shape[3], h = x._shape[2], w = x._shape[3];
+        if (groups < 1 || x.Size(1) != weight.Size(0) || weight.Size(0) % groups != 0)
+            throw new ArgumentException($"{op}: input {ShapeUtil.Str(x.Shape)} has {x.Size(1)} channels but weight {ShapeUtil.Str(weight.Shape)} " +
+                $"expects in_channels={weight.Size(0)} divisible by groups={groups}.");
+        int kh = weight.Size(2), kw = weight.Size(3), h = x.Size(2), w = x.Size(3);
         int oh = (h - 1) * s.H - 2 * p.H + d.H * (kh - 1) + op2.H + 1;
         int ow = (w - 1) * s.W - 2 * p.W + d.W * (kw - 1) + op2.W + 1;
         if (oh <= 0 || ow <= 0)
-            throw new ArgumentException($"{op}: input {ShapeUtil.Str(x._shape)} with kernel ({kh}, {kw}), stride {s}, padding {p} gives an empty output ({oh}×{ow}).");
-        int cout = weight._shape[1] * groups;
-        if (bias is not null && (bias.Dim != 1 || bias._shape[0] != cout))
-            throw new ArgumentException($"{op}: bias shape {ShapeUtil.Str(bias._shape)} does not match out_channels={cout}.");
+            throw new ArgumentException($"{op}: input {ShapeUtil.Str(x.Shape)} with kernel ({kh}, {kw}), stride {s}, padding {p} gives an empty output ({oh}×{ow}).");
+        int cout = weight.Size(1) * groups;
+        if (bias is not null && (bias.Dim != 1 || bias.Size(0) != cout))
+            throw new ArgumentException($"{op}: bias shape {ShapeUtil.Str(bias.Shape)} does not match out_channels={cout}.");
         Tensor.CheckSameDType(op, x, weight);
         if (bias is not null) Tensor.CheckSameDType(op, x, bias);
         // The equivalent convolution maps the (Cout, OH, OW) output back to the (H, W) input.
@@ -155,7 +155,7 @@ public static partial class Functional
         int outputPadding = 0, int groups = 1, int dilation = 1)
     {
         if (input.Dim is not (2 or 3) || weight.Dim != 3)
-            throw new ArgumentException($"ConvTranspose1d: input must be (N, C, L) or (C, L) and weight (in, out/groups, k), got {ShapeUtil.Str(input._shape)} and {ShapeUtil.Str(weight._shape)}.");
+            throw new ArgumentException($"ConvTranspose1d: input must be (N, C, L) or (C, L) and weight (in, out/groups, k), got {ShapeUtil.Str(input.Shape)} and {ShapeUtil.Str(weight.Shape)}.");
         return ConvTranspose2d(input.Unsqueeze(-2), weight.Unsqueeze(2), bias, (1, stride), (0, padding), (0, outputPadding), groups, (1, dilation)).Squeeze(-2);
     }
 
@@ -185,18 +185,18 @@ public static partial class Functional
 
     private static void CheckConvChannels(string op, Tensor x, Tensor weight, Tensor? bias, int groups)
     {
-        int c = x._shape[1], o = weight._shape[0];
+        int c = x.Size(1), o = weight.Size(0);
         if (groups < 1 || c % groups != 0 || o % groups != 0)
             throw new ArgumentException($"{op}: groups={groups} must divide in_channels={c} and out_channels={o}.");
-        if (weight._shape[1] * groups != c)
-            throw new ArgumentException($"{op}: input {ShapeUtil.Str(x._shape)} has {c} channels but weight {ShapeUtil.Str(weight._shape)} " +
-                $"with groups={groups} expects {weight._shape[1] * groups}.");
-        if (bias is not null && (bias.Dim != 1 || bias._shape[0] != o))
-            throw new ArgumentException($"{op}: bias shape {ShapeUtil.Str(bias._shape)} does not match out_channels={o}.");
+        if (weight.Size(1) * groups != c)
+            throw new ArgumentException($"{op}: input {ShapeUtil.Str(x.Shape)} has {c} channels but weight {ShapeUtil.Str(weight.Shape)} " +
+                $"with groups={groups} expects {weight.Size(1) * groups}.");
+        if (bias is not null && (bias.Dim != 1 || bias.Size(0) != o))
+            throw new ArgumentException($"{op}: bias shape {ShapeUtil.Str(bias.Shape)} does not match out_channels={o}.");
         Tensor.CheckSameDType(op, x, weight);
         if (bias is not null) Tensor.CheckSameDType(op, x, bias);
         if (x.DType is not (DType.Float32 or DType.Float64))
-            throw new NotSupportedException($"{op}: needs float32 or float64 tensors, got {x.DType.Name()} (input {ShapeUtil.Str(x._shape)}).");
+            throw new NotSupportedException($"{op}: needs float32 or float64 tensors, got {x.DType.Name()} (input {ShapeUtil.Str(x.Shape)}).");
     }
 
     private static Tensor ConvForward(string op, Tensor input, Tensor weight, Tensor? bias, ConvGeometry geo, int groups, bool relu = false)
@@ -204,7 +204,7 @@ public static partial class Functional
         var x = input.Contiguous();
         var w = weight.Contiguous();
         var b = bias?.Contiguous();
-        int n = x._shape[0], o = w._shape[0];
+        int n = x.Size(0), o = w.Size(0);
         var y = Tensor.Empty(x.DType, [n, o, geo.OH, geo.OW]);
         if (x.DType == DType.Float32) ConvDrivers.Forward<float>(x, w, b, y, geo, groups, relu);
         else ConvDrivers.Forward<double>(x, w, b, y, geo, groups, relu);
@@ -216,8 +216,8 @@ public static partial class Functional
             // ReLU's rule from the output: relu(c) > 0 exactly where c > 0 (NaN stays NaN, fails both).
             if (relu) g = Elementwise.BackwardF("ReluBackward", g, output, new ReluBackwardOp<float>(), new ReluBackwardOp<double>());
             var gy = g.Contiguous();
-            Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x._shape) : null;   // every image cleared by the kernel
-            Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w._shape, zero: true) : null;
+            Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x.Shape) : null;   // every image cleared by the kernel
+            Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w.Shape, zero: true) : null;
             if (x.DType == DType.Float32) ConvDrivers.Backward<float>(x, w, gy, gx, gw, geo, groups);
             else ConvDrivers.Backward<double>(x, w, gy, gx, gw, geo, groups);
             if (bias is null) return [gx, gw];
@@ -230,7 +230,7 @@ public static partial class Functional
         var x = input.Contiguous();
         var w = weight.Contiguous();
         var b = bias?.Contiguous();
-        int n = x._shape[0];
+        int n = x.Size(0);
         var y = Tensor.Empty(x.DType, [n, geo.C, geo.H, geo.W], zero: true);
         if (x.DType == DType.Float32) ConvDrivers.TransposeForward<float>(x, w, b, y, geo, groups);
         else if (x.DType == DType.Float64) ConvDrivers.TransposeForward<double>(x, w, b, y, geo, groups);
@@ -240,8 +240,8 @@ public static partial class Functional
         return y.Record("ConvolutionTransposeBackward", inputs, g =>
         {
             var gy = g.Contiguous();
-            Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x._shape) : null;
-            Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w._shape, zero: true) : null;
+            Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x.Shape) : null;
+            Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w.Shape, zero: true) : null;
             if (x.DType == DType.Float32) ConvDrivers.TransposeBackward<float>(x, w, gy, gx, gw, geo, groups);
             else ConvDrivers.TransposeBackward<double>(x, w, gy, gx, gw, geo, groups);
             if (bias is null) return [gx, gw];

@@ -18,13 +18,13 @@ public static partial class Functional
     {
         const string op = "BatchNorm";
         if (input.Dim < 2)
-            throw new ArgumentException($"{op}: input must be (N, C, *), got {ShapeUtil.Str(input._shape)}.");
+            throw new ArgumentException($"{op}: input must be (N, C, *), got {ShapeUtil.Str(input.Shape)}.");
         if (input.DType is not (DType.Float32 or DType.Float64))
             throw new NotSupportedException($"{op}: needs float32 or float64, got {input.DType.Name()}.");
-        int c = input._shape[1];
+        int c = input.Size(1);
         foreach (var (name, t) in new[] { ("running_mean", runningMean), ("running_var", runningVar), ("weight", weight), ("bias", bias) })
-            if (t is not null && (t.Dim != 1 || t._shape[0] != c))
-                throw new ArgumentException($"{op}: {name} shape {ShapeUtil.Str(t._shape)} does not match the {c} channels of input {ShapeUtil.Str(input._shape)}.");
+            if (t is not null && (t.Dim != 1 || t.Size(0) != c))
+                throw new ArgumentException($"{op}: {name} shape {ShapeUtil.Str(t.Shape)} does not match the {c} channels of input {ShapeUtil.Str(input.Shape)}.");
         if (!training)
         {
             if (runningMean is null || runningVar is null)
@@ -38,11 +38,11 @@ public static partial class Functional
             if (bias is not null) shift = shift.Add(bias);
             return input.Mul(scale.View(shape)).Add(shift.View(shape));
         }
-        int n = input._shape[0], spatial = input.NumEl / Math.Max(1, n * c);
+        int n = input.Size(0), spatial = input.NumEl / Math.Max(1, n * c);
         if ((long)n * spatial <= 1)
-            throw new ArgumentException($"{op}: expected more than 1 value per channel when training, got input {ShapeUtil.Str(input._shape)}.");
+            throw new ArgumentException($"{op}: expected more than 1 value per channel when training, got input {ShapeUtil.Str(input.Shape)}.");
         var x = input.Contiguous();
-        var y = Tensor.Empty(x.DType, x._shape);
+        var y = Tensor.Empty(x.DType, x.Shape);
         var mean = new double[c];
         var invStd = new double[c];
         if (x.DType == DType.Float32) NormKernels.BatchNormForward<float>(x, weight, bias, y, n, c, spatial, eps, mean, invStd);
@@ -64,7 +64,7 @@ public static partial class Functional
         return y.Record("NativeBatchNormBackward", [input, weight, bias], g =>
         {
             var gy = g.Contiguous();
-            var gx = input.RequiresGrad ? Tensor.Empty(x.DType, x._shape) : null;
+            var gx = input.RequiresGrad ? Tensor.Empty(x.DType, x.Shape) : null;
             var gw = new double[c];
             var gb = new double[c];
             if (x.DType == DType.Float32) NormKernels.BatchNormBackward<float>(x, weight, gy, gx, n, c, spatial, mean, invStd, gw, gb);
@@ -80,18 +80,18 @@ public static partial class Functional
     {
         const string op = "LayerNorm";
         int k = normalizedShape.Length;
-        if (k == 0 || k > input.Dim || !input._shape.AsSpan(input.Dim - k).SequenceEqual(normalizedShape))
-            throw new ArgumentException($"{op}: input shape {ShapeUtil.Str(input._shape)} does not end in normalized_shape {ShapeUtil.Str(normalizedShape)}.");
+        if (k == 0 || k > input.Dim || !input.Shape.AsSpan(input.Dim - k).SequenceEqual(normalizedShape))
+            throw new ArgumentException($"{op}: input shape {ShapeUtil.Str(input.Shape)} does not end in normalized_shape {ShapeUtil.Str(normalizedShape)}.");
         if (input.DType is not (DType.Float32 or DType.Float64))
             throw new NotSupportedException($"{op}: needs float32 or float64, got {input.DType.Name()}.");
         foreach (var (name, t) in new[] { ("weight", weight), ("bias", bias) })
-            if (t is not null && !ShapeUtil.SameShape(t._shape, normalizedShape))
-                throw new ArgumentException($"{op}: {name} shape {ShapeUtil.Str(t._shape)} must equal normalized_shape {ShapeUtil.Str(normalizedShape)}.");
+            if (t is not null && !ShapeUtil.SameShape(t.Shape, normalizedShape))
+                throw new ArgumentException($"{op}: {name} shape {ShapeUtil.Str(t.Shape)} must equal normalized_shape {ShapeUtil.Str(normalizedShape)}.");
         int len = 1;
         foreach (var s in normalizedShape) len *= s;
         int rows = input.NumEl / Math.Max(1, len);
         var x = input.Contiguous();
-        var y = Tensor.Empty(x.DType, x._shape);
+        var y = Tensor.Empty(x.DType, x.Shape);
         var mean = new double[rows];
         var rstd = new double[rows];
         var w = weight?.Contiguous();
@@ -104,9 +104,9 @@ public static partial class Functional
         return y.Record("NativeLayerNormBackward", [input, weight, bias], g =>
         {
             var gy = g.Contiguous();
-            var gx = input.RequiresGrad ? Tensor.Empty(x.DType, x._shape) : null;
-            var gw = weight is { RequiresGrad: true } ? Tensor.Empty(x.DType, weight._shape, zero: true) : null;
-            var gb = bias is { RequiresGrad: true } ? gy.Reshape(rows, len).Sum(0).View(bias._shape) : null;
+            var gx = input.RequiresGrad ? Tensor.Empty(x.DType, x.Shape) : null;
+            var gw = weight is { RequiresGrad: true } ? Tensor.Empty(x.DType, weight.Shape, zero: true) : null;
+            var gb = bias is { RequiresGrad: true } ? gy.Reshape(rows, len).Sum(0).View(bias.Shape) : null;
             if (x.DType == DType.Float32) NormKernels.LayerNormBackward<float>(x, w, gy, gx, gw, rows, len, mean, rstd);
             else NormKernels.LayerNormBackward<double>(x, w, gy, gx, gw, rows, len, mean, rstd);
             return [gx, gw, gb];
@@ -118,15 +118,15 @@ public static partial class Functional
     public static Tensor GroupNorm(Tensor input, int numGroups, Tensor? weight = null, Tensor? bias = null, double eps = 1e-5)
     {
         const string op = "GroupNorm";
-        if (input.Dim < 2) throw new ArgumentException($"{op}: input must be (N, C, *), got {ShapeUtil.Str(input._shape)}.");
-        int n = input._shape[0], c = input._shape[1];
+        if (input.Dim < 2) throw new ArgumentException($"{op}: input must be (N, C, *), got {ShapeUtil.Str(input.Shape)}.");
+        int n = input.Size(0), c = input.Size(1);
         if (numGroups < 1 || c % numGroups != 0)
-            throw new ArgumentException($"{op}: num_groups={numGroups} must divide the {c} channels of input {ShapeUtil.Str(input._shape)}.");
+            throw new ArgumentException($"{op}: num_groups={numGroups} must divide the {c} channels of input {ShapeUtil.Str(input.Shape)}.");
         foreach (var (name, t) in new[] { ("weight", weight), ("bias", bias) })
-            if (t is not null && (t.Dim != 1 || t._shape[0] != c))
-                throw new ArgumentException($"{op}: {name} shape {ShapeUtil.Str(t._shape)} does not match the {c} channels.");
+            if (t is not null && (t.Dim != 1 || t.Size(0) != c))
+                throw new ArgumentException($"{op}: {name} shape {ShapeUtil.Str(t.Shape)} does not match the {c} channels.");
         int per = input.NumEl / Math.Max(1, n * numGroups);
-        var y = LayerNorm(input.Reshape(n, numGroups, per), [per], eps: eps).View(input._shape);
+        var y = LayerNorm(input.Reshape(n, numGroups, per), [per], eps: eps).View(input.Shape);
         var shape = new int[input.Dim];
         Array.Fill(shape, 1);
         shape[1] = c;

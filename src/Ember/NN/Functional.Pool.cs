@@ -33,7 +33,7 @@ public static partial class Functional
     /// <summary>1-D max pooling: (N, C, L) or (C, L) → (…, OL).</summary>
     public static Tensor MaxPool1d(Tensor input, int kernelSize, int? stride = null, int padding = 0, int dilation = 1, bool ceilMode = false)
     {
-        if (input.Dim is not (2 or 3)) throw new ArgumentException($"MaxPool1d: input must be (N, C, L) or (C, L), got {ShapeUtil.Str(input._shape)}.");
+        if (input.Dim is not (2 or 3)) throw new ArgumentException($"MaxPool1d: input must be (N, C, L) or (C, L), got {ShapeUtil.Str(input.Shape)}.");
         return MaxPool2d(input.Unsqueeze(-2), (1, kernelSize), (1, stride ?? kernelSize), (0, padding), (1, dilation), ceilMode).Squeeze(-2);
     }
 
@@ -53,7 +53,7 @@ public static partial class Functional
     /// <summary>1-D average pooling: (N, C, L) or (C, L) → (…, OL).</summary>
     public static Tensor AvgPool1d(Tensor input, int kernelSize, int? stride = null, int padding = 0, bool ceilMode = false, bool countIncludePad = true)
     {
-        if (input.Dim is not (2 or 3)) throw new ArgumentException($"AvgPool1d: input must be (N, C, L) or (C, L), got {ShapeUtil.Str(input._shape)}.");
+        if (input.Dim is not (2 or 3)) throw new ArgumentException($"AvgPool1d: input must be (N, C, L) or (C, L), got {ShapeUtil.Str(input.Shape)}.");
         return AvgPool2d(input.Unsqueeze(-2), (1, kernelSize), (1, stride ?? kernelSize), (0, padding), ceilMode, countIncludePad).Squeeze(-2);
     }
 
@@ -69,8 +69,8 @@ public static partial class Functional
         else
         {
             // Separable: average rows, then columns, each as a matmul with a (out × in) averaging matrix.
-            var ph = AdaptiveMatrix(x._shape[2], outputSize.H, x.DType);
-            var pw = AdaptiveMatrix(x._shape[3], outputSize.W, x.DType);
+            var ph = AdaptiveMatrix(x.Size(2), outputSize.H, x.DType);
+            var pw = AdaptiveMatrix(x.Size(3), outputSize.W, x.DType);
             y = ph.Matmul(x).Matmul(pw.T);
         }
         return batched ? y : y.Squeeze(0);
@@ -79,9 +79,9 @@ public static partial class Functional
     /// <summary>Adaptive average pooling over the last dim: (N, C, L) or (C, L) → (…, outputSize).</summary>
     public static Tensor AdaptiveAvgPool1d(Tensor input, int outputSize)
     {
-        if (input.Dim is not (2 or 3)) throw new ArgumentException($"AdaptiveAvgPool1d: input must be (N, C, L) or (C, L), got {ShapeUtil.Str(input._shape)}.");
+        if (input.Dim is not (2 or 3)) throw new ArgumentException($"AdaptiveAvgPool1d: input must be (N, C, L) or (C, L), got {ShapeUtil.Str(input.Shape)}.");
         if (outputSize < 1) throw new ArgumentException($"AdaptiveAvgPool1d: output size must be positive, got {outputSize}.");
-        return input.Matmul(AdaptiveMatrix(input._shape[^1], outputSize, input.DType).T);
+        return input.Matmul(AdaptiveMatrix(input.Size(-1), outputSize, input.DType).T);
     }
 
     private static Tensor AdaptiveMatrix(int n, int outN, DType dtype)
@@ -98,7 +98,7 @@ public static partial class Functional
     private static (Tensor X, bool Batched) PoolInput(string op, Tensor input, int dims)
     {
         if (input.Dim != dims && input.Dim != dims - 1)
-            throw new ArgumentException($"{op}: input must be (N, C, H, W) or (C, H, W), got {ShapeUtil.Str(input._shape)}.");
+            throw new ArgumentException($"{op}: input must be (N, C, H, W) or (C, H, W), got {ShapeUtil.Str(input.Shape)}.");
         if (input.DType is not (DType.Float32 or DType.Float64))
             throw new NotSupportedException($"{op}: needs float32 or float64, got {input.DType.Name()}.");
         return input.Dim == dims ? (input, true) : (input.Unsqueeze(0), false);
@@ -106,7 +106,7 @@ public static partial class Functional
 
     private static ConvGeometry PoolGeometry(string op, Tensor x, Size2 k, Size2 s, Size2 p, Size2 d, bool ceilMode)
     {
-        int h = x._shape[2], w = x._shape[3];
+        int h = x.Size(2), w = x.Size(3);
         if (k.H < 1 || k.W < 1 || s.H < 1 || s.W < 1 || d.H < 1 || d.W < 1)
             throw new ArgumentException($"{op}: kernel size {k}, stride {s} and dilation {d} must be positive.");
         if (p.H < 0 || p.W < 0 || p.H > k.H / 2 || p.W > k.W / 2)
@@ -122,17 +122,17 @@ public static partial class Functional
         }
         int oh = OutSize(h, k.H, s.H, p.H, d.H), ow = OutSize(w, k.W, s.W, p.W, d.W);
         if (oh <= 0 || ow <= 0)
-            throw new ArgumentException($"{op}: input {ShapeUtil.Str(x._shape)} is too small for kernel {k} with padding {p} and dilation {d} (output {oh}×{ow}).");
-        return new ConvGeometry(x._shape[1], h, w, k.H, k.W, s.H, s.W, p.H, p.W, d.H, d.W, oh, ow);
+            throw new ArgumentException($"{op}: input {ShapeUtil.Str(x.Shape)} is too small for kernel {k} with padding {p} and dilation {d} (output {oh}×{ow}).");
+        return new ConvGeometry(x.Size(1), h, w, k.H, k.W, s.H, s.W, p.H, p.W, d.H, d.W, oh, ow);
     }
 
     private static (Tensor Y, int[] Indices) MaxPoolCore(Tensor input, ConvGeometry geo, bool withIndices = false)
     {
         var x = input.Contiguous();
-        int planes = x._shape[0] * x._shape[1];
-        var y = Tensor.Empty(x.DType, [x._shape[0], x._shape[1], geo.OH, geo.OW]);
+        int planes = x.Size(0) * x.Size(1);
+        var y = Tensor.Empty(x.DType, [x.Size(0), x.Size(1), geo.OH, geo.OW]);
         var idx = new int[planes * geo.OutPlane];
-        var shape = x._shape;
+        var shape = x.Shape;
         if (!withIndices && x.DType == DType.Float32 && MaxPool2x2.Applies(geo))
         {
             // idx holds which of the four window positions won (row·2 + column), not plane offsets.
@@ -162,12 +162,12 @@ public static partial class Functional
     private static Tensor AvgPoolCore(Tensor input, ConvGeometry geo, bool countIncludePad, int? divisorOverride)
     {
         var x = input.Contiguous();
-        int planes = x._shape[0] * x._shape[1];
-        var y = Tensor.Empty(x.DType, [x._shape[0], x._shape[1], geo.OH, geo.OW]);
+        int planes = x.Size(0) * x.Size(1);
+        var y = Tensor.Empty(x.DType, [x.Size(0), x.Size(1), geo.OH, geo.OW]);
         if (x.DType == DType.Float32) PoolKernels.AvgForward<float>(x, y, geo, planes, countIncludePad, divisorOverride);
         else PoolKernels.AvgForward<double>(x, y, geo, planes, countIncludePad, divisorOverride);
         if (!(GradMode.IsEnabled && input.RequiresGrad)) return y;
-        var shape = x._shape;
+        var shape = x.Shape;
         return y.Record("AvgPool2DBackward", input, g =>
         {
             var gx = Tensor.Empty(g.DType, shape, zero: true);

@@ -20,12 +20,12 @@ public static partial class Functional
     {
         const string op = "Interpolate";
         if (input.Dim != 4)
-            throw new ArgumentException($"{op}: input must be (N, C, H, W), got {ShapeUtil.Str(input._shape)}.");
+            throw new ArgumentException($"{op}: input must be (N, C, H, W), got {ShapeUtil.Str(input.Shape)}.");
         if ((size is null) == (scaleFactor is null))
             throw new ArgumentException($"{op}: give exactly one of size and scale_factor.");
         if (mode == InterpolationMode.Nearest && alignCorners)
             throw new ArgumentException($"{op}: align_corners only applies to bilinear mode.");
-        int h = input._shape[2], w = input._shape[3];
+        int h = input.Size(2), w = input.Size(3);
         int oh, ow;
         double? sh = null, sw = null;
         if (size is Size2 sz) { oh = sz.H; ow = sz.W; }
@@ -36,7 +36,7 @@ public static partial class Functional
             oh = (int)Math.Floor(h * fh); ow = (int)Math.Floor(w * fw);
             sh = 1 / fh; sw = 1 / fw;
         }
-        if (oh < 1 || ow < 1) throw new ArgumentException($"{op}: output size ({oh}, {ow}) must be positive (input {ShapeUtil.Str(input._shape)}).");
+        if (oh < 1 || ow < 1) throw new ArgumentException($"{op}: output size ({oh}, {ow}) must be positive (input {ShapeUtil.Str(input.Shape)}).");
         if (mode == InterpolationMode.Nearest)
             return input.IndexSelect(2, NearestIndex(h, oh, sh)).IndexSelect(3, NearestIndex(w, ow, sw));
         var y = LinearAlong(input, 2, h, oh, sh, alignCorners);
@@ -80,7 +80,7 @@ public static partial class Functional
     public static Tensor Dropout2d(Tensor x, double p = 0.5, bool training = true, Generator? generator = null)
     {
         if (p < 0 || p > 1) throw new ArgumentException($"Dropout2d: probability must be in [0, 1], got {p}.");
-        if (x.Dim is not (3 or 4)) throw new ArgumentException($"Dropout2d: input must be (N, C, H, W) or (C, H, W), got {ShapeUtil.Str(x._shape)}.");
+        if (x.Dim is not (3 or 4)) throw new ArgumentException($"Dropout2d: input must be (N, C, H, W) or (C, H, W), got {ShapeUtil.Str(x.Shape)}.");
         if (!training || p == 0) return x;
         if (p == 1) return x.Mul(0.0);
         var shape = x.Shape;
@@ -98,7 +98,7 @@ public static partial class Functional
     public static Tensor Pad(Tensor input, int[] pad, double value = 0)
     {
         if (pad.Length % 2 != 0 || pad.Length / 2 > input.Dim)
-            throw new ArgumentException($"Pad: padding {ShapeUtil.Str(pad)} must hold (before, after) pairs for at most {input.Dim} trailing dims of input {ShapeUtil.Str(input._shape)}.");
+            throw new ArgumentException($"Pad: padding {ShapeUtil.Str(pad)} must hold (before, after) pairs for at most {input.Dim} trailing dims of input {ShapeUtil.Str(input.Shape)}.");
         var shape = input.Shape;
         var src = input;
         var starts = new int[input.Dim];

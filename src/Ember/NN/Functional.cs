@@ -26,11 +26,11 @@ public static partial class Functional
     private static Tensor LinearCore(Tensor x, Tensor weight, Tensor? bias, bool relu)
     {
         if (weight.Dim != 2)
-            throw new ArgumentException($"Linear: weight must be 2-D (out, in), got {ShapeUtil.Str(weight._shape)}.");
-        if (x.Dim == 0 || x._shape[^1] != weight._shape[1])
-            throw new ArgumentException($"Linear: input shape {ShapeUtil.Str(x._shape)} does not end in in_features={weight._shape[1]} (weight {ShapeUtil.Str(weight._shape)}).");
-        if (bias is not null && (bias.Dim != 1 || bias._shape[0] != weight._shape[0]))
-            throw new ArgumentException($"Linear: bias shape {ShapeUtil.Str(bias._shape)} does not match out_features={weight._shape[0]}.");
+            throw new ArgumentException($"Linear: weight must be 2-D (out, in), got {ShapeUtil.Str(weight.Shape)}.");
+        if (x.Dim == 0 || x.Size(-1) != weight.Size(1))
+            throw new ArgumentException($"Linear: input shape {ShapeUtil.Str(x.Shape)} does not end in in_features={weight.Size(1)} (weight {ShapeUtil.Str(weight.Shape)}).");
+        if (bias is not null && (bias.Dim != 1 || bias.Size(0) != weight.Size(0)))
+            throw new ArgumentException($"Linear: bias shape {ShapeUtil.Str(bias.Shape)} does not match out_features={weight.Size(0)}.");
         if (x.DType != DType.Float32 || weight.DType != DType.Float32 || x.Dim == 1)
         {
             var y = x.Matmul(weight.T);
@@ -39,9 +39,9 @@ public static partial class Functional
         }
         if (x.Dim == 2) return LinearFused(x, weight, bias, relu);
         // (…, in) → (rows, in): one fused product for all leading dims (a view when the rows are dense).
-        var lead = x._shape[..^1];
-        var flat = x.Reshape(-1, x._shape[^1]);
-        return LinearFused(flat, weight, bias, relu).View([.. lead, weight._shape[0]]);
+        var lead = x.Shape[..^1];
+        var flat = x.Reshape(-1, x.Size(-1));
+        return LinearFused(flat, weight, bias, relu).View([.. lead, weight.Size(0)]);
     }
 
     private static Tensor LinearFused(Tensor x, Tensor weight, Tensor? bias, bool relu)
@@ -81,9 +81,9 @@ public static partial class Functional
         if (!weight.IsLeaf || GradMode.IsEnabled || weight.DType != DType.Float32 || g.DType != DType.Float32 || x.DType != DType.Float32)
             return false;
         var grad = weight.Grad;
-        if (grad is not null && (grad.DType != DType.Float32 || !grad.IsContiguous || !ShapeUtil.SameShape(grad._shape, weight._shape)))
+        if (grad is not null && (grad.DType != DType.Float32 || !grad.IsContiguous || !ShapeUtil.SameShape(grad.Shape, weight.Shape)))
             return false;
-        grad ??= weight.Grad = Tensor.Zeros(weight._shape);
+        grad ??= weight.Grad = Tensor.Zeros(weight.Shape);
         Kernels.LinearKernels.AddWeightGrad(g, x, grad, rowSums);
         return true;
     }
@@ -122,6 +122,6 @@ public static partial class Functional
         if (p < 0 || p > 1) throw new ArgumentException($"Dropout: probability must be in [0, 1], got {p}.");
         if (!training || p == 0) return x;
         if (p == 1) return x.Mul(0.0);
-        return x.Mul(Tensor.ScaledBernoulli(x._shape, 1 - p, 1 / (1 - p), x.DType, generator));
+        return x.Mul(Tensor.ScaledBernoulli(x.Shape, 1 - p, 1 / (1 - p), x.DType, generator));
     }
 }

@@ -43,10 +43,10 @@ public static class Init
     /// <summary>(fan_in, fan_out) of a weight: dim 1 and dim 0 times the receptive field (dims 2…).</summary>
     public static (int FanIn, int FanOut) Fans(Tensor t)
     {
-        if (t.Dim < 2) throw new ArgumentException($"Init: fan in/out need a tensor of at least 2 dims, got shape {ShapeUtil.Str(t._shape)}.");
+        if (t.Dim < 2) throw new ArgumentException($"Init: fan in/out need a tensor of at least 2 dims, got shape {ShapeUtil.Str(t.Shape)}.");
         int receptive = 1;
-        for (int i = 2; i < t.Dim; i++) receptive *= t._shape[i];
-        return (t._shape[1] * receptive, t._shape[0] * receptive);
+        for (int i = 2; i < t.Dim; i++) receptive *= t.Size(i);
+        return (t.Size(1) * receptive, t.Size(0) * receptive);
     }
 
     private static Tensor Fill(Tensor t, Tensor values)

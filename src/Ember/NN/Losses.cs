@@ -12,8 +12,8 @@ public static partial class Functional
 
     private static void SameShape(string op, Tensor input, Tensor target)
     {
-        if (!ShapeUtil.SameShape(input._shape, target._shape))
-            throw new ArgumentException($"{op}: input shape {ShapeUtil.Str(input._shape)} and target shape {ShapeUtil.Str(target._shape)} differ.");
+        if (!ShapeUtil.SameShape(input.Shape, target.Shape))
+            throw new ArgumentException($"{op}: input shape {ShapeUtil.Str(input.Shape)} and target shape {ShapeUtil.Str(target.Shape)} differ.");
         Tensor.CheckSameDType(op, input, target);
     }
 
@@ -58,7 +58,7 @@ public static partial class Functional
         var perm = new List<int> { 0 };
         for (int i = 2; i < x.Dim; i++) perm.Add(i);
         perm.Add(1);
-        return x.Permute(perm.ToArray()).Reshape(-1, x._shape[1]);
+        return x.Permute(perm.ToArray()).Reshape(-1, x.Size(1));
     }
 
     /// <summary>Negative log-likelihood of log-probabilities <paramref name="input"/> (N, C[, d…]) at int64 class
@@ -74,13 +74,13 @@ public static partial class Functional
     {
         input.CheckFloating(op);
         target.CheckDType(op, DType.Int64);
-        if (input.Dim < 1) throw new ArgumentException($"{op}: input must have a class dimension, got shape {ShapeUtil.Str(input._shape)}.");
-        int c = input.Dim == 1 ? input._shape[0] : input._shape[1];
-        var expectTarget = input.Dim == 1 ? Array.Empty<int>() : input._shape.Where((_, i) => i != 1).ToArray();
-        if (!ShapeUtil.SameShape(target._shape, expectTarget))
-            throw new ArgumentException($"{op}: target shape {ShapeUtil.Str(target._shape)} does not match input shape {ShapeUtil.Str(input._shape)} (expected {ShapeUtil.Str(expectTarget)}).");
-        if (weight is not null && (weight.Dim != 1 || weight._shape[0] != c))
-            throw new ArgumentException($"{op}: weight shape {ShapeUtil.Str(weight._shape)} does not match {c} classes.");
+        if (input.Dim < 1) throw new ArgumentException($"{op}: input must have a class dimension, got shape {ShapeUtil.Str(input.Shape)}.");
+        int c = input.Dim == 1 ? input.Size(0) : input.Size(1);
+        var expectTarget = input.Dim == 1 ? Array.Empty<int>() : input.Shape.Where((_, i) => i != 1).ToArray();
+        if (!ShapeUtil.SameShape(target.Shape, expectTarget))
+            throw new ArgumentException($"{op}: target shape {ShapeUtil.Str(target.Shape)} does not match input shape {ShapeUtil.Str(input.Shape)} (expected {ShapeUtil.Str(expectTarget)}).");
+        if (weight is not null && (weight.Dim != 1 || weight.Size(0) != c))
+            throw new ArgumentException($"{op}: weight shape {ShapeUtil.Str(weight.Shape)} does not match {c} classes.");
         var flatT = target.Reshape(-1);
         var tv = flatT.Contiguous().ToArray<long>();
         var valid = new bool[tv.Length];
@@ -106,7 +106,7 @@ public static partial class Functional
 
     private static Tensor ReduceWeighted(string op, Tensor lossPerItem, Tensor w, Reduction reduction, Tensor target) => reduction switch
     {
-        Reduction.None => lossPerItem.Reshape(target._shape),
+        Reduction.None => lossPerItem.Reshape(target.Shape),
         Reduction.Sum => lossPerItem.Sum(),
         Reduction.Mean => lossPerItem.Sum().Div(w.Sum()),
         _ => throw new ArgumentOutOfRangeException(nameof(reduction)),
@@ -126,13 +126,13 @@ public static partial class Functional
         var loss = ReduceWeighted("CrossEntropy", nll, w, reduction, target);
         if (labelSmoothing == 0) return loss;
         // Smoothing term: −Σ_c w_c·log p_c per item (0 for ignored items), reduced like the main term.
-        int c = input.Dim == 1 ? input._shape[0] : input._shape[1];
+        int c = input.Dim == 1 ? input.Size(0) : input.Size(1);
         var lp = ClassesLast(logp);                                               // (M, C)
         var valid = target.Reshape(-1).Ne(Tensor.Scalar(ignoreIndex, DType.Int64));
         var smooth = Tensor.Where(valid, (weight is null ? lp : lp.Mul(weight.Detach())).Sum(1).Neg(), 0.0);
         Tensor smoothLoss = reduction switch
         {
-            Reduction.None => smooth.Reshape(target._shape),
+            Reduction.None => smooth.Reshape(target.Shape),
             Reduction.Sum => smooth.Sum(),
             _ => smooth.Sum().Div(w.Sum()),
         };
@@ -141,11 +141,11 @@ public static partial class Functional
 
     private static Tensor CrossEntropyProbabilities(Tensor input, Tensor target, Tensor? weight, Reduction reduction, double labelSmoothing)
     {
-        if (!ShapeUtil.SameShape(input._shape, target._shape))
-            throw new ArgumentException($"CrossEntropy: with probability targets the target shape {ShapeUtil.Str(target._shape)} must equal the input shape {ShapeUtil.Str(input._shape)}; class-index targets must be int64.");
+        if (!ShapeUtil.SameShape(input.Shape, target.Shape))
+            throw new ArgumentException($"CrossEntropy: with probability targets the target shape {ShapeUtil.Str(target.Shape)} must equal the input shape {ShapeUtil.Str(input.Shape)}; class-index targets must be int64.");
         Tensor.CheckSameDType("CrossEntropy", input, target);
         int cdim = input.Dim == 1 ? 0 : 1;
-        int c = input._shape[cdim];
+        int c = input.Size(cdim);
         var t = labelSmoothing > 0 ? target.Mul(1 - labelSmoothing).Add(labelSmoothing / c) : target;
         var logp = input.LogSoftmax(cdim);
         var prod = logp.Mul(t);

@@ -174,8 +174,8 @@ public abstract class Module
         foreach (var (k, t) in own)
         {
             if (!state.TryGetValue(k, out var src)) continue;
-            if (!ShapeUtil.SameShape(src._shape, t._shape))
-                problems.Add($"'{k}': checkpoint shape {ShapeUtil.Str(src._shape)} vs model shape {ShapeUtil.Str(t._shape)}");
+            if (!ShapeUtil.SameShape(src.Shape, t.Shape))
+                problems.Add($"'{k}': checkpoint shape {ShapeUtil.Str(src.Shape)} vs model shape {ShapeUtil.Str(t.Shape)}");
             else if (src.DType != t.DType && !(src.DType.IsFloatingPoint() && t.DType.IsFloatingPoint()))
                 problems.Add($"'{k}': checkpoint dtype {src.DType.Name()} vs model dtype {t.DType.Name()}");
         }

@@ -47,9 +47,9 @@ public abstract class BatchNormBase : Module
     public override Tensor Forward(Tensor input)
     {
         if (!_dims.Contains(input.Dim))
-            throw new ArgumentException($"{_name}: expected {string.Join(" or ", _dims.Select(d => d + "-D"))} input, got {ShapeUtil.Str(input._shape)}.");
-        if (input._shape[1] != NumFeatures)
-            throw new ArgumentException($"{_name}: input {ShapeUtil.Str(input._shape)} has {input._shape[1]} channels, expected {NumFeatures}.");
+            throw new ArgumentException($"{_name}: expected {string.Join(" or ", _dims.Select(d => d + "-D"))} input, got {ShapeUtil.Str(input.Shape)}.");
+        if (input.Size(1) != NumFeatures)
+            throw new ArgumentException($"{_name}: input {ShapeUtil.Str(input.Shape)} has {input.Size(1)} channels, expected {NumFeatures}.");
         bool useBatchStats = Training || RunningMean is null;
         double momentum = Momentum ?? 0;
         if (Training && NumBatchesTracked is not null)

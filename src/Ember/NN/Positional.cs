@@ -37,7 +37,7 @@ public sealed class SinusoidalPositionalEncoding : Module
     public override Tensor Forward(Tensor input)
     {
         if (input.Dim < 2 || input.Size(-1) != Dim || input.Size(-2) > MaxLength)
-            throw new ArgumentException($"SinusoidalPositionalEncoding: expected (…, T ≤ {MaxLength}, {Dim}), got {ShapeUtil.Str(input._shape)}.");
+            throw new ArgumentException($"SinusoidalPositionalEncoding: expected (…, T ≤ {MaxLength}, {Dim}), got {ShapeUtil.Str(input.Shape)}.");
         return _dropout.Call(input.Add(_table.Narrow(0, 0, input.Size(-2))));
     }
 }
@@ -77,7 +77,7 @@ public static class Rotary
     public static Tensor Apply(Tensor x, int offset = 0, double theta = 10000)
     {
         int t = x.Size(-2), d = x.Size(-1);
-        if (d % 2 != 0) throw new ArgumentException($"Rotary.Apply: the last dim must be even, got {ShapeUtil.Str(x._shape)}.");
+        if (d % 2 != 0) throw new ArgumentException($"Rotary.Apply: the last dim must be even, got {ShapeUtil.Str(x.Shape)}.");
         var cos = new double[t * d / 2];
         var sin = new double[t * d / 2];
         for (int p = 0; p < t; p++)
@@ -89,11 +89,11 @@ public static class Rotary
             }
         var c = Tensor.FromArray(cos, t, d / 2).To(x.DType);
         var s = Tensor.FromArray(sin, t, d / 2).To(x.DType);
-        var pairs = x.Reshape([.. x._shape[..^1], d / 2, 2]);
+        var pairs = x.Reshape([.. x.Shape[..^1], d / 2, 2]);
         var even = pairs.Select(-1, 0);
         var odd = pairs.Select(-1, 1);
         var re = even.Mul(c).Sub(odd.Mul(s));
         var im = even.Mul(s).Add(odd.Mul(c));
-        return Tensor.Stack([re, im], -1).Reshape(x._shape);
+        return Tensor.Stack([re, im], -1).Reshape(x.Shape);
     }
 }

@@ -81,7 +81,7 @@ public abstract class RecurrentBase : Module
         string name = GetType().Name;
         bool batched = input.Dim == 3;
         if (input.Dim is not (2 or 3) || input.Size(-1) != InputSize)
-            throw new ArgumentException($"{name}: expected input (L, N, {InputSize}) (or batch-first / unbatched), got {ShapeUtil.Str(input._shape)}.");
+            throw new ArgumentException($"{name}: expected input (L, N, {InputSize}) (or batch-first / unbatched), got {ShapeUtil.Str(input.Shape)}.");
         var x = !batched ? input.Unsqueeze(1) : BatchFirst ? input.Transpose(0, 1) : input;   // (L, N, in)
         int len = x.Size(0), n = x.Size(1), dirs = Bidirectional ? 2 : 1;
         Tensor? State(Tensor? s, string what)
@@ -89,7 +89,7 @@ public abstract class RecurrentBase : Module
             if (s is null) return null;
             var st = batched ? s : s.Unsqueeze(1);
             if (st.Dim != 3 || st.Size(0) != NumLayers * dirs || st.Size(1) != n || st.Size(2) != HiddenSize)
-                throw new ArgumentException($"{name}: {what} must be ({NumLayers * dirs}, {n}, {HiddenSize}), got {ShapeUtil.Str(s._shape)}.");
+                throw new ArgumentException($"{name}: {what} must be ({NumLayers * dirs}, {n}, {HiddenSize}), got {ShapeUtil.Str(s.Shape)}.");
             return st;
         }
         var h0s = State(h0, "h0");

@@ -248,9 +248,9 @@ public sealed class Transformer : Module
     {
         int batchDim = BatchFirst ? 0 : 1;
         if (src.Dim == 3 && tgt.Dim == 3 && src.Size(batchDim) != tgt.Size(batchDim))
-            throw new ArgumentException($"Transformer: src {ShapeUtil.Str(src._shape)} and tgt {ShapeUtil.Str(tgt._shape)} differ in batch size.");
+            throw new ArgumentException($"Transformer: src {ShapeUtil.Str(src.Shape)} and tgt {ShapeUtil.Str(tgt.Shape)} differ in batch size.");
         if (src.Size(-1) != DModel || tgt.Size(-1) != DModel)
-            throw new ArgumentException($"Transformer: src {ShapeUtil.Str(src._shape)} and tgt {ShapeUtil.Str(tgt._shape)} must have d_model = {DModel} features.");
+            throw new ArgumentException($"Transformer: src {ShapeUtil.Str(src.Shape)} and tgt {ShapeUtil.Str(tgt.Shape)} must have d_model = {DModel} features.");
         var memory = Encoder.Forward(src, srcMask, srcKeyPaddingMask);
         return Decoder.Forward(tgt, memory, tgtMask, memoryMask, tgtKeyPaddingMask, memoryKeyPaddingMask, tgtIsCausal);
     }

@@ -209,6 +209,20 @@ public class ElementwiseKernelTests
     public void Float32ErfAndGeluMatchFloat64() => KernelChecks.ErfAndGelu();
 
     [Fact]
+    public unsafe void Transpose4x4MovesRowsToColumns()
+    {
+        var src = new float[4 * 7];
+        for (int i = 0; i < src.Length; i++) src[i] = i + 1;
+        var dst = new float[4 * 5];
+        fixed (float* ps = src, pd = dst) Gemm.Transpose4x4(ps + 2, 7, pd + 1, 5);   // strided rows on both sides
+        for (int r = 0; r < 4; r++)
+            for (int c = 0; c < 4; c++)
+                Assert.Equal(src[c * 7 + 2 + r], dst[r * 5 + 1 + c]);
+        Assert.Equal(0, dst[0]);                                                     // nothing outside the block written
+        Assert.Equal(0, dst[5]);
+    }
+
+    [Fact]
     public void ExpTanhSigmoidWithinTwoUlpAndSoftmaxMatchesFloat64() => KernelChecks.Transcendentals();
 }
 
@@ -219,6 +233,7 @@ public class WidthPathTests
     [Theory]
     [InlineData("DOTNET_EnableAVX512F", "Avx2")]
     [InlineData("DOTNET_EnableAVX2", "Vector128")]
+    [InlineData("DOTNET_EnableAVX", "Vector128")]
     [InlineData("DOTNET_EnableHWIntrinsic", "Scalar")]
     public void KernelChecksPassWithInstructionSetDisabled(string variable, string expectedPath)
     {

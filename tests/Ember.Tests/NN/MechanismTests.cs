@@ -42,23 +42,6 @@ public class MechanismTests
     }
 
     [Fact]
-    public void WorkerThreadsRunUnderTheSettingsOfTheFlowThatStartedTheRegion()
-    {
-        using var scope = EmberSettings.Scope(EmberSettings.Current with { NumThreads = 2, ConvColumns = 777 });
-        var columns = new int[64];
-        var threads = new int[64];
-        Parallelism.ForEach(64, i =>
-        {
-            columns[i] = EmberSettings.Current.ConvColumns;
-            threads[i] = Environment.CurrentManagedThreadId;
-            Thread.SpinWait(20_000);                                      // long enough for the worker to take some
-        });
-        Assert.All(columns, c => Assert.Equal(777, c));
-        if (Environment.ProcessorCount > 1) Assert.True(threads.Distinct().Count() > 1, "the region ran on one thread only");
-        Assert.NotEqual(777, EmberSettings.Global.ConvColumns);
-    }
-
-    [Fact]
     public void FromEnvironmentReadsTheVariablesAndIgnoresBadValues()
     {
         string? saved = Environment.GetEnvironmentVariable("EMBER_NUM_THREADS"), fuse = Environment.GetEnvironmentVariable("EMBER_FUSE");
@@ -151,5 +134,37 @@ public class MechanismTests
         var want = Functional.ComplexDropout(z, 0.3, training: true, new Generator(9)).ToArray<Complex64>();
         Assert.Equal(want, got);
         Assert.Null(new ComplexDropout(0).RandomSource);
+    }
+}
+
+/// <summary>Runs alone (no other test class at the same time), so that Ember's worker pool is free for its regions.</summary>
+[CollectionDefinition("WorkerPoolAlone", DisableParallelization = true)]
+public class WorkerPoolAloneCollection;
+
+/// <summary>Settings reach the worker threads of a parallel region.</summary>
+[Collection("WorkerPoolAlone")]
+public class WorkerSettingsTests
+{
+    [Fact]
+    public void WorkerThreadsRunUnderTheSettingsOfTheFlowThatStartedTheRegion()
+    {
+        using var scope = EmberSettings.Scope(EmberSettings.Current with { NumThreads = 2, ConvColumns = 777 });
+        bool sawWorker = false;
+        // A region runs inline when another one is in flight (other test classes): try until a worker took part.
+        for (int attempt = 0; attempt < 200 && !sawWorker; attempt++)
+        {
+            var columns = new int[64];
+            var threads = new int[64];
+            Parallelism.ForEach(64, i =>
+            {
+                columns[i] = EmberSettings.Current.ConvColumns;
+                threads[i] = Environment.CurrentManagedThreadId;
+                Thread.SpinWait(20_000);                                  // long enough for the worker to take some
+            });
+            Assert.All(columns, c => Assert.Equal(777, c));
+            sawWorker = threads.Distinct().Count() > 1;
+        }
+        if (Environment.ProcessorCount > 1) Assert.True(sawWorker, "no region ran on a worker thread");
+        Assert.NotEqual(777, EmberSettings.Global.ConvColumns);
     }
 }
