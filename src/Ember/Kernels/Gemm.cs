@@ -484,13 +484,15 @@ internal static unsafe partial class Gemm
             else if (csb == 1)
             {
                 // Edge panel: whole vectors of the valid columns, scalars for the rest, zeros past them.
-                int vec = Vector512.IsHardwareAccelerated ? cols & ~15 : Vector256.IsHardwareAccelerated ? cols & ~7 : 0;
+                int vec = Vector512.IsHardwareAccelerated ? cols & ~15 : Vector256.IsHardwareAccelerated ? cols & ~7
+                    : Vector128.IsHardwareAccelerated ? cols & ~3 : 0;
                 for (int p = 0; p < kc; p++)
                 {
                     float* src = b + (long)p * rsb + j0, to = d + p * nr;
                     int j = 0;
                     if (Vector512.IsHardwareAccelerated) for (; j < vec; j += 16) Vector512.Store(Vector512.Load(src + j), to + j);
                     else if (Vector256.IsHardwareAccelerated) for (; j < vec; j += 8) Vector256.Store(Vector256.Load(src + j), to + j);
+                    else if (Vector128.IsHardwareAccelerated) for (; j < vec; j += 4) Vector128.Store(Vector128.Load(src + j), to + j);
                     for (; j < cols; j++) to[j] = src[j];
                     for (; j < nr; j++) to[j] = 0;
                 }

@@ -50,7 +50,8 @@ public sealed record BertConfig(int VocabSize, int NumLabels = 2, int Hidden = 1
 /// <summary>A BERT encoder: word + position + token-type embeddings, LayerNorm and dropout, then post-norm Transformer
 /// encoder layers with GELU; the pooler maps the first ([CLS]) token through Linear + tanh. Input ids are int64 (N, L);
 /// the attention mask follows Hugging Face's convention (1 = a real token, 0 = padding) and defaults to
-/// <c>ids != pad_id</c>. All matrices start from N(0, 0.02), biases at zero, as BERT does.</summary>
+/// <c>ids != pad_id</c>. All matrices start from N(0, 0.02), biases at zero, as BERT does.
+/// Shape: token ids (N, L) int64 → pooled output (N, hidden) (Encode also gives the hidden states (N, L, hidden)).</summary>
 public sealed class BertModel : Module
 {
     /// <summary>The configuration the model was built from.</summary>

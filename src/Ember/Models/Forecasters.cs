@@ -22,7 +22,7 @@ public enum ForecasterKind
 /// <item><description>CNN: two 1-D convolutions (kernel 5, same padding, ReLU) over time, flattened into a linear head.</description></item>
 /// <item><description>Transformer: features projected to d_model, learned positions, a pre-norm encoder with causal
 /// self-attention; the last step feeds the head.</description></item>
-/// </list></summary>
+/// </list> Shape: window (N, W, F), and for a hybrid the forecast day's covariates (N, C) → (N, outputs).</summary>
 public sealed class Forecaster : Module
 {
     /// <summary>The sequence backbone.</summary>

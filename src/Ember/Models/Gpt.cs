@@ -173,7 +173,8 @@ public sealed class CausalSelfAttention : Module
     }
 }
 
-/// <summary>One pre-norm GPT block: x + attn(ln_1(x)), then x + mlp(ln_2(x)) with a 4× GELU MLP.</summary>
+/// <summary>One pre-norm GPT block: x + attn(ln_1(x)), then x + mlp(ln_2(x)) with a 4× GELU MLP.
+/// Shape: (B, T, E) → (B, T, E).</summary>
 public sealed class GptBlock : Module
 {
     private readonly LayerNorm _ln1, _ln2;

@@ -50,7 +50,8 @@ public sealed record Seq2SeqConfig(int SrcVocabSize, int TgtVocabSize, int DMode
 
 /// <summary>An encoder–decoder Transformer (Vaswani et al., 2017): token embeddings scaled by √d_model plus sinusoidal
 /// positions, <see cref="NN.Transformer"/> (batch-first) with padding masks built from the pad id and a causal mask on
-/// the target, and a linear projection to target-vocabulary logits. Token ids are int64 (N, S) and (N, T).</summary>
+/// the target, and a linear projection to target-vocabulary logits. Token ids are int64 (N, S) and (N, T).
+/// Shape: source ids (N, S) and target ids (N, T), int64 → logits (N, T, vocab).</summary>
 public sealed class Seq2SeqTransformer : Module
 {
     /// <summary>The configuration the model was built from.</summary>

@@ -32,7 +32,7 @@ public sealed class SqueezeExcitation : Module
 
 /// <summary>The residual block of ResNet-18/34 (He et al., 2016): 3×3 conv-BN-ReLU, 3×3 conv-BN, plus the input
 /// (through a 1×1 conv-BN projection when the stride or width changes), then ReLU. Optional squeeze-excitation on
-/// the residual branch.</summary>
+/// the residual branch. Shape: (N, inPlanes, H, W) → (N, planes, H/stride, W/stride).</summary>
 public sealed class BasicBlock : Module
 {
     /// <summary>Output channels per <c>planes</c>: 1 (two 3×3 convolutions keep the width).</summary>
@@ -173,7 +173,8 @@ public sealed class ResNet : Module
     }
 }
 
-/// <summary>Two 3×3 conv-BN-ReLU layers, the unit of U-Net's encoder and decoder.</summary>
+/// <summary>Two 3×3 conv-BN-ReLU layers, the unit of U-Net's encoder and decoder.
+/// Shape: (N, C_in, H, W) → (N, C_out, H, W).</summary>
 public sealed class DoubleConv : Module
 {
     private readonly Sequential _body;

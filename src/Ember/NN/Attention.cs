@@ -4,7 +4,8 @@ namespace Ember.NN;
 /// keys and values are projected (one packed in_proj of 3·E rows when key and value have E features), split into
 /// heads, attended with scaled dot products and projected back by out_proj. Sequences are (L, N, E) by default or
 /// (N, L, E) with <c>batchFirst</c>. Masks follow PyTorch's convention here: in <c>attnMask</c> (L, S) or
-/// (N·H, L, S) and <c>keyPaddingMask</c> (N, S), a bool true means "may NOT attend"; a float mask is added.</summary>
+/// (N·H, L, S) and <c>keyPaddingMask</c> (N, S), a bool true means "may NOT attend"; a float mask is added.
+/// Shape: query (L, N, E), key (S, N, kdim), value (S, N, vdim) (batch-first: N first) → output like query, and when asked the weights (N, L, S) averaged over heads or (N, H, L, S).</summary>
 public sealed class MultiheadAttention : Module
 {
     /// <summary>Model width E.</summary>

@@ -246,7 +246,7 @@ public sealed class ComplexConvTranspose2d : Module
 /// <summary>Complex batch normalization (Trabelsi et al. §3.5): each channel is centred and whitened by the inverse
 /// square root of its 2×2 covariance of (real, imaginary) parts, then scaled by a learned symmetric 2×2 γ (γrr = γii =
 /// 1/√2, γri = 0 at start) and shifted by a complex β. Running mean and covariance (momentum as BatchNorm) serve eval
-/// mode. Input (N, C, H, W) or (N, C).</summary>
+/// mode. Input (N, C, H, W) or (N, C). Shape: complex (N, C, H, W) → the same.</summary>
 public sealed class ComplexBatchNorm2d : Module
 {
     /// <summary>Channels C.</summary>
@@ -349,7 +349,7 @@ public sealed class ComplexBatchNorm2d : Module
 }
 
 /// <summary>"Naive" complex batch normalization: independent real BatchNorm2d on the real and imaginary parts (no
-/// whitening of their correlation).</summary>
+/// whitening of their correlation). Shape: complex (N, C, H, W) → the same.</summary>
 public sealed class NaiveComplexBatchNorm2d : Module
 {
     private readonly BatchNorm2d _re, _im;
@@ -370,28 +370,29 @@ public sealed class NaiveComplexBatchNorm2d : Module
     }
 }
 
-/// <summary>CReLU activation module.</summary>
+/// <summary>CReLU activation module. Shape: complex (*) → (*).</summary>
 public sealed class CRelu : Module
 {
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.CRelu(input);
 }
 
-/// <summary>zReLU activation module.</summary>
+/// <summary>zReLU activation module. Shape: complex (*) → (*).</summary>
 public sealed class ZRelu : Module
 {
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.ZRelu(input);
 }
 
-/// <summary>Complex cardioid activation module.</summary>
+/// <summary>Complex cardioid activation module. Shape: complex (*) → (*).</summary>
 public sealed class Cardioid : Module
 {
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.Cardioid(input);
 }
 
-/// <summary>modReLU with one learned real bias per feature/channel (dim 1), initialized to 0.</summary>
+/// <summary>modReLU with one learned real bias per feature/channel (dim 1), initialized to 0.
+/// Shape: complex (*, features) → the same.</summary>
 public sealed class ModRelu : Module
 {
     /// <summary>Learnable per-feature bias b of ReLU(|z| + b)·z/|z|.</summary>
@@ -413,14 +414,15 @@ public sealed class ModRelu : Module
     }
 }
 
-/// <summary>Max pooling by modulus.</summary>
+/// <summary>Max pooling by modulus. Shape: complex (N, C, H, W) → (N, C, H_out, W_out), as MaxPool2d.</summary>
 public sealed class ComplexMaxPool2d(Size2 kernelSize, Size2? stride = null, Size2? padding = null) : Module
 {
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Functional.ComplexMaxPool2d(input, kernelSize, stride, padding);
 }
 
-/// <summary>Average pooling of real and imaginary parts.</summary>
+/// <summary>Average pooling of real and imaginary parts.
+/// Shape: complex (N, C, H, W) → (N, C, H_out, W_out), as AvgPool2d.</summary>
 public sealed class ComplexAvgPool2d(Size2 kernelSize, Size2? stride = null, Size2? padding = null) : Module
 {
     /// <inheritdoc/>

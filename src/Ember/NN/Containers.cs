@@ -1,6 +1,6 @@
 namespace Ember.NN;
 
-/// <summary>Applies modules in order.</summary>
+/// <summary>Applies modules in order. Shape: what the first layer takes → what the last returns.</summary>
 public sealed class Sequential : Module
 {
     private readonly List<Module> _layers = new();
@@ -36,7 +36,8 @@ public sealed class Sequential : Module
     public override bool HoldsActivations => _layers.Exists(l => l.HoldsActivations);
 }
 
-/// <summary>A list of submodules registered as 0, 1, … (no forward of its own).</summary>
+/// <summary>A list of submodules registered as 0, 1, … (no forward of its own).
+/// Shape: none of its own (it has no forward).</summary>
 public sealed class ModuleList : Module, IEnumerable<Module>
 {
     private readonly List<Module> _items = new();
@@ -62,7 +63,7 @@ public sealed class ModuleList : Module, IEnumerable<Module>
     public IEnumerator<Module> GetEnumerator() => _items.GetEnumerator();
     System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
 }
-/// <summary>Submodules by name (no forward of its own).</summary>
+/// <summary>Submodules by name (no forward of its own). Shape: none of its own (it has no forward).</summary>
 public sealed class ModuleDict : Module
 {
     private readonly Dictionary<string, Module> _items = new();
@@ -88,7 +89,8 @@ public sealed class Identity : Module
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => input;
 }
-/// <summary>Flattens dims start..end (default: all but the batch dim).</summary>
+/// <summary>Flattens dims start..end (default: all but the batch dim).
+/// Shape: (N, d₁, …, dₖ) → (N, d₁·…·dₖ) with the defaults; in general dims startDim…endDim become one.</summary>
 public sealed class Flatten(int startDim = 1, int endDim = -1) : Module
 {
     /// <inheritdoc/>

@@ -111,7 +111,8 @@ public sealed class Conv1d : Module
         (Dilation != 1 ? $", dilation={Dilation}" : "") + (Groups != 1 ? $", groups={Groups}" : "") + (Bias is null ? ", bias=False" : "");
 }
 
-/// <summary>2-D transposed convolution layer (PyTorch's <c>nn.ConvTranspose2d</c>): weight (C_in, C_out/groups, kH, kW).</summary>
+/// <summary>2-D transposed convolution layer (PyTorch's <c>nn.ConvTranspose2d</c>): weight (C_in, C_out/groups, kH, kW).
+/// Shape: (N, C_in, H, W) → (N, C_out, H_out, W_out) with H_out = (H − 1)·s − 2p + d(k − 1) + output_padding + 1, W_out alike.</summary>
 public sealed class ConvTranspose2d : Module
 {
     /// <summary>Input channels C_in.</summary>

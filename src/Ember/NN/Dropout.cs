@@ -1,6 +1,6 @@
 namespace Ember.NN;
 
-/// <summary>Channel dropout layer; identity in eval mode.</summary>
+/// <summary>Channel dropout layer; identity in eval mode. Shape: (N, C, H, W) or (C, H, W) → the same.</summary>
 public sealed class Dropout2d : Module
 {
     /// <inheritdoc/>
@@ -25,7 +25,7 @@ public sealed class Dropout2d : Module
     protected override string ExtraRepr() => $"p={P}";
 }
 
-/// <summary>Inverted dropout; identity in eval mode.</summary>
+/// <summary>Inverted dropout; identity in eval mode. Shape: (*) → (*).</summary>
 public sealed class Dropout : Module
 {
     /// <inheritdoc/>

@@ -194,7 +194,8 @@ public static partial class Functional
     }
 }
 
-/// <summary>Loss modules wrapping <see cref="Functional"/>; each takes (input, target).</summary>
+/// <summary>Loss modules wrapping <see cref="Functional"/>; each takes (input, target).
+/// Shape: input and target as each loss documents → a scalar, or per element with Reduction.None.</summary>
 public abstract class Loss : Module
 {
     /// <summary>The loss of <paramref name="input"/> against <paramref name="target"/>.</summary>

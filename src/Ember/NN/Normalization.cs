@@ -2,7 +2,8 @@ namespace Ember.NN;
 
 /// <summary>Batch normalization (shared by <see cref="BatchNorm1d"/> and <see cref="BatchNorm2d"/>): learnable
 /// per-channel γ, β; running mean/variance buffers updated in training (momentum null = cumulative average, as
-/// PyTorch); num_batches_tracked kept for checkpoint compatibility with PyTorch.</summary>
+/// PyTorch); num_batches_tracked kept for checkpoint compatibility with PyTorch.
+/// Shape: (N, C) or (N, C, L) for BatchNorm1d, (N, C, H, W) for BatchNorm2d → the same.</summary>
 public abstract class BatchNormBase : Module
 {
     /// <inheritdoc/>
@@ -110,7 +111,7 @@ public sealed class LayerNorm : Module
     /// <inheritdoc/>
     protected override string ExtraRepr() => $"({string.Join(", ", NormalizedShape)},), eps={Eps}, elementwise_affine={(Weight is not null ? "True" : "False")}";
 }
-/// <summary>Group normalization with per-channel γ, β.</summary>
+/// <summary>Group normalization with per-channel γ, β. Shape: (N, C, *) → the same.</summary>
 public sealed class GroupNorm : Module
 {
     /// <inheritdoc/>
@@ -143,7 +144,8 @@ public sealed class GroupNorm : Module
     protected override string ExtraRepr() => $"{NumGroups}, {NumChannels}, eps={Eps}, affine={(Weight is not null ? "True" : "False")}";
 }
 
-/// <summary>RMS normalization over the last dim with a learnable scale (PyTorch's <c>nn.RMSNorm</c>).</summary>
+/// <summary>RMS normalization over the last dim with a learnable scale (PyTorch's <c>nn.RMSNorm</c>).
+/// Shape: (*, dim) → the same.</summary>
 public sealed class RMSNorm : Module
 {
     /// <summary>Added to the mean square before the square root.</summary>

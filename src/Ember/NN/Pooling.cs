@@ -1,6 +1,7 @@
 namespace Ember.NN;
 
-/// <summary>2-D max pooling layer.</summary>
+/// <summary>2-D max pooling layer.
+/// Shape: (N, C, H, W) or (C, H, W) → (N, C, H_out, W_out) with H_out = ⌊(H + 2p − d(k − 1) − 1)/s⌋ + 1 (⌈⌉ in ceil mode), W_out alike.</summary>
 public sealed class MaxPool2d(Size2 kernelSize, Size2? stride = null, Size2? padding = null, Size2? dilation = null, bool ceilMode = false) : Module
 {
     /// <inheritdoc/>
@@ -16,7 +17,8 @@ public sealed class MaxPool2d(Size2 kernelSize, Size2? stride = null, Size2? pad
     /// <inheritdoc/>
     protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding ?? 0}";
 }
-/// <summary>1-D max pooling layer.</summary>
+/// <summary>1-D max pooling layer.
+/// Shape: (N, C, L) or (C, L) → (N, C, L_out) with L_out = ⌊(L + 2p − d(k − 1) − 1)/s⌋ + 1 (⌈⌉ in ceil mode).</summary>
 public sealed class MaxPool1d(int kernelSize, int? stride = null, int padding = 0, int dilation = 1, bool ceilMode = false) : Module
 {
     /// <inheritdoc/>
@@ -27,7 +29,8 @@ public sealed class MaxPool1d(int kernelSize, int? stride = null, int padding = 
     /// <inheritdoc/>
     protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding}";
 }
-/// <summary>2-D average pooling layer.</summary>
+/// <summary>2-D average pooling layer.
+/// Shape: (N, C, H, W) or (C, H, W) → (N, C, H_out, W_out) with H_out = ⌊(H + 2p − k)/s⌋ + 1 (⌈⌉ in ceil mode), W_out alike.</summary>
 public sealed class AvgPool2d(Size2 kernelSize, Size2? stride = null, Size2? padding = null, bool ceilMode = false, bool countIncludePad = true) : Module
 {
     /// <inheritdoc/>
@@ -38,7 +41,8 @@ public sealed class AvgPool2d(Size2 kernelSize, Size2? stride = null, Size2? pad
     /// <inheritdoc/>
     protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding ?? 0}";
 }
-/// <summary>1-D average pooling layer.</summary>
+/// <summary>1-D average pooling layer.
+/// Shape: (N, C, L) or (C, L) → (N, C, L_out) with L_out = ⌊(L + 2p − k)/s⌋ + 1 (⌈⌉ in ceil mode).</summary>
 public sealed class AvgPool1d(int kernelSize, int? stride = null, int padding = 0, bool ceilMode = false, bool countIncludePad = true) : Module
 {
     /// <inheritdoc/>
@@ -49,7 +53,8 @@ public sealed class AvgPool1d(int kernelSize, int? stride = null, int padding = 
     /// <inheritdoc/>
     protected override string ExtraRepr() => $"kernel_size={kernelSize}, stride={stride ?? kernelSize}, padding={padding}";
 }
-/// <summary>Adaptive average pooling to a fixed output size.</summary>
+/// <summary>Adaptive average pooling to a fixed output size.
+/// Shape: (N, C, H, W) or (C, H, W) → (N, C, output H, output W).</summary>
 public sealed class AdaptiveAvgPool2d(Size2 outputSize) : Module
 {
     /// <inheritdoc/>
@@ -60,7 +65,7 @@ public sealed class AdaptiveAvgPool2d(Size2 outputSize) : Module
     /// <inheritdoc/>
     protected override string ExtraRepr() => $"output_size={outputSize}";
 }
-/// <summary>Adaptive average pooling over the last dim.</summary>
+/// <summary>Adaptive average pooling over the last dim. Shape: (N, C, L) or (C, L) → (N, C, output size).</summary>
 public sealed class AdaptiveAvgPool1d(int outputSize) : Module
 {
     /// <inheritdoc/>

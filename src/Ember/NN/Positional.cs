@@ -1,7 +1,8 @@
 namespace Ember.NN;
 
 /// <summary>Adds the fixed sinusoidal position encoding of Vaswani et al. (2017) to (…, T, D) inputs:
-/// PE[t, 2i] = sin(t / 10000^(2i/D)), PE[t, 2i+1] = cos(t / 10000^(2i/D)). Optional dropout after the sum.</summary>
+/// PE[t, 2i] = sin(t / 10000^(2i/D)), PE[t, 2i+1] = cos(t / 10000^(2i/D)). Optional dropout after the sum.
+/// Shape: (N, L, dim) → the same.</summary>
 public sealed class SinusoidalPositionalEncoding : Module
 {
     /// <summary>Model width.</summary>
@@ -42,7 +43,8 @@ public sealed class SinusoidalPositionalEncoding : Module
     }
 }
 
-/// <summary>Learned absolute position embeddings added to (…, T, D) inputs (GPT-2's wpe).</summary>
+/// <summary>Learned absolute position embeddings added to (…, T, D) inputs (GPT-2's wpe).
+/// Shape: (N, L, dim) → the same.</summary>
 public sealed class LearnedPositionalEncoding : Module
 {
     /// <summary>The learned position table.</summary>

@@ -17,7 +17,8 @@ public enum RecurrentMode
 /// names (weight_ih_l{k}[_reverse], weight_hh_l{k}, bias_ih_l{k}, bias_hh_l{k}; gate order i, f, g, o for LSTM and
 /// r, z, n for GRU). Input (L, N, H_in), or (N, L, H_in) with <c>batchFirst</c>, or unbatched (L, H_in). Each layer
 /// projects the whole input sequence at once, then steps through time with the hidden-to-hidden product;
-/// gradients flow through time by autograd. Dropout (training only) applies between layers.</summary>
+/// gradients flow through time by autograd. Dropout (training only) applies between layers.
+/// Shape: input (L, N, H_in) → output (L, N, D·H_out) with D = 2 when bidirectional (batch-first: N first; unbatched: no N), and the final hidden (and LSTM cell) state (D·num_layers, N, H_out).</summary>
 public abstract class RecurrentBase : Module
 {
     /// <summary>Features of the input H_in.</summary>

@@ -11,7 +11,8 @@ public enum TransformerActivation
 
 /// <summary>One encoder layer (PyTorch's <c>nn.TransformerEncoderLayer</c>, same parameter names): self-attention and a
 /// feed-forward block, each with dropout and a residual connection; LayerNorm after each (post-norm, the original
-/// Transformer) or before each (<c>normFirst</c>, pre-norm as in GPT-2).</summary>
+/// Transformer) or before each (<c>normFirst</c>, pre-norm as in GPT-2).
+/// Shape: src (S, N, E), or (N, S, E) with batch-first → the same.</summary>
 public sealed class TransformerEncoderLayer : Module
 {
     /// <summary>The self-attention block (PyTorch's <c>self_attn</c>).</summary>
@@ -74,7 +75,8 @@ public sealed class TransformerEncoderLayer : Module
 }
 
 /// <summary>One decoder layer (PyTorch's <c>nn.TransformerDecoderLayer</c>): masked self-attention, cross-attention
-/// over the encoder's output (memory), and a feed-forward block, each with residual and LayerNorm (post- or pre-norm).</summary>
+/// over the encoder's output (memory), and a feed-forward block, each with residual and LayerNorm (post- or pre-norm).
+/// Shape: tgt (T, N, E) and memory (S, N, E), or batch-first (N, T, E) and (N, S, E) → like tgt.</summary>
 public sealed class TransformerDecoderLayer : Module
 {
     /// <summary>The masked self-attention block (PyTorch's <c>self_attn</c>).</summary>
@@ -143,7 +145,8 @@ public sealed class TransformerDecoderLayer : Module
 }
 
 /// <summary>A stack of encoder layers (PyTorch's <c>nn.TransformerEncoder</c>: parameters <c>layers.{i}.…</c> and an
-/// optional final <c>norm</c>, which pre-norm stacks need because their last residual is not normalized).</summary>
+/// optional final <c>norm</c>, which pre-norm stacks need because their last residual is not normalized).
+/// Shape: (S, N, E), or (N, S, E) with batch-first layers → the same.</summary>
 public sealed class TransformerEncoder : Module
 {
     /// <summary>The stacked encoder layers.</summary>
@@ -173,7 +176,8 @@ public sealed class TransformerEncoder : Module
     }
 }
 
-/// <summary>A stack of decoder layers (PyTorch's <c>nn.TransformerDecoder</c>) with an optional final <c>norm</c>.</summary>
+/// <summary>A stack of decoder layers (PyTorch's <c>nn.TransformerDecoder</c>) with an optional final <c>norm</c>.
+/// Shape: tgt (T, N, E) and memory (S, N, E) (batch-first layers: N first) → like tgt.</summary>
 public sealed class TransformerDecoder : Module
 {
     /// <summary>The stacked decoder layers.</summary>
@@ -208,7 +212,8 @@ public sealed class TransformerDecoder : Module
 /// <summary>The encoder–decoder Transformer of Vaswani et al. (PyTorch's <c>nn.Transformer</c>, same parameter names,
 /// shapes and masks): an encoder stack and a decoder stack, each closed by a LayerNorm; every matrix parameter is
 /// Xavier-uniform initialized as PyTorch does. Embeddings, positions and the output projection belong to the model
-/// that uses it (see <c>Ember.Models.Seq2SeqTransformer</c>).</summary>
+/// that uses it (see <c>Ember.Models.Seq2SeqTransformer</c>).
+/// Shape: src (S, N, E) and tgt (T, N, E), or (N, S, E) and (N, T, E) with batch-first → like tgt.</summary>
 public sealed class Transformer : Module
 {
     /// <summary>The encoder stack.</summary>

@@ -1,6 +1,7 @@
 namespace Ember.NN;
 
-/// <summary>Resizing layer (PyTorch's <c>nn.Upsample</c>): a fixed output size or a scale factor; nearest or bilinear.</summary>
+/// <summary>Resizing layer (PyTorch's <c>nn.Upsample</c>): a fixed output size or a scale factor; nearest or bilinear.
+/// Shape: (N, C, H, W) → (N, C, H_out, W_out): the given size, or ⌊H·scale_h⌋ × ⌊W·scale_w⌋.</summary>
 public sealed class Upsample : Module
 {
     /// <summary>Output size, or null when <see cref="ScaleFactor"/> is given.</summary>
