@@ -12,16 +12,12 @@ internal static class EvaluateCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Argument<string>("CHECKPOINT") { Description = "a checkpoint written by 'ember train'" };
-        var data = Opt.ExistingPath("--data", "an MNIST-format folder or a CSV file", required: true);
-        var split = Opt.Choice("--split", "test", "which IDX split to read", "test", "train");
-        var command = new Command("evaluate", "Reports a checkpoint's loss, accuracy and confusion matrix on a data set.") { checkpoint, data, split };
+        var command = new Command("evaluate", "Reports a checkpoint's loss, accuracy and confusion matrix on a data set.");
+        var inputs = new Checkpoints.MlpDataArguments(command);
         command.SetAction(p =>
         {
             var ui = new Terminal(quiet: false);
-            string path = p.GetValue(checkpoint)!;
-            var (model, meta) = Checkpoints.LoadMlp(path);
-            var (x, yMaybe, enc) = Checkpoints.LoadFor(p.GetValue(data)!, meta, path, p.GetValue(split) == "train", withTarget: true);
+            var (model, _, x, yMaybe, enc) = inputs.Load(p, withTarget: true);
             var y = yMaybe!;
             if (x.NumEl / x.Size(0) != model.Config.InFeatures)
                 throw new UsageException($"evaluate: the checkpoint expects {model.Config.InFeatures} input features, the data has {x.NumEl / x.Size(0)}");

@@ -11,17 +11,15 @@ internal static class PredictCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Argument<string>("CHECKPOINT") { Description = "a checkpoint written by 'ember train'" };
-        var data = Opt.ExistingPath("--data", "an MNIST-format folder or a CSV file", required: true);
-        var split = Opt.Choice("--split", "test", "which IDX split to read", "test", "train");
+        var command = new Command("predict", "Writes a checkpoint's predictions (index,prediction,confidence rows) to CSV.");
+        var inputs = new Checkpoints.MlpDataArguments(command);
         var outPath = Opt.Text("--out", "predictions.csv", "output CSV", "FILE");
-        var command = new Command("predict", "Writes a checkpoint's predictions (index,prediction,confidence rows) to CSV.") { checkpoint, data, split, outPath };
+        command.Add(outPath);
         command.SetAction(p =>
         {
             var ui = new Terminal(quiet: false);
-            string path = p.GetValue(checkpoint)!, output = p.GetValue(outPath)!;
-            var (model, meta) = Checkpoints.LoadMlp(path);
-            var (x, _, enc) = Checkpoints.LoadFor(p.GetValue(data)!, meta, path, p.GetValue(split) == "train", withTarget: false);
+            string output = p.GetValue(outPath)!;
+            var (model, meta, x, _, enc) = inputs.Load(p, withTarget: false);
             bool regression = meta.TryGetValue("task", out var task) && task == "regression";
             var lines = new List<string> { regression ? "index,prediction" : "index,prediction,confidence" };
             using (Tensor.NoGrad())

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using Ember.Data;
 using Ember.IO;
 using Ember.Models;
@@ -9,6 +10,31 @@ namespace Ember.Cli.Infrastructure;
 /// <summary>Loading the checkpoints and data sets the commands take.</summary>
 internal static class Checkpoints
 {
+    /// <summary>The arguments 'ember evaluate' and 'ember predict' share: the checkpoint, --data and --split, added to
+    /// <paramref name="command"/>.</summary>
+    public sealed class MlpDataArguments
+    {
+        public Argument<string> Checkpoint { get; } = new("CHECKPOINT") { Description = "a checkpoint written by 'ember train'" };
+        public Option<string?> Data { get; } = Opt.ExistingPath("--data", "an MNIST-format folder or a CSV file", required: true);
+        public Option<string> Split { get; } = Opt.Choice("--split", "test", "which IDX split to read", "test", "train");
+
+        public MlpDataArguments(Command command)
+        {
+            command.Add(Checkpoint);
+            command.Add(Data);
+            command.Add(Split);
+        }
+
+        /// <summary>The model and its metadata, and the data through its preprocessing.</summary>
+        public (Models.Mlp Model, Dictionary<string, string> Meta, Tensor X, Tensor? Y, TabularEncoder? Encoder) Load(ParseResult p, bool withTarget)
+        {
+            string path = p.GetValue(Checkpoint)!;
+            var (model, meta) = LoadMlp(path);
+            var (x, y, enc) = LoadFor(p.GetValue(Data)!, meta, path, p.GetValue(Split) == "train", withTarget);
+            return (model, meta, x, y, enc);
+        }
+    }
+
     /// <summary>An MLP checkpoint written by 'ember train', in eval mode, with its metadata.</summary>
     public static (Mlp Model, Dictionary<string, string> Meta) LoadMlp(string path)
     {
