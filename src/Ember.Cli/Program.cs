@@ -24,6 +24,7 @@ public static partial class Program
             TrainCommand.Create(),
             EvaluateCommand.Create(),
             PredictCommand.Create(),
+            ExportCommand.Create(),
             TabularCommand.Create(),
             BeamformingCommand.Create(),
             InfoCommand.Create(),

@@ -60,6 +60,9 @@ public sealed class Mlp : Module
     /// <summary>The configuration the model was built from.</summary>
     public MlpConfig Config { get; }
 
+    /// <summary>The layers: Flatten, then [Linear, activation, Dropout] per hidden width, then the output Linear.</summary>
+    public Sequential Network => _net;
+
     /// <summary>The network of <paramref name="config"/>, initialized from <paramref name="generator"/>.</summary>
     public Mlp(MlpConfig config, Generator? generator = null)
     {

@@ -39,44 +39,54 @@ public sealed class SiLU : Activation
 /// <summary>x for x ≥ 0, negativeSlope · x below (PyTorch's <c>nn.LeakyReLU</c>). Shape: (*) → (*).</summary>
 public sealed class LeakyReLU(double negativeSlope = 0.01) : Activation
 {
+    /// <summary>The slope below zero.</summary>
+    public double NegativeSlope { get; } = negativeSlope;
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Functional.LeakyRelu(input, negativeSlope);
+    public override Tensor Forward(Tensor input) => Functional.LeakyRelu(input, NegativeSlope);
     /// <inheritdoc/>
-    protected override string ExtraRepr() => $"negative_slope={negativeSlope}";
+    protected override string ExtraRepr() => $"negative_slope={NegativeSlope}";
 }
 
 /// <summary>x for x &gt; 0, alpha · (e^x − 1) below (PyTorch's <c>nn.ELU</c>). Shape: (*) → (*).</summary>
 public sealed class ELU(double alpha = 1) : Activation
 {
+    /// <summary>The saturation value below zero is −alpha.</summary>
+    public double Alpha { get; } = alpha;
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Functional.Elu(input, alpha);
+    public override Tensor Forward(Tensor input) => Functional.Elu(input, Alpha);
     /// <inheritdoc/>
-    protected override string ExtraRepr() => $"alpha={alpha}";
+    protected override string ExtraRepr() => $"alpha={Alpha}";
 }
 
 /// <summary>GELU, exact (erf) or with the tanh approximation (PyTorch's <c>nn.GELU</c>). Shape: (*) → (*).</summary>
 public sealed class GELU(bool tanhApproximation = false) : Activation
 {
+    /// <summary>The tanh approximation instead of the exact (erf) form.</summary>
+    public bool TanhApproximation { get; } = tanhApproximation;
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Functional.Gelu(input, tanhApproximation);
+    public override Tensor Forward(Tensor input) => Functional.Gelu(input, TanhApproximation);
     /// <inheritdoc/>
-    protected override string ExtraRepr() => tanhApproximation ? "approximate='tanh'" : "";
+    protected override string ExtraRepr() => TanhApproximation ? "approximate='tanh'" : "";
 }
 
 /// <summary>Softmax along <c>dim</c> (PyTorch's <c>nn.Softmax</c>). Shape: (*) → (*).</summary>
 public sealed class Softmax(int dim) : Activation
 {
+    /// <summary>The dimension normalized over.</summary>
+    public int Dim { get; } = dim;
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => input.Softmax(dim);
+    public override Tensor Forward(Tensor input) => input.Softmax(Dim);
     /// <inheritdoc/>
-    protected override string ExtraRepr() => $"dim={dim}";
+    protected override string ExtraRepr() => $"dim={Dim}";
 }
 
 /// <summary>Log-softmax along <c>dim</c> (PyTorch's <c>nn.LogSoftmax</c>). Shape: (*) → (*).</summary>
 public sealed class LogSoftmax(int dim) : Activation
 {
+    /// <summary>The dimension normalized over.</summary>
+    public int Dim { get; } = dim;
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => input.LogSoftmax(dim);
+    public override Tensor Forward(Tensor input) => input.LogSoftmax(Dim);
     /// <inheritdoc/>
-    protected override string ExtraRepr() => $"dim={dim}";
+    protected override string ExtraRepr() => $"dim={Dim}";
 }

@@ -96,8 +96,13 @@ public sealed class Flatten(int startDim = 1, int endDim = -1) : Module
     /// <inheritdoc/>
     public override bool HoldsActivations => false;
 
+    /// <summary>First dimension merged.</summary>
+    public int StartDim { get; } = startDim;
+    /// <summary>Last dimension merged (−1: the last).</summary>
+    public int EndDim { get; } = endDim;
+
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => input.Flatten(startDim, endDim);
+    public override Tensor Forward(Tensor input) => input.Flatten(StartDim, EndDim);
     /// <inheritdoc/>
-    protected override string ExtraRepr() => $"start_dim={startDim}, end_dim={endDim}";
+    protected override string ExtraRepr() => $"start_dim={StartDim}, end_dim={EndDim}";
 }

@@ -24,6 +24,7 @@ public partial class CliErrorTests
         (["train"], ["--data", Missing], Missing),
         (["evaluate"], [Missing + "/m.safetensors", "--data", Missing], Missing),
         (["predict"], [Missing + "/m.safetensors", "--data", Missing], Missing),
+        (["export"], [Missing + "/m.safetensors"], Missing),
         (["tabular", "train"], [Missing + ".csv", "--target", "y"], Missing),
         (["tabular", "predict"], [Missing + "/m.safetensors", Missing + ".csv"], Missing),
         (["tabular", "explain"], [Missing + "/m.safetensors", Missing + ".csv", "--row", "0"], Missing),

@@ -1,0 +1,296 @@
+using System.Runtime.InteropServices;
+using Ember.IO;
+using Ember.Models;
+using Ember.NN;
+using Ember.OnnxProto;
+using Google.Protobuf;
+
+namespace Ember;
+
+/// <summary>
+/// ONNX export (PyTorch's <c>torch.onnx.export</c>): a module is traced on a sample input in eval mode — BatchNorm
+/// uses its running statistics, dropout is the identity — and each layer becomes ONNX nodes with its parameters as
+/// initializers, so the file runs in ONNX Runtime and any other ONNX runtime. The first dimension is dynamic ("batch")
+/// unless asked otherwise. Exportable now: <see cref="Sequential"/> stacks and <see cref="Mlp"/> of Linear, Conv1d,
+/// Conv2d, ConvTranspose2d-free CNN layers (BatchNorm1d/2d, LayerNorm, pools incl. adaptive average pooling to a size that
+/// divides the input, Flatten, Dropout, Identity) and activations (ReLU, Sigmoid, Tanh, SiLU, GELU exact or tanh,
+/// LeakyReLU, ELU, Softmax, LogSoftmax); fused Conv+ReLU(+MaxPool) paths export as their separate ops. Anything else fails
+/// with an error naming the module's path and type, and no file is written.
+/// </summary>
+public static class Onnx
+{
+    /// <summary>The opset written by default (ONNX 1.12's newest).</summary>
+    public const int DefaultOpset = 17;
+
+    /// <summary>Writes <paramref name="module"/>, traced on <paramref name="sampleInput"/> (float32), to an ONNX file at
+    /// <paramref name="path"/> (atomically). The graph's input is named <paramref name="inputName"/>, its output
+    /// <paramref name="outputName"/>; with <paramref name="dynamicBatch"/> their first dimension is the symbol "batch".</summary>
+    public static void Export(Module module, Tensor sampleInput, string path, int opset = DefaultOpset, bool dynamicBatch = true,
+        string inputName = "input", string outputName = "output")
+    {
+        var model = ToModel(module, sampleInput, opset, dynamicBatch, inputName, outputName);
+        AtomicFile.Write(path, stream => model.WriteTo(stream));
+    }
+
+    /// <summary>The ONNX model of <paramref name="module"/> traced on <paramref name="sampleInput"/> (see <see cref="Export"/>).</summary>
+    internal static ModelProto ToModel(Module module, Tensor sampleInput, int opset = DefaultOpset, bool dynamicBatch = true,
+        string inputName = "input", string outputName = "output")
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        ArgumentNullException.ThrowIfNull(sampleInput);
+        if (opset is < 13 or > 17)
+            throw new ArgumentOutOfRangeException(nameof(opset), $"Onnx.Export: opset {opset} is not supported; choose 13 to 17.");
+        if (sampleInput.DType != DType.Float32)
+            throw new ArgumentException($"Onnx.Export: the sample input must be float32, got {sampleInput.DType.Name()}.");
+        if (sampleInput.Dim == 0)
+            throw new ArgumentException("Onnx.Export: the sample input needs a batch dimension, got a scalar.");
+        bool wasTraining = module.Training;
+        module.Eval();
+        try
+        {
+            using var noGrad = Tensor.NoGrad();
+            var graph = new GraphBuilder(module, opset);
+            var (last, output) = graph.Emit(module, inputName, sampleInput);
+            graph.Node("Identity", [last], [outputName], "output");
+            var g = graph.Graph;
+            g.Name = module.GetType().Name;
+            g.Input.Add(ValueInfo(inputName, sampleInput.Shape, dynamicBatch));
+            g.Output.Add(ValueInfo(outputName, output.Shape, dynamicBatch));
+            var model = new ModelProto
+            {
+                IrVersion = 8,
+                ProducerName = "Ember",
+                ProducerVersion = typeof(Tensor).Assembly.GetName().Version?.ToString() ?? "",
+                Graph = g,
+            };
+            model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
+            return model;
+        }
+        finally { module.Train(wasTraining); }
+    }
+
+    private static ValueInfoProto ValueInfo(string name, int[] shape, bool dynamicBatch)
+    {
+        var type = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = new TensorShapeProto() };
+        for (int d = 0; d < shape.Length; d++)
+            type.Shape.Dim.Add(d == 0 && dynamicBatch ? new TensorShapeProto.Types.Dimension { DimParam = "batch" }
+                : new TensorShapeProto.Types.Dimension { DimValue = shape[d] });
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = type } };
+    }
+
+    /// <summary>Builds one graph: nodes, initializers, unique names.</summary>
+    private sealed class GraphBuilder(Module root, int opset)
+    {
+        public readonly GraphProto Graph = new();
+        private readonly Dictionary<Module, string> _paths = Paths(root);
+
+        private static Dictionary<Module, string> Paths(Module root)
+        {
+            var paths = new Dictionary<Module, string>(ReferenceEqualityComparer.Instance);
+            foreach (var (name, m) in root.NamedModules()) paths.TryAdd(m, name);
+            return paths;
+        }
+        private int _counter;
+
+        private string PathOf(Module m) => _paths.TryGetValue(m, out var p) && p.Length > 0 ? p : "(root)";
+
+        private string Fresh(string hint) => $"{hint}_{_counter++}";
+
+        public void Node(string op, IEnumerable<string> inputs, IEnumerable<string> outputs, string name, params AttributeProto[] attributes)
+        {
+            var n = new NodeProto { OpType = op, Name = $"{name}/{op}_{_counter++}" };
+            n.Input.AddRange(inputs);
+            n.Output.AddRange(outputs);
+            n.Attribute.AddRange(attributes);
+            Graph.Node.Add(n);
+        }
+
+        private string Op(string op, string name, string[] inputs, params AttributeProto[] attributes)
+        {
+            string y = Fresh(name.Length == 0 ? op : name.Replace('.', '_') + "_" + op);
+            Node(op, inputs, [y], name, attributes);
+            return y;
+        }
+
+        private string Initializer(string name, Tensor t)
+        {
+            var data = t.Detach().Contiguous().To(DType.Float32).ToArray<float>();
+            var proto = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Float };
+            proto.Dims.AddRange(t.Shape.Select(d => (long)d));
+            proto.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(data.AsSpan()));
+            Graph.Initializer.Add(proto);
+            return name;
+        }
+
+        private string Constant(string hint, float[] values, params int[] shape) =>
+            Initializer(Fresh(hint), Tensor.FromArray(values.Select(v => (double)v).ToArray(), shape.Length == 0 ? [values.Length] : shape).To(DType.Float32));
+
+        private string Int64Constant(string hint, long[] values)
+        {
+            var proto = new TensorProto { Name = Fresh(hint), DataType = (int)TensorProto.Types.DataType.Int64 };
+            proto.Dims.Add(values.Length);
+            proto.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(values.AsSpan()));
+            Graph.Initializer.Add(proto);
+            return proto.Name;
+        }
+
+        private static AttributeProto Ints(string name, params long[] values)
+        {
+            var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
+            a.Ints.AddRange(values);
+            return a;
+        }
+
+        private static AttributeProto Int(string name, long value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
+
+        private static AttributeProto Float(string name, double value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = (float)value };
+
+        private NotSupportedException Unsupported(Module m, string why) =>
+            new($"Onnx.Export: cannot export module '{PathOf(m)}' ({m.GetType().Name}): {why}.");
+
+        /// <summary>Emits <paramref name="m"/> applied to the graph value <paramref name="x"/> whose sample is
+        /// <paramref name="sample"/>; returns the output's name and sample.</summary>
+        public (string Name, Tensor Sample) Emit(Module m, string x, Tensor sample)
+        {
+            switch (m)
+            {
+                case Sequential seq:
+                    for (int i = 0; i < seq.Count; i++) (x, sample) = Emit(seq[i], x, sample);
+                    return (x, sample);
+                case Mlp mlp:
+                    return Emit(mlp.Network, x, sample);
+            }
+            var y = m.Call(sample);
+            string p = PathOf(m);
+            string name = m switch
+            {
+                Linear l => EmitLinear(l, x, sample, p),
+                Conv2d c => EmitConv(c, x, p, c.Weight, c.Bias, [c.KernelSize.H, c.KernelSize.W], [c.Stride.H, c.Stride.W],
+                    [c.Dilation.H, c.Dilation.W], c.Groups, Pads2(c.Padding, c.KernelSize, c.Dilation)),
+                Conv1d c => EmitConv(c, x, p, c.Weight, c.Bias, [c.KernelSize], [c.Stride], [c.Dilation], c.Groups,
+                    Pads1(c.Padding, c.KernelSize, c.Dilation)),
+                ReLU => Op("Relu", p, [x]),
+                Sigmoid => Op("Sigmoid", p, [x]),
+                Tanh => Op("Tanh", p, [x]),
+                SiLU => Op("Mul", p, [x, Op("Sigmoid", p, [x])]),
+                LeakyReLU lr => Op("LeakyRelu", p, [x], Float("alpha", lr.NegativeSlope)),
+                ELU e => Op("Elu", p, [x], Float("alpha", e.Alpha)),
+                GELU g => g.TanhApproximation ? GeluTanh(x, p) : GeluErf(x, p),
+                Softmax s => Op("Softmax", p, [x], Int("axis", s.Dim)),
+                LogSoftmax s => Op("LogSoftmax", p, [x], Int("axis", s.Dim)),
+                MaxPool2d mp => Op("MaxPool", p, [x], Ints("kernel_shape", mp.KernelSize.H, mp.KernelSize.W), Ints("strides", mp.Stride.H, mp.Stride.W),
+                    Ints("pads", mp.Padding.H, mp.Padding.W, mp.Padding.H, mp.Padding.W), Ints("dilations", mp.Dilation.H, mp.Dilation.W), Int("ceil_mode", mp.CeilMode ? 1 : 0)),
+                MaxPool1d mp => Op("MaxPool", p, [x], Ints("kernel_shape", mp.KernelSize), Ints("strides", mp.Stride), Ints("pads", mp.Padding, mp.Padding),
+                    Ints("dilations", mp.Dilation), Int("ceil_mode", mp.CeilMode ? 1 : 0)),
+                AvgPool2d ap => Op("AveragePool", p, [x], Ints("kernel_shape", ap.KernelSize.H, ap.KernelSize.W), Ints("strides", ap.Stride.H, ap.Stride.W),
+                    Ints("pads", ap.Padding.H, ap.Padding.W, ap.Padding.H, ap.Padding.W), Int("ceil_mode", ap.CeilMode ? 1 : 0),
+                    Int("count_include_pad", ap.CountIncludePad ? 1 : 0)),
+                AvgPool1d ap => Op("AveragePool", p, [x], Ints("kernel_shape", ap.KernelSize), Ints("strides", ap.Stride), Ints("pads", ap.Padding, ap.Padding),
+                    Int("ceil_mode", ap.CeilMode ? 1 : 0), Int("count_include_pad", ap.CountIncludePad ? 1 : 0)),
+                AdaptiveAvgPool2d ap => AdaptivePool(m, x, p, sample.Shape[^2..], [ap.OutputSize.H, ap.OutputSize.W]),
+                AdaptiveAvgPool1d ap => AdaptivePool(m, x, p, sample.Shape[^1..], [ap.OutputSize]),
+                BatchNormBase bn => EmitBatchNorm(bn, x, p),
+                LayerNorm ln => EmitLayerNorm(ln, x, p),
+                Flatten f => EmitFlatten(f, x, sample, p),
+                Dropout or Dropout2d or Identity => Op("Identity", p, [x]),
+                _ => throw Unsupported(m, "no ONNX form for this module type yet (exportable: Sequential and Mlp stacks of Linear, " +
+                    "Conv1d/2d, BatchNorm, LayerNorm, pools, Flatten, Dropout and the common activations)"),
+            };
+            return (name, y);
+        }
+
+        private string EmitLinear(Linear l, string x, Tensor sample, string p)
+        {
+            if (sample.Dim == 2)
+            {
+                string[] inputs = l.Bias is null ? [x, Initializer(p + ".weight", l.Weight)] : [x, Initializer(p + ".weight", l.Weight), Initializer(p + ".bias", l.Bias)];
+                return Op("Gemm", p, inputs, Int("transB", 1));
+            }
+            var y = Op("MatMul", p, [x, Initializer(p + ".weight_t", l.Weight.T)]);
+            return l.Bias is null ? y : Op("Add", p, [y, Initializer(p + ".bias", l.Bias)]);
+        }
+
+        private string EmitConv(Module c, string x, string p, Tensor weight, Tensor? bias, long[] kernel, long[] strides, long[] dilations, int groups, long[] pads)
+        {
+            string[] inputs = bias is null ? [x, Initializer(p + ".weight", weight)] : [x, Initializer(p + ".weight", weight), Initializer(p + ".bias", bias)];
+            return Op("Conv", p, inputs, Ints("kernel_shape", kernel), Ints("strides", strides), Ints("dilations", dilations), Int("group", groups), Ints("pads", pads));
+        }
+
+        /// <summary>ONNX pads [top, left, bottom, right]; "same" puts the odd pixel below/right, as PyTorch.</summary>
+        private static long[] Pads2(Padding padding, Size2 kernel, Size2 dilation)
+        {
+            if (!padding.IsSame) return [padding.H, padding.W, padding.H, padding.W];
+            int th = dilation.H * (kernel.H - 1), tw = dilation.W * (kernel.W - 1);
+            return [th / 2, tw / 2, th - th / 2, tw - tw / 2];
+        }
+
+        private static long[] Pads1(Padding padding, int kernel, int dilation)
+        {
+            if (!padding.IsSame) return [padding.H, padding.H];
+            int t = dilation * (kernel - 1);
+            return [t / 2, t - t / 2];
+        }
+
+        private string GeluErf(string x, string p)
+        {
+            // 0.5·x·(1 + erf(x/√2)): the graph PyTorch's exporter writes for exact GELU below opset 20.
+            var erf = Op("Erf", p, [Op("Div", p, [x, Constant("sqrt2", [MathF.Sqrt(2)], [])])]);
+            var onePlus = Op("Add", p, [erf, Constant("one", [1f], [])]);
+            return Op("Mul", p, [Op("Mul", p, [x, onePlus]), Constant("half", [0.5f], [])]);
+        }
+
+        private string GeluTanh(string x, string p)
+        {
+            // 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+            var cube = Op("Mul", p, [Op("Mul", p, [x, x]), x]);
+            var inner = Op("Add", p, [x, Op("Mul", p, [cube, Constant("c", [0.044715f], [])])]);
+            var t = Op("Tanh", p, [Op("Mul", p, [inner, Constant("k", [MathF.Sqrt(2 / MathF.PI)], [])])]);
+            var onePlus = Op("Add", p, [t, Constant("one", [1f], [])]);
+            return Op("Mul", p, [Op("Mul", p, [x, onePlus]), Constant("half", [0.5f], [])]);
+        }
+
+        private string AdaptivePool(Module m, string x, string p, int[] input, int[] output)
+        {
+            if (output.All(o => o == 1)) return Op("GlobalAveragePool", p, [x]);
+            for (int i = 0; i < input.Length; i++)
+                if (input[i] % output[i] != 0)
+                    throw Unsupported(m, $"adaptive pooling of size {string.Join("x", input)} to {string.Join("x", output)} has uneven windows; " +
+                        "ONNX exports only output sizes that divide the input");
+            var k = input.Select((v, i) => (long)(v / output[i])).ToArray();
+            return Op("AveragePool", p, [x], Ints("kernel_shape", k), Ints("strides", k));
+        }
+
+        private string EmitBatchNorm(BatchNormBase bn, string x, string p)
+        {
+            if (bn.RunningMean is null || bn.RunningVar is null)
+                throw Unsupported(bn, "without tracked running statistics it normalizes by batch statistics even in eval mode");
+            var scale = bn.Weight ?? Tensor.Ones([bn.NumFeatures]);
+            var shift = bn.Bias ?? Tensor.Zeros([bn.NumFeatures]);
+            return Op("BatchNormalization", p, [x, Initializer(p + ".weight", scale), Initializer(p + ".bias", shift),
+                Initializer(p + ".running_mean", bn.RunningMean), Initializer(p + ".running_var", bn.RunningVar)], Float("epsilon", bn.Eps));
+        }
+
+        private string EmitLayerNorm(LayerNorm ln, string x, string p)
+        {
+            if (opset < 17) throw Unsupported(ln, $"LayerNormalization needs opset 17 (asked for {opset})");
+            int[] shape = ln.NormalizedShape;
+            var scale = ln.Weight ?? Tensor.Ones(shape);
+            string[] inputs = ln.Bias is null ? [x, Initializer(p + ".weight", scale)] : [x, Initializer(p + ".weight", scale), Initializer(p + ".bias", ln.Bias)];
+            return Op("LayerNormalization", p, inputs, Int("axis", -shape.Length), Float("epsilon", ln.Eps));
+        }
+
+        private string EmitFlatten(Flatten f, string x, Tensor sample, string p)
+        {
+            int rank = sample.Dim;
+            int start = f.StartDim < 0 ? f.StartDim + rank : f.StartDim, end = f.EndDim < 0 ? f.EndDim + rank : f.EndDim;
+            if (start == 1 && end == rank - 1) return Op("Flatten", p, [x], Int("axis", 1));
+            if (start == 0) throw Unsupported(f, "flattening the batch dimension would fix the batch size");
+            // Reshape: 0 copies a leading dim (the batch stays dynamic), −1 is the merged run, the rest are fixed.
+            var shape = new List<long>();
+            for (int d = 0; d < start; d++) shape.Add(0);
+            shape.Add(-1);
+            for (int d = end + 1; d < rank; d++) shape.Add(sample.Shape[d]);
+            return Op("Reshape", p, [x, Int64Constant("shape", [.. shape])]);
+        }
+    }
+}

@@ -1,0 +1,180 @@
+using Ember.Models;
+using Ember.NN;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+using Xunit;
+
+namespace Ember.Tests.Onnx;
+
+/// <summary>Exported models run in ONNX Runtime (the outside reference) and give Ember's eval-mode outputs within 1e-4
+/// relative, at batch sizes other than the one traced.</summary>
+public class OnnxExportTests
+{
+    /// <summary>Runs an ONNX file in ONNX Runtime on <paramref name="input"/> (float32).</summary>
+    internal static float[] RunOrt(string path, Tensor input, out int[] shape)
+    {
+        using var session = new InferenceSession(path);
+        var x = new DenseTensor<float>(input.Contiguous().ToArray<float>(), input.Shape);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.First(), x)]);
+        var y = results.First().AsTensor<float>();
+        shape = y.Dimensions.ToArray();
+        return y.ToArray();
+    }
+
+    private static void AssertClose(float[] want, float[] got, double rtol, string what)
+    {
+        Assert.Equal(want.Length, got.Length);
+        for (int i = 0; i < want.Length; i++)
+            Assert.True(Math.Abs(want[i] - got[i]) <= rtol * Math.Max(1, Math.Abs(want[i])), $"{what}: element {i}: Ember {want[i]}, ONNX Runtime {got[i]}");
+    }
+
+    /// <summary>Exports <paramref name="model"/> traced at batch 2, then compares with ONNX Runtime at several batches.</summary>
+    private static void ExportAndCompare(Module model, Func<int, Tensor> input, string name, params int[] batches)
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-onnx").FullName;
+        var path = Path.Combine(dir, name + ".onnx");
+        Ember.Onnx.Export(model, input(2), path);
+        model.Eval();
+        foreach (int n in batches)
+        {
+            var x = input(n);
+            float[] want;
+            using (Tensor.NoGrad()) want = model.Call(x).Contiguous().ToArray<float>();
+            var got = RunOrt(path, x, out var shape);
+            Assert.Equal(n, shape[0]);
+            AssertClose(want, got, 1e-4, $"{name} batch {n}");
+        }
+    }
+
+    [Fact]
+    public void MlpMatchesOnnxRuntime()
+    {
+        var model = new Mlp(new MlpConfig { InFeatures = 784, Hidden = [64, 32], OutFeatures = 10, Dropout = 0.3, Activation = "gelu" }, new Generator(1));
+        ExportAndCompare(model, n => Tensor.Randn([n, 1, 28, 28], DType.Float32, new Generator((ulong)n)), "mlp", 1, 7, 64);
+    }
+
+    [Fact]
+    public void CnnWithFusedPathsBatchNormAndPoolsMatchesOnnxRuntime()
+    {
+        var g = new Generator(3);
+        var model = new Sequential(
+            new Conv2d(1, 8, 3, padding: 1, generator: g), new ReLU(), new MaxPool2d(2),                 // Ember runs these three as one op
+            new Conv2d(8, 12, 3, padding: Padding.Same, generator: g), new BatchNorm2d(12), new ReLU(),
+            new Conv2d(12, 16, 3, stride: 2, dilation: 1, groups: 4, generator: g), new LeakyReLU(0.1),
+            new AvgPool2d(3, stride: 1, padding: 1, countIncludePad: false), new AdaptiveAvgPool2d(2),        // 6×6 → 6×6 → 2×2
+            new Flatten(), new Dropout(0.5), new Linear(64, 20, generator: g), new SiLU(), new Linear(20, 10, generator: g), new LogSoftmax(-1));
+        // Running statistics that are not the initial ones (BatchNorm's eval path reads them).
+        var bn = (BatchNorm2d)model[4];
+        using (Tensor.NoGrad())
+        {
+            bn.RunningMean!.CopyFrom(Tensor.Randn([12], DType.Float32, g).Mul(0.1));
+            bn.RunningVar!.CopyFrom(Tensor.Rand([12], DType.Float32, g).Add(0.5));
+            bn.Weight!.CopyFrom(Tensor.Rand([12], DType.Float32, g).Add(0.5));
+        }
+        ExportAndCompare(model, n => Tensor.Randn([n, 1, 28, 28], DType.Float32, new Generator(10 + (ulong)n)), "cnn", 1, 5, 33);
+    }
+
+    [Fact]
+    public void SequenceLayersMatchOnnxRuntime()
+    {
+        var g = new Generator(4);
+        var model = new Sequential(
+            new Conv1d(6, 16, 5, padding: Padding.Same, generator: g), new BatchNorm1d(16), new ELU(0.7), new MaxPool1d(2, ceilMode: true),
+            new Conv1d(16, 16, 3, dilation: 2, generator: g), new Tanh(), new AvgPool1d(3, stride: 2), new AdaptiveAvgPool1d(1),
+            new Flatten(), new Linear(16, 24, generator: g), new LayerNorm(24), new GELU(tanhApproximation: true), new Linear(24, 5, generator: g),
+            new Sigmoid(), new Softmax(1));
+        ExportAndCompare(model, n => Tensor.Randn([n, 6, 41], DType.Float32, new Generator(20 + (ulong)n)), "seq", 1, 3, 17);
+    }
+
+    [Fact]
+    public void LinearOnThreeDimensionalInputsAndPartialFlatten()
+    {
+        var g = new Generator(5);
+        var model = new Sequential(new Linear(8, 12, generator: g), new ReLU(), new Flatten(1, 2), new Linear(5 * 12, 3, bias: false, generator: g));
+        ExportAndCompare(model, n => Tensor.Randn([n, 5, 8], DType.Float32, new Generator(30 + (ulong)n)), "linear3d", 1, 4);
+    }
+
+    private sealed class Custom : Module
+    {
+        public override Tensor Forward(Tensor input) => input.Mul(2);
+    }
+
+    [Fact]
+    public void UnsupportedModulesFailNamingThePathAndLeaveNoFile()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-onnx-bad").FullName;
+        var path = Path.Combine(dir, "bad.onnx");
+        var model = new Sequential(new Linear(4, 4), new Sequential(new ReLU(), new Custom()));
+        var e = Assert.Throws<NotSupportedException>(() => Ember.Onnx.Export(model, Tensor.Randn([2, 4]), path));
+        Assert.Contains("'1.1'", e.Message);
+        Assert.Contains("Custom", e.Message);
+        Assert.False(File.Exists(path));
+        Assert.Empty(Directory.GetFiles(dir));
+        var noStats = new Sequential(new BatchNorm1d(4, trackRunningStats: false));
+        Assert.Throws<NotSupportedException>(() => Ember.Onnx.Export(noStats, Tensor.Randn([2, 4]), path));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Ember.Onnx.Export(model, Tensor.Randn([2, 4]), path, opset: 9));
+        Assert.Throws<NotSupportedException>(() => Ember.Onnx.Export(new Sequential(new LayerNorm(4)), Tensor.Randn([2, 4]), path, opset: 16));
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
+    public void ExportLeavesTheModuleInItsModeAndTheFileRecordsDynamicBatch()
+    {
+        var model = new Sequential(new Linear(3, 2), new Dropout(0.5));
+        Assert.True(model.Training);
+        var proto = Ember.Onnx.ToModel(model, Tensor.Randn([4, 3]));
+        Assert.True(model.Training);
+        Assert.Equal("batch", proto.Graph.Input[0].Type.TensorType.Shape.Dim[0].DimParam);
+        Assert.Equal(3, proto.Graph.Input[0].Type.TensorType.Shape.Dim[1].DimValue);
+        Assert.Equal(17, proto.OpsetImport[0].Version);
+        Assert.Contains(proto.Graph.Node, n => n.OpType == "Gemm");
+        Assert.DoesNotContain(proto.Graph.Node, n => n.OpType == "Dropout");
+    }
+}
+
+/// <summary>`ember export` on a checkpoint that `ember train` wrote: the ONNX file gives the checkpoint's outputs in ONNX
+/// Runtime; other checkpoints and bad options are one-line errors.</summary>
+[Collection("console")]
+public class OnnxExportCommandTests
+{
+    [Fact]
+    public void ExportsATrainedCheckpointThatOnnxRuntimeRunsAlike()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-onnx-cli").FullName;
+        var csv = Path.Combine(dir, "d.csv");
+        var rng = new Random(2);
+        var lines = new List<string> { "a,b,c,label" };
+        for (int i = 0; i < 200; i++)
+        {
+            double a = rng.NextDouble(), b = rng.NextDouble();
+            lines.Add($"{a:F4},{b:F4},{(rng.Next(2) == 0 ? "x" : "y")},{(a > b ? "hi" : "lo")}");
+        }
+        File.WriteAllLines(csv, lines);
+        var (code, _, err) = Ember.Tests.Cli.CliTests.Run("train", "--data", csv, "--target", "label", "--hidden", "16,8", "--epochs", "3", "--out", dir, "--quiet");
+        Assert.True(code == 0, err);
+        var checkpoint = Path.Combine(dir, "best.safetensors");
+        var onnx = Path.Combine(dir, "model.onnx");
+        (code, var output, err) = Ember.Tests.Cli.CliTests.Run("export", checkpoint, "--out", onnx);
+        Assert.True(code == 0, err);
+        Assert.Contains("wrote " + onnx, output);
+        var tensors = Ember.IO.Safetensors.Load(checkpoint, out var meta);
+        var model = new Mlp(MlpConfig.FromMetadata(meta, checkpoint));
+        Ember.Training.Trainer.LoadModelState(model, tensors, checkpoint);
+        model.Eval();
+        var x = Tensor.Randn([9, model.Config.InFeatures], DType.Float32, new Generator(7));
+        float[] want;
+        using (Tensor.NoGrad()) want = model.Call(x).ToArray<float>();
+        var got = OnnxExportTests.RunOrt(onnx, x, out var shape);
+        Assert.Equal([9, model.Config.OutFeatures], shape);
+        for (int i = 0; i < want.Length; i++) Assert.True(Math.Abs(want[i] - got[i]) <= 1e-4 * Math.Max(1, Math.Abs(want[i])), $"{i}: {want[i]} vs {got[i]}");
+
+        (code, _, err) = Ember.Tests.Cli.CliTests.Run("export", checkpoint, "--opset", "12");
+        Assert.Equal(2, code);
+        Assert.Contains("--opset 12", err);
+        var gptLike = Path.Combine(dir, "other.safetensors");
+        Ember.IO.Safetensors.Save(gptLike, new Dictionary<string, Tensor> { ["w"] = Tensor.Zeros([2]) }, new Dictionary<string, string> { ["arch"] = "gpt" });
+        (code, _, err) = Ember.Tests.Cli.CliTests.Run("export", gptLike);
+        Assert.Equal(2, code);
+        Assert.Contains("'gpt'", err);
+    }
+}
