@@ -11,9 +11,10 @@ namespace Ember;
 /// ONNX export (PyTorch's <c>torch.onnx.export</c>): a module is traced on a sample input in eval mode — BatchNorm
 /// uses its running statistics, dropout is the identity — and each layer becomes ONNX nodes with its parameters as
 /// initializers, so the file runs in ONNX Runtime and any other ONNX runtime. The first dimension is dynamic ("batch")
-/// unless asked otherwise. Exportable now: <see cref="Sequential"/> stacks and <see cref="Mlp"/> of Linear, Conv1d,
-/// Conv2d, ConvTranspose2d-free CNN layers (BatchNorm1d/2d, LayerNorm, pools incl. adaptive average pooling to a size that
-/// divides the input, Flatten, Dropout, Identity) and activations (ReLU, Sigmoid, Tanh, SiLU, GELU exact or tanh,
+/// unless asked otherwise. Exportable now: <see cref="Sequential"/> stacks, <see cref="Mlp"/>, <see cref="ResNet"/> (basic
+/// and bottleneck blocks, squeeze-excitation), <see cref="ConvAutoencoder"/>, and in them Linear, Conv1d, Conv2d,
+/// ConvTranspose2d, BatchNorm1d/2d, LayerNorm, pools incl. adaptive average pooling to a size that divides the input,
+/// Flatten, Dropout, Identity and activations (ReLU, Sigmoid, Tanh, SiLU, GELU exact or tanh,
 /// LeakyReLU, ELU, Softmax, LogSoftmax); fused Conv+ReLU(+MaxPool) paths export as their separate ops. Anything else fails
 /// with an error naming the module's path and type, and no file is written.
 /// </summary>
@@ -159,6 +160,34 @@ public static class Onnx
                     return (x, sample);
                 case Mlp mlp:
                     return Emit(mlp.Network, x, sample);
+                case ResNet net:
+                {
+                    var (stem, stages, fc) = net.Parts;
+                    (x, sample) = Emit(stem, x, sample);
+                    (x, sample) = Emit(stages, x, sample);
+                    x = Op("ReduceMean", PathOf(net), [x], Ints("axes", 2, 3), Int("keepdims", 0));
+                    return Emit(fc, x, sample.Mean([2, 3]));
+                }
+                case BasicBlock b:
+                    return EmitResidual(b, x, sample, b.Stages, b.Se, b.Shortcut);
+                case Bottleneck b:
+                    return EmitResidual(b, x, sample, b.Stages, b.Se, b.Shortcut);
+                case SqueezeExcitation se:
+                {
+                    string p0 = PathOf(se);
+                    var pooled = Op("ReduceMean", p0, [x], Ints("axes", 2, 3), Int("keepdims", 0));
+                    var (h, hs) = Emit(se.Reduce, pooled, sample.Mean([2, 3]));
+                    h = Op("Relu", p0, [h]);
+                    var (w, _) = Emit(se.Expand, h, hs.Relu());
+                    w = Op("Unsqueeze", p0, [Op("Sigmoid", p0, [w]), Int64Constant("axes", [2, 3])]);
+                    return (Op("Mul", p0, [x, w]), se.Call(sample));
+                }
+                case ConvAutoencoder ae:
+                {
+                    var (encoder, decoder) = ae.Parts;
+                    (x, sample) = Emit(encoder, x, sample);
+                    return Emit(decoder, x, sample);
+                }
             }
             var y = m.Call(sample);
             string p = PathOf(m);
@@ -169,6 +198,11 @@ public static class Onnx
                     [c.Dilation.H, c.Dilation.W], c.Groups, Pads2(c.Padding, c.KernelSize, c.Dilation)),
                 Conv1d c => EmitConv(c, x, p, c.Weight, c.Bias, [c.KernelSize], [c.Stride], [c.Dilation], c.Groups,
                     Pads1(c.Padding, c.KernelSize, c.Dilation)),
+                ConvTranspose2d c => Op("ConvTranspose", p, c.Bias is null ? [x, Initializer(p + ".weight", c.Weight)]
+                        : [x, Initializer(p + ".weight", c.Weight), Initializer(p + ".bias", c.Bias)],
+                    Ints("kernel_shape", c.KernelSize.H, c.KernelSize.W), Ints("strides", c.Stride.H, c.Stride.W),
+                    Ints("pads", c.Padding.H, c.Padding.W, c.Padding.H, c.Padding.W), Ints("output_padding", c.OutputPadding.H, c.OutputPadding.W),
+                    Ints("dilations", c.Dilation.H, c.Dilation.W), Int("group", c.Groups)),
                 ReLU => Op("Relu", p, [x]),
                 Sigmoid => Op("Sigmoid", p, [x]),
                 Tanh => Op("Tanh", p, [x]),
@@ -197,6 +231,30 @@ public static class Onnx
                     "Conv1d/2d, BatchNorm, LayerNorm, pools, Flatten, Dropout and the common activations)"),
             };
             return (name, y);
+        }
+
+        /// <summary>A residual block: (conv → BN → ReLU) stages, the last without ReLU, optional squeeze-excitation,
+        /// plus the shortcut (or the input), then ReLU — as <see cref="BasicBlock"/> and <see cref="Bottleneck"/> run.</summary>
+        private (string, Tensor) EmitResidual(Module block, string x, Tensor sample, (Conv2d Conv, BatchNorm2d Bn)[] stages,
+            SqueezeExcitation? se, Sequential? shortcut)
+        {
+            string p = PathOf(block);
+            string y = x;
+            var ys = sample;
+            for (int i = 0; i < stages.Length; i++)
+            {
+                (y, ys) = Emit(stages[i].Conv, y, ys);
+                (y, ys) = Emit(stages[i].Bn, y, ys);
+                if (i < stages.Length - 1)
+                {
+                    y = Op("Relu", p, [y]);
+                    ys = ys.Relu();
+                }
+            }
+            if (se is not null) (y, ys) = Emit(se, y, ys);
+            string skip = x;
+            if (shortcut is not null) (skip, _) = Emit(shortcut, x, sample);
+            return (Op("Relu", p, [Op("Add", p, [y, skip])]), block.Call(sample));
         }
 
         private string EmitLinear(Linear l, string x, Tensor sample, string p)

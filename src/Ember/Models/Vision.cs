@@ -42,6 +42,11 @@ public sealed class BasicBlock : Module
     private readonly Sequential? _shortcut;
     private readonly SqueezeExcitation? _se;
 
+    /// <summary>The parts in forward order, for exporters: (conv, bn) pairs, the optional squeeze-excitation and shortcut.</summary>
+    internal (Conv2d Conv, BatchNorm2d Bn)[] Stages => [(_conv1, _bn1), (_conv2, _bn2)];
+    internal SqueezeExcitation? Se => _se;
+    internal Sequential? Shortcut => _shortcut;
+
     /// <summary>A basic block from <paramref name="inPlanes"/> to <paramref name="planes"/> channels; stride 2 halves the resolution (with a 1×1 projection shortcut).</summary>
     public BasicBlock(int inPlanes, int planes, int stride = 1, bool squeezeExcitation = false, Generator? generator = null)
     {
@@ -75,6 +80,11 @@ public sealed class Bottleneck : Module
     private readonly BatchNorm2d _bn1, _bn2, _bn3;
     private readonly Sequential? _shortcut;
     private readonly SqueezeExcitation? _se;
+
+    /// <summary>The parts in forward order, for exporters: (conv, bn) pairs, the optional squeeze-excitation and shortcut.</summary>
+    internal (Conv2d Conv, BatchNorm2d Bn)[] Stages => [(_conv1, _bn1), (_conv2, _bn2), (_conv3, _bn3)];
+    internal SqueezeExcitation? Se => _se;
+    internal Sequential? Shortcut => _shortcut;
 
     /// <summary>A bottleneck block from <paramref name="inPlanes"/> to 4·<paramref name="planes"/> channels; stride 2 halves the resolution.</summary>
     public Bottleneck(int inPlanes, int planes, int stride = 1, bool squeezeExcitation = false, Generator? generator = null)
@@ -131,6 +141,9 @@ public sealed class ResNet : Module
     public ResNetConfig Config { get; }
     private readonly Sequential _stem, _stages;
     private readonly Linear _fc;
+
+    /// <summary>The parts in forward order, for exporters.</summary>
+    internal (Sequential Stem, Sequential Stages, Linear Fc) Parts => (_stem, _stages, _fc);
 
     /// <summary>Builds the network of <paramref name="config"/>.</summary>
     public ResNet(ResNetConfig config, Generator? generator = null)
@@ -263,6 +276,10 @@ public sealed class UNet : Module
 public sealed class ConvAutoencoder : Module
 {
     private readonly Sequential _encoder, _decoder;
+
+    /// <summary>The parts in forward order, for exporters.</summary>
+    internal (Sequential Encoder, Sequential Decoder) Parts => (_encoder, _decoder);
+
     /// <summary>Downsampling levels of the encoder (each halves the resolution).</summary>
     public int Levels { get; }
 

@@ -94,6 +94,36 @@ public class OnnxExportTests
         ExportAndCompare(model, n => Tensor.Randn([n, 5, 8], DType.Float32, new Generator(30 + (ulong)n)), "linear3d", 1, 4);
     }
 
+    /// <summary>Gives every BatchNorm running statistics other than the initial ones (the eval path reads them).</summary>
+    private static void PerturbRunningStats(Module model, ulong seed)
+    {
+        var g = new Generator(seed);
+        using var noGrad = Tensor.NoGrad();
+        foreach (var (name, buffer) in model.NamedBuffers())
+        {
+            if (name.EndsWith("running_mean")) buffer.CopyFrom(Tensor.Randn(buffer.Shape, DType.Float32, g).Mul(0.2));
+            else if (name.EndsWith("running_var")) buffer.CopyFrom(Tensor.Rand(buffer.Shape, DType.Float32, g).Add(0.5));
+        }
+    }
+
+    [Theory]
+    [InlineData(false, false)]
+    [InlineData(true, true)]
+    public void ResNetMatchesOnnxRuntime(bool bottleneck, bool squeezeExcitation)
+    {
+        var model = new ResNet(new ResNetConfig(3, 10, [1, 2], 8, bottleneck, squeezeExcitation), new Generator(6));
+        PerturbRunningStats(model, 8);
+        ExportAndCompare(model, n => Tensor.Randn([n, 3, 16, 16], DType.Float32, new Generator(40 + (ulong)n)), $"resnet{(bottleneck ? "b" : "")}{(squeezeExcitation ? "se" : "")}", 1, 3);
+    }
+
+    [Fact]
+    public void ConvAutoencoderWithTransposedConvolutionsMatchesOnnxRuntime()
+    {
+        var model = new ConvAutoencoder(1, 8, 4, 2, new Generator(9));
+        PerturbRunningStats(model, 10);
+        ExportAndCompare(model, n => Tensor.Rand([n, 1, 16, 16], DType.Float32, new Generator(50 + (ulong)n)), "autoencoder", 1, 6);
+    }
+
     private sealed class Custom : Module
     {
         public override Tensor Forward(Tensor input) => input.Mul(2);
