@@ -23,26 +23,29 @@ public static class Onnx
     /// <summary>The opset written by default (ONNX 1.12's newest).</summary>
     public const int DefaultOpset = 17;
 
-    /// <summary>Writes <paramref name="module"/>, traced on <paramref name="sampleInput"/> (float32), to an ONNX file at
-    /// <paramref name="path"/> (atomically). The graph's input is named <paramref name="inputName"/>, its output
-    /// <paramref name="outputName"/>; with <paramref name="dynamicBatch"/> their first dimension is the symbol "batch".</summary>
+    /// <summary>Writes <paramref name="module"/>, traced on <paramref name="sampleInput"/> (float32; int64 token ids for
+    /// <see cref="Gpt"/>), to an ONNX file at <paramref name="path"/> (atomically). The graph's input is named
+    /// <paramref name="inputName"/>, its output <paramref name="outputName"/>; <paramref name="dynamicAxes"/> names the
+    /// dimensions left symbolic (by default, with <paramref name="dynamicBatch"/>, the first one as "batch"; a GPT also
+    /// takes {1: "sequence"}), in the input and in the output where it has them.</summary>
     public static void Export(Module module, Tensor sampleInput, string path, int opset = DefaultOpset, bool dynamicBatch = true,
-        string inputName = "input", string outputName = "output")
+        string inputName = "input", string outputName = "output", IReadOnlyDictionary<int, string>? dynamicAxes = null)
     {
-        var model = ToModel(module, sampleInput, opset, dynamicBatch, inputName, outputName);
+        var model = ToModel(module, sampleInput, opset, dynamicBatch, inputName, outputName, dynamicAxes);
         AtomicFile.Write(path, stream => model.WriteTo(stream));
     }
 
     /// <summary>The ONNX model of <paramref name="module"/> traced on <paramref name="sampleInput"/> (see <see cref="Export"/>).</summary>
     internal static ModelProto ToModel(Module module, Tensor sampleInput, int opset = DefaultOpset, bool dynamicBatch = true,
-        string inputName = "input", string outputName = "output")
+        string inputName = "input", string outputName = "output", IReadOnlyDictionary<int, string>? dynamicAxes = null)
     {
+        dynamicAxes ??= dynamicBatch ? new Dictionary<int, string> { [0] = "batch" } : new Dictionary<int, string>();
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(sampleInput);
         if (opset is < 13 or > 17)
             throw new ArgumentOutOfRangeException(nameof(opset), $"Onnx.Export: opset {opset} is not supported; choose 13 to 17.");
-        if (sampleInput.DType != DType.Float32)
-            throw new ArgumentException($"Onnx.Export: the sample input must be float32, got {sampleInput.DType.Name()}.");
+        if (sampleInput.DType is not (DType.Float32 or DType.Int64))
+            throw new ArgumentException($"Onnx.Export: the sample input must be float32 (or int64 token ids), got {sampleInput.DType.Name()}.");
         if (sampleInput.Dim == 0)
             throw new ArgumentException("Onnx.Export: the sample input needs a batch dimension, got a scalar.");
         bool wasTraining = module.Training;
@@ -55,8 +58,8 @@ public static class Onnx
             graph.Node("Identity", [last], [outputName], "output");
             var g = graph.Graph;
             g.Name = module.GetType().Name;
-            g.Input.Add(ValueInfo(inputName, sampleInput.Shape, dynamicBatch));
-            g.Output.Add(ValueInfo(outputName, output.Shape, dynamicBatch));
+            g.Input.Add(ValueInfo(inputName, sampleInput.Shape, sampleInput.DType, dynamicAxes));
+            g.Output.Add(ValueInfo(outputName, output.Shape, output.DType, dynamicAxes));
             var model = new ModelProto
             {
                 IrVersion = 8,
@@ -70,11 +73,12 @@ public static class Onnx
         finally { module.Train(wasTraining); }
     }
 
-    private static ValueInfoProto ValueInfo(string name, int[] shape, bool dynamicBatch)
+    private static ValueInfoProto ValueInfo(string name, int[] shape, DType dtype, IReadOnlyDictionary<int, string> dynamicAxes)
     {
-        var type = new TypeProto.Types.Tensor { ElemType = (int)TensorProto.Types.DataType.Float, Shape = new TensorShapeProto() };
+        var elem = dtype == DType.Int64 ? TensorProto.Types.DataType.Int64 : TensorProto.Types.DataType.Float;
+        var type = new TypeProto.Types.Tensor { ElemType = (int)elem, Shape = new TensorShapeProto() };
         for (int d = 0; d < shape.Length; d++)
-            type.Shape.Dim.Add(d == 0 && dynamicBatch ? new TensorShapeProto.Types.Dimension { DimParam = "batch" }
+            type.Shape.Dim.Add(dynamicAxes.TryGetValue(d, out var symbol) ? new TensorShapeProto.Types.Dimension { DimParam = symbol }
                 : new TensorShapeProto.Types.Dimension { DimValue = shape[d] });
         return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = type } };
     }
@@ -135,6 +139,78 @@ public static class Onnx
             return proto.Name;
         }
 
+        private string Int64Scalar(string hint, long value)
+        {
+            var proto = new TensorProto { Name = Fresh(hint), DataType = (int)TensorProto.Types.DataType.Int64 };
+            proto.RawData = ByteString.CopyFrom(BitConverter.GetBytes(value));
+            Graph.Initializer.Add(proto);
+            return proto.Name;
+        }
+
+        private string[] Ops(string op, string name, string[] inputs, int outputs, params AttributeProto[] attributes)
+        {
+            var ys = Enumerable.Range(0, outputs).Select(_ => Fresh(name.Replace('.', '_') + "_" + op)).ToArray();
+            Node(op, inputs, ys, name, attributes);
+            return ys;
+        }
+
+        /// <summary>A GPT: token and position embeddings (positions from the input's dynamic length), pre-norm blocks with
+        /// causal attention (the mask sliced to the length from a context-sized table), the final norm and the tied output
+        /// projection. Input int64 (B, T) → logits (B, T, V).</summary>
+        private (string, Tensor) EmitGpt(Gpt gpt, string x, Tensor sample)
+        {
+            var (wte, wpe, blocks, lnF) = gpt.Parts;
+            string p = PathOf(gpt);
+            var shape = Op("Shape", p, [x]);
+            var length = Op("Gather", p, [shape, Int64Scalar("one", 1)], Int("axis", 0));                  // T, a scalar
+            var length1 = Op("Gather", p, [shape, Int64Constant("one", [1])], Int("axis", 0));             // [T]
+            var positions = Op("Range", p, [Int64Scalar("zero", 0), length, Int64Scalar("one", 1)]);
+            var tok = Op("Gather", PathOf(wte), [Initializer(PathOf(wte) + ".weight", wte.Weight), x], Int("axis", 0));
+            var pos = Op("Gather", PathOf(wpe), [Initializer(PathOf(wpe) + ".weight", wpe.Weight), positions], Int("axis", 0));
+            string h = Op("Add", p, [tok, pos]);
+            int context = gpt.Config.ContextLength;
+            var mask = new double[context * context];
+            for (int i = 0; i < context; i++) for (int j = i + 1; j < context; j++) mask[i * context + j] = double.NegativeInfinity;
+            var table = Initializer(Fresh("causal_mask"), Tensor.FromArray(mask, context, context).To(DType.Float32));
+            var ends = Op("Concat", p, [length1, length1], Int("axis", 0));
+            var causal = Op("Slice", p, [table, Int64Constant("starts", [0, 0]), ends, Int64Constant("axes", [0, 1])]);
+            using var noGrad = Tensor.NoGrad();
+            var pos0 = Tensor.Arange(0, sample.Size(1), 1, DType.Int64);
+            var hs = wte.Call(sample).Add(wpe.Call(pos0));
+            for (int i = 0; i < blocks.Count; i++) (h, hs) = EmitGptBlock((GptBlock)blocks[i], h, hs, causal);
+            (h, hs) = Emit(lnF, h, hs);
+            var logits = Op("MatMul", p, [h, Initializer(PathOf(wte) + ".weight_t", wte.Weight.T)]);
+            return (logits, gpt.Call(sample));
+        }
+
+        private (string, Tensor) EmitGptBlock(GptBlock block, string h, Tensor hs, string causal)
+        {
+            var (ln1, attention, ln2, mlp) = block.Parts;
+            string p = PathOf(block);
+            var (a, aSample) = Emit(ln1, h, hs);
+            var (qkvLayer, proj, heads) = attention.Parts;
+            string pa = PathOf(attention);
+            int e = aSample.Size(2), hd = e / heads;
+            var (qkv, _) = Emit(qkvLayer, a, aSample);
+            var qkvParts = Ops("Split", pa, [qkv, Int64Constant("split", [e, e, e])], 3, Int("axis", 2));
+            var headShape = Int64Constant("heads", [0, 0, heads, hd]);
+            string Heads(string t, long[] perm) => Op("Transpose", pa, [Op("Reshape", pa, [t, headShape])], Ints("perm", perm));
+            var q = Heads(qkvParts[0], [0, 2, 1, 3]);
+            var kT = Heads(qkvParts[1], [0, 2, 3, 1]);
+            var v = Heads(qkvParts[2], [0, 2, 1, 3]);
+            var scores = Op("Add", pa, [Op("Mul", pa, [Op("MatMul", pa, [q, kT]), Constant("scale", [1 / MathF.Sqrt(hd)], [])]), causal]);
+            var attended = Op("MatMul", pa, [Op("Softmax", pa, [scores], Int("axis", -1)), v]);
+            var merged = Op("Reshape", pa, [Op("Transpose", pa, [attended], Ints("perm", 0, 2, 1, 3)), Int64Constant("merged", [0, 0, e])]);
+            Tensor attSample;
+            using (Tensor.NoGrad()) attSample = attention.Call(aSample);
+            var (att, _) = Emit(proj, merged, attSample);
+            var h1 = Op("Add", p, [h, att]);
+            var h1s = hs.Add(attSample);
+            var (b, bSample) = Emit(ln2, h1, h1s);
+            var (m, mSample) = Emit(mlp, b, bSample);
+            return (Op("Add", p, [h1, m]), h1s.Add(mSample));
+        }
+
         private static AttributeProto Ints(string name, params long[] values)
         {
             var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Ints };
@@ -182,6 +258,8 @@ public static class Onnx
                     w = Op("Unsqueeze", p0, [Op("Sigmoid", p0, [w]), Int64Constant("axes", [2, 3])]);
                     return (Op("Mul", p0, [x, w]), se.Call(sample));
                 }
+                case Gpt gpt:
+                    return EmitGpt(gpt, x, sample);
                 case ConvAutoencoder ae:
                 {
                     var (encoder, decoder) = ae.Parts;

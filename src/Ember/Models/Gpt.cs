@@ -115,6 +115,9 @@ public sealed class CausalSelfAttention : Module
     /// <summary>When set, each forward appends its attention weights (B, H, T, S) here.</summary>
     internal List<Tensor>? Capture { get; set; }
 
+    /// <summary>The parts, for exporters: the packed q/k/v projection, the output projection, the head count.</summary>
+    internal (Linear Qkv, Linear Proj, int Heads) Parts => (_attn, _proj, _heads);
+
     /// <summary>False unless attention weights are being captured.</summary>
     public override bool HoldsActivations => Capture is not null;
 
@@ -183,6 +186,9 @@ public sealed class GptBlock : Module
 
     internal CausalSelfAttention Attention => _attn;
 
+    /// <summary>The parts in forward order, for exporters.</summary>
+    internal (LayerNorm Ln1, CausalSelfAttention Attention, LayerNorm Ln2, Sequential Mlp) Parts => (_ln1, _attn, _ln2, _mlp);
+
     /// <summary>False unless attention weights are being captured.</summary>
     public override bool HoldsActivations => _attn.HoldsActivations;
 
@@ -217,6 +223,9 @@ public sealed class Gpt : Module
 {
     /// <summary>The configuration the model was built from.</summary>
     public GptConfig Config { get; }
+
+    /// <summary>The parts in forward order, for exporters: token and position tables, blocks, final norm.</summary>
+    internal (Embedding Wte, Embedding Wpe, ModuleList Blocks, LayerNorm LnF) Parts => (_wte, _wpe, _blocks, _lnF);
     private readonly Embedding _wte, _wpe;
     private readonly ModuleList _blocks;
     private readonly LayerNorm _lnF;

@@ -21,6 +21,37 @@ public class OnnxExportTests
         return y.ToArray();
     }
 
+    /// <summary>Runs an ONNX file in ONNX Runtime on int64 <paramref name="ids"/>.</summary>
+    internal static float[] RunOrtIds(string path, Tensor ids, out int[] shape)
+    {
+        using var session = new InferenceSession(path);
+        var x = new DenseTensor<long>(ids.Contiguous().ToArray<long>(), ids.Shape);
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.First(), x)]);
+        var y = results.First().AsTensor<float>();
+        shape = y.Dimensions.ToArray();
+        return y.ToArray();
+    }
+
+    [Fact]
+    public void GptMatchesOnnxRuntimeAtOtherBatchSizesAndLengths()
+    {
+        var model = new Gpt(new GptConfig(VocabSize: 40, ContextLength: 24, NLayer: 2, NHead: 4, NEmbd: 32, Dropout: 0.1), new Generator(11));
+        var dir = Directory.CreateTempSubdirectory("ember-onnx-gpt").FullName;
+        var path = Path.Combine(dir, "gpt.onnx");
+        Ember.Onnx.Export(model, Tensor.RandInt(0, 40, [2, 9], new Generator(1)), path,
+            dynamicAxes: new Dictionary<int, string> { [0] = "batch", [1] = "sequence" });
+        model.Eval();
+        foreach (var (b, t) in new[] { (1, 1), (3, 7), (2, 24) })
+        {
+            var ids = Tensor.RandInt(0, 40, [b, t], new Generator((ulong)(b * 100 + t)));
+            float[] want;
+            using (Tensor.NoGrad()) want = model.Call(ids).Contiguous().ToArray<float>();
+            var got = RunOrtIds(path, ids, out var shape);
+            Assert.Equal([b, t, 40], shape);
+            AssertClose(want, got, 1e-4, $"gpt ({b}, {t})");
+        }
+    }
+
     private static void AssertClose(float[] want, float[] got, double rtol, string what)
     {
         Assert.Equal(want.Length, got.Length);
