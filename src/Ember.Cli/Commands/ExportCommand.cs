@@ -9,7 +9,7 @@ internal static class ExportCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Argument<string>("MODEL.safetensors") { Description = "a checkpoint written by 'ember quickstart' or 'ember train'" };
+        var checkpoint = new Argument<string>("MODEL.safetensors") { Description = "a checkpoint written by 'ember quickstart', 'ember train' or 'ember milestone gpt'" };
         var format = Opt.Choice("--format", "onnx", "output format", "onnx");
         var opset = Opt.Int("--opset", Ember.Onnx.DefaultOpset, "ONNX opset", min: 13, max: 17);
         var outPath = Opt.Text("--out", "output file [default: MODEL with the extension .onnx]", "FILE");
@@ -24,16 +24,28 @@ internal static class ExportCommand
             var ui = new Terminal(quiet: false);
             string path = p.GetValue(checkpoint)!;
             if (!File.Exists(path)) throw new UsageException($"no such checkpoint: {path}");
-            Safetensors.Load(path, out var meta);
+            var tensors = Safetensors.Load(path, out var meta);
+            string output = p.GetValue(outPath) ?? Path.ChangeExtension(path, ".onnx");
+            int version = p.GetValue(opset);
+            if (meta.TryGetValue("model", out var kind) && kind == "gpt")
+            {
+                // A GPT from 'ember milestone gpt': int64 token ids (batch, sequence) → logits (batch, sequence, vocab).
+                var gpt = new Models.Gpt(Models.GptConfig.FromMetadata(meta, path));
+                Training.Trainer.LoadModelState(gpt, tensors, path);
+                int t = Math.Min(8, gpt.Config.ContextLength);
+                Ember.Onnx.Export(gpt, Tensor.Zeros([1, t], DType.Int64), output, version,
+                    dynamicAxes: new Dictionary<int, string> { [0] = "batch", [1] = "sequence" });
+                ui.Line($"wrote {output} (opset {version}; input 'input' int64 (batch, sequence ≤ {gpt.Config.ContextLength}), output 'output' (batch, sequence, {gpt.Config.VocabSize}))");
+                return 0;
+            }
             meta.TryGetValue("arch", out var arch);
             if (arch != "mlp")
-                throw new UsageException($"export: {path} holds a{(arch is null ? "" : $" '{arch}'")} model; 'ember export' handles MLP checkpoints so far " +
-                    "(Sequential and Mlp models of the library export with Ember.Onnx.Export)");
+                throw new UsageException($"export: {path} holds a{(arch ?? kind) switch { null => "", var a => $" '{a}'" }} model; 'ember export' handles the MLP " +
+                    "checkpoints of 'ember quickstart'/'ember train' and the GPT of 'ember milestone gpt' so far (Sequential, Mlp, ResNet, " +
+                    "ConvAutoencoder and Gpt models of the library export with Ember.Onnx.Export)");
             var (model, _) = Checkpoints.LoadMlp(path);
-            string output = p.GetValue(outPath) ?? Path.ChangeExtension(path, ".onnx");
-            var sample = Tensor.Zeros([1, model.Config.InFeatures]);
-            Ember.Onnx.Export(model, sample, output, p.GetValue(opset));
-            ui.Line($"wrote {output} (opset {p.GetValue(opset)}; input 'input' (batch, {model.Config.InFeatures}), output 'output' (batch, {model.Config.OutFeatures}))");
+            Ember.Onnx.Export(model, Tensor.Zeros([1, model.Config.InFeatures]), output, version);
+            ui.Line($"wrote {output} (opset {version}; input 'input' (batch, {model.Config.InFeatures}), output 'output' (batch, {model.Config.OutFeatures}))");
             return 0;
         });
         return command;

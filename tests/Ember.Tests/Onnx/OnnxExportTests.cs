@@ -233,9 +233,34 @@ public class OnnxExportCommandTests
         Assert.Equal(2, code);
         Assert.Contains("--opset 12", err);
         var gptLike = Path.Combine(dir, "other.safetensors");
-        Ember.IO.Safetensors.Save(gptLike, new Dictionary<string, Tensor> { ["w"] = Tensor.Zeros([2]) }, new Dictionary<string, string> { ["arch"] = "gpt" });
+        Ember.IO.Safetensors.Save(gptLike, new Dictionary<string, Tensor> { ["w"] = Tensor.Zeros([2]) }, new Dictionary<string, string> { ["arch"] = "resnet" });
         (code, _, err) = Ember.Tests.Cli.CliTests.Run("export", gptLike);
         Assert.Equal(2, code);
-        Assert.Contains("'gpt'", err);
+        Assert.Contains("'resnet'", err);
+    }
+
+    [Fact]
+    public void ExportsAGptCheckpointFromTheMilestone()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-onnx-gpt-cli").FullName;
+        var text = Path.Combine(dir, "verses.txt");
+        File.WriteAllText(text, string.Concat(Enumerable.Range(0, 200).Select(i => $"Ge1:{i} In the beginning God created the heaven and the earth.\n")));
+        var (code, _, err) = Ember.Tests.Cli.CliTests.Run("milestone", "gpt", "--data", text, "--steps", "5", "--out", dir, "--quiet");
+        Assert.True(code is 0 or 1, err);                                        // 5 steps: the gate may FAIL, the model is saved
+        var checkpoint = Path.Combine(dir, "model.safetensors");
+        (code, var output, err) = Ember.Tests.Cli.CliTests.Run("export", checkpoint);
+        Assert.True(code == 0, err);
+        var onnx = Path.Combine(dir, "model.onnx");
+        Assert.Contains("wrote " + onnx, output);
+        var tensors = Ember.IO.Safetensors.Load(checkpoint, out var meta);
+        var gpt = new Gpt(GptConfig.FromMetadata(meta, checkpoint));
+        Ember.Training.Trainer.LoadModelState(gpt, tensors, checkpoint);
+        gpt.Eval();
+        var ids = Tensor.RandInt(0, gpt.Config.VocabSize, [2, 13], new Generator(3));
+        float[] want;
+        using (Tensor.NoGrad()) want = gpt.Call(ids).ToArray<float>();
+        var got = OnnxExportTests.RunOrtIds(onnx, ids, out var shape);
+        Assert.Equal([2, 13, gpt.Config.VocabSize], shape);
+        for (int i = 0; i < want.Length; i++) Assert.True(Math.Abs(want[i] - got[i]) <= 1e-4 * Math.Max(1, Math.Abs(want[i])), $"{i}: {want[i]} vs {got[i]}");
     }
 }
