@@ -13,7 +13,7 @@ namespace Ember;
 /// initializers, so the file runs in ONNX Runtime and any other ONNX runtime. The first dimension is dynamic ("batch")
 /// unless asked otherwise. Exportable now: <see cref="Sequential"/> stacks, <see cref="Mlp"/>, <see cref="ResNet"/> (basic
 /// and bottleneck blocks, squeeze-excitation), <see cref="ConvAutoencoder"/>, and in them Linear, Conv1d, Conv2d,
-/// ConvTranspose2d, BatchNorm1d/2d, LayerNorm, pools incl. adaptive average pooling to a size that divides the input,
+/// ConvTranspose2d, RNN/LSTM/GRU (batched; multi-layer, bidirectional, batch-first), BatchNorm1d/2d, LayerNorm, pools incl. adaptive average pooling to a size that divides the input,
 /// Flatten, Dropout, Identity and activations (ReLU, Sigmoid, Tanh, SiLU, GELU exact or tanh,
 /// LeakyReLU, ELU, Softmax, LogSoftmax); fused Conv+ReLU(+MaxPool) paths export as their separate ops. Anything else fails
 /// with an error naming the module's path and type, and no file is written.
@@ -218,6 +218,53 @@ public static class Onnx
             return a;
         }
 
+        private static AttributeProto Text(string name, string value) =>
+            new() { Name = name, Type = AttributeProto.Types.AttributeType.String, S = ByteString.CopyFromUtf8(value) };
+
+        private static AttributeProto Texts(string name, params string[] values)
+        {
+            var a = new AttributeProto { Name = name, Type = AttributeProto.Types.AttributeType.Strings };
+            a.Strings.AddRange(values.Select(ByteString.CopyFromUtf8));
+            return a;
+        }
+
+        /// <summary>RNN, LSTM or GRU as ONNX's ops, one node per layer: the gate blocks reordered from PyTorch's (i, f, g, o)
+        /// and (r, z, n) to ONNX's (i, o, f, c) and (z, r, h), GRU with linear_before_reset (PyTorch's form), the output
+        /// (L, D, N, H) brought back to (L, N, D·H); batch-first inputs transposed in and out.</summary>
+        private string EmitRecurrent(RecurrentBase r, string x, Tensor sample, string p)
+        {
+            if (sample.Dim != 3) throw Unsupported(r, "only batched (3-D) sequences export");
+            var parameters = r.NamedParameters().ToDictionary(t => t.Name, t => t.Parameter);
+            int hidden = r.HiddenSize, dirs = r.Bidirectional ? 2 : 1;
+            int[] order = r.Mode switch
+            {
+                RecurrentMode.Lstm => [0, 3, 1, 2],        // i, o, f, c from i, f, g, o
+                RecurrentMode.Gru => [1, 0, 2],            // z, r, h from r, z, n
+                _ => [0],
+            };
+            Tensor Reorder(Tensor w) => Tensor.Cat(order.Select(g => w.Narrow(0, g * hidden, hidden)).ToArray(), 0);
+            string y = r.BatchFirst ? Op("Transpose", p, [x], Ints("perm", 1, 0, 2)) : x;
+            for (int layer = 0; layer < r.NumLayers; layer++)
+            {
+                var suffixes = Enumerable.Range(0, dirs).Select(d => $"_l{layer}" + (d == 1 ? "_reverse" : "")).ToArray();
+                Tensor Stack(string name) => Tensor.Stack(suffixes.Select(sfx => Reorder(parameters[name + sfx].Detach())).ToArray(), 0);
+                var w = Initializer($"{p}.W_l{layer}", Stack("weight_ih"));
+                var rec = Initializer($"{p}.R_l{layer}", Stack("weight_hh"));
+                var inputs = new List<string> { y, w, rec };
+                if (parameters.ContainsKey("bias_ih_l0"))
+                    inputs.Add(Initializer($"{p}.B_l{layer}", Tensor.Stack(suffixes.Select(sfx =>
+                        Tensor.Cat([Reorder(parameters["bias_ih" + sfx].Detach()), Reorder(parameters["bias_hh" + sfx].Detach())], 0)).ToArray(), 0)));
+                var attributes = new List<AttributeProto> { Int("hidden_size", hidden), Text("direction", dirs == 2 ? "bidirectional" : "forward") };
+                string op = r.Mode switch { RecurrentMode.Lstm => "LSTM", RecurrentMode.Gru => "GRU", _ => "RNN" };
+                if (r.Mode == RecurrentMode.Gru) attributes.Add(Int("linear_before_reset", 1));
+                if (r.Mode is RecurrentMode.RnnTanh or RecurrentMode.RnnRelu)
+                    attributes.Add(Texts("activations", Enumerable.Repeat(r.Mode == RecurrentMode.RnnRelu ? "Relu" : "Tanh", dirs).ToArray()));
+                var outputs = Ops(op, p, [.. inputs], r.Mode == RecurrentMode.Lstm ? 3 : 2, [.. attributes]);
+                y = Op("Reshape", p, [Op("Transpose", p, [outputs[0]], Ints("perm", 0, 2, 1, 3)), Int64Constant("shape", [0, 0, -1])]);
+            }
+            return r.BatchFirst ? Op("Transpose", p, [y], Ints("perm", 1, 0, 2)) : y;
+        }
+
         private static AttributeProto Int(string name, long value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = value };
 
         private static AttributeProto Float(string name, double value) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = (float)value };
@@ -302,6 +349,7 @@ public static class Onnx
                 AdaptiveAvgPool2d ap => AdaptivePool(m, x, p, sample.Shape[^2..], [ap.OutputSize.H, ap.OutputSize.W]),
                 AdaptiveAvgPool1d ap => AdaptivePool(m, x, p, sample.Shape[^1..], [ap.OutputSize]),
                 BatchNormBase bn => EmitBatchNorm(bn, x, p),
+                RecurrentBase r => EmitRecurrent(r, x, sample, p),
                 LayerNorm ln => EmitLayerNorm(ln, x, p),
                 Flatten f => EmitFlatten(f, x, sample, p),
                 Dropout or Dropout2d or Identity => Op("Identity", p, [x]),

@@ -155,6 +155,28 @@ public class OnnxExportTests
         ExportAndCompare(model, n => Tensor.Rand([n, 1, 16, 16], DType.Float32, new Generator(50 + (ulong)n)), "autoencoder", 1, 6);
     }
 
+    [Theory]
+    [InlineData("lstm", false, false, 1)]
+    [InlineData("lstm", true, true, 2)]
+    [InlineData("gru", true, true, 2)]
+    [InlineData("gru", false, false, 1)]
+    [InlineData("rnn-relu", true, false, 2)]
+    [InlineData("rnn-tanh", false, true, 1)]
+    public void RecurrentLayersMatchOnnxRuntime(string kind, bool bidirectional, bool batchFirst, int layers)
+    {
+        var g = new Generator(12);
+        Module rnn = kind switch
+        {
+            "lstm" => new LSTM(5, 7, layers, batchFirst: batchFirst, bidirectional: bidirectional, generator: g),
+            "gru" => new GRU(5, 7, layers, batchFirst: batchFirst, bidirectional: bidirectional, generator: g),
+            _ => new RNN(5, 7, layers, relu: kind == "rnn-relu", batchFirst: batchFirst, bidirectional: bidirectional, generator: g),
+        };
+        var model = new Sequential(rnn, new Tanh());
+        // Batch-first (N, 6, 5): ONNX Runtime gets other batch sizes; (L, 3, 5): other sequence lengths (dim 0 is dynamic).
+        ExportAndCompare(model, n => Tensor.Randn(batchFirst ? [n, 6, 5] : [n, 3, 5], DType.Float32, new Generator(60 + (ulong)n)),
+            $"{kind}{(bidirectional ? "-bi" : "")}{(batchFirst ? "-bf" : "")}{layers}", 1, 4, 9);
+    }
+
     private sealed class Custom : Module
     {
         public override Tensor Forward(Tensor input) => input.Mul(2);
