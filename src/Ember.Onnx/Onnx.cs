@@ -12,7 +12,7 @@ namespace Ember;
 /// uses its running statistics, dropout is the identity — and each layer becomes ONNX nodes with its parameters as
 /// initializers, so the file runs in ONNX Runtime and any other ONNX runtime. The first dimension is dynamic ("batch")
 /// unless asked otherwise. Exportable now: <see cref="Sequential"/> stacks, <see cref="Mlp"/>, <see cref="ResNet"/> (basic
-/// and bottleneck blocks, squeeze-excitation), <see cref="ConvAutoencoder"/>, and in them Linear, Conv1d, Conv2d,
+/// and bottleneck blocks, squeeze-excitation), <see cref="UNet"/>, <see cref="ConvAutoencoder"/>, <see cref="Gpt"/>, and in them Linear, Conv1d, Conv2d,
 /// ConvTranspose2d, RNN/LSTM/GRU (batched; multi-layer, bidirectional, batch-first), BatchNorm1d/2d, LayerNorm, pools incl. adaptive average pooling to a size that divides the input,
 /// Flatten, Dropout, Identity and activations (ReLU, Sigmoid, Tanh, SiLU, GELU exact or tanh,
 /// LeakyReLU, ELU, Softmax, LogSoftmax); fused Conv+ReLU(+MaxPool) paths export as their separate ops. Anything else fails
@@ -152,6 +152,36 @@ public static class Onnx
             var ys = Enumerable.Range(0, outputs).Select(_ => Fresh(name.Replace('.', '_') + "_" + op)).ToArray();
             Node(op, inputs, ys, name, attributes);
             return ys;
+        }
+
+        /// <summary>A U-Net: down blocks with 2×2 max pooling, the bottleneck, then per level a transposed convolution,
+        /// the skip concatenated in front (channels), the up block; the 1×1 head. Inputs whose sides are multiples of
+        /// 2^depth (no padding of the upsampled maps; otherwise the export refuses).</summary>
+        private (string, Tensor) EmitUNet(UNet unet, string x, Tensor sample)
+        {
+            var (down, up, upConv, bottleneck, head) = unet.Parts;
+            string p = PathOf(unet);
+            int depth = down.Count;
+            if (sample.Size(2) % (1 << depth) != 0 || sample.Size(3) % (1 << depth) != 0)
+                throw Unsupported(unet, $"the traced input's sides must be multiples of 2^depth = {1 << depth} (the upsampled maps are then never padded)");
+            var skips = new List<(string Name, Tensor Sample)>();
+            for (int i = 0; i < depth; i++)
+            {
+                (x, sample) = Emit(down[i], x, sample);
+                skips.Add((x, sample));
+                x = Op("MaxPool", p, [x], Ints("kernel_shape", 2, 2), Ints("strides", 2, 2));
+                sample = Functional.MaxPool2d(sample, 2);
+            }
+            (x, sample) = Emit(bottleneck, x, sample);
+            for (int i = 0; i < depth; i++)
+            {
+                var (skip, skipSample) = skips[depth - 1 - i];
+                (x, sample) = Emit(up[i], x, sample);
+                x = Op("Concat", p, [skip, x], Int("axis", 1));
+                sample = Tensor.Cat([skipSample, sample], 1);
+                (x, sample) = Emit(upConv[i], x, sample);
+            }
+            return Emit(head, x, sample);
         }
 
         /// <summary>A GPT: token and position embeddings (positions from the input's dynamic length), pre-norm blocks with
@@ -307,6 +337,10 @@ public static class Onnx
                 }
                 case Gpt gpt:
                     return EmitGpt(gpt, x, sample);
+                case DoubleConv dc:
+                    return Emit(dc.Body, x, sample);
+                case UNet unet:
+                    return EmitUNet(unet, x, sample);
                 case ConvAutoencoder ae:
                 {
                     var (encoder, decoder) = ae.Parts;

@@ -192,6 +192,9 @@ public sealed class DoubleConv : Module
 {
     private readonly Sequential _body;
 
+    /// <summary>The layers, for exporters.</summary>
+    internal Sequential Body => _body;
+
     /// <summary>Two 3×3 convolutions with batch norm and ReLU, <paramref name="inChannels"/> → <paramref name="outChannels"/>.</summary>
     public DoubleConv(int inChannels, int outChannels, Generator? generator = null)
     {
@@ -214,6 +217,9 @@ public sealed class UNet : Module
     private readonly ModuleList _down, _up, _upConv;
     private readonly DoubleConv _bottleneck;
     private readonly Conv2d _head;
+
+    /// <summary>The parts, for exporters: per level the down block, the upsampling and the up block; bottleneck; head.</summary>
+    internal (ModuleList Down, ModuleList Up, ModuleList UpConv, DoubleConv Bottleneck, Conv2d Head) Parts => (_down, _up, _upConv, _bottleneck, _head);
     /// <summary>Downsampling levels.</summary>
     public int Depth { get; }
 

@@ -148,6 +148,14 @@ public class OnnxExportTests
     }
 
     [Fact]
+    public void UNetMatchesOnnxRuntime()
+    {
+        var model = new UNet(2, 3, baseWidth: 4, depth: 2, generator: new Generator(13));
+        PerturbRunningStats(model, 14);
+        ExportAndCompare(model, n => Tensor.Randn([n, 2, 16, 12], DType.Float32, new Generator(70 + (ulong)n)), "unet", 1, 3);
+    }
+
+    [Fact]
     public void ConvAutoencoderWithTransposedConvolutionsMatchesOnnxRuntime()
     {
         var model = new ConvAutoencoder(1, 8, 4, 2, new Generator(9));
