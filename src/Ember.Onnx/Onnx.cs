@@ -154,6 +154,70 @@ public static class Onnx
             return ys;
         }
 
+        /// <summary>A BERT encoder on int64 ids (N, L) with its default mask (padding ids may not be attended to) and token
+        /// type 0: embeddings, LayerNorm, the encoder layers with the key-padding mask, the pooled [CLS] output (N, hidden).</summary>
+        private (string, Tensor) EmitBert(BertModel bert, string ids, Tensor sample)
+        {
+            var (word, position, tokenType, embNorm, pooler) = bert.Parts;
+            string p = PathOf(bert);
+            var length = Op("Gather", p, [Op("Shape", p, [ids]), Int64Scalar("one", 1)], Int("axis", 0));
+            var positions = Op("Range", p, [Int64Scalar("zero", 0), length, Int64Scalar("one", 1)]);
+            var h = Op("Add", p, [Op("Gather", p, [Initializer(PathOf(word) + ".weight", word.Weight), ids], Int("axis", 0)),
+                Op("Gather", p, [Initializer(PathOf(position) + ".weight", position.Weight), positions], Int("axis", 0))]);
+            h = Op("Add", p, [h, Initializer(PathOf(tokenType) + ".row0", tokenType.Weight.Select(0, 0))]);
+            var hs = bert.Encode(sample).Hidden;                      // shapes only below: (N, L, hidden)
+            (h, _) = Emit(embNorm, h, hs);
+            // Key padding: −∞ where ids == pad, as (N, 1, 1, L).
+            var isPad = Op("Equal", p, [ids, Int64Scalar("pad", bert.Config.PadId)]);
+            var additive = Op("Where", p, [isPad, Constant("neg_inf", [float.NegativeInfinity], []), Constant("zero", [0f], [])]);
+            var mask = Op("Unsqueeze", p, [additive, Int64Constant("axes", [1, 2])]);
+            foreach (var layer in bert.Encoder.Layers.Cast<TransformerEncoderLayer>()) h = EmitEncoderLayer(layer, h, hs, mask);
+            if (bert.Encoder.Norm is LayerNorm norm) (h, _) = Emit(norm, h, hs);
+            var cls = Op("Gather", p, [h, Int64Scalar("first", 0)], Int("axis", 1));                     // (N, hidden)
+            var (pooled, _) = Emit(pooler, cls, hs.Select(1, 0));
+            return (Op("Tanh", p, [pooled]), bert.Call(sample));
+        }
+
+        /// <summary>One batch-first encoder layer (post- or pre-norm, ReLU or GELU) with an additive mask (N, 1, 1, S).</summary>
+        private string EmitEncoderLayer(TransformerEncoderLayer layer, string x, Tensor xs, string mask)
+        {
+            var (linear1, linear2, norm1, norm2, activation) = layer.Parts;
+            var attention = layer.SelfAttn;
+            if (!attention.BatchFirst) throw Unsupported(layer, "only batch-first encoder layers export");
+            if (attention.InProjWeight is null) throw Unsupported(attention, "keys and values of other widths than the queries");
+            string p = PathOf(layer);
+            int e = attention.EmbedDim, heads = attention.NumHeads, hd = attention.HeadDim;
+            string SelfAttention(string a)
+            {
+                var w = attention.InProjWeight!;
+                var b = attention.InProjBias;
+                string Project(int part, long[] perm)
+                {
+                    var y = Op("MatMul", p, [a, Initializer($"{PathOf(attention)}.in_proj_{part}_t", w.Narrow(0, part * e, e).T)]);
+                    if (b is not null) y = Op("Add", p, [y, Initializer($"{PathOf(attention)}.in_proj_bias_{part}", b.Narrow(0, part * e, e))]);
+                    return Op("Transpose", p, [Op("Reshape", p, [y, Int64Constant("heads", [0, 0, heads, hd])])], Ints("perm", perm));
+                }
+                var q = Project(0, [0, 2, 1, 3]); var kT = Project(1, [0, 2, 3, 1]); var v = Project(2, [0, 2, 1, 3]);
+                var scores = Op("Add", p, [Op("Mul", p, [Op("MatMul", p, [q, kT]), Constant("scale", [1 / MathF.Sqrt(hd)], [])]), mask]);
+                var o = Op("MatMul", p, [Op("Softmax", p, [scores], Int("axis", -1)), v]);
+                var merged = Op("Reshape", p, [Op("Transpose", p, [o], Ints("perm", 0, 2, 1, 3)), Int64Constant("merged", [0, 0, e])]);
+                return Emit(attention.OutProj, merged, xs).Name;
+            }
+            string FeedForward(string a)
+            {
+                var (f, fs) = Emit(linear1, a, xs);
+                f = activation == TransformerActivation.Gelu ? GeluErf(f, p) : Op("Relu", p, [f]);
+                return Emit(linear2, f, fs).Name;
+            }
+            if (layer.NormFirst)
+            {
+                var h1 = Op("Add", p, [x, SelfAttention(Emit(norm1, x, xs).Name)]);
+                return Op("Add", p, [h1, FeedForward(Emit(norm2, h1, xs).Name)]);
+            }
+            var n1 = Emit(norm1, Op("Add", p, [x, SelfAttention(x)]), xs).Name;
+            return Emit(norm2, Op("Add", p, [n1, FeedForward(n1)]), xs).Name;
+        }
+
         /// <summary>A U-Net: down blocks with 2×2 max pooling, the bottleneck, then per level a transposed convolution,
         /// the skip concatenated in front (channels), the up block; the 1×1 head. Inputs whose sides are multiples of
         /// 2^depth (no padding of the upsampled maps; otherwise the export refuses).</summary>
@@ -337,6 +401,13 @@ public static class Onnx
                 }
                 case Gpt gpt:
                     return EmitGpt(gpt, x, sample);
+                case BertForSequenceClassification bert:
+                {
+                    var (pooled, pooledSample) = EmitBert(bert.Bert, x, sample);
+                    return Emit(bert.Classifier, pooled, pooledSample);
+                }
+                case BertModel bert:
+                    return EmitBert(bert, x, sample);
                 case DoubleConv dc:
                     return Emit(dc.Body, x, sample);
                 case UNet unet:

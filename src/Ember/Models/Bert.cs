@@ -63,6 +63,10 @@ public sealed class BertModel : Module
     private readonly Dropout _embDropout;
     private readonly Linear _pooler;
 
+    /// <summary>The parts, for exporters: word, position and token-type tables, the embedding norm, the pooler.</summary>
+    internal (Embedding Word, Embedding Position, Embedding TokenType, LayerNorm EmbeddingNorm, Linear Pooler) Parts =>
+        (_word, _position, _tokenType, _embNorm, _pooler);
+
     /// <summary>A BERT-style encoder of <paramref name="config"/>, initialized N(0, 0.02) from <paramref name="generator"/>.</summary>
     public BertModel(BertConfig config, Generator? generator = null)
     {
@@ -122,6 +126,9 @@ public sealed class BertForSequenceClassification : Module
     public BertModel Bert { get; }
     private readonly Dropout _dropout;
     private readonly Linear _classifier;
+
+    /// <summary>The classification head, for exporters.</summary>
+    internal Linear Classifier => _classifier;
 
     /// <summary>A BERT-style classifier of <paramref name="config"/>.</summary>
     public BertForSequenceClassification(BertConfig config, Generator? generator = null)

@@ -24,6 +24,10 @@ public sealed class TransformerEncoderLayer : Module
     private readonly Dropout _dropout, _dropout1, _dropout2;
     private readonly TransformerActivation _activation;
 
+    /// <summary>The parts, for exporters: the feed-forward layers, the norms, the activation.</summary>
+    internal (Linear Linear1, Linear Linear2, LayerNorm Norm1, LayerNorm Norm2, TransformerActivation Activation) Parts =>
+        (_linear1, _linear2, _norm1, _norm2, _activation);
+
     /// <summary>An encoder layer of width <paramref name="dModel"/> with <paramref name="nHead"/> heads and a <paramref name="dimFeedforward"/>-wide feed-forward block.</summary>
     public TransformerEncoderLayer(int dModel, int nHead, int dimFeedforward = 2048, double dropout = 0.1,
         TransformerActivation activation = TransformerActivation.Relu, double layerNormEps = 1e-5, bool batchFirst = false,

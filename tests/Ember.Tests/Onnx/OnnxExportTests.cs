@@ -148,6 +148,32 @@ public class OnnxExportTests
     }
 
     [Fact]
+    public void BertClassifierWithPaddingMatchesOnnxRuntime()
+    {
+        var config = new BertConfig(VocabSize: 30, NumLabels: 3, Hidden: 32, Layers: 2, Heads: 4, Intermediate: 48, MaxPositions: 20);
+        var model = new BertForSequenceClassification(config, new Generator(15));
+        var dir = Directory.CreateTempSubdirectory("ember-onnx-bert").FullName;
+        var path = Path.Combine(dir, "bert.onnx");
+        Tensor Ids(int n, int l, ulong seed)
+        {
+            var ids = Tensor.RandInt(1, 30, [n, l], new Generator(seed)).ToArray<long>();
+            for (int i = 0; i < n; i++) for (int j = l - i % 3; j < l; j++) ids[i * l + j] = config.PadId;   // trailing padding
+            return Tensor.FromArray(ids, n, l);
+        }
+        Ember.Onnx.Export(model, Ids(2, 7, 1), path, dynamicAxes: new Dictionary<int, string> { [0] = "batch", [1] = "sequence" });
+        model.Eval();
+        foreach (var (n, l) in new[] { (1, 4), (5, 11), (3, 20) })
+        {
+            var ids = Ids(n, l, (ulong)(n * 50 + l));
+            float[] want;
+            using (Tensor.NoGrad()) want = model.Call(ids).ToArray<float>();
+            var got = RunOrtIds(path, ids, out var shape);
+            Assert.Equal([n, 3], shape);
+            AssertClose(want, got, 1e-4, $"bert ({n}, {l})");
+        }
+    }
+
+    [Fact]
     public void UNetMatchesOnnxRuntime()
     {
         var model = new UNet(2, 3, baseWidth: 4, depth: 2, generator: new Generator(13));
