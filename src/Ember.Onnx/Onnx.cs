@@ -35,6 +35,25 @@ public static class Onnx
         AtomicFile.Write(path, stream => model.WriteTo(stream));
     }
 
+    /// <summary>Loads an ONNX file as a trainable Ember module (<see cref="OnnxModule"/>): what PyTorch's exporter writes
+    /// for MLPs, CNNs and Transformer-style stacks at opsets 13–17. An op it cannot run fails with an error naming the op
+    /// type, the node and the opset.</summary>
+    public static OnnxModule Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"Onnx.Load: no such file: {path}", path);
+        ModelProto model;
+        try
+        {
+            using var stream = File.OpenRead(path);
+            model = ModelProto.Parser.ParseFrom(stream);
+        }
+        catch (InvalidProtocolBufferException e)
+        {
+            throw new InvalidDataException($"{path}: not an ONNX model ({e.Message}).", e);
+        }
+        return new OnnxModule(model, path);
+    }
+
     /// <summary>The ONNX model of <paramref name="module"/> traced on <paramref name="sampleInput"/> (see <see cref="Export"/>).</summary>
     internal static ModelProto ToModel(Module module, Tensor sampleInput, int opset = DefaultOpset, bool dynamicBatch = true,
         string inputName = "input", string outputName = "output", IReadOnlyDictionary<int, string>? dynamicAxes = null)
