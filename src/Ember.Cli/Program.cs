@@ -25,6 +25,7 @@ public static partial class Program
             EvaluateCommand.Create(),
             PredictCommand.Create(),
             ExportCommand.Create(),
+            ServeCommand.Create(),
             TabularCommand.Create(),
             BeamformingCommand.Create(),
             InfoCommand.Create(),

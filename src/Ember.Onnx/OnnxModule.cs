@@ -26,6 +26,15 @@ public sealed class OnnxModule : Module
     /// <summary>The graph's output name.</summary>
     public string OutputName { get; }
 
+    /// <summary>The input's shape as the file declares it (−1 for a symbolic dimension such as the batch).</summary>
+    public int[] InputShape { get; }
+
+    /// <summary>The output's shape as the file declares it (−1 for a symbolic dimension).</summary>
+    public int[] OutputShape { get; }
+
+    private static int[] Dims(ValueInfoProto v) =>
+        v.Type?.TensorType?.Shape?.Dim.Select(d => d.ValueCase == TensorShapeProto.Types.Dimension.ValueOneofCase.DimValue ? (int)d.DimValue : -1).ToArray() ?? [];
+
     internal OnnxModule(ModelProto model, string source)
     {
         _source = source;
@@ -39,6 +48,8 @@ public sealed class OnnxModule : Module
             throw new NotSupportedException($"{source}: Onnx.Load takes graphs of one input and one output, this one has {inputs.Count} and {_graph.Output.Count}.");
         InputName = inputs[0].Name;
         OutputName = _graph.Output[0].Name;
+        InputShape = Dims(inputs[0]);
+        OutputShape = Dims(_graph.Output[0]);
         var statistics = _graph.Node.Where(n => n.OpType == "BatchNormalization").SelectMany(n => n.Input.Skip(3)).ToHashSet();
         var taken = new HashSet<string>();
         foreach (var init in _graph.Initializer)

@@ -25,6 +25,7 @@ public partial class CliErrorTests
         (["evaluate"], [Missing + "/m.safetensors", "--data", Missing], Missing),
         (["predict"], [Missing + "/m.safetensors", "--data", Missing], Missing),
         (["export"], [Missing + "/m.safetensors"], Missing),
+        (["serve"], [Missing + "/m.safetensors", "--port", "0"], Missing),
         (["tabular", "train"], [Missing + ".csv", "--target", "y"], Missing),
         (["tabular", "predict"], [Missing + "/m.safetensors", Missing + ".csv"], Missing),
         (["tabular", "explain"], [Missing + "/m.safetensors", Missing + ".csv", "--row", "0"], Missing),

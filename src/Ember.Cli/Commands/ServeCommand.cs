@@ -1,0 +1,71 @@
+using System.CommandLine;
+using Ember.Cli.Infrastructure;
+using Ember.IO;
+using Ember.Recipes.Tabular;
+using Ember.Serving;
+
+namespace Ember.Cli.Commands;
+
+/// <summary><c>ember serve MODEL</c>: the model over HTTP until Ctrl+C or SIGTERM.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var model = new Argument<string>("MODEL") { Description = "an MLP checkpoint (.safetensors from quickstart or train) or an ONNX file" };
+        var host = Opt.Text("--host", "127.0.0.1", "address to bind (0.0.0.0: every interface)", "ADDRESS");
+        var port = Opt.Int("--port", 8080, "port", min: 0, max: 65535);
+        var maxBatch = Opt.Int("--max-batch", 64, "most instances in one forward pass", min: 1, max: 65536);
+        var window = Opt.Double("--batch-window-ms", 2, "how long a request waits for others to share its forward pass", 0, 1000);
+        var queue = Opt.Int("--queue", 1024, "requests waiting at most (beyond: 503)", min: 1, max: 1_000_000);
+        var timeout = Opt.Double("--timeout-s", 10, "longest wait for an answer (beyond: 504)", 0, 3600, exclusiveMin: true);
+        var command = new Command("serve",
+            "Serves a model over HTTP: GET /healthz, GET /v1/model, POST /v1/predict {\"instances\": [...]}, GET /metrics " +
+            "(Prometheus). Requests arriving together share one forward pass. Runs until Ctrl+C or SIGTERM; requests in flight finish.")
+        {
+            model, host, port, maxBatch, window, queue, timeout,
+        };
+        command.SetAction(async (p, cancel) =>
+        {
+            var ui = new Terminal(quiet: false);
+            var served = Load(p.GetValue(model)!);
+            var options = new ServeOptions
+            {
+                Host = p.GetValue(host)!, Port = p.GetValue(port), MaxBatch = p.GetValue(maxBatch),
+                BatchWindow = TimeSpan.FromMilliseconds(p.GetValue(window)), QueueCapacity = p.GetValue(queue),
+                RequestTimeout = TimeSpan.FromSeconds(p.GetValue(timeout)),
+            };
+            ModelServer server;
+            try { server = await ModelServer.StartAsync(served, options); }
+            catch (IOException e) { throw new UsageException($"serve: cannot listen on {options.Host}:{options.Port}: {e.Message}"); }
+            await using (server)
+            {
+                ui.Line($"serving {served.Source} ({served.Kind}, instances [{string.Join(", ", served.InstanceShape)}] → {served.Outputs}) at {server.Address}");
+                ui.Line($"try: curl -s {server.Address}/v1/model   (Ctrl+C stops)");
+                await server.WaitForShutdownAsync();
+            }
+            return 0;
+        });
+        return command;
+    }
+
+    private static ServedModel Load(string path)
+    {
+        if (!File.Exists(path)) throw new UsageException($"no such model file: {path}");
+        if (path.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+        {
+            var onnx = Ember.Onnx.Load(path);
+            var shape = onnx.InputShape.Skip(1).ToArray();
+            if (shape.Length == 0 || shape.Any(d => d < 1) || onnx.OutputShape.Length != 2 || onnx.OutputShape[1] < 1)
+                throw new UsageException($"serve: {path} takes [{string.Join(", ", onnx.InputShape)}] → [{string.Join(", ", onnx.OutputShape)}]; " +
+                    "serving needs fixed instance dimensions after the batch and a (batch, outputs) output");
+            return ServedModel.FromModule(onnx, shape, onnx.OutputShape[1], null, "onnx", Path.GetFileName(path));
+        }
+        Safetensors.Load(path, out var meta);
+        if (!meta.TryGetValue("arch", out var arch) || arch != "mlp")
+            throw new UsageException($"serve: {path} is not an MLP checkpoint; 'ember serve' takes the checkpoints of quickstart and train, or ONNX files");
+        var (mlp, _) = Checkpoints.LoadMlp(path);
+        bool regression = meta.TryGetValue("task", out var task) && task == "regression";
+        string[]? labels = meta.TryGetValue("tabular", out var json) ? TabularEncoder.FromJson(json, path).Classes : null;
+        return ServedModel.FromMlp(mlp, !regression, labels, Path.GetFileName(path));
+    }
+}

@@ -1,0 +1,258 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Encodings.Web;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Ember.Serving;
+
+/// <summary>
+/// Serves one model over HTTP (ASP.NET Core minimal APIs on Kestrel):
+/// <c>GET /healthz</c>; <c>GET /v1/model</c> (kind, instance shape, outputs, labels); <c>POST /v1/predict</c> with
+/// <c>{"instances": [[…], …]}</c> (each instance flat or nested to the model's shape) answering
+/// <c>{"predictions": [{"label", "index", "probabilities"} | [values…]]}</c>; <c>GET /metrics</c> (Prometheus text).
+/// Requests share forward passes through dynamic micro-batching; the queue is bounded (503 when full), each request has a
+/// timeout (504), bodies a size limit (413); a bad request gets 400 with a JSON error naming the field, an unknown route
+/// 404. Stopping lets requests in flight finish.
+/// </summary>
+public sealed class ModelServer : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly MicroBatcher _batcher;
+    private readonly Metrics _metrics = new();
+    private readonly ServedModel _model;
+    private readonly ServeOptions _options;
+
+    private ModelServer(ServedModel model, ServeOptions options)
+    {
+        _model = model;
+        _options = options;
+        _batcher = new MicroBatcher(model, options, _metrics);
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes + 1);
+        builder.WebHost.UseUrls($"http://{options.Host}:{options.Port}");
+        builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        _app = builder.Build();
+        _app.MapGet("/healthz", (HttpContext c) => Timed(c, "/healthz", () => Json(c, 200, new JsonObject { ["status"] = "ok" })));
+        _app.MapGet("/v1/model", (HttpContext c) => Timed(c, "/v1/model", () => Json(c, 200, Describe())));
+        _app.MapPost("/v1/predict", (HttpContext c) => Timed(c, "/v1/predict", () => PredictAsync(c)));
+        _app.MapGet("/metrics", (HttpContext c) => Timed(c, "/metrics", async () =>
+        {
+            c.Response.ContentType = "text/plain; version=0.0.4";
+            await c.Response.WriteAsync(_metrics.Render());
+        }));
+        _app.MapFallback((HttpContext c) => Timed(c, "other", () => Error(c, 404, $"no route {c.Request.Method} {c.Request.Path}")));
+    }
+
+    /// <summary>Starts serving <paramref name="model"/>; returns once the server listens.</summary>
+    public static async Task<ModelServer> StartAsync(ServedModel model, ServeOptions? options = null)
+    {
+        var server = new ModelServer(model, options ?? new ServeOptions());
+        await server._app.StartAsync();
+        return server;
+    }
+
+    /// <summary>The address the server listens on (the actual port when 0 was asked).</summary>
+    public string Address => _app.Urls.First();
+
+    /// <summary>Waits until the host stops (Ctrl+C or SIGTERM), letting requests in flight finish.</summary>
+    public Task WaitForShutdownAsync() => _app.WaitForShutdownAsync();
+
+    /// <summary>Stops accepting requests, finishes those in flight, stops the batcher.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _batcher.DisposeAsync();
+        await _app.DisposeAsync();
+    }
+
+    private async Task Timed(HttpContext c, string route, Func<Task> handler)
+    {
+        var sw = Stopwatch.StartNew();
+        try { await handler(); }
+        catch (Exception e) when (!c.Response.HasStarted)
+        {
+            await Error(c, 500, $"internal error: {e.GetType().Name}: {e.Message}");
+        }
+        _metrics.Request(route, c.Response.StatusCode, sw.Elapsed.TotalSeconds);
+    }
+
+    private JsonObject Describe() => new()
+    {
+        ["kind"] = _model.Kind,
+        ["source"] = _model.Source,
+        ["instance_shape"] = new JsonArray(_model.InstanceShape.Select(d => (JsonNode)d).ToArray()),
+        ["outputs"] = _model.Outputs,
+        ["task"] = _model.Labels is null ? "regression" : "classification",
+        ["labels"] = _model.Labels is null ? null : new JsonArray(_model.Labels.Select(l => (JsonNode)l).ToArray()),
+        ["max_batch"] = _options.MaxBatch,
+        ["max_instances_per_request"] = _options.MaxInstancesPerRequest,
+    };
+
+    // Quotes and non-ASCII text as they are (an API response, never embedded in HTML).
+    private static readonly JsonSerializerOptions s_json = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    private static Task Json(HttpContext c, int status, JsonNode body)
+    {
+        c.Response.StatusCode = status;
+        c.Response.ContentType = "application/json";
+        return c.Response.WriteAsync(body.ToJsonString(s_json));
+    }
+
+    private static Task Error(HttpContext c, int status, string message) => Json(c, status, new JsonObject { ["error"] = message });
+
+    private async Task PredictAsync(HttpContext c)
+    {
+        // The body, read up to the limit (a larger one is refused without reading it all).
+        var buffer = new MemoryStream();
+        var chunk = new byte[16384];
+        int read;
+        try
+        {
+            while ((read = await c.Request.Body.ReadAsync(chunk, c.RequestAborted)) > 0)
+            {
+                if (buffer.Length + read > _options.MaxBodyBytes)
+                {
+                    await Error(c, 413, $"request body larger than {_options.MaxBodyBytes} bytes");
+                    return;
+                }
+                buffer.Write(chunk, 0, read);
+            }
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == 413)
+        {
+            await Error(c, 413, $"request body larger than {_options.MaxBodyBytes} bytes");
+            return;
+        }
+        if (!TryParse(buffer.ToArray(), out var instances, out var problem))
+        {
+            await Error(c, 400, problem!);
+            return;
+        }
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(c.RequestAborted);
+        timeout.CancelAfter(_options.RequestTimeout);
+        if (!_batcher.TryEnqueue(instances!, timeout.Token, out var pending))
+        {
+            await Error(c, 503, "the request queue is full; retry later");
+            return;
+        }
+        float[][] outputs;
+        try { outputs = await pending.WaitAsync(timeout.Token); }
+        catch (OperationCanceledException) when (!c.RequestAborted.IsCancellationRequested)
+        {
+            await Error(c, 504, $"no answer within {_options.RequestTimeout.TotalSeconds:G} s");
+            return;
+        }
+        var predictions = new JsonArray();
+        foreach (var y in outputs)
+        {
+            if (_model.Labels is { } labels)
+            {
+                var p = Softmax(y);
+                int best = Array.IndexOf(p, p.Max());
+                predictions.Add(new JsonObject
+                {
+                    ["label"] = labels[best], ["index"] = best,
+                    ["probabilities"] = new JsonArray(p.Select(v => (JsonNode)Math.Round(v, 6)).ToArray()),
+                });
+            }
+            else predictions.Add(new JsonArray(y.Select(v => (JsonNode)(double)v).ToArray()));
+        }
+        await Json(c, 200, new JsonObject { ["predictions"] = predictions });
+    }
+
+    private static double[] Softmax(float[] logits)
+    {
+        double max = logits.Max();
+        var e = logits.Select(v => Math.Exp(v - max)).ToArray();
+        double sum = e.Sum();
+        return e.Select(v => v / sum).ToArray();
+    }
+
+    /// <summary>Reads <c>{"instances": [...]}</c>: every instance flat or nested to the model's shape, finite numbers only,
+    /// no other fields. The problem names the field.</summary>
+    private bool TryParse(byte[] body, out float[][]? instances, out string? problem)
+    {
+        instances = null;
+        problem = null;
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 16 }); }
+        catch (JsonException e)
+        {
+            problem = $"malformed JSON: {e.Message}";
+            return false;
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                problem = $"the body must be a JSON object with \"instances\", got a JSON {root.ValueKind.ToString().ToLowerInvariant()}";
+                return false;
+            }
+            foreach (var property in root.EnumerateObject())
+                if (property.Name != "instances")
+                {
+                    problem = $"unknown field \"{property.Name}\" (the body takes \"instances\" only)";
+                    return false;
+                }
+            if (!root.TryGetProperty("instances", out var list) || list.ValueKind != JsonValueKind.Array)
+            {
+                problem = "missing field \"instances\": an array of instances";
+                return false;
+            }
+            int n = list.GetArrayLength(), size = _model.InstanceSize;
+            if (n == 0 || n > _options.MaxInstancesPerRequest)
+            {
+                problem = $"\"instances\" holds {n} instances; send 1 to {_options.MaxInstancesPerRequest}";
+                return false;
+            }
+            var result = new float[n][];
+            int i = 0;
+            foreach (var instance in list.EnumerateArray())
+            {
+                var values = new List<float>(size);
+                if (!Flatten(instance, $"instances[{i}]", values, out problem)) return false;
+                if (values.Count != size)
+                {
+                    problem = $"instances[{i}] has {values.Count} values; the model takes {size} (shape [{string.Join(", ", _model.InstanceShape)}])";
+                    return false;
+                }
+                result[i++] = values.ToArray();
+            }
+            instances = result;
+            return true;
+        }
+    }
+
+    private static bool Flatten(JsonElement e, string path, List<float> into, out string? problem)
+    {
+        problem = null;
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Number:
+                if (!e.TryGetDouble(out double v) || !double.IsFinite(v) || Math.Abs(v) > float.MaxValue)
+                {
+                    problem = $"{path} = {e.GetRawText()} is not a finite float32 number";
+                    return false;
+                }
+                into.Add((float)v);
+                return true;
+            case JsonValueKind.Array:
+                int j = 0;
+                foreach (var item in e.EnumerateArray())
+                    if (!Flatten(item, $"{path}[{j++}]", into, out problem)) return false;
+                return true;
+            default:
+                problem = $"{path} is a JSON {e.ValueKind.ToString().ToLowerInvariant()}; expected numbers";
+                return false;
+        }
+    }
+}

@@ -1,0 +1,29 @@
+namespace Ember.Serving;
+
+/// <summary>How <see cref="ModelServer"/> listens and batches.</summary>
+public sealed record ServeOptions
+{
+    /// <summary>The address to bind (127.0.0.1: this machine only).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>The port (0: any free one; <see cref="ModelServer.Address"/> tells which).</summary>
+    public int Port { get; init; } = 8080;
+
+    /// <summary>Most instances in one forward pass.</summary>
+    public int MaxBatch { get; init; } = 64;
+
+    /// <summary>How long the first waiting request waits for others to share its forward pass (0: no batching delay).</summary>
+    public TimeSpan BatchWindow { get; init; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>Requests waiting at most; beyond, 503.</summary>
+    public int QueueCapacity { get; init; } = 1024;
+
+    /// <summary>Longest a request may wait for its answer; beyond, 504.</summary>
+    public TimeSpan RequestTimeout { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Largest request body in bytes; beyond, 413.</summary>
+    public long MaxBodyBytes { get; init; } = 4 << 20;
+
+    /// <summary>Most instances in one request.</summary>
+    public int MaxInstancesPerRequest { get; init; } = 1024;
+}

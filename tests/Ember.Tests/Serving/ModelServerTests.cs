@@ -1,0 +1,165 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json.Nodes;
+using Ember.Models;
+using Ember.Serving;
+using Xunit;
+
+namespace Ember.Tests.Serving;
+
+/// <summary>The HTTP server on a real Kestrel socket: answers equal the in-process model's, concurrent requests (batched
+/// together) answer as sequential ones, malformed requests get 4xx JSON errors without harming the server, a full queue
+/// 503, a slow model 504, and /metrics counts what happened.</summary>
+public class ModelServerTests
+{
+    private static Mlp NewMlp() => new(new MlpConfig { InFeatures = 12, Hidden = [16], OutFeatures = 4, Dropout = 0.2 }, new Generator(1));
+
+    private static async Task<(ModelServer Server, HttpClient Client)> Start(ServedModel model, ServeOptions? options = null)
+    {
+        var server = await ModelServer.StartAsync(model, (options ?? new ServeOptions()) with { Port = 0 });
+        return (server, new HttpClient { BaseAddress = new Uri(server.Address) });
+    }
+
+    private static float[] Instance(int seed) => Tensor.Randn([12], DType.Float32, new Generator((ulong)seed)).ToArray<float>();
+
+    private static StringContent Body(string json) => new(json, Encoding.UTF8, "application/json");
+
+    private static string InstancesJson(IEnumerable<float[]> xs) =>
+        new JsonObject { ["instances"] = new JsonArray(xs.Select(x => (JsonNode)new JsonArray(x.Select(v => (JsonNode)v).ToArray())).ToArray()) }.ToJsonString();
+
+    [Fact]
+    public async Task PredictionsEqualTheModelsAndTheSchemaDescribesIt()
+    {
+        var mlp = NewMlp();
+        var (server, client) = await Start(ServedModel.FromMlp(mlp, classification: true, ["a", "b", "c", "d"], "test.safetensors"));
+        await using var _ = server;
+        Assert.Equal("ok", (await client.GetFromJsonAsync<JsonObject>("/healthz"))!["status"]!.GetValue<string>());
+        var schema = (await client.GetFromJsonAsync<JsonObject>("/v1/model"))!;
+        Assert.Equal("mlp", schema["kind"]!.GetValue<string>());
+        Assert.Equal(12, schema["instance_shape"]![0]!.GetValue<int>());
+        Assert.Equal("d", schema["labels"]![3]!.GetValue<string>());
+        var xs = Enumerable.Range(0, 5).Select(Instance).ToArray();
+        var response = await client.PostAsync("/v1/predict", Body(InstancesJson(xs)));
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        var predictions = (await response.Content.ReadFromJsonAsync<JsonObject>())!["predictions"]!.AsArray();
+        mlp.Eval();
+        float[] logits;
+        using (Tensor.NoGrad()) logits = mlp.Call(Tensor.FromArray(xs.SelectMany(x => x).ToArray(), 5, 12)).ToArray<float>();
+        for (int i = 0; i < 5; i++)
+        {
+            var row = logits.AsSpan(i * 4, 4).ToArray();
+            int best = Array.IndexOf(row, row.Max());
+            Assert.Equal(best, predictions[i]!["index"]!.GetValue<int>());
+            Assert.Equal("abcd"[best].ToString(), predictions[i]!["label"]!.GetValue<string>());
+            double max = row.Max(), sum = row.Sum(v => Math.Exp(v - max));
+            for (int k = 0; k < 4; k++)
+                Assert.True(Math.Abs(Math.Exp(row[k] - max) / sum - predictions[i]!["probabilities"]![k]!.GetValue<double>()) <= 1e-6,
+                    $"instance {i}, class {k}");
+        }
+    }
+
+    [Fact]
+    public async Task ConcurrentRequestsAnswerAsSequentialOnesAndShareBatches()
+    {
+        var (server, client) = await Start(ServedModel.FromMlp(NewMlp(), classification: false, null, "m"), new ServeOptions { BatchWindow = TimeSpan.FromMilliseconds(5) });
+        await using var _ = server;
+        var xs = Enumerable.Range(0, 64).Select(i => Instance(100 + i)).ToArray();
+        async Task<string> Ask(float[] x) => await (await client.PostAsync("/v1/predict", Body(InstancesJson([x])))).Content.ReadAsStringAsync();
+        var sequential = new List<string>();
+        foreach (var x in xs) sequential.Add(await Ask(x));
+        var concurrent = await Task.WhenAll(xs.Select(Ask));
+        // The same answers; a batch of several rows runs the matrix product instead of one row's dot products, so the
+        // last bits may differ (float rounding of the same sums in another order), never more.
+        for (int i = 0; i < xs.Length; i++)
+        {
+            var a = JsonNode.Parse(sequential[i])!["predictions"]![0]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
+            var b = JsonNode.Parse(concurrent[i])!["predictions"]![0]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
+            Assert.Equal(a.Length, b.Length);
+            for (int k = 0; k < a.Length; k++) Assert.True(Math.Abs(a[k] - b[k]) <= 1e-5 * Math.Max(1, Math.Abs(a[k])), $"request {i}: {a[k]} vs {b[k]}");
+        }
+        var metrics = await client.GetStringAsync("/metrics");
+        Assert.Contains("ember_requests_total{route=\"/v1/predict\",status=\"200\"} 128", metrics);
+        // Some forward passes held more than one request: the batch-size histogram's count is below the request count.
+        var count = long.Parse(metrics.Split('\n').First(l => l.StartsWith("ember_batch_size_count")).Split(' ')[1]);
+        Assert.True(count < 128, $"{count} forward passes for 128 requests: no batching");
+    }
+
+    [Fact]
+    public async Task MalformedRequestsGetFieldNamingErrorsAndTheServerStaysWell()
+    {
+        var (server, client) = await Start(ServedModel.FromMlp(NewMlp(), classification: true, null, "m"), new ServeOptions { MaxBodyBytes = 64 << 10 });
+        await using var _ = server;
+        var good = InstancesJson([Instance(1)]);
+        var cases = new List<(string Path, string Body, HttpStatusCode Status, string Needle)>
+        {
+            ("/v1/predict", "{", HttpStatusCode.BadRequest, "malformed JSON"),
+            ("/v1/predict", "[1,2]", HttpStatusCode.BadRequest, "JSON object"),
+            ("/v1/predict", "{\"instances\": [[1,2,3]]}", HttpStatusCode.BadRequest, "instances[0] has 3 values"),
+            ("/v1/predict", "{\"instances\": []}", HttpStatusCode.BadRequest, "holds 0 instances"),
+            ("/v1/predict", "{\"inputs\": [[1]]}", HttpStatusCode.BadRequest, "unknown field \"inputs\""),
+            ("/v1/predict", "{\"instances\": [[1,2,3,4,5,6,7,8,9,10,11,\"x\"]]}", HttpStatusCode.BadRequest, "instances[0][11]"),
+            ("/v1/predict", "{\"instances\": [[1,2,3,4,5,6,7,8,9,10,11,NaN]]}", HttpStatusCode.BadRequest, "malformed JSON"),
+            ("/v1/predict", "{\"instances\": [[1,2,3,4,5,6,7,8,9,10,11,1e999]]}", HttpStatusCode.BadRequest, "not a finite float32"),
+            ("/v1/predict", "{\"instances\": " + new string('[', 40) + new string(']', 40) + "}", HttpStatusCode.BadRequest, "malformed JSON"),
+            ("/v1/nothing", good, HttpStatusCode.NotFound, "no route"),
+            ("/v1/predict", "{\"instances\": [[" + string.Join(",", Enumerable.Repeat("1.0", 40000)) + "]]}", HttpStatusCode.RequestEntityTooLarge, "larger than"),
+        };
+        var rng = new Random(5);
+        long before = 0;
+        for (int round = 0; round < 100; round++)
+        {
+            foreach (var (path, body, status, needle) in cases)
+            {
+                var r = await client.PostAsync(path, Body(body));
+                Assert.Equal(status, r.StatusCode);
+                var error = JsonNode.Parse(await r.Content.ReadAsStringAsync())!["error"]!.GetValue<string>();
+                Assert.Contains(needle, error);
+            }
+            // Random bytes as a body: some status in 4xx, never 5xx.
+            var junk = new byte[rng.Next(1, 200)];
+            rng.NextBytes(junk);
+            var jr = await client.PostAsync("/v1/predict", new ByteArrayContent(junk));
+            Assert.True((int)jr.StatusCode is >= 400 and < 500, $"junk got {jr.StatusCode}");
+            if (round == 10)
+            {
+                GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect();
+                before = GC.GetTotalMemory(true);
+            }
+        }
+        GC.Collect(); GC.WaitForPendingFinalizers(); GC.Collect();
+        long after = GC.GetTotalMemory(true);
+        Assert.True(after - before < 32 << 20, $"managed memory grew {(after - before) >> 20} MB over 1,100 bad requests");
+        var ok = await client.PostAsync("/v1/predict", Body(good));
+        Assert.Equal(HttpStatusCode.OK, ok.StatusCode);
+        var metrics = await client.GetStringAsync("/metrics");
+        Assert.Contains("status=\"400\"", metrics);
+        Assert.Contains("status=\"413\"", metrics);
+    }
+
+    [Fact]
+    public async Task AFullQueueAnswers503AndASlowModel504()
+    {
+        var slow = new ServedModel
+        {
+            Kind = "slow", Source = "test", InstanceShape = [2], Outputs = 1,
+            Forward = x => { Thread.Sleep(300); return x.Sum(1, keepDim: true); },
+        };
+        var (server, client) = await Start(slow, new ServeOptions { QueueCapacity = 1, MaxBatch = 1, BatchWindow = TimeSpan.Zero, RequestTimeout = TimeSpan.FromSeconds(5) });
+        await using (server)
+        {
+            var responses = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => client.PostAsync("/v1/predict", Body("{\"instances\": [[1, 2]]}"))));
+            Assert.True(responses.Any(r => r.StatusCode == HttpStatusCode.OK), string.Join(", ", responses.Select(r => r.StatusCode)));
+            Assert.True(responses.Any(r => r.StatusCode == HttpStatusCode.ServiceUnavailable), string.Join(", ", responses.Select(r => r.StatusCode)));
+            var ok = await responses.First(r => r.StatusCode == HttpStatusCode.OK).Content.ReadFromJsonAsync<JsonObject>();
+            Assert.Equal(3.0, ok!["predictions"]![0]![0]!.GetValue<double>());
+        }
+        var slower = slow.With(x => { Thread.Sleep(1500); return x.Sum(1, keepDim: true); });
+        (server, client) = await Start(slower, new ServeOptions { RequestTimeout = TimeSpan.FromMilliseconds(100) });
+        await using (server)
+        {
+            var r = await client.PostAsync("/v1/predict", Body("{\"instances\": [[1, 2]]}"));
+            Assert.True(r.StatusCode == HttpStatusCode.GatewayTimeout, $"{r.StatusCode}: {await r.Content.ReadAsStringAsync()}");
+        }
+    }
+}
