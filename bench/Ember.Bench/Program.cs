@@ -23,6 +23,7 @@ public static class Program
             case "gemm-tune": GemmTune.Run(); return 0;
             case "fastmath": FastMathBench.Run(); return 0;
             case "onnx-infer": OnnxBench.Run(args.Skip(1).ToArray()); return 0;
+            case "serve-load": ServeLoadBench.Run(args.Skip(1).ToArray()).GetAwaiter().GetResult(); return 0;
             case "bpe": BpeBench.Run(args.Skip(1).ToArray()); return 0;
             case "gpt2-encode": Gpt2EncodeBench.Run(args.Skip(1).ToArray()); return 0;
             case "gpt": GptBench.Run(rounds); return 0;
@@ -37,7 +38,7 @@ public static class Program
                 Console.WriteLine($"peak threads=2 gflops={Peak.Measure(2):F1}");
                 return 0;
             default:
-                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] [--ember-only] | mlp [rounds] | cnn [rounds] | gpt [rounds] | gpt-generate | fastmath | onnx-infer [threads] | bpe | gpt2-encode [--node-modules DIR] | peak");
+                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] [--ember-only] | mlp [rounds] | cnn [rounds] | gpt [rounds] | gpt-generate | fastmath | onnx-infer [threads] | serve-load [requests] [clients] | bpe | gpt2-encode [--node-modules DIR] | peak");
                 return 2;
         }
     }

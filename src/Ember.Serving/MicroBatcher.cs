@@ -3,8 +3,9 @@ using System.Threading.Channels;
 namespace Ember.Serving;
 
 /// <summary>
-/// Dynamic micro-batching: requests arriving within <see cref="ServeOptions.BatchWindow"/> of the first one waiting (up
-/// to <see cref="ServeOptions.MaxBatch"/> instances) share one forward pass, run by one worker, so the model is used by
+/// Dynamic micro-batching: the requests queued when a forward pass starts, and those arriving within
+/// <see cref="ServeOptions.BatchWindow"/> of the first one waiting (up to <see cref="ServeOptions.MaxBatch"/> instances),
+/// share one forward pass, run by one worker, so the model is used by
 /// one thread at a time and never mutated. The queue is bounded: a request that finds it full is refused at once (503).
 /// </summary>
 internal sealed class MicroBatcher : IAsyncDisposable

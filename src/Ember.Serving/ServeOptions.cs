@@ -12,8 +12,10 @@ public sealed record ServeOptions
     /// <summary>Most instances in one forward pass.</summary>
     public int MaxBatch { get; init; } = 64;
 
-    /// <summary>How long the first waiting request waits for others to share its forward pass (0: no batching delay).</summary>
-    public TimeSpan BatchWindow { get; init; } = TimeSpan.FromMilliseconds(2);
+    /// <summary>How long the first waiting request waits for others to share its forward pass. 0 (the default): no
+    /// waiting; requests that arrive while a forward pass runs share the next one, which measured best under load
+    /// (docs/benchmarks.md, "Serving").</summary>
+    public TimeSpan BatchWindow { get; init; } = TimeSpan.Zero;
 
     /// <summary>Requests waiting at most; beyond, 503.</summary>
     public int QueueCapacity { get; init; } = 1024;

@@ -15,7 +15,7 @@ internal static class ServeCommand
         var host = Opt.Text("--host", "127.0.0.1", "address to bind (0.0.0.0: every interface)", "ADDRESS");
         var port = Opt.Int("--port", 8080, "port", min: 0, max: 65535);
         var maxBatch = Opt.Int("--max-batch", 64, "most instances in one forward pass", min: 1, max: 65536);
-        var window = Opt.Double("--batch-window-ms", 2, "how long a request waits for others to share its forward pass", 0, 1000);
+        var window = Opt.Double("--batch-window-ms", 0, "how long a request waits for others to share its forward pass (0: requests queued during a pass share the next)", 0, 1000);
         var queue = Opt.Int("--queue", 1024, "requests waiting at most (beyond: 503)", min: 1, max: 1_000_000);
         var timeout = Opt.Double("--timeout-s", 10, "longest wait for an answer (beyond: 504)", 0, 3600, exclusiveMin: true);
         var command = new Command("serve",
