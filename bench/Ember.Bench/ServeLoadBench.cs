@@ -25,10 +25,10 @@ internal static class ServeLoadBench
             "{\"instances\": [[" + string.Join(",", Enumerable.Range(0, 784).Select(_ => rng.NextSingle().ToString("F3", CultureInfo.InvariantCulture))) + "]]}").ToArray();
         // In-process batched inference: the ceiling the server is compared with.
         var x = Tensor.Randn([64, 784], DType.Float32, new Generator(2));
-        for (int i = 0; i < 20; i++) model.Forward(x);
+        for (int i = 0; i < 20; i++) model.Forward!(x);
         var sw = Stopwatch.StartNew();
         int passes = 0;
-        while (sw.Elapsed.TotalSeconds < 3) { model.Forward(x); passes++; }
+        while (sw.Elapsed.TotalSeconds < 3) { model.Forward!(x); passes++; }
         double inProcess = passes * 64 / sw.Elapsed.TotalSeconds;
         Console.WriteLine($"serve-load in_process_batched_instances_per_s={inProcess:F0}");
         foreach (var (name, options) in new[]

@@ -16,7 +16,8 @@ namespace Ember.Serving;
 /// Serves one model over HTTP (ASP.NET Core minimal APIs on Kestrel):
 /// <c>GET /healthz</c>; <c>GET /v1/model</c> (kind, instance shape, outputs, labels); <c>POST /v1/predict</c> with
 /// <c>{"instances": [[…], …]}</c> (each instance flat or nested to the model's shape) answering
-/// <c>{"predictions": [{"label", "index", "probabilities"} | [values…]]}</c>; <c>GET /metrics</c> (Prometheus text).
+/// <c>{"predictions": [{"label", "index", "probabilities"} | [values…]]}</c>; <c>POST /v1/generate</c> for GPT models
+/// (the new text streamed as server-sent events); <c>GET /metrics</c> (Prometheus text).
 /// Requests share forward passes through dynamic micro-batching; the queue is bounded (503 when full), each request has a
 /// timeout (504), bodies a size limit (413); a bad request gets 400 with a JSON error naming the field, an unknown route
 /// 404. Stopping lets requests in flight finish.
@@ -43,6 +44,7 @@ public sealed class ModelServer : IAsyncDisposable
         _app.MapGet("/healthz", (HttpContext c) => Timed(c, "/healthz", () => Json(c, 200, new JsonObject { ["status"] = "ok" })));
         _app.MapGet("/v1/model", (HttpContext c) => Timed(c, "/v1/model", () => Json(c, 200, Describe())));
         _app.MapPost("/v1/predict", (HttpContext c) => Timed(c, "/v1/predict", () => PredictAsync(c)));
+        _app.MapPost("/v1/generate", (HttpContext c) => Timed(c, "/v1/generate", () => GenerateAsync(c)));
         _app.MapGet("/metrics", (HttpContext c) => Timed(c, "/metrics", async () =>
         {
             c.Response.ContentType = "text/plain; version=0.0.4";
@@ -92,6 +94,7 @@ public sealed class ModelServer : IAsyncDisposable
         ["outputs"] = _model.Outputs,
         ["task"] = _model.Labels is null ? "regression" : "classification",
         ["labels"] = _model.Labels is null ? null : new JsonArray(_model.Labels.Select(l => (JsonNode)l).ToArray()),
+        ["generates_text"] = _model.Generate is not null,
         ["max_batch"] = _options.MaxBatch,
         ["max_instances_per_request"] = _options.MaxInstancesPerRequest,
     };
@@ -108,9 +111,9 @@ public sealed class ModelServer : IAsyncDisposable
 
     private static Task Error(HttpContext c, int status, string message) => Json(c, status, new JsonObject { ["error"] = message });
 
-    private async Task PredictAsync(HttpContext c)
+    /// <summary>The body, read up to the limit (a larger one is refused with 413 without reading it all); null when refused.</summary>
+    private async Task<MemoryStream?> ReadBodyAsync(HttpContext c)
     {
-        // The body, read up to the limit (a larger one is refused without reading it all).
         var buffer = new MemoryStream();
         var chunk = new byte[16384];
         int read;
@@ -121,7 +124,7 @@ public sealed class ModelServer : IAsyncDisposable
                 if (buffer.Length + read > _options.MaxBodyBytes)
                 {
                     await Error(c, 413, $"request body larger than {_options.MaxBodyBytes} bytes");
-                    return;
+                    return null;
                 }
                 buffer.Write(chunk, 0, read);
             }
@@ -129,6 +132,116 @@ public sealed class ModelServer : IAsyncDisposable
         catch (BadHttpRequestException e) when (e.StatusCode == 413)
         {
             await Error(c, 413, $"request body larger than {_options.MaxBodyBytes} bytes");
+            return null;
+        }
+        return buffer;
+    }
+
+    /// <summary>POST /v1/generate {"prompt", "max_tokens", "temperature", "top_k", "top_p", "seed"}: the new text streamed
+    /// as server-sent events (<c>data: {"token": "…"}</c> per piece, then <c>event: done</c> with the count).</summary>
+    private async Task GenerateAsync(HttpContext c)
+    {
+        if (_model.Generate is null)
+        {
+            await Error(c, 400, $"this model ({_model.Kind}) does not generate text: POST /v1/predict");
+            return;
+        }
+        if (await ReadBodyAsync(c) is not { } body) return;
+        GenerateRequest request;
+        try { request = ParseGenerate(body.ToArray()); }
+        catch (FormatException e)
+        {
+            await Error(c, 400, e.Message);
+            return;
+        }
+        if (_model.CheckPrompt?.Invoke(request.Prompt) is { } problem)
+        {
+            await Error(c, 400, problem);
+            return;
+        }
+        c.Response.StatusCode = 200;
+        c.Response.ContentType = "text/event-stream";
+        c.Response.Headers.CacheControl = "no-cache";
+        await c.Response.StartAsync();
+        var pieces = System.Threading.Channels.Channel.CreateUnbounded<string>();
+        var aborted = c.RequestAborted;
+        var producer = Task.Run(() =>
+        {
+            try { _model.Generate(request, piece => !aborted.IsCancellationRequested && pieces.Writer.TryWrite(piece)); }
+            finally { pieces.Writer.TryComplete(); }
+        });
+        int count = 0;
+        try
+        {
+            await foreach (var piece in pieces.Reader.ReadAllAsync(aborted))
+            {
+                count++;
+                await c.Response.WriteAsync($"data: {new JsonObject { ["token"] = piece }.ToJsonString(s_json)}\n\n", aborted);
+                await c.Response.Body.FlushAsync(aborted);
+            }
+            await producer;
+            await c.Response.WriteAsync($"event: done\ndata: {new JsonObject { ["tokens"] = count }.ToJsonString(s_json)}\n\n", aborted);
+        }
+        catch (OperationCanceledException) when (aborted.IsCancellationRequested) { }
+    }
+
+    private GenerateRequest ParseGenerate(byte[] body)
+    {
+        JsonDocument doc;
+        try { doc = JsonDocument.Parse(body); }
+        catch (JsonException e) { throw new FormatException($"malformed JSON: {e.Message}"); }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object) throw new FormatException("the body must be a JSON object with \"prompt\"");
+            string? prompt = null;
+            int maxTokens = 100;
+            double temperature = 0.8;
+            int? topK = null;
+            double? topP = null;
+            ulong seed = 0;
+            foreach (var p in root.EnumerateObject())
+            {
+                var v = p.Value;
+                switch (p.Name)
+                {
+                    case "prompt":
+                        prompt = v.ValueKind == JsonValueKind.String ? v.GetString() : throw new FormatException("\"prompt\" must be a string");
+                        break;
+                    case "max_tokens":
+                        maxTokens = v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int m) && m >= 1 && m <= _model.MaxNewTokens ? m
+                            : throw new FormatException($"\"max_tokens\" must be an integer from 1 to {_model.MaxNewTokens}, got {v.GetRawText()}");
+                        break;
+                    case "temperature":
+                        temperature = v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double t) && t > 0 && t <= 100 ? t
+                            : throw new FormatException($"\"temperature\" must be a number in (0, 100], got {v.GetRawText()}");
+                        break;
+                    case "top_k":
+                        topK = v.ValueKind == JsonValueKind.Null ? null : v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int k) && k >= 1 ? k
+                            : throw new FormatException($"\"top_k\" must be a positive integer, got {v.GetRawText()}");
+                        break;
+                    case "top_p":
+                        topP = v.ValueKind == JsonValueKind.Null ? null : v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out double q) && q > 0 && q <= 1 ? q
+                            : throw new FormatException($"\"top_p\" must be a number in (0, 1], got {v.GetRawText()}");
+                        break;
+                    case "seed":
+                        seed = v.ValueKind == JsonValueKind.Number && v.TryGetUInt64(out ulong sd) ? sd
+                            : throw new FormatException($"\"seed\" must be a non-negative integer, got {v.GetRawText()}");
+                        break;
+                    default:
+                        throw new FormatException($"unknown field \"{p.Name}\" (prompt, max_tokens, temperature, top_k, top_p, seed)");
+                }
+            }
+            return new GenerateRequest(prompt ?? throw new FormatException("missing field \"prompt\""), maxTokens, temperature, topK, topP, seed);
+        }
+    }
+
+    private async Task PredictAsync(HttpContext c)
+    {
+        if (await ReadBodyAsync(c) is not { } buffer) return;
+        if (_model.Forward is null)
+        {
+            await Error(c, 400, $"this model ({_model.Kind}) generates text: POST /v1/generate");
             return;
         }
         if (!TryParse(buffer.ToArray(), out var instances, out var problem))

@@ -22,14 +22,56 @@ public sealed class ServedModel
     /// <summary>Outputs per instance.</summary>
     public required int Outputs { get; init; }
 
-    /// <summary>The batched forward pass: (N, instance shape…) float32 → (N, outputs).</summary>
-    public required Func<Tensor, Tensor> Forward { get; init; }
+    /// <summary>The batched forward pass: (N, instance shape…) float32 → (N, outputs); null for a model that only
+    /// generates text.</summary>
+    public Func<Tensor, Tensor>? Forward { get; init; }
+
+    /// <summary>Text generation (GPT models): streams each new piece of text to the callback, which returns false to
+    /// stop; null for models that do not generate.</summary>
+    public Action<GenerateRequest, Func<string, bool>>? Generate { get; init; }
+
+    /// <summary>Checks a prompt before generation starts (characters the vocabulary lacks); returns the problem or null.</summary>
+    public Func<string, string?>? CheckPrompt { get; init; }
+
+    /// <summary>The longest generation a request may ask for.</summary>
+    public int MaxNewTokens { get; init; } = 1024;
 
     /// <summary>The same model description with another forward pass (tests, wrappers).</summary>
     public ServedModel With(Func<Tensor, Tensor> forward) => new()
     {
         Kind = Kind, Source = Source, InstanceShape = InstanceShape, Labels = Labels, Outputs = Outputs, Forward = forward,
+        Generate = Generate, CheckPrompt = CheckPrompt, MaxNewTokens = MaxNewTokens,
     };
+
+    /// <summary>A character-level GPT with its tokenizer: /v1/generate streams text; generations run one at a time.</summary>
+    public static ServedModel FromGpt(Gpt gpt, Ember.Text.CharTokenizer tokenizer, string source)
+    {
+        gpt.Eval();
+        var gate = new object();
+        return new ServedModel
+        {
+            Kind = "gpt", Source = source, InstanceShape = [gpt.Config.ContextLength], Outputs = gpt.Config.VocabSize,
+            MaxNewTokens = 4096,
+            CheckPrompt = prompt =>
+            {
+                if (prompt.Length == 0) return "\"prompt\" must not be empty";
+                try
+                {
+                    tokenizer.Encode(prompt);
+                    return null;
+                }
+                catch (ArgumentException e) { return "\"prompt\": " + e.Message; }
+            },
+            Generate = (request, emit) =>
+            {
+                var ids = tokenizer.Encode(request.Prompt);
+                var idx = Tensor.FromArray(ids.Select(i => (long)i).ToArray(), 1, ids.Length);
+                lock (gate)   // the model's mode and caches are per call, but one generation at a time keeps latency fair
+                    gpt.Generate(idx, request.MaxTokens, new SamplingOptions(request.Temperature, request.TopK, request.TopP), useCache: true,
+                        generator: new Generator(request.Seed), onStep: next => emit(tokenizer.Decode([(int)next[0]])));
+            },
+        };
+    }
 
     /// <summary>Values per instance.</summary>
     public int InstanceSize => InstanceShape.Aggregate(1, (a, b) => a * b);
@@ -55,3 +97,6 @@ public sealed class ServedModel
             classification ? labels ?? Enumerable.Range(0, model.Config.OutFeatures).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray() : null,
             "mlp", source);
 }
+
+/// <summary>A /v1/generate request: the prompt, how many tokens, and the sampling settings.</summary>
+public sealed record GenerateRequest(string Prompt, int MaxTokens, double Temperature, int? TopK, double? TopP, ulong Seed);

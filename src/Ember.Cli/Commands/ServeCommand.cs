@@ -11,7 +11,7 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "an MLP checkpoint (.safetensors from quickstart or train) or an ONNX file" };
+        var model = new Argument<string>("MODEL") { Description = "an MLP checkpoint (quickstart, train), a GPT checkpoint (milestone gpt: POST /v1/generate) or an ONNX file" };
         var host = Opt.Text("--host", "127.0.0.1", "address to bind (0.0.0.0: every interface)", "ADDRESS");
         var port = Opt.Int("--port", 8080, "port", min: 0, max: 65535);
         var maxBatch = Opt.Int("--max-batch", 64, "most instances in one forward pass", min: 1, max: 65536);
@@ -60,7 +60,15 @@ internal static class ServeCommand
                     "serving needs fixed instance dimensions after the batch and a (batch, outputs) output");
             return ServedModel.FromModule(onnx, shape, onnx.OutputShape[1], null, "onnx", Path.GetFileName(path));
         }
-        Safetensors.Load(path, out var meta);
+        var tensors = Safetensors.Load(path, out var meta);
+        if (meta.TryGetValue("model", out var kind) && kind == "gpt")
+        {
+            var chars = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "chars.json");
+            if (!File.Exists(chars)) throw new UsageException($"serve: no chars.json beside {path} (the GPT's tokenizer, saved by 'ember milestone gpt')");
+            var gpt = new Models.Gpt(Models.GptConfig.FromMetadata(meta, path));
+            Training.Trainer.LoadModelState(gpt, tensors, path);
+            return ServedModel.FromGpt(gpt, Ember.Text.CharTokenizer.Load(chars), Path.GetFileName(path));
+        }
         if (!meta.TryGetValue("arch", out var arch) || arch != "mlp")
             throw new UsageException($"serve: {path} is not an MLP checkpoint; 'ember serve' takes the checkpoints of quickstart and train, or ONNX files");
         var (mlp, _) = Checkpoints.LoadMlp(path);

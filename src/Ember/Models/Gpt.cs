@@ -296,8 +296,11 @@ public sealed class Gpt : Module
 
     /// <summary>Appends <paramref name="maxNewTokens"/> sampled tokens to each row of <paramref name="idx"/> (B, T).
     /// With <paramref name="useCache"/>, each step feeds only the newest token (keys and values of the others are
-    /// cached); once the context is full the window slides and each step recomputes it, as the uncached path does.</summary>
-    public Tensor Generate(Tensor idx, int maxNewTokens, SamplingOptions? sampling = null, bool useCache = true, Generator? generator = null)
+    /// cached); once the context is full the window slides and each step recomputes it, as the uncached path does.
+    /// <paramref name="onStep"/>, when given, receives each step's new token of every row as it is drawn (streaming) and
+    /// stops the generation by returning false.</summary>
+    public Tensor Generate(Tensor idx, int maxNewTokens, SamplingOptions? sampling = null, bool useCache = true, Generator? generator = null,
+        Func<long[], bool>? onStep = null)
     {
         sampling ??= new SamplingOptions();
         var g = generator ?? Generator.Default;
@@ -333,6 +336,7 @@ public sealed class Gpt : Module
                 var next = Sampling.Sample(last, sampling, g);        // (B, 1)
                 seq = Tensor.Cat([seq, next], 1);
                 feed = next;
+                if (onStep is not null && !onStep(next.Reshape(-1).ToArray<long>())) break;
             }
             return seq;
         }

@@ -138,6 +138,61 @@ public class ModelServerTests
     }
 
     [Fact]
+    public async Task GptGenerationStreamsTheSameTextAsInProcess()
+    {
+        var text = string.Concat(Enumerable.Range(0, 50).Select(i => $"In the beginning {i}. "));
+        var tokenizer = Ember.Text.CharTokenizer.FromCorpus(text);
+        var gpt = new Gpt(new GptConfig(tokenizer.VocabSize, ContextLength: 32, NLayer: 1, NHead: 2, NEmbd: 16), new Generator(2));
+        var (server, client) = await Start(ServedModel.FromGpt(gpt, tokenizer, "gpt.safetensors"));
+        await using var _ = server;
+        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/generate")
+        {
+            Content = Body("{\"prompt\": \"In the\", \"max_tokens\": 40, \"temperature\": 0.9, \"top_k\": 5, \"seed\": 7}"),
+        };
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("text/event-stream", response.Content.Headers.ContentType!.MediaType);
+        var streamed = new StringBuilder();
+        int events = 0;
+        bool done = false;
+        using (var reader = new StreamReader(await response.Content.ReadAsStreamAsync()))
+        {
+            string? line, lastEvent = null;
+            while ((line = await reader.ReadLineAsync()) is not null)
+            {
+                if (line.StartsWith("event: ")) lastEvent = line[7..];
+                else if (line.StartsWith("data: "))
+                {
+                    var data = JsonNode.Parse(line[6..])!;
+                    if (lastEvent == "done") { done = true; Assert.Equal(40, data["tokens"]!.GetValue<int>()); }
+                    else { streamed.Append(data["token"]!.GetValue<string>()); events++; }
+                }
+            }
+        }
+        Assert.True(done, "no done event");
+        Assert.Equal(40, events);
+        var ids = tokenizer.Encode("In the").Select(i => (long)i).ToArray();
+        var want = gpt.Generate(Tensor.FromArray(ids, 1, ids.Length), 40, new SamplingOptions(0.9, 5), generator: new Generator(7));
+        Assert.Equal(tokenizer.Decode(want.ToArray<long>().Skip(ids.Length).Select(i => (int)i)), streamed.ToString());
+        // Bad requests: a character outside the vocabulary, an unknown field, out-of-range settings, predict on a GPT.
+        foreach (var (body, needle) in new[]
+        {
+            ("{\"prompt\": \"Zebra\"}", "not in the"),
+            ("{\"prompt\": \"In\", \"beams\": 3}", "unknown field \"beams\""),
+            ("{\"prompt\": \"In\", \"max_tokens\": 0}", "max_tokens"),
+            ("{\"prompt\": \"In\", \"temperature\": -1}", "temperature"),
+            ("{\"max_tokens\": 3}", "missing field \"prompt\""),
+        })
+        {
+            var r = await client.PostAsync("/v1/generate", Body(body));
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            Assert.Contains(needle, JsonNode.Parse(await r.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+        }
+        var predict = await client.PostAsync("/v1/predict", Body("{\"instances\": [[1]]}"));
+        Assert.Equal(HttpStatusCode.BadRequest, predict.StatusCode);
+    }
+
+    [Fact]
     public async Task AFullQueueAnswers503AndASlowModel504()
     {
         var slow = new ServedModel
