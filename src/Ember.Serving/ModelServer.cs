@@ -95,6 +95,7 @@ public sealed class ModelServer : IAsyncDisposable
         ["task"] = _model.Labels is null ? "regression" : "classification",
         ["labels"] = _model.Labels is null ? null : new JsonArray(_model.Labels.Select(l => (JsonNode)l).ToArray()),
         ["generates_text"] = _model.Generate is not null,
+        ["columns"] = _model.Columns is null ? null : new JsonArray(_model.Columns.Select(c => (JsonNode)c).ToArray()),
         ["max_batch"] = _options.MaxBatch,
         ["max_instances_per_request"] = _options.MaxInstancesPerRequest,
     };
@@ -329,6 +330,8 @@ public sealed class ModelServer : IAsyncDisposable
             }
             var result = new float[n][];
             int i = 0;
+            if (list.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.Object))
+                return TryParseRows(list, out instances, out problem);
             foreach (var instance in list.EnumerateArray())
             {
                 var values = new List<float>(size);
@@ -343,6 +346,64 @@ public sealed class ModelServer : IAsyncDisposable
             instances = result;
             return true;
         }
+    }
+
+    /// <summary>Instances given as table rows by column name: every column present, no others; values text, numbers
+    /// or null (missing).</summary>
+    private bool TryParseRows(JsonElement list, out float[][]? instances, out string? problem)
+    {
+        instances = null;
+        if (_model.EncodeRows is null || _model.Columns is null)
+        {
+            problem = "instances are JSON objects, but this model takes arrays of numbers";
+            return false;
+        }
+        var rows = new List<IReadOnlyDictionary<string, string>>();
+        int i = 0;
+        foreach (var instance in list.EnumerateArray())
+        {
+            if (instance.ValueKind != JsonValueKind.Object)
+            {
+                problem = $"instances[{i}] is a JSON {instance.ValueKind.ToString().ToLowerInvariant()}; give every instance as an object of columns";
+                return false;
+            }
+            var row = new Dictionary<string, string>();
+            foreach (var column in instance.EnumerateObject())
+            {
+                if (!_model.Columns.Contains(column.Name))
+                {
+                    problem = $"instances[{i}] has the unknown column \"{column.Name}\" (columns: {string.Join(", ", _model.Columns)})";
+                    return false;
+                }
+                row[column.Name] = column.Value.ValueKind switch
+                {
+                    JsonValueKind.String => column.Value.GetString()!,
+                    JsonValueKind.Number => column.Value.GetRawText(),
+                    JsonValueKind.Null => "",
+                    _ => null!,
+                };
+                if (row[column.Name] is null)
+                {
+                    problem = $"instances[{i}].{column.Name} is a JSON {column.Value.ValueKind.ToString().ToLowerInvariant()}; expected text, a number or null";
+                    return false;
+                }
+            }
+            if (_model.Columns.FirstOrDefault(c => !row.ContainsKey(c)) is { } missing)
+            {
+                problem = $"instances[{i}] lacks the column \"{missing}\" (use null for a missing value)";
+                return false;
+            }
+            rows.Add(row);
+            i++;
+        }
+        try { instances = _model.EncodeRows(rows); }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException or FormatException)
+        {
+            problem = e.Message;
+            return false;
+        }
+        problem = null;
+        return true;
     }
 
     private static bool Flatten(JsonElement e, string path, List<float> into, out string? problem)

@@ -33,6 +33,13 @@ public sealed class ServedModel
     /// <summary>Checks a prompt before generation starts (characters the vocabulary lacks); returns the problem or null.</summary>
     public Func<string, string?>? CheckPrompt { get; init; }
 
+    /// <summary>For a model of table rows: the columns an instance given as a JSON object must have (by name).</summary>
+    public string[]? Columns { get; init; }
+
+    /// <summary>For a model of table rows: encodes rows given by column name (values as text, "" for missing) into
+    /// instances; throws <see cref="ArgumentException"/> or <see cref="InvalidDataException"/> naming a bad value.</summary>
+    public Func<IReadOnlyList<IReadOnlyDictionary<string, string>>, float[][]>? EncodeRows { get; init; }
+
     /// <summary>The longest generation a request may ask for.</summary>
     public int MaxNewTokens { get; init; } = 1024;
 
@@ -40,7 +47,7 @@ public sealed class ServedModel
     public ServedModel With(Func<Tensor, Tensor> forward) => new()
     {
         Kind = Kind, Source = Source, InstanceShape = InstanceShape, Labels = Labels, Outputs = Outputs, Forward = forward,
-        Generate = Generate, CheckPrompt = CheckPrompt, MaxNewTokens = MaxNewTokens,
+        Generate = Generate, CheckPrompt = CheckPrompt, MaxNewTokens = MaxNewTokens, Columns = Columns, EncodeRows = EncodeRows,
     };
 
     /// <summary>A character-level GPT with its tokenizer: /v1/generate streams text; generations run one at a time.</summary>

@@ -73,7 +73,21 @@ internal static class ServeCommand
             throw new UsageException($"serve: {path} is not an MLP checkpoint; 'ember serve' takes the checkpoints of quickstart and train, or ONNX files");
         var (mlp, _) = Checkpoints.LoadMlp(path);
         bool regression = meta.TryGetValue("task", out var task) && task == "regression";
-        string[]? labels = meta.TryGetValue("tabular", out var json) ? TabularEncoder.FromJson(json, path).Classes : null;
-        return ServedModel.FromMlp(mlp, !regression, labels, Path.GetFileName(path));
+        if (!meta.TryGetValue("tabular", out var json)) return ServedModel.FromMlp(mlp, !regression, null, Path.GetFileName(path));
+        // Trained on a CSV: instances may be rows by column name, encoded with the checkpoint's own preprocessing.
+        var encoder = TabularEncoder.FromJson(json, path);
+        var columns = encoder.Features.Where(f => f.Kind != ColumnKind.Text).Select(f => f.Name).ToArray();
+        var served = ServedModel.FromMlp(mlp, !regression, regression ? null : encoder.Classes, Path.GetFileName(path));
+        return new ServedModel
+        {
+            Kind = "tabular-mlp", Source = served.Source, InstanceShape = served.InstanceShape, Outputs = served.Outputs, Labels = served.Labels,
+            Forward = served.Forward, Columns = columns,
+            EncodeRows = rows =>
+            {
+                var table = new CsvTable(columns, rows.Select(r => columns.Select(c => r[c]).ToArray()).ToList(), Enumerable.Range(1, rows.Count).ToList());
+                var x = encoder.Transform(table, Enumerable.Range(0, rows.Count), withTarget: false).X.ToArray<float>();
+                return Enumerable.Range(0, rows.Count).Select(i => x.AsSpan(i * encoder.Width, encoder.Width).ToArray()).ToArray();
+            },
+        };
     }
 }

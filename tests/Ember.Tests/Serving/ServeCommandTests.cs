@@ -39,10 +39,35 @@ public class ServeCommandTests
             var schema = (await client.GetFromJsonAsync<JsonObject>("/v1/model"))!;
             Assert.Equal("classification", schema["task"]!.GetValue<string>());
             Assert.Contains(schema["labels"]!.AsArray().Select(l => l!.GetValue<string>()), l => l is "up" or "down");
-            var r = await client.PostAsync("/v1/predict", new StringContent("{\"instances\": [[0.9, 0.1], [0.1, 0.9]]}", Encoding.UTF8, "application/json"));
+            StringContent Json(string body) => new(body, Encoding.UTF8, "application/json");
+            var r = await client.PostAsync("/v1/predict", Json("{\"instances\": [[0.9, 0.1], [0.1, 0.9]]}"));
             Assert.Equal(HttpStatusCode.OK, r.StatusCode);
             var predictions = (await r.Content.ReadFromJsonAsync<JsonObject>())!["predictions"]!.AsArray();
             Assert.Equal(2, predictions.Count);
+            // Rows by column name go through the checkpoint's own preprocessing (standardization): the same answer as the
+            // encoded arrays the CLI's predict writes for the same rows.
+            Assert.Equal(["a", "b"], schema["columns"]!.AsArray().Select(c => c!.GetValue<string>()));
+            var byName = await client.PostAsync("/v1/predict", Json("{\"instances\": [{\"a\": 0.95, \"b\": \"0.05\"}, {\"a\": 0.02, \"b\": 0.97}]}"));
+            Assert.Equal(HttpStatusCode.OK, byName.StatusCode);
+            var labels = (await byName.Content.ReadFromJsonAsync<JsonObject>())!["predictions"]!.AsArray().Select(p => p!["label"]!.GetValue<string>()).ToArray();
+            var rows = Path.Combine(dir, "rows.csv");
+            File.WriteAllLines(rows, ["a,b", "0.95,0.05", "0.02,0.97"]);
+            var (pcode, _, perr) = Ember.Tests.Cli.CliTests.Run("predict", Path.Combine(dir, "best.safetensors"), "--data", rows, "--out", Path.Combine(dir, "p.csv"));
+            Assert.True(pcode == 0, perr);
+            var fromCli = File.ReadAllLines(Path.Combine(dir, "p.csv")).Skip(1).Select(l => l.Split(',')[1]).ToArray();
+            Assert.Equal(fromCli, labels);
+            foreach (var (body, needle) in new[]
+            {
+                ("{\"instances\": [{\"a\": 0.5}]}", "lacks the column \"b\""),
+                ("{\"instances\": [{\"a\": 0.5, \"b\": 0.5, \"c\": 1}]}", "unknown column \"c\""),
+                ("{\"instances\": [{\"a\": \"high\", \"b\": 0.5}]}", "high"),
+                ("{\"instances\": [{\"a\": [1], \"b\": 0.5}]}", "instances[0].a"),
+            })
+            {
+                var bad = await client.PostAsync("/v1/predict", Json(body));
+                Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+                Assert.Contains(needle, JsonNode.Parse(await bad.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+            }
             using (var kill = Process.Start("kill", $"-TERM {process.Id}")) await kill.WaitForExitAsync();
             await process.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
             Assert.Equal(0, process.ExitCode);
