@@ -11,10 +11,12 @@ namespace Ember.Tests.Onnx;
 public class OnnxExportTests
 {
     /// <summary>Runs an ONNX file in ONNX Runtime on <paramref name="input"/> (float32).</summary>
-    internal static float[] RunOrt(string path, Tensor input, out int[] shape)
+    internal static float[] RunOrt(string path, Tensor input, out int[] shape) => RunOrt(path, input.Contiguous().ToArray<float>(), input.Shape, out shape);
+
+    private static float[] RunOrt<T>(string path, T[] data, int[] dims, out int[] shape) where T : unmanaged
     {
         using var session = new InferenceSession(path);
-        var x = new DenseTensor<float>(input.Contiguous().ToArray<float>(), input.Shape);
+        var x = new DenseTensor<T>(data, dims);
         using var results = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.First(), x)]);
         var y = results.First().AsTensor<float>();
         shape = y.Dimensions.ToArray();
@@ -22,15 +24,7 @@ public class OnnxExportTests
     }
 
     /// <summary>Runs an ONNX file in ONNX Runtime on int64 <paramref name="ids"/>.</summary>
-    internal static float[] RunOrtIds(string path, Tensor ids, out int[] shape)
-    {
-        using var session = new InferenceSession(path);
-        var x = new DenseTensor<long>(ids.Contiguous().ToArray<long>(), ids.Shape);
-        using var results = session.Run([NamedOnnxValue.CreateFromTensor(session.InputMetadata.Keys.First(), x)]);
-        var y = results.First().AsTensor<float>();
-        shape = y.Dimensions.ToArray();
-        return y.ToArray();
-    }
+    internal static float[] RunOrtIds(string path, Tensor ids, out int[] shape) => RunOrt(path, ids.Contiguous().ToArray<long>(), ids.Shape, out shape);
 
     [Fact]
     public void GptMatchesOnnxRuntimeAtOtherBatchSizesAndLengths()
