@@ -51,9 +51,18 @@ public sealed class OnnxModule : Module
         InputShape = Dims(inputs[0]);
         OutputShape = Dims(_graph.Output[0]);
         var statistics = _graph.Node.Where(n => n.OpType == "BatchNormalization").SelectMany(n => n.Input.Skip(3)).ToHashSet();
+        // Recurrent nodes become Ember RNN/LSTM/GRU modules holding their weights (trainable there).
+        var initializers = _graph.Initializer.ToDictionary(i => i.Name);
+        var consumed = new HashSet<string>();
+        foreach (var node in _graph.Node.Where(n => n.OpType is "LSTM" or "GRU" or "RNN"))
+        {
+            _recurrent[node] = RegisterModule($"recurrent_{_recurrent.Count}", BuildRecurrent(node, initializers, source));
+            foreach (var name in node.Input.Skip(1).Take(3)) if (name.Length > 0) consumed.Add(name);
+        }
         var taken = new HashSet<string>();
         foreach (var init in _graph.Initializer)
         {
+            if (consumed.Contains(init.Name)) continue;
             var t = ToTensor(init, source);
             string name = init.Name.Replace('.', '_');
             if (name.Length == 0 || !taken.Add(name)) name = $"initializer_{taken.Count}";
@@ -63,8 +72,94 @@ public sealed class OnnxModule : Module
         }
     }
 
+    private readonly Dictionary<NodeProto, RecurrentBase> _recurrent = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>An ONNX RNN/LSTM/GRU node as an Ember module: one layer, its W, R, B initializers with the gate blocks
+    /// reordered from ONNX's (i, o, f, c) / (z, r, h) to PyTorch's (i, f, g, o) / (r, z, n).</summary>
+    private static RecurrentBase BuildRecurrent(NodeProto node, Dictionary<string, TensorProto> initializers, string source)
+    {
+        NotSupportedException Refuse(string what) =>
+            new($"{source}: node '{node.Name}' of type {node.OpType}: {what} is not supported by Onnx.Load.");
+        Tensor Constant(int i) => i < node.Input.Count && initializers.TryGetValue(node.Input[i], out var t) ? ToTensor(t, source)
+            : throw Refuse($"input {i} that is not an initializer");
+        string Text(string name, string fallback) => node.Attribute.FirstOrDefault(a => a.Name == name)?.S.ToStringUtf8() ?? fallback;
+        long Int(string name, long fallback) => node.Attribute.FirstOrDefault(a => a.Name == name)?.I ?? fallback;
+        if (node.Input.Count > 4 && node.Input[4].Length > 0) throw Refuse("sequence_lens");
+        if (node.Attribute.Any(a => a.Name is "clip" or "input_forget")) throw Refuse("clip and input_forget");
+        string direction = Text("direction", "forward");
+        if (direction == "reverse") throw Refuse("direction 'reverse'");
+        bool bidirectional = direction == "bidirectional", batchFirst = Int("layout", 0) == 1;
+        var w = Constant(1); var r = Constant(2);
+        Tensor? b = node.Input.Count > 3 && node.Input[3].Length > 0 ? Constant(3) : null;
+        int hidden = (int)Int("hidden_size", r.Size(2)), input = w.Size(2);
+        int[] order;
+        RecurrentBase module;
+        switch (node.OpType)
+        {
+            case "LSTM":
+                order = [0, 2, 3, 1];   // i, f, g(c), o from i, o, f, c
+                module = new LSTM(input, hidden, 1, b is not null, batchFirst, bidirectional: bidirectional);
+                break;
+            case "GRU":
+                if (Int("linear_before_reset", 0) != 1) throw Refuse("linear_before_reset = 0 (PyTorch's GRU applies the reset after the product)");
+                order = [1, 0, 2];      // r, z, n from z, r, h
+                module = new GRU(input, hidden, 1, b is not null, batchFirst, bidirectional: bidirectional);
+                break;
+            default:
+                var activations = node.Attribute.FirstOrDefault(a => a.Name == "activations")?.Strings.Select(x => x.ToStringUtf8()).Distinct().ToArray() ?? ["Tanh"];
+                if (activations.Length != 1 || activations[0] is not ("Tanh" or "Relu")) throw Refuse("activations other than Tanh or Relu");
+                order = [0];
+                module = new RNN(input, hidden, 1, relu: activations[0] == "Relu", bias: b is not null, batchFirst: batchFirst, bidirectional: bidirectional);
+                break;
+        }
+        Tensor Reorder(Tensor t) => Tensor.Cat(order.Select(g => t.Narrow(0, g * hidden, hidden)).ToArray(), 0);
+        var state = new Dictionary<string, Tensor>();
+        int gates = order.Length;
+        for (int d = 0; d < (bidirectional ? 2 : 1); d++)
+        {
+            string suffix = "_l0" + (d == 1 ? "_reverse" : "");
+            state["weight_ih" + suffix] = Reorder(w.Select(0, d)).To(DType.Float32);
+            state["weight_hh" + suffix] = Reorder(r.Select(0, d)).To(DType.Float32);
+            if (b is not null)
+            {
+                state["bias_ih" + suffix] = Reorder(b.Select(0, d).Narrow(0, 0, gates * hidden)).To(DType.Float32);
+                state["bias_hh" + suffix] = Reorder(b.Select(0, d).Narrow(0, gates * hidden, gates * hidden)).To(DType.Float32);
+            }
+        }
+        module.LoadStateDict(state);
+        return module;
+    }
+
+    /// <summary>Runs a recurrent node: ONNX's Y (L, D, N, H) — (N, L, D, H) with layout 1 —, Y_h and Y_c (D, N, H).</summary>
+    private Tensor[] RunRecurrent(NodeProto node, Tensor x, Tensor? h0, Tensor? c0)
+    {
+        var module = _recurrent[node];
+        int d = module.Bidirectional ? 2 : 1, h = module.HiddenSize;
+        Tensor output, hn;
+        Tensor? cn = null;
+        if (module.BatchFirst && h0 is not null) h0 = h0.Permute(1, 0, 2).Contiguous();
+        if (module.BatchFirst && c0 is not null) c0 = c0.Permute(1, 0, 2).Contiguous();
+        switch (module)
+        {
+            case LSTM lstm: (output, hn, cn) = lstm.Forward(x, h0, c0); break;
+            case GRU gru: (output, hn) = gru.Forward(x, h0); break;
+            default: (output, hn) = ((RNN)module).Forward(x, h0); break;
+        }
+        // Ember: (L, N, D·H), or (N, L, D·H) batch-first.
+        var y = module.BatchFirst ? output.Reshape(output.Size(0), output.Size(1), d, h)
+            : output.Reshape(output.Size(0), output.Size(1), d, h).Permute(0, 2, 1, 3);
+        Tensor State(Tensor t) => module.BatchFirst ? t.Permute(1, 0, 2) : t;
+        return cn is null ? [y, State(hn)] : [y, State(hn), State(cn)];
+    }
+
     /// <summary>Reads an ONNX tensor (raw data or typed fields) as an Ember tensor (float, double and integer types).</summary>
     internal static Tensor ToTensor(TensorProto t, string source)
+    {
+        var result = ToTensorOrVector(t, source);
+        return t.Dims.Count == 0 ? result.Reshape(Array.Empty<int>()) : result;   // dims [] is a scalar (0-d)
+    }
+
+    private static Tensor ToTensorOrVector(TensorProto t, string source)
     {
         int[] shape = t.Dims.Select(d => checked((int)d)).ToArray();
         long count = shape.Aggregate(1L, (a, b) => a * b);
@@ -242,6 +337,7 @@ public sealed class OnnxModule : Module
                 // Negative indices count from the end.
                 var wrapped = Tensor.Where(flat.Lt(0), flat.Add(x!.Size(axis)), flat);
                 var g = x!.IndexSelect(axis, wrapped);
+                if (idx.Dim == 0) return [g.Squeeze(axis)];                       // a scalar index drops the axis
                 var outShape = x!.Shape[..axis].Concat(idx.Shape).Concat(x!.Shape[(axis + 1)..]).ToArray();
                 return [g.Reshape(outShape)];
             }
@@ -308,6 +404,10 @@ public sealed class OnnxModule : Module
                 double start = x!.To(DType.Float64).Item(), limit = In(1).To(DType.Float64).Item(), delta = In(2).To(DType.Float64).Item();
                 return [Tensor.Arange(start, limit, delta, x!.DType == DType.Int64 ? DType.Int64 : DType.Float32)];
             }
+            case "LSTM":
+            case "GRU":
+            case "RNN":
+                return RunRecurrent(node, x!, Opt(5), Opt(6));
             default:
                 throw Unsupported(node, "this op type");
         }
@@ -319,7 +419,8 @@ public sealed class OnnxModule : Module
         var shape = ShapeOf(a, b);
         var x = a.Expand(shape).Contiguous().ToArray<long>();
         var y = b.Expand(shape).Contiguous().ToArray<long>();
-        return Tensor.FromArray(x.Select((v, i) => v / y[i]).ToArray(), shape);
+        var q = Tensor.FromArray(x.Select((v, i) => v / y[i]).ToArray(), shape.Length == 0 ? [1] : shape);
+        return shape.Length == 0 ? q.Reshape(Array.Empty<int>()) : q;
     }
 
     private static int[] ShapeOf(Tensor a, Tensor b)

@@ -54,3 +54,22 @@ class Encoder(nn.Module):
 
 
 save("encoder_opset17", Encoder(), torch.randn(2, 7, 16), 17)
+
+
+class Recurrent(nn.Module):
+    """A bidirectional 2-layer LSTM and a GRU (batch first): the exporter writes ONNX LSTM/GRU nodes with their gates
+    reordered, plus the Transpose/Reshape/Slice glue around them."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(6, 8, num_layers=2, batch_first=True, bidirectional=True)
+        self.gru = nn.GRU(16, 5, batch_first=True)
+        self.head = nn.Linear(5, 2)
+
+    def forward(self, x):
+        y, _ = self.lstm(x)
+        z, _ = self.gru(y)
+        return self.head(z[:, -1])
+
+
+save("recurrent_opset17", Recurrent(), torch.randn(3, 9, 6), 17)

@@ -17,6 +17,7 @@ public class OnnxImportTests
     [InlineData("cnn_opset17")]
     [InlineData("seq_opset17")]
     [InlineData("encoder_opset17")]
+    [InlineData("recurrent_opset17")]
     public void PyTorchExportsGivePyTorchsOutputs(string name)
     {
         var model = Ember.Onnx.Load(Fixture(name + ".onnx"));
@@ -67,6 +68,33 @@ public class OnnxImportTests
         var want = model.Call(x).ToArray<float>();
         var got = back.Call(x).ToArray<float>();
         for (int i = 0; i < want.Length; i++) Assert.True(Math.Abs(want[i] - got[i]) <= 1e-5 * Math.Max(1, Math.Abs(want[i])), $"{i}: {want[i]} vs {got[i]}");
+    }
+
+    [Theory]
+    [InlineData("lstm", true, false)]
+    [InlineData("gru", false, true)]
+    [InlineData("rnn", true, true)]
+    public void EmberRecurrentExportsLoadBackAndAgree(string kind, bool bidirectional, bool batchFirst)
+    {
+        var g = new Generator(8);
+        Module rnn = kind switch
+        {
+            "lstm" => new LSTM(4, 6, 2, batchFirst: batchFirst, bidirectional: bidirectional, generator: g),
+            "gru" => new GRU(4, 6, 2, batchFirst: batchFirst, bidirectional: bidirectional, generator: g),
+            _ => new RNN(4, 6, 2, relu: true, batchFirst: batchFirst, bidirectional: bidirectional, generator: g),
+        };
+        var model = new Sequential(rnn, new Tanh());
+        var dir = Directory.CreateTempSubdirectory("ember-onnx-rnn").FullName;
+        var path = Path.Combine(dir, "r.onnx");
+        Ember.Onnx.Export(model, Tensor.Randn(batchFirst ? [2, 5, 4] : [5, 2, 4]), path);
+        var back = Ember.Onnx.Load(path);
+        Assert.Equal(2, back.NamedChildren().Count());                             // one module per exported layer
+        model.Eval();
+        var x = Tensor.Randn(batchFirst ? [3, 5, 4] : [5, 3, 4], DType.Float32, g);
+        using var noGrad = Tensor.NoGrad();
+        var want = model.Call(x).ToArray<float>();
+        var got = back.Call(x).ToArray<float>();
+        for (int i = 0; i < want.Length; i++) Assert.True(Math.Abs(want[i] - got[i]) <= 1e-5, $"{kind} {i}: {want[i]} vs {got[i]}");
     }
 
     [Fact]
