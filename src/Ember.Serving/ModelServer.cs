@@ -18,6 +18,7 @@ namespace Ember.Serving;
 /// <c>{"instances": [[…], …]}</c> (each instance flat or nested to the model's shape) answering
 /// <c>{"predictions": [{"label", "index", "probabilities"} | [values…]]}</c>; <c>POST /v1/generate</c> for GPT models
 /// (the new text streamed as server-sent events); <c>GET /metrics</c> (Prometheus text).
+/// <c>GET /</c> is a web page for trying the model (draw a digit, fill a row, type a prompt).
 /// Requests share forward passes through dynamic micro-batching; the queue is bounded (503 when full), each request has a
 /// timeout (504), bodies a size limit (413); a bad request gets 400 with a JSON error naming the field, an unknown route
 /// 404. Stopping lets requests in flight finish.
@@ -41,6 +42,11 @@ public sealed class ModelServer : IAsyncDisposable
         builder.WebHost.UseUrls($"http://{options.Host}:{options.Port}");
         builder.Services.Configure<HostOptions>(h => h.ShutdownTimeout = TimeSpan.FromSeconds(30));
         _app = builder.Build();
+        _app.MapGet("/", (HttpContext c) => Timed(c, "/", async () =>
+        {
+            c.Response.ContentType = "text/html; charset=utf-8";
+            await c.Response.WriteAsync(s_page.Value);
+        }));
         _app.MapGet("/healthz", (HttpContext c) => Timed(c, "/healthz", () => Json(c, 200, new JsonObject { ["status"] = "ok" })));
         _app.MapGet("/v1/model", (HttpContext c) => Timed(c, "/v1/model", () => Json(c, 200, Describe())));
         _app.MapPost("/v1/predict", (HttpContext c) => Timed(c, "/v1/predict", () => PredictAsync(c)));
@@ -99,6 +105,15 @@ public sealed class ModelServer : IAsyncDisposable
         ["max_batch"] = _options.MaxBatch,
         ["max_instances_per_request"] = _options.MaxInstancesPerRequest,
     };
+
+    /// <summary>The web page (wwwroot/index.html): draws a digit for image classifiers, a form from the columns for
+    /// table models, a prompt that streams text for GPT models; it reads /v1/model to choose.</summary>
+    private static readonly Lazy<string> s_page = new(() =>
+    {
+        using var stream = typeof(ModelServer).Assembly.GetManifestResourceStream("Ember.Serving.index.html")
+            ?? throw new InvalidOperationException("ModelServer: the embedded web page is missing from the assembly.");
+        return new StreamReader(stream).ReadToEnd();
+    });
 
     // Quotes and non-ASCII text as they are (an API response, never embedded in HTML).
     private static readonly JsonSerializerOptions s_json = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };

@@ -35,6 +35,10 @@ public class ModelServerTests
         var (server, client) = await Start(ServedModel.FromMlp(mlp, classification: true, ["a", "b", "c", "d"], "test.safetensors"));
         await using var _ = server;
         Assert.Equal("ok", (await client.GetFromJsonAsync<JsonObject>("/healthz"))!["status"]!.GetValue<string>());
+        var page = await client.GetAsync("/");
+        Assert.Equal("text/html", page.Content.Headers.ContentType!.MediaType);
+        var html = await page.Content.ReadAsStringAsync();
+        foreach (var part in new[] { "fetch(\"/v1/model\")", "imageUi", "formUi", "textUi", "/v1/generate", "/v1/predict" }) Assert.Contains(part, html);
         var schema = (await client.GetFromJsonAsync<JsonObject>("/v1/model"))!;
         Assert.Equal("mlp", schema["kind"]!.GetValue<string>());
         Assert.Equal(12, schema["instance_shape"]![0]!.GetValue<int>());
