@@ -215,7 +215,7 @@ public sealed class ModelServer : IAsyncDisposable
             double temperature = 0.8;
             int? topK = null;
             double? topP = null;
-            ulong seed = 0;
+            ulong? seed = null;   // none given: a fresh draw per request
             foreach (var p in root.EnumerateObject())
             {
                 var v = p.Value;
@@ -248,7 +248,8 @@ public sealed class ModelServer : IAsyncDisposable
                         throw new FormatException($"unknown field \"{p.Name}\" (prompt, max_tokens, temperature, top_k, top_p, seed)");
                 }
             }
-            return new GenerateRequest(prompt ?? throw new FormatException("missing field \"prompt\""), maxTokens, temperature, topK, topP, seed);
+            return new GenerateRequest(prompt ?? throw new FormatException("missing field \"prompt\""), maxTokens, temperature, topK, topP,
+                seed ?? (ulong)Random.Shared.NextInt64());
         }
     }
 
