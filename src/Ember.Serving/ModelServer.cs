@@ -102,6 +102,7 @@ public sealed class ModelServer : IAsyncDisposable
         ["labels"] = _model.Labels is null ? null : new JsonArray(_model.Labels.Select(l => (JsonNode)l).ToArray()),
         ["generates_text"] = _model.Generate is not null,
         ["columns"] = _model.Columns is null ? null : new JsonArray(_model.Columns.Select(c => (JsonNode)c).ToArray()),
+        ["image"] = ImageGeometry() is var (ch, h, w) ? new JsonObject { ["channels"] = ch, ["height"] = h, ["width"] = w } : null,
         ["max_batch"] = _options.MaxBatch,
         ["max_instances_per_request"] = _options.MaxInstancesPerRequest,
     };
@@ -261,7 +262,16 @@ public sealed class ModelServer : IAsyncDisposable
             await Error(c, 400, $"this model ({_model.Kind}) generates text: POST /v1/generate");
             return;
         }
-        if (!TryParse(buffer.ToArray(), out var instances, out var problem))
+        float[][]? instances = null;
+        string? problem;
+        bool parsed;
+        if (c.Request.ContentType?.StartsWith("image/png", StringComparison.OrdinalIgnoreCase) == true)
+        {
+            parsed = TryImage(buffer.ToArray(), "the body", out var image, out problem);
+            if (parsed) instances = [image!];
+        }
+        else parsed = TryParse(buffer.ToArray(), out instances, out problem);
+        if (!parsed)
         {
             await Error(c, 400, problem!);
             return;
@@ -346,10 +356,16 @@ public sealed class ModelServer : IAsyncDisposable
             }
             var result = new float[n][];
             int i = 0;
-            if (list.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.Object))
+            if (_model.Columns is not null && list.EnumerateArray().Any(e => e.ValueKind == JsonValueKind.Object))
                 return TryParseRows(list, out instances, out problem);
             foreach (var instance in list.EnumerateArray())
             {
+                if (instance.ValueKind == JsonValueKind.Object)
+                {
+                    if (!TryImageInstance(instance, $"instances[{i}]", out var image, out problem)) return false;
+                    result[i++] = image!;
+                    continue;
+                }
                 var values = new List<float>(size);
                 if (!Flatten(instance, $"instances[{i}]", values, out problem)) return false;
                 if (values.Count != size)
@@ -362,6 +378,71 @@ public sealed class ModelServer : IAsyncDisposable
             instances = result;
             return true;
         }
+    }
+
+    /// <summary>How the model takes an image: its channels, height and width, or null when its instances are not images
+    /// ((C, H, W) with C = 1, 3 or 4; (H, W); or a flat square of 64 values or more, as a flattened MNIST digit).</summary>
+    private (int Channels, int Height, int Width)? ImageGeometry()
+    {
+        var s = _model.InstanceShape;
+        if (_model.Columns is not null) return null;
+        if (s.Length == 3 && s[0] is 1 or 3 or 4) return (s[0], s[1], s[2]);
+        if (s.Length == 2) return (1, s[0], s[1]);
+        int side = (int)Math.Round(Math.Sqrt(s.Length == 1 ? s[0] : 0));
+        return s.Length == 1 && side * side == s[0] && side >= 8 ? (1, side, side) : null;
+    }
+
+    /// <summary>An instance given as <c>{"png": base64}</c>.</summary>
+    private bool TryImageInstance(JsonElement instance, string path, out float[]? values, out string? problem)
+    {
+        values = null;
+        foreach (var p in instance.EnumerateObject())
+            if (p.Name != "png")
+            {
+                problem = ImageGeometry() is null
+                    ? $"{path} is a JSON object; this model takes arrays of {_model.InstanceSize} numbers (shape [{string.Join(", ", _model.InstanceShape)}])"
+                    : $"{path} has the unknown field \"{p.Name}\"; give an image as {{\"png\": \"<base64>\"}}";
+                return false;
+            }
+        if (!instance.TryGetProperty("png", out var png) || png.ValueKind != JsonValueKind.String)
+        {
+            problem = $"{path} is a JSON object without \"png\"; give an image as {{\"png\": \"<base64>\"}} or the values as an array";
+            return false;
+        }
+        byte[] bytes;
+        try { bytes = Convert.FromBase64String(png.GetString()!); }
+        catch (FormatException)
+        {
+            problem = $"{path}.png is not base64";
+            return false;
+        }
+        return TryImage(bytes, $"{path}.png", out values, out problem);
+    }
+
+    /// <summary>Decodes a PNG into one instance: converted to the model's channels (luma for one), and of its size.</summary>
+    private bool TryImage(byte[] bytes, string path, out float[]? values, out string? problem)
+    {
+        values = null;
+        if (ImageGeometry() is not var (channels, height, width))
+        {
+            problem = $"this model takes instances of shape [{string.Join(", ", _model.InstanceShape)}], not images";
+            return false;
+        }
+        Tensor image;
+        try { image = Ember.IO.Png.Decode(bytes, channels, path); }
+        catch (Ember.IO.FileFormatException e)
+        {
+            problem = e.Message;
+            return false;
+        }
+        if (image.Size(1) != height || image.Size(2) != width)
+        {
+            problem = $"{path} is {image.Size(2)}×{image.Size(1)} pixels; the model takes {width}×{height}";
+            return false;
+        }
+        values = image.ToArray<float>();
+        problem = null;
+        return true;
     }
 
     /// <summary>Instances given as table rows by column name: every column present, no others; values text, numbers

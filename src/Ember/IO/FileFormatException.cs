@@ -1,7 +1,7 @@
 namespace Ember.IO;
 
 /// <summary>A file that Ember's readers (<see cref="Idx"/>, <see cref="Npy"/>, <see cref="Safetensors"/>,
-/// <see cref="MatFile"/>, <see cref="CsvTable"/>) cannot read because of what it holds: damaged, truncated, longer
+/// <see cref="MatFile"/>, <see cref="CsvTable"/>, <see cref="Png"/>) cannot read because of what it holds: damaged, truncated, longer
 /// than its header declares, not of the format at all, or of a variant Ember does not read. It is the one exception
 /// type those readers throw for a file's content (a missing file is a <see cref="FileNotFoundException"/>); the
 /// message names the format, the file, the entry where there is one, and what is wrong. An <see cref="IOException"/>:
@@ -19,7 +19,7 @@ public sealed class FileFormatException : IOException
         Entry = entry;
     }
 
-    /// <summary>The reader ("Idx", "Npy", "Safetensors", "MatFile", "CSV").</summary>
+    /// <summary>The reader ("Idx", "Npy", "Safetensors", "MatFile", "CSV", "Png").</summary>
     public string Format { get; }
 
     /// <summary>The file (or, inside an archive, "archive:member").</summary>

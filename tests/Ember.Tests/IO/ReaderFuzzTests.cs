@@ -23,6 +23,8 @@ public class ReaderFuzzTests
     private static readonly Format IdxFormat = new("idx", p => Idx.Read(p), true, (_, _) => true);
     private static readonly Format NpyFormat = new("npy", p => Npy.Load(p), true, (_, _) => true);
     private static readonly Format NpzFormat = new("npz", p => Npy.LoadNpz(p), false, (_, _) => true);   // zip allows a trailing comment
+    // PNG: bytes after IEND are ignored (as browsers and Pillow do); a cut always loses IEND.
+    private static readonly Format PngFormat = new("png", p => Png.Read(p), false, (_, _) => true);
     private static readonly Format SafetensorsFormat = new("safetensors", p => Safetensors.Load(p), true, (_, _) => true);
     // A MAT-file cut exactly at a top-level element boundary is a valid file with fewer variables.
     private static readonly Format MatFormat = new("mat", p => MatFile.Load(p), true, (bytes, cut) => !MatBoundaries(bytes).Contains(cut));
@@ -151,6 +153,18 @@ public class ReaderFuzzTests
         long inflated;
         using (var zip = ZipFile.OpenRead(Fixture("arrays.npz"))) inflated = zip.Entries.Sum(e => e.Length);
         Fuzz(NpzFormat, npz, seed, inflated);
+    }
+
+    [Fact]
+    public void PngReaderSurvivesFuzzing()
+    {
+        int seed = 40;
+        foreach (var name in new[] { "rgb8.png", "palette_trns.png", "gray1_adam7.png", "rgba16.png", "palette4_adam7.png" })
+        {
+            var path = Path.Combine(AppContext.BaseDirectory, "Fixtures", "png", name);
+            var image = Png.Read(path);
+            Fuzz(PngFormat, File.ReadAllBytes(path), seed++, 2L * image.NumEl);
+        }
     }
 
     [Fact]

@@ -142,6 +142,63 @@ public class ModelServerTests
     }
 
     [Fact]
+    public async Task ImagesArriveAsPng()
+    {
+        // An MNIST-shaped classifier (flat 784) takes PNGs inside JSON ({"png": base64}) or as the body (image/png); the
+        // answer equals the one for the decoded pixel values sent as numbers. Color PNGs become luma.
+        var mlp = new Mlp(new MlpConfig { InFeatures = 784, Hidden = [32], OutFeatures = 10 }, new Generator(4));
+        var (server, client) = await Start(ServedModel.FromMlp(mlp, classification: true, null, "digits"));
+        await using var _ = server;
+        var schema = (await client.GetFromJsonAsync<JsonObject>("/v1/model"))!;
+        Assert.Equal(28, schema["image"]!["width"]!.GetValue<int>());
+        Assert.Equal(1, schema["image"]!["channels"]!.GetValue<int>());
+        var (images, _) = Ember.Data.ImageFolders.LoadMnistFormat(Ember.Tests.Data.DataTests.RepoData("mnist-10k"), train: false);
+        var digits = Enumerable.Range(0, 3).Select(i => images.Narrow(0, i, 1).Reshape(28, 28).Contiguous()).ToArray();
+        var pngs = digits.Select(Ember.IO.Png.Encode).ToArray();
+        var levels = digits.Select(d => d.ToArray<float>().Select(v => MathF.Round(v * 255f) / 255f).ToArray()).ToArray();
+        async Task<JsonArray> Predictions(HttpContent content)
+        {
+            var r = await client.PostAsync("/v1/predict", content);
+            Assert.True(r.StatusCode == HttpStatusCode.OK, await r.Content.ReadAsStringAsync());
+            return (await r.Content.ReadFromJsonAsync<JsonObject>())!["predictions"]!.AsArray();
+        }
+        var fromNumbers = await Predictions(Body(InstancesJson(levels)));
+        var fromJsonPng = await Predictions(Body("{\"instances\": [" + string.Join(", ", pngs.Select(p => $"{{\"png\": \"{Convert.ToBase64String(p)}\"}}")) + "]}"));
+        Assert.Equal(fromNumbers.ToJsonString(), fromJsonPng.ToJsonString());
+        var body = new ByteArrayContent(pngs[1]);
+        body.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("image/png");
+        Assert.Equal(fromNumbers[1]!.ToJsonString(), (await Predictions(body))[0]!.ToJsonString());
+        // The same digit in red, green and blue equal gray levels: luma (0.299, 0.587, 0.114 with Pillow's rounding)
+        // of a gray pixel is the pixel.
+        var rgb = Ember.IO.Png.Encode(Tensor.Stack([digits[2], digits[2], digits[2]], 0));
+        Assert.Equal(fromNumbers[2]!.ToJsonString(), (await Predictions(Body($"{{\"instances\": [{{\"png\": \"{Convert.ToBase64String(rgb)}\"}}]}}")))[0]!.ToJsonString());
+
+        var small = Convert.ToBase64String(Ember.IO.Png.Encode(Tensor.Zeros([10, 12])));
+        var broken = Convert.ToBase64String(pngs[0][..40]);
+        foreach (var (json, needle) in new[]
+        {
+            ($"{{\"instances\": [{{\"png\": \"{small}\"}}]}}", "instances[0].png is 12×10 pixels; the model takes 28×28"),
+            ($"{{\"instances\": [{{\"png\": \"{broken}\"}}]}}", "instances[0].png"),
+            ("{\"instances\": [{\"png\": \"not base64!\"}]}", "not base64"),
+            ("{\"instances\": [{\"jpeg\": \"AAAA\"}]}", "unknown field \"jpeg\""),
+            ("{\"instances\": [{\"png\": 3}]}", "without \"png\""),
+        })
+        {
+            var r = await client.PostAsync("/v1/predict", Body(json));
+            Assert.Equal(HttpStatusCode.BadRequest, r.StatusCode);
+            Assert.Contains(needle, JsonNode.Parse(await r.Content.ReadAsStringAsync())!["error"]!.GetValue<string>());
+        }
+        // A model whose instances are not images says so.
+        var (other, otherClient) = await Start(ServedModel.FromMlp(NewMlp(), classification: true, null, "m"));
+        await using var __ = other;
+        var png = new ByteArrayContent(pngs[0]);
+        png.Headers.ContentType = new System.Net.Http.Headers.MediaTypeHeaderValue("image/png");
+        var refused = await otherClient.PostAsync("/v1/predict", png);
+        Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        Assert.Contains("not images", await refused.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
     public async Task GptGenerationStreamsTheSameTextAsInProcess()
     {
         var text = string.Concat(Enumerable.Range(0, 50).Select(i => $"In the beginning {i}. "));
