@@ -35,6 +35,112 @@ public static class Onnx
         AtomicFile.Write(path, stream => model.WriteTo(stream));
     }
 
+    /// <summary>Writes a GPT's decode-step graph with a key/value cache (what generation runs token by token, as
+    /// Hugging Face's "decoder with past"): inputs <c>input_ids</c> int64 (batch, sequence) — the new tokens — and per
+    /// layer i <c>past_key_i</c>, <c>past_value_i</c> float32 (batch, heads, past, head_dim); outputs <c>logits</c>
+    /// (batch, sequence, vocab) for the new tokens and <c>present_key_i</c>, <c>present_value_i</c> (batch, heads,
+    /// past + sequence, head_dim) to feed back. The new tokens sit at positions past … past + sequence − 1 and attend to
+    /// every cached token and to the new ones before them; a first call passes empty pasts (past = 0) with the whole
+    /// prompt. past + sequence must not exceed the context length. Written atomically.</summary>
+    public static void ExportDecoderStep(Gpt gpt, string path, int opset = DefaultOpset)
+    {
+        ArgumentNullException.ThrowIfNull(gpt);
+        var model = DecoderStepModel(gpt, opset);
+        AtomicFile.Write(path, stream => model.WriteTo(stream));
+    }
+
+    internal static ModelProto DecoderStepModel(Gpt gpt, int opset)
+    {
+        if (opset is < 13 or > 17)
+            throw new ArgumentOutOfRangeException(nameof(opset), $"Onnx.ExportDecoderStep: opset {opset} is not supported; choose 13 to 17.");
+        bool wasTraining = gpt.Training;
+        gpt.Eval();
+        try
+        {
+            using var noGrad = Tensor.NoGrad();
+            var graph = new GraphBuilder(gpt, opset);
+            var c = gpt.Config;
+            int hd = c.NEmbd / c.NHead;
+            var g = graph.Graph;
+            var step = new Dictionary<int, string> { [0] = "batch", [1] = "sequence" };
+            var cache = new Dictionary<int, string> { [0] = "batch", [2] = "past" };
+            var present = new Dictionary<int, string> { [0] = "batch", [2] = "total" };
+            g.Input.Add(ValueInfo("input_ids", [1, 1], DType.Int64, step));
+            var pasts = new List<(string Key, string Value)>();
+            for (int i = 0; i < c.NLayer; i++)
+            {
+                pasts.Add(($"past_key_{i}", $"past_value_{i}"));
+                g.Input.Add(ValueInfo($"past_key_{i}", [1, c.NHead, 0, hd], DType.Float32, cache));
+                g.Input.Add(ValueInfo($"past_value_{i}", [1, c.NHead, 0, hd], DType.Float32, cache));
+            }
+            var (logits, presents) = graph.EmitGptStep(gpt, "input_ids", pasts);
+            graph.Node("Identity", [logits], ["logits"], "output");
+            g.Output.Add(ValueInfo("logits", [1, 1, c.VocabSize], DType.Float32, step));
+            for (int i = 0; i < c.NLayer; i++)
+            {
+                graph.Node("Identity", [presents[i].Key], [$"present_key_{i}"], "output");
+                graph.Node("Identity", [presents[i].Value], [$"present_value_{i}"], "output");
+                g.Output.Add(ValueInfo($"present_key_{i}", [1, c.NHead, 1, hd], DType.Float32, present));
+                g.Output.Add(ValueInfo($"present_value_{i}", [1, c.NHead, 1, hd], DType.Float32, present));
+            }
+            return Wrap(g, "GptDecoderStep", opset);
+        }
+        finally { gpt.Train(wasTraining); }
+    }
+
+    /// <summary>Writes a sequence-to-sequence Transformer as two graphs, as its greedy decoding runs them: the encoder
+    /// (<c>src_ids</c> int64 (batch, source) → <c>memory</c> (batch, source, d_model)) and the decoder step
+    /// (<c>tgt_ids</c> int64 (batch, target) — BOS and the tokens so far — <c>memory</c> and <c>src_ids</c> (for the source's
+    /// padding) → <c>logits</c> (batch, target, target vocabulary)). Lengths up to the model's maximum. Both files are
+    /// written atomically; if either cannot be built, neither is written.</summary>
+    public static void ExportSeq2Seq(Seq2SeqTransformer model, string encoderPath, string decoderPath, int opset = DefaultOpset)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (opset is < 13 or > 17)
+            throw new ArgumentOutOfRangeException(nameof(opset), $"Onnx.ExportSeq2Seq: opset {opset} is not supported; choose 13 to 17.");
+        bool wasTraining = model.Training;
+        model.Eval();
+        ModelProto encoder, decoder;
+        try
+        {
+            using var noGrad = Tensor.NoGrad();
+            int d = model.Config.DModel, v = model.Config.TgtVocabSize;
+            var ids = new Dictionary<int, string> { [0] = "batch", [1] = "source" };
+            var tgt = new Dictionary<int, string> { [0] = "batch", [1] = "target" };
+            var eb = new GraphBuilder(model, opset);
+            var memory = eb.EmitSeq2SeqEncoder(model, "src_ids");
+            eb.Node("Identity", [memory], ["memory"], "output");
+            eb.Graph.Input.Add(ValueInfo("src_ids", [1, 1], DType.Int64, ids));
+            eb.Graph.Output.Add(ValueInfo("memory", [1, 1, d], DType.Float32, ids));
+            encoder = Wrap(eb.Graph, "Seq2SeqEncoder", opset);
+            var db = new GraphBuilder(model, opset);
+            var logits = db.EmitSeq2SeqDecoder(model, "tgt_ids", "memory", "src_ids");
+            db.Node("Identity", [logits], ["logits"], "output");
+            db.Graph.Input.Add(ValueInfo("tgt_ids", [1, 1], DType.Int64, tgt));
+            db.Graph.Input.Add(ValueInfo("memory", [1, 1, d], DType.Float32, ids));
+            db.Graph.Input.Add(ValueInfo("src_ids", [1, 1], DType.Int64, ids));
+            db.Graph.Output.Add(ValueInfo("logits", [1, 1, v], DType.Float32, tgt));
+            decoder = Wrap(db.Graph, "Seq2SeqDecoder", opset);
+        }
+        finally { model.Train(wasTraining); }
+        AtomicFile.Write(encoderPath, stream => encoder.WriteTo(stream));
+        AtomicFile.Write(decoderPath, stream => decoder.WriteTo(stream));
+    }
+
+    private static ModelProto Wrap(GraphProto graph, string name, int opset)
+    {
+        graph.Name = name;
+        var model = new ModelProto
+        {
+            IrVersion = 8,
+            ProducerName = "Ember",
+            ProducerVersion = typeof(Tensor).Assembly.GetName().Version?.ToString() ?? "",
+            Graph = graph,
+        };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
+        return model;
+    }
+
     /// <summary>Loads an ONNX file as a trainable Ember module (<see cref="OnnxModule"/>): what PyTorch's exporter writes
     /// for MLPs, CNNs and Transformer-style stacks at opsets 13–17. An op it cannot run fails with an error naming the op
     /// type, the node and the opset.</summary>
@@ -76,18 +182,9 @@ public static class Onnx
             var (last, output) = graph.Emit(module, inputName, sampleInput);
             graph.Node("Identity", [last], [outputName], "output");
             var g = graph.Graph;
-            g.Name = module.GetType().Name;
             g.Input.Add(ValueInfo(inputName, sampleInput.Shape, sampleInput.DType, dynamicAxes));
             g.Output.Add(ValueInfo(outputName, output.Shape, output.DType, dynamicAxes));
-            var model = new ModelProto
-            {
-                IrVersion = 8,
-                ProducerName = "Ember",
-                ProducerVersion = typeof(Tensor).Assembly.GetName().Version?.ToString() ?? "",
-                Graph = g,
-            };
-            model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
-            return model;
+            return Wrap(g, module.GetType().Name, opset);
         }
         finally { module.Train(wasTraining); }
     }
@@ -187,9 +284,7 @@ public static class Onnx
             var hs = bert.Encode(sample).Hidden;                      // shapes only below: (N, L, hidden)
             (h, _) = Emit(embNorm, h, hs);
             // Key padding: −∞ where ids == pad, as (N, 1, 1, L).
-            var isPad = Op("Equal", p, [ids, Int64Scalar("pad", bert.Config.PadId)]);
-            var additive = Op("Where", p, [isPad, Constant("neg_inf", [float.NegativeInfinity], []), Constant("zero", [0f], [])]);
-            var mask = Op("Unsqueeze", p, [additive, Int64Constant("axes", [1, 2])]);
+            var mask = PaddingMask(ids, bert.Config.PadId, p);
             foreach (var layer in bert.Encoder.Layers.Cast<TransformerEncoderLayer>()) h = EmitEncoderLayer(layer, h, hs, mask);
             if (bert.Encoder.Norm is LayerNorm norm) (h, _) = Emit(norm, h, hs);
             var cls = Op("Gather", p, [h, Int64Scalar("first", 0)], Int("axis", 1));                     // (N, hidden)
@@ -197,44 +292,124 @@ public static class Onnx
             return (Op("Tanh", p, [pooled]), bert.Call(sample));
         }
 
+        /// <summary>Batch-first multi-head attention of <paramref name="query"/> (N, T, E) over <paramref name="keyValue"/>
+        /// (N, S, E) with an additive mask broadcasting to (N, H, T, S); the output projection included.</summary>
+        private string EmitAttention(MultiheadAttention attention, string query, string keyValue, string mask, Tensor xs)
+        {
+            if (!attention.BatchFirst) throw Unsupported(attention, "only batch-first attention exports");
+            if (attention.InProjWeight is null) throw Unsupported(attention, "keys and values of other widths than the queries");
+            string p = PathOf(attention);
+            int e = attention.EmbedDim, heads = attention.NumHeads, hd = attention.HeadDim;
+            var w = attention.InProjWeight;
+            var b = attention.InProjBias;
+            string Project(string a, int part, long[] perm)
+            {
+                var y = Op("MatMul", p, [a, Initializer($"{p}.in_proj_{part}_t", w.Narrow(0, part * e, e).T)]);
+                if (b is not null) y = Op("Add", p, [y, Initializer($"{p}.in_proj_bias_{part}", b.Narrow(0, part * e, e))]);
+                return Op("Transpose", p, [Op("Reshape", p, [y, Int64Constant("heads", [0, 0, heads, hd])])], Ints("perm", perm));
+            }
+            var q = Project(query, 0, [0, 2, 1, 3]); var kT = Project(keyValue, 1, [0, 2, 3, 1]); var v = Project(keyValue, 2, [0, 2, 1, 3]);
+            var scores = Op("Add", p, [Op("Mul", p, [Op("MatMul", p, [q, kT]), Constant("scale", [1 / MathF.Sqrt(hd)], [])]), mask]);
+            var o = Op("MatMul", p, [Op("Softmax", p, [scores], Int("axis", -1)), v]);
+            var merged = Op("Reshape", p, [Op("Transpose", p, [o], Ints("perm", 0, 2, 1, 3)), Int64Constant("merged", [0, 0, e])]);
+            return Emit(attention.OutProj, merged, xs).Name;
+        }
+
+        private string FeedForward(Linear linear1, Linear linear2, TransformerActivation activation, string a, Tensor xs, string p)
+        {
+            var (f, fs) = Emit(linear1, a, xs);
+            f = activation == TransformerActivation.Gelu ? GeluErf(f, p) : Op("Relu", p, [f]);
+            return Emit(linear2, f, fs).Name;
+        }
+
         /// <summary>One batch-first encoder layer (post- or pre-norm, ReLU or GELU) with an additive mask (N, 1, 1, S).</summary>
         private string EmitEncoderLayer(TransformerEncoderLayer layer, string x, Tensor xs, string mask)
         {
             var (linear1, linear2, norm1, norm2, activation) = layer.Parts;
             var attention = layer.SelfAttn;
-            if (!attention.BatchFirst) throw Unsupported(layer, "only batch-first encoder layers export");
-            if (attention.InProjWeight is null) throw Unsupported(attention, "keys and values of other widths than the queries");
             string p = PathOf(layer);
-            int e = attention.EmbedDim, heads = attention.NumHeads, hd = attention.HeadDim;
-            string SelfAttention(string a)
-            {
-                var w = attention.InProjWeight!;
-                var b = attention.InProjBias;
-                string Project(int part, long[] perm)
-                {
-                    var y = Op("MatMul", p, [a, Initializer($"{PathOf(attention)}.in_proj_{part}_t", w.Narrow(0, part * e, e).T)]);
-                    if (b is not null) y = Op("Add", p, [y, Initializer($"{PathOf(attention)}.in_proj_bias_{part}", b.Narrow(0, part * e, e))]);
-                    return Op("Transpose", p, [Op("Reshape", p, [y, Int64Constant("heads", [0, 0, heads, hd])])], Ints("perm", perm));
-                }
-                var q = Project(0, [0, 2, 1, 3]); var kT = Project(1, [0, 2, 3, 1]); var v = Project(2, [0, 2, 1, 3]);
-                var scores = Op("Add", p, [Op("Mul", p, [Op("MatMul", p, [q, kT]), Constant("scale", [1 / MathF.Sqrt(hd)], [])]), mask]);
-                var o = Op("MatMul", p, [Op("Softmax", p, [scores], Int("axis", -1)), v]);
-                var merged = Op("Reshape", p, [Op("Transpose", p, [o], Ints("perm", 0, 2, 1, 3)), Int64Constant("merged", [0, 0, e])]);
-                return Emit(attention.OutProj, merged, xs).Name;
-            }
-            string FeedForward(string a)
-            {
-                var (f, fs) = Emit(linear1, a, xs);
-                f = activation == TransformerActivation.Gelu ? GeluErf(f, p) : Op("Relu", p, [f]);
-                return Emit(linear2, f, fs).Name;
-            }
+            string SelfAttention(string a) => EmitAttention(attention, a, a, mask, xs);
+            string Ff(string a) => FeedForward(linear1, linear2, activation, a, xs, p);
             if (layer.NormFirst)
             {
                 var h1 = Op("Add", p, [x, SelfAttention(Emit(norm1, x, xs).Name)]);
-                return Op("Add", p, [h1, FeedForward(Emit(norm2, h1, xs).Name)]);
+                return Op("Add", p, [h1, Ff(Emit(norm2, h1, xs).Name)]);
             }
             var n1 = Emit(norm1, Op("Add", p, [x, SelfAttention(x)]), xs).Name;
-            return Emit(norm2, Op("Add", p, [n1, FeedForward(n1)]), xs).Name;
+            return Emit(norm2, Op("Add", p, [n1, Ff(n1)]), xs).Name;
+        }
+
+        /// <summary>One batch-first decoder layer: masked self-attention (<paramref name="selfMask"/>, (N, 1, T, T)),
+        /// cross-attention over <paramref name="memory"/> (<paramref name="memoryMask"/>, (N, 1, 1, S)), feed-forward.</summary>
+        private string EmitDecoderLayer(TransformerDecoderLayer layer, string x, Tensor xs, string selfMask, string memory, string memoryMask)
+        {
+            var (linear1, linear2, norm1, norm2, norm3, activation) = layer.Parts;
+            string p = PathOf(layer);
+            string Sa(string a) => EmitAttention(layer.SelfAttn, a, a, selfMask, xs);
+            string Ca(string a) => EmitAttention(layer.MultiheadAttn, a, memory, memoryMask, xs);
+            string Ff(string a) => FeedForward(linear1, linear2, activation, a, xs, p);
+            if (layer.NormFirst)
+            {
+                var h1 = Op("Add", p, [x, Sa(Emit(norm1, x, xs).Name)]);
+                var h2 = Op("Add", p, [h1, Ca(Emit(norm2, h1, xs).Name)]);
+                return Op("Add", p, [h2, Ff(Emit(norm3, h2, xs).Name)]);
+            }
+            var n1 = Emit(norm1, Op("Add", p, [x, Sa(x)]), xs).Name;
+            var n2 = Emit(norm2, Op("Add", p, [n1, Ca(n1)]), xs).Name;
+            return Emit(norm3, Op("Add", p, [n2, Ff(n2)]), xs).Name;
+        }
+
+        /// <summary>−∞ where <paramref name="ids"/> equal the padding id, as an additive key mask (N, 1, 1, L).</summary>
+        private string PaddingMask(string ids, long padId, string p)
+        {
+            var isPad = Op("Equal", p, [ids, Int64Scalar("pad", padId)]);
+            var additive = Op("Where", p, [isPad, Constant("neg_inf", [float.NegativeInfinity], []), Constant("zero", [0f], [])]);
+            return Op("Unsqueeze", p, [additive, Int64Constant("axes", [1, 2])]);
+        }
+
+        /// <summary>Token embeddings × √d plus the sinusoidal encodings of positions 0 … L−1 (dropout is off).</summary>
+        private string EmbedWithPositions(Embedding embedding, SinusoidalPositionalEncoding positions, double scale, string ids, string p)
+        {
+            var length = Op("Gather", p, [Op("Shape", p, [ids]), Int64Constant("one", [1])], Int("axis", 0));   // [L]
+            var table = Op("Slice", p, [Initializer(PathOf(positions) + ".pe", positions.Encodings), Int64Constant("zero", [0]), length, Int64Constant("axes", [0])]);
+            var tokens = Op("Gather", PathOf(embedding), [Initializer(PathOf(embedding) + ".weight", embedding.Weight), ids], Int("axis", 0));
+            return Op("Add", p, [Op("Mul", p, [tokens, Constant("scale", [(float)scale], [])]), table]);
+        }
+
+        /// <summary>The encoder graph of a <see cref="Seq2SeqTransformer"/>: source ids (N, S) → memory (N, S, d).</summary>
+        public string EmitSeq2SeqEncoder(Seq2SeqTransformer model, string src)
+        {
+            var (source, _, positions, _, scale) = model.Parts;
+            string p = PathOf(model);
+            var xs = Tensor.Zeros([1, 2, model.Config.DModel]);   // a stand-in sample: the emitters need only its shape
+            var h = EmbedWithPositions(source, positions, scale, src, p);
+            var mask = PaddingMask(src, model.Config.PadId, p);
+            var encoder = model.Transformer.Encoder;
+            foreach (var layer in encoder.Layers.Cast<TransformerEncoderLayer>()) h = EmitEncoderLayer(layer, h, xs, mask);
+            return encoder.Norm is LayerNorm norm ? Emit(norm, h, xs).Name : h;
+        }
+
+        /// <summary>The decoder graph: target ids so far (N, T), the memory (N, S, d) and the source ids (N, S, for their
+        /// padding) → logits (N, T, V) under the causal mask and the target's own padding.</summary>
+        public string EmitSeq2SeqDecoder(Seq2SeqTransformer model, string tgt, string memory, string src)
+        {
+            var (_, target, positions, generator, scale) = model.Parts;
+            string p = PathOf(model);
+            var xs = Tensor.Zeros([1, 2, model.Config.DModel]);
+            var h = EmbedWithPositions(target, positions, scale, tgt, p);
+            int max = model.Config.MaxLength;
+            var table = new double[max * max];
+            for (int i = 0; i < max; i++) for (int j = i + 1; j < max; j++) table[i * max + j] = double.NegativeInfinity;
+            var length = Op("Gather", p, [Op("Shape", p, [tgt]), Int64Constant("one", [1])], Int("axis", 0));
+            var ends = Op("Concat", p, [length, length], Int("axis", 0));
+            var causal = Op("Slice", p, [Initializer(Fresh("causal_mask"), Tensor.FromArray(table, max, max).To(DType.Float32)),
+                Int64Constant("starts", [0, 0]), ends, Int64Constant("axes", [0, 1])]);                                       // (T, T)
+            var selfMask = Op("Add", p, [causal, PaddingMask(tgt, model.Config.PadId, p)]);                                 // (N, 1, T, T)
+            var memoryMask = PaddingMask(src, model.Config.PadId, p);
+            var decoder = model.Transformer.Decoder;
+            foreach (var layer in decoder.Layers.Cast<TransformerDecoderLayer>()) h = EmitDecoderLayer(layer, h, xs, selfMask, memory, memoryMask);
+            if (decoder.Norm is LayerNorm norm) h = Emit(norm, h, xs).Name;
+            return Emit(generator, h, xs).Name;
         }
 
         /// <summary>A U-Net: down blocks with 2×2 max pooling, the bottleneck, then per level a transposed convolution,
@@ -296,7 +471,47 @@ public static class Onnx
             return (logits, gpt.Call(sample));
         }
 
+        /// <summary>The decode-step graph's body (see <see cref="ExportDecoderStep"/>): positions and the causal mask
+        /// offset by the cached length, each block's keys and values appended to its past.</summary>
+        public (string Logits, List<(string Key, string Value)> Presents) EmitGptStep(Gpt gpt, string ids, List<(string Key, string Value)> pasts)
+        {
+            var (wte, wpe, blocks, lnF) = gpt.Parts;
+            string p = PathOf(gpt);
+            var length = Op("Gather", p, [Op("Shape", p, [ids]), Int64Scalar("one", 1)], Int("axis", 0));                   // T
+            var past = Op("Gather", p, [Op("Shape", p, [pasts[0].Key]), Int64Scalar("two", 2)], Int("axis", 0));           // P
+            var total = Op("Add", p, [past, length]);                                                                        // P + T
+            var positions = Op("Range", p, [past, total, Int64Scalar("one", 1)]);
+            var tok = Op("Gather", PathOf(wte), [Initializer(PathOf(wte) + ".weight", wte.Weight), ids], Int("axis", 0));
+            var pos = Op("Gather", PathOf(wpe), [Initializer(PathOf(wpe) + ".weight", wpe.Weight), positions], Int("axis", 0));
+            string h = Op("Add", p, [tok, pos]);
+            // Rows P … P+T−1, columns 0 … P+T−1 of the context-sized causal table.
+            int context = gpt.Config.ContextLength;
+            var mask = new double[context * context];
+            for (int i = 0; i < context; i++) for (int j = i + 1; j < context; j++) mask[i * context + j] = double.NegativeInfinity;
+            var table = Initializer(Fresh("causal_mask"), Tensor.FromArray(mask, context, context).To(DType.Float32));
+            var unsq = Int64Constant("axes", [0]);
+            var starts = Op("Concat", p, [Op("Unsqueeze", p, [past, unsq]), Int64Constant("zero", [0])], Int("axis", 0));
+            var total1 = Op("Unsqueeze", p, [total, unsq]);
+            var ends = Op("Concat", p, [total1, total1], Int("axis", 0));
+            var causal = Op("Slice", p, [table, starts, ends, Int64Constant("axes", [0, 1])]);
+            var hs = Tensor.Zeros([1, 2, gpt.Config.NEmbd]);   // a stand-in sample: the emitters need only its shape
+            var presents = new List<(string, string)>();
+            for (int i = 0; i < blocks.Count; i++)
+            {
+                (h, hs, var present) = EmitGptBlock((GptBlock)blocks[i], h, hs, causal, pasts[i]);
+                presents.Add(present!.Value);
+            }
+            (h, _) = Emit(lnF, h, hs);
+            return (Op("MatMul", p, [h, Initializer(PathOf(wte) + ".weight_t", wte.Weight.T)]), presents);
+        }
+
         private (string, Tensor) EmitGptBlock(GptBlock block, string h, Tensor hs, string causal)
+        {
+            var (y, ys, _) = EmitGptBlock(block, h, hs, causal, null);
+            return (y, ys);
+        }
+
+        private (string, Tensor, (string Key, string Value)?) EmitGptBlock(GptBlock block, string h, Tensor hs, string causal, (string Key, string Value)? past)
         {
             var (ln1, attention, ln2, mlp) = block.Parts;
             string p = PathOf(block);
@@ -309,8 +524,21 @@ public static class Onnx
             var headShape = Int64Constant("heads", [0, 0, heads, hd]);
             string Heads(string t, long[] perm) => Op("Transpose", pa, [Op("Reshape", pa, [t, headShape])], Ints("perm", perm));
             var q = Heads(qkvParts[0], [0, 2, 1, 3]);
-            var kT = Heads(qkvParts[1], [0, 2, 3, 1]);
-            var v = Heads(qkvParts[2], [0, 2, 1, 3]);
+            string kT, v;
+            (string Key, string Value)? present = null;
+            if (past is var (pastKey, pastValue))
+            {
+                // (B, H, P, hd) ++ (B, H, T, hd) along the sequence.
+                var k = Op("Concat", pa, [pastKey, Heads(qkvParts[1], [0, 2, 1, 3])], Int("axis", 2));
+                v = Op("Concat", pa, [pastValue, Heads(qkvParts[2], [0, 2, 1, 3])], Int("axis", 2));
+                present = (k, v);
+                kT = Op("Transpose", pa, [k], Ints("perm", 0, 1, 3, 2));
+            }
+            else
+            {
+                kT = Heads(qkvParts[1], [0, 2, 3, 1]);
+                v = Heads(qkvParts[2], [0, 2, 1, 3]);
+            }
             var scores = Op("Add", pa, [Op("Mul", pa, [Op("MatMul", pa, [q, kT]), Constant("scale", [1 / MathF.Sqrt(hd)], [])]), causal]);
             var attended = Op("MatMul", pa, [Op("Softmax", pa, [scores], Int("axis", -1)), v]);
             var merged = Op("Reshape", pa, [Op("Transpose", pa, [attended], Ints("perm", 0, 2, 1, 3)), Int64Constant("merged", [0, 0, e])]);
@@ -321,7 +549,7 @@ public static class Onnx
             var h1s = hs.Add(attSample);
             var (b, bSample) = Emit(ln2, h1, h1s);
             var (m, mSample) = Emit(mlp, b, bSample);
-            return (Op("Add", p, [h1, m]), h1s.Add(mSample));
+            return (Op("Add", p, [h1, m]), h1s.Add(mSample), present);
         }
 
         private static AttributeProto Ints(string name, params long[] values)

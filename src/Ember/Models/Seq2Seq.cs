@@ -63,6 +63,10 @@ public sealed class Seq2SeqTransformer : Module
     private readonly Linear _generator;
     private readonly double _scale;
 
+    /// <summary>The parts, for exporters: embeddings, positions, the output projection and the √d_model scale.</summary>
+    internal (Embedding Source, Embedding Target, SinusoidalPositionalEncoding Positions, Linear Generator, double Scale) Parts =>
+        (_srcEmbed, _tgtEmbed, _positions, _generator, _scale);
+
     /// <summary>A sequence-to-sequence Transformer of <paramref name="config"/>, initialized from <paramref name="generator"/>.</summary>
     public Seq2SeqTransformer(Seq2SeqConfig config, Generator? generator = null)
     {

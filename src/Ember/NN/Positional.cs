@@ -12,6 +12,9 @@ public sealed class SinusoidalPositionalEncoding : Module
     private readonly Tensor _table;
     private readonly Dropout _dropout;
 
+    /// <summary>The (max length, dim) table the forward pass adds from, for exporters.</summary>
+    internal Tensor Encodings => _table;
+
     /// <summary>Sinusoidal encodings (Vaswani et al.) added to (N, L, dim) inputs, with optional dropout.</summary>
     public SinusoidalPositionalEncoding(int dim, int maxLength = 5000, double dropout = 0, DType dtype = DType.Float32, Generator? generator = null)
     {

@@ -94,6 +94,10 @@ public sealed class TransformerDecoderLayer : Module
     private readonly Dropout _dropout, _dropout1, _dropout2, _dropout3;
     private readonly TransformerActivation _activation;
 
+    /// <summary>The parts, for exporters: the feed-forward layers, the norms, the activation.</summary>
+    internal (Linear Linear1, Linear Linear2, LayerNorm Norm1, LayerNorm Norm2, LayerNorm Norm3, TransformerActivation Activation) Parts =>
+        (_linear1, _linear2, _norm1, _norm2, _norm3, _activation);
+
     /// <summary>A decoder layer of width <paramref name="dModel"/> with <paramref name="nHead"/> heads and a <paramref name="dimFeedforward"/>-wide feed-forward block.</summary>
     public TransformerDecoderLayer(int dModel, int nHead, int dimFeedforward = 2048, double dropout = 0.1,
         TransformerActivation activation = TransformerActivation.Relu, double layerNormEps = 1e-5, bool batchFirst = false,

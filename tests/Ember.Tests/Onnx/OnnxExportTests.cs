@@ -46,6 +46,125 @@ public class OnnxExportTests
         }
     }
 
+    [Fact]
+    public void GptDecoderStepWithKvCacheMatchesEmbersCachedGeneration()
+    {
+        var model = new Gpt(new GptConfig(VocabSize: 40, ContextLength: 24, NLayer: 2, NHead: 4, NEmbd: 32, Dropout: 0.1), new Generator(12));
+        var path = Path.Combine(Directory.CreateTempSubdirectory("ember-onnx-step").FullName, "step.onnx");
+        Ember.Onnx.ExportDecoderStep(model, path);
+        model.Eval();
+        using var session = new InferenceSession(path);
+        Assert.Equal(["input_ids", "past_key_0", "past_value_0", "past_key_1", "past_value_1"], session.InputMetadata.Keys);
+        Assert.Equal(["logits", "present_key_0", "present_value_0", "present_key_1", "present_value_1"], session.OutputMetadata.Keys);
+        int hd = 32 / 4;
+        foreach (int b in new[] { 1, 3 })
+        {
+            // Prefill a 5-token prompt with empty pasts, then decode 6 tokens one at a time (greedy), feeding the presents
+            // back; every step's logits equal Ember's own cached forward, and the tokens equal Ember's greedy generation.
+            var prompt = Tensor.RandInt(0, 40, [b, 5], new Generator((ulong)b));
+            var cache = new KvCache(2);
+            var pasts = Enumerable.Range(0, 4).Select(_ => new DenseTensor<float>(new float[0], [b, 4, 0, hd])).ToArray();
+            var ids = prompt;
+            var generated = new List<long[]>();
+            for (int step = 0; step < 7; step++)
+            {
+                float[] want;
+                using (Tensor.NoGrad()) want = model.Forward(ids, cache).Contiguous().ToArray<float>();
+                var inputs = new List<NamedOnnxValue> { NamedOnnxValue.CreateFromTensor("input_ids", new DenseTensor<long>(ids.Contiguous().ToArray<long>(), ids.Shape)) };
+                for (int i = 0; i < 2; i++)
+                {
+                    inputs.Add(NamedOnnxValue.CreateFromTensor($"past_key_{i}", pasts[2 * i]));
+                    inputs.Add(NamedOnnxValue.CreateFromTensor($"past_value_{i}", pasts[2 * i + 1]));
+                }
+                using var results = session.Run(inputs);
+                var logits = results.First(r => r.Name == "logits").AsTensor<float>();
+                Assert.Equal([b, ids.Size(1), 40], logits.Dimensions.ToArray());
+                AssertClose(want, logits.ToArray(), 1e-4, $"batch {b} step {step}");
+                for (int i = 0; i < 2; i++)
+                {
+                    var key = results.First(r => r.Name == $"present_key_{i}").AsTensor<float>();
+                    Assert.Equal([b, 4, cache.Length, hd], key.Dimensions.ToArray());
+                    pasts[2 * i] = new DenseTensor<float>(key.ToArray(), key.Dimensions);
+                    var value = results.First(r => r.Name == $"present_value_{i}").AsTensor<float>();
+                    pasts[2 * i + 1] = new DenseTensor<float>(value.ToArray(), value.Dimensions);
+                }
+                // The next token: argmax of the last position's logits (ONNX Runtime's).
+                var last = logits.ToArray();
+                int t = ids.Size(1);
+                var next = new long[b];
+                for (int r = 0; r < b; r++)
+                {
+                    var row = last.AsSpan(((r * t) + t - 1) * 40, 40).ToArray();
+                    next[r] = Array.IndexOf(row, row.Max());
+                }
+                generated.Add(next);
+                ids = Tensor.FromArray(next, b, 1);
+            }
+            var greedy = model.Generate(prompt, 7, new SamplingOptions(1.0, TopK: 1), generator: new Generator(0));
+            var tail = greedy.Narrow(1, 5, 7).Contiguous().ToArray<long>();
+            for (int r = 0; r < b; r++)
+                Assert.Equal(tail.AsSpan(r * 7, 7).ToArray(), generated.Select(g => g[r]).ToArray());
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Seq2SeqEncoderAndDecoderStepMatchEmbersGreedyDecoding(bool normFirst)
+    {
+        var config = new Seq2SeqConfig(SrcVocabSize: 14, TgtVocabSize: 13, DModel: 32, NHead: 4, EncoderLayers: 2, DecoderLayers: 2,
+            DimFeedforward: 48, Dropout: 0.1, MaxLength: 20) { NormFirst = normFirst };
+        var model = new Seq2SeqTransformer(config, new Generator(5));
+        var dir = Directory.CreateTempSubdirectory("ember-onnx-s2s").FullName;
+        string encoderPath = Path.Combine(dir, "encoder.onnx"), decoderPath = Path.Combine(dir, "decoder.onnx");
+        Ember.Onnx.ExportSeq2Seq(model, encoderPath, decoderPath);
+        model.Eval();
+        using var encoder = new InferenceSession(encoderPath);
+        using var decoder = new InferenceSession(decoderPath);
+        // Sources of 3 rows, the last two padded at the end (pad id 0), at two lengths.
+        foreach (int s in new[] { 6, 11 })
+        {
+            var rng = new Random(s);
+            var src = new long[3 * s];
+            for (int r = 0; r < 3; r++)
+                for (int j = 0; j < s; j++) src[r * s + j] = j < s - 2 * r ? rng.Next(3, 14) : 0;
+            var srcT = Tensor.FromArray(src, 3, s);
+            Tensor memory;
+            using (Tensor.NoGrad()) memory = model.Encode(srcT).Memory;
+            var srcOrt = new DenseTensor<long>(src, [3, s]);
+            using var enc = encoder.Run([NamedOnnxValue.CreateFromTensor("src_ids", srcOrt)]);
+            var mem = enc.First().AsTensor<float>();
+            AssertClose(memory.Contiguous().ToArray<float>(), mem.ToArray(), 1e-4, $"memory, source length {s}");
+            // Greedy decoding in ONNX Runtime (the decoder step over the tokens so far) equals Ember's.
+            var rows = Enumerable.Range(0, 3).Select(_ => new List<long> { config.BosId }).ToArray();
+            var done = new bool[3];
+            var memOrt = new DenseTensor<float>(mem.ToArray(), mem.Dimensions);
+            for (int step = 0; step < 9; step++)
+            {
+                int t = rows[0].Count;
+                var tgt = rows.SelectMany(r => r).ToArray();
+                float[] want;
+                using (Tensor.NoGrad()) want = model.Decode(Tensor.FromArray(tgt, 3, t), memory, srcT.Eq(config.PadId)).Contiguous().ToArray<float>();
+                using var dec = decoder.Run([NamedOnnxValue.CreateFromTensor("tgt_ids", new DenseTensor<long>(tgt, [3, t])),
+                    NamedOnnxValue.CreateFromTensor("memory", memOrt), NamedOnnxValue.CreateFromTensor("src_ids", srcOrt)]);
+                var logits = dec.First().AsTensor<float>();
+                Assert.Equal([3, t, 13], logits.Dimensions.ToArray());
+                var got = logits.ToArray();
+                AssertClose(want, got, 1e-4, $"logits, source {s}, step {step}");
+                for (int r = 0; r < 3; r++)
+                {
+                    var last = got.AsSpan((r * t + t - 1) * 13, 13).ToArray();
+                    long token = done[r] ? config.PadId : Array.IndexOf(last, last.Max());
+                    rows[r].Add(token);
+                    if (token == config.EosId) done[r] = true;
+                }
+            }
+            var greedy = model.GreedyDecode(srcT, 9);
+            for (int r = 0; r < 3; r++)
+                Assert.Equal(greedy[r], rows[r].Skip(1).TakeWhile(tk => tk != config.EosId && tk != config.PadId).ToArray());
+        }
+    }
+
     private static void AssertClose(float[] want, float[] got, double rtol, string what)
     {
         Assert.Equal(want.Length, got.Length);
