@@ -106,6 +106,10 @@ public sealed class FeatureTokenizer : Module
     private readonly Embedding? _categories;
     private readonly long[] _offsets;
 
+    /// <summary>The parts, for the ONNX exporter: scalar weights and biases, the category table, its offsets and biases.</summary>
+    internal (Tensor? NumericWeight, Tensor? NumericBias, Embedding? Categories, long[] Offsets, Tensor? CategoricalBias) Parts =>
+        (_numWeight, _numBias, _categories, _offsets, _catBias);
+
     public FeatureTokenizer(int numericWidth, int[] cardinalities, int dim, Generator? generator = null)
     {
         Tokens = numericWidth + cardinalities.Length;
@@ -163,7 +167,12 @@ public sealed class TabularModel : Module
     private readonly Sequential _head;
     private readonly Dropout _dropout;
     private readonly Linear? _wide;
-    private const double WideScale = 30;
+    internal const double WideScale = 30;
+
+    /// <summary>The parts, for the ONNX exporter.</summary>
+    internal (Sequential? Mlp, Embedding? Tokens, LearnedPositionalEncoding? Positions, TransformerEncoder? TextEncoder, FeatureTokenizer? Features,
+        Tensor? Cls, TransformerEncoder? FtEncoder, MultiheadAttention? Cross, LayerNorm? CrossNorm, Linear? GateProj, Linear? Gate, Sequential Head,
+        Linear? Wide) Parts => (_mlp, _tokens, _positions, _textEncoder, _features, _cls, _ftEncoder, _cross, _crossNorm, _gateProj, _gate, _head, _wide);
 
     /// <summary>The last forward's fusion attention (N, H, structured tokens, text tokens) when
     /// <see cref="KeepFusionAttention"/> is set (cross fusion only).</summary>
