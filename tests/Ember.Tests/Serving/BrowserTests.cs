@@ -144,14 +144,29 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         var text = string.Concat(Enumerable.Range(0, 50).Select(i => $"In the beginning {i}. "));
         var tokenizer = Ember.Text.CharTokenizer.FromCorpus(text);
         var gpt = new Gpt(new GptConfig(tokenizer.VocabSize, ContextLength: 32, NLayer: 1, NHead: 2, NEmbd: 16), new Generator(2));
-        // Tokens paced 15 ms apart (a tiny model samples 60 in a few ms), so the page's updates can be counted.
+        // The server holds generation at a few checkpoints until the page shows exactly the text sent so far: streamed
+        // text must reach the page piece by piece while the model is still generating, whatever the machine's load.
         var served = ServedModel.FromGpt(gpt, tokenizer, "gpt");
-        var paced = new ServedModel
+        int[] checkpoints = [5, 20, 40];
+        var sent = new List<string>();
+        var reached = checkpoints.ToDictionary(k => k, _ => new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously));
+        var release = checkpoints.ToDictionary(k => k, _ => new SemaphoreSlim(0));
+        var held = new ServedModel
         {
             Kind = served.Kind, Source = served.Source, InstanceShape = served.InstanceShape, Outputs = served.Outputs, CheckPrompt = served.CheckPrompt,
-            Generate = (request, emit) => served.Generate!(request, piece => { Thread.Sleep(15); return emit(piece); }),
+            Generate = (request, emit) => served.Generate!(request, piece =>
+            {
+                bool more = emit(piece);
+                sent.Add(piece);
+                if (reached.TryGetValue(sent.Count, out var point))
+                {
+                    point.SetResult(string.Concat(sent));
+                    if (!release[sent.Count].Wait(TimeSpan.FromSeconds(60))) throw new TimeoutException("the test never released generation");
+                }
+                return more;
+            }),
         };
-        await using var server = await ModelServer.StartAsync(paced, new ServeOptions { Port = 0 });
+        await using var server = await ModelServer.StartAsync(held, new ServeOptions { Port = 0 });
         Open(b, server.Address);
         var prompt = b.FindElement(By.Id("prompt"));
         prompt.Clear();
@@ -160,9 +175,16 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         tokens.Clear();
         tokens.SendKeys("60");
         b.FindElement(By.Id("seed")).SendKeys("7");
-        // Count the updates of the text box: streamed text arrives piece by piece, not at the end.
-        b.ExecuteScript("window.updates = 0; new MutationObserver(() => window.updates++).observe(document.getElementById('text'), { childList: true, characterData: true, subtree: true });");
         b.FindElement(By.Id("generate")).Click();
+        foreach (var k in checkpoints)
+        {
+            var soFar = await reached[k].Task.WaitAsync(TimeSpan.FromSeconds(60));
+            // Generation is paused after k pieces: the page must show the prompt and exactly those pieces, and not be done.
+            Wait(b).Until(d => d.FindElement(By.Id("text")).Text.TrimEnd('\n') == ("In the" + soFar).TrimEnd('\n'));
+            Assert.Null(b.FindElement(By.Id("text")).GetAttribute("data-done"));
+            output.WriteLine($"after {k} pieces the page shows {("In the" + soFar).Length} characters");
+            release[k].Release();
+        }
         Wait(b).Until(d => d.FindElement(By.Id("text")).GetAttribute("data-done") == "true");
         var shown = b.FindElement(By.Id("text")).Text;
         var ids = tokenizer.Encode("In the").Select(i => (long)i).ToArray();
@@ -170,8 +192,7 @@ public sealed class BrowserTests(ITestOutputHelper output) : IDisposable
         var expected = "In the" + tokenizer.Decode(want.ToArray<long>().Skip(ids.Length).Select(i => (int)i));
         // The browser's innerText collapses nothing in a pre-wrap box but trims trailing newlines.
         Assert.Equal(expected.TrimEnd('\n'), shown.TrimEnd('\n'));
-        long updates = Convert.ToInt64(b.ExecuteScript("return window.updates"));
-        Assert.True(updates >= 30, $"the text changed {updates} times while streaming 60 tokens");
+        Assert.Equal(60, sent.Count);
         Screenshot(b, "gpt-prompt");
     }
 
