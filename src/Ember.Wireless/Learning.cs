@@ -79,6 +79,13 @@ public sealed class HybridBeamformerNet : Module
     private readonly Tensor _dtr, _dtt;          // UPA DFT matrices (complex64), for beamspace input
     private readonly Tensor _iyT, _izT, _iyR, _izR;
 
+    /// <summary>The parts, for the ONNX exporter: backbone, head, the UPA DFT matrices, the antenna index columns.</summary>
+    internal (Module Backbone, Linear Head, Tensor DftRx, Tensor DftTx, Tensor IyT, Tensor IzT, Tensor IyR, Tensor IzR) Parts =>
+        (_backbone, _head, _dtr, _dtt, _iyT, _izT, _iyR, _izR);
+
+    /// <summary>Outputs of the head before the baseband parts (analog parameters).</summary>
+    internal static int AnalogOutputCount(BeamformerConfig c) => AnalogOutputs(c);
+
     public HybridBeamformerNet(BeamformerConfig config, Generator? generator = null)
     {
         config.Validate();
@@ -350,6 +357,7 @@ internal sealed class CnnBackbone : Module
     private readonly BatchNorm2d _bn;
     private readonly ModuleList _blocks;
     private readonly Linear _fc;
+    internal (Conv2d Stem, BatchNorm2d Bn, ModuleList Blocks, Linear Fc) Parts => (_stem, _bn, _blocks, _fc);
 
     public CnnBackbone(int inChannels, int gh, int gw, int width, int blocks, int hidden, Generator? g)
     {
@@ -372,6 +380,7 @@ internal sealed class ComplexCnnBackbone : Module
 {
     private readonly ModuleList _convs, _norms;
     private readonly Linear _fc;
+    internal (ModuleList Convs, ModuleList Norms, Linear Fc) Parts => (_convs, _norms, _fc);
 
     public ComplexCnnBackbone(int inChannels, int gh, int gw, int width, int blocks, int hidden, Generator? g)
     {
@@ -407,6 +416,7 @@ internal sealed class TokenTransformerBackbone : Module
     private readonly Tensor _pos, _cls;
     private readonly TransformerEncoder _encoder;
     private readonly LayerNorm _norm;
+    internal (Linear Embed, Tensor Pos, Tensor Cls, TransformerEncoder Encoder, LayerNorm Norm) Parts => (_embed, _pos, _cls, _encoder, _norm);
 
     public TokenTransformerBackbone(int tokenFeatures, int tokens, int d, int heads, int layers, Generator? g)
     {
@@ -436,6 +446,7 @@ internal sealed class CnnTransformerBackbone : Module
     private readonly BatchNorm2d _bn;
     private readonly BasicBlock _block;
     private readonly TokenTransformerBackbone _transformer;
+    internal (Conv2d Stem, BatchNorm2d Bn, BasicBlock Block, TokenTransformerBackbone Transformer) Parts => (_stem, _bn, _block, _transformer);
 
     public CnnTransformerBackbone(int inChannels, int gh, int gw, int width, int d, int heads, int layers, Generator? g)
     {
