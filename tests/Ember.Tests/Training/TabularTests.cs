@@ -20,7 +20,7 @@ public class TabularTests
 
     /// <summary>A synthetic table: label "great" when the note says "excellent" and the amount is positive, or the note
     /// says "fine" and the region is A; needs both the text and the structured columns.</summary>
-    private static string SyntheticCsv(int rows, int seed)
+    internal static string SyntheticCsv(int rows, int seed)
     {
         var g = new Generator((ulong)seed);
         var sb = new StringBuilder("amount,region,day,note,label\n");
