@@ -36,6 +36,8 @@ internal static class ServeLoadBench
             ("batched-2ms", new ServeOptions { Port = 0, BatchWindow = TimeSpan.FromMilliseconds(2) }),
             ("batched-nowait", new ServeOptions { Port = 0 }),
             ("unbatched", new ServeOptions { Port = 0, MaxBatch = 1, BatchWindow = TimeSpan.Zero }),
+            // The same requests to a route that answers 404 without reading them: the floor that HTTP and the clients set.
+            ("http-floor", new ServeOptions { Port = 0 }),
         })
         {
             long rssBefore = Rss();
@@ -51,7 +53,8 @@ internal static class ServeLoadBench
                 while ((k = Interlocked.Increment(ref next)) < requests)
                 {
                     var t = Stopwatch.StartNew();
-                    if (!await Post(http, bodies[k % bodies.Length])) Interlocked.Increment(ref failures);
+                    if (!await Post(http, bodies[k % bodies.Length], name == "http-floor" ? "/v1/none" : "/v1/predict") && name != "http-floor")
+                        Interlocked.Increment(ref failures);
                     latencies[k] = t.Elapsed.TotalMilliseconds;
                 }
             }));
@@ -63,9 +66,9 @@ internal static class ServeLoadBench
         }
     }
 
-    private static async Task<bool> Post(HttpClient http, string body)
+    private static async Task<bool> Post(HttpClient http, string body, string route = "/v1/predict")
     {
-        using var r = await http.PostAsync("/v1/predict", new StringContent(body, Encoding.UTF8, "application/json"));
+        using var r = await http.PostAsync(route, new StringContent(body, Encoding.UTF8, "application/json"));
         await r.Content.ReadAsByteArrayAsync();
         return r.IsSuccessStatusCode;
     }

@@ -131,8 +131,8 @@ public sealed class ModelServer : IAsyncDisposable
     /// <summary>The body, read up to the limit (a larger one is refused with 413 without reading it all); null when refused.</summary>
     private async Task<MemoryStream?> ReadBodyAsync(HttpContext c)
     {
-        var buffer = new MemoryStream();
-        var chunk = new byte[16384];
+        var buffer = new MemoryStream(c.Request.ContentLength is > 0 and var n && n <= _options.MaxBodyBytes ? (int)n : 4096);
+        var chunk = System.Buffers.ArrayPool<byte>.Shared.Rent(16384);
         int read;
         try
         {
@@ -151,6 +151,7 @@ public sealed class ModelServer : IAsyncDisposable
             await Error(c, 413, $"request body larger than {_options.MaxBodyBytes} bytes");
             return null;
         }
+        finally { System.Buffers.ArrayPool<byte>.Shared.Return(chunk); }
         return buffer;
     }
 
@@ -270,7 +271,7 @@ public sealed class ModelServer : IAsyncDisposable
             parsed = TryImage(buffer.ToArray(), "the body", out var image, out problem);
             if (parsed) instances = [image!];
         }
-        else parsed = TryParse(buffer.ToArray(), out instances, out problem);
+        else parsed = TryParse(buffer.GetBuffer().AsMemory(0, (int)buffer.Length), out instances, out problem);
         if (!parsed)
         {
             await Error(c, 400, problem!);
@@ -290,22 +291,37 @@ public sealed class ModelServer : IAsyncDisposable
             await Error(c, 504, $"no answer within {_options.RequestTimeout.TotalSeconds:G} s");
             return;
         }
-        var predictions = new JsonArray();
-        foreach (var y in outputs)
+        // Written straight to the response (no JSON tree): this is the hot path of a loaded server.
+        c.Response.StatusCode = 200;
+        c.Response.ContentType = "application/json";
+        await using (var json = new Utf8JsonWriter(c.Response.BodyWriter, new JsonWriterOptions { Encoder = s_json.Encoder }))
         {
-            if (_model.Labels is { } labels)
+            json.WriteStartObject();
+            json.WriteStartArray("predictions");
+            foreach (var y in outputs)
             {
-                var p = Softmax(y);
-                int best = Array.IndexOf(p, p.Max());
-                predictions.Add(new JsonObject
+                if (_model.Labels is { } labels)
                 {
-                    ["label"] = labels[best], ["index"] = best,
-                    ["probabilities"] = new JsonArray(p.Select(v => (JsonNode)Math.Round(v, 6)).ToArray()),
-                });
+                    var p = Softmax(y);
+                    int best = Array.IndexOf(p, p.Max());
+                    json.WriteStartObject();
+                    json.WriteString("label", labels[best]);
+                    json.WriteNumber("index", best);
+                    json.WriteStartArray("probabilities");
+                    foreach (var v in p) json.WriteNumberValue(Math.Round(v, 6));
+                    json.WriteEndArray();
+                    json.WriteEndObject();
+                }
+                else
+                {
+                    json.WriteStartArray();
+                    foreach (var v in y) json.WriteNumberValue((double)v);
+                    json.WriteEndArray();
+                }
             }
-            else predictions.Add(new JsonArray(y.Select(v => (JsonNode)(double)v).ToArray()));
+            json.WriteEndArray();
+            json.WriteEndObject();
         }
-        await Json(c, 200, new JsonObject { ["predictions"] = predictions });
     }
 
     private static double[] Softmax(float[] logits)
@@ -318,7 +334,7 @@ public sealed class ModelServer : IAsyncDisposable
 
     /// <summary>Reads <c>{"instances": [...]}</c>: every instance flat or nested to the model's shape, finite numbers only,
     /// no other fields. The problem names the field.</summary>
-    private bool TryParse(byte[] body, out float[][]? instances, out string? problem)
+    private bool TryParse(ReadOnlyMemory<byte> body, out float[][]? instances, out string? problem)
     {
         instances = null;
         problem = null;
@@ -364,6 +380,11 @@ public sealed class ModelServer : IAsyncDisposable
                 {
                     if (!TryImageInstance(instance, $"instances[{i}]", out var image, out problem)) return false;
                     result[i++] = image!;
+                    continue;
+                }
+                if (TryFlatNumbers(instance, size) is { } flat)
+                {
+                    result[i++] = flat;
                     continue;
                 }
                 var values = new List<float>(size);
@@ -501,6 +522,22 @@ public sealed class ModelServer : IAsyncDisposable
         }
         problem = null;
         return true;
+    }
+
+    /// <summary>The common case read without a per-value allocation: a flat array of exactly <paramref name="size"/>
+    /// finite float32 numbers; null for anything else (which the general path reads or names the problem of).</summary>
+    private static float[]? TryFlatNumbers(JsonElement instance, int size)
+    {
+        if (instance.ValueKind != JsonValueKind.Array || instance.GetArrayLength() != size) return null;
+        var values = new float[size];
+        int j = 0;
+        foreach (var item in instance.EnumerateArray())
+        {
+            if (item.ValueKind != JsonValueKind.Number || !item.TryGetDouble(out double v) || !double.IsFinite(v) || Math.Abs(v) > float.MaxValue)
+                return null;
+            values[j++] = (float)v;
+        }
+        return values;
     }
 
     private static bool Flatten(JsonElement e, string path, List<float> into, out string? problem)

@@ -11,7 +11,7 @@ internal static class ServeCommand
 {
     public static Command Create()
     {
-        var model = new Argument<string>("MODEL") { Description = "an MLP checkpoint (quickstart, train), a GPT checkpoint (milestone gpt: POST /v1/generate) or an ONNX file" };
+        var model = new Argument<string>("MODEL") { Description = "an MLP checkpoint (quickstart, train), a tabular model (tabular train: rows by column name, text included), a GPT checkpoint (milestone gpt: POST /v1/generate) or an ONNX file" };
         var host = Opt.Text("--host", "127.0.0.1", "address to bind (0.0.0.0: every interface)", "ADDRESS");
         var port = Opt.Int("--port", 8080, "port", min: 0, max: 65535);
         var maxBatch = Opt.Int("--max-batch", 64, "most instances in one forward pass", min: 1, max: 65536);
@@ -48,6 +48,75 @@ internal static class ServeCommand
         return command;
     }
 
+    /// <summary>A model of 'ember tabular train' (MLP, text Transformer, FT-Transformer or a hybrid with text): rows by
+    /// column name, text columns included, go through the checkpoint's own preprocessing; each row travels to the batched
+    /// forward pass packed as one float vector [dense | numeric | category indices | text token ids | TF-IDF] (indices
+    /// and ids are exact in float32) and is unpacked into the model's inputs there.</summary>
+    private static ServedModel Tabular(string path)
+    {
+        var (model, prep) = Checkpoints.LoadTabular(path);
+        model.Eval();
+        var c = model.Config;
+        int dense = c.DenseWidth, numeric = c.NumericWidth, categorical = c.Cardinalities.Length, text = c.UsesText ? c.TextLength : 0,
+            wide = c.WideWidth;
+        int width = dense + numeric + categorical + text + wide;
+        if (c.UsesText && prep.Text is null)
+            throw new UsageException($"serve: {path} holds a {c.Kind} model with a text branch but no text featurizer in its metadata");
+        var columns = prep.Encoder.Features.Select(f => f.Name).ToArray();
+        return new ServedModel
+        {
+            Kind = "tabular-" + c.Kind.ToString().ToLowerInvariant(), Source = Path.GetFileName(path), InstanceShape = [width], Outputs = c.Outputs,
+            Labels = prep.Classification ? prep.Encoder.Classes : null, Columns = columns,
+            EncodeRows = rows =>
+            {
+                var table = new CsvTable(columns, rows.Select(r => columns.Select(col => r[col]).ToArray()).ToList(), Enumerable.Range(1, rows.Count).ToList());
+                var batch = prep.Transform(table, Enumerable.Range(0, rows.Count).ToArray());
+                int n = rows.Count;
+                var packed = new float[n][];
+                var parts = new List<(Tensor? Values, int Width)>
+                {
+                    (batch.Dense, dense), (batch.Numeric, numeric), (batch.Categorical, categorical),
+                    (c.UsesText ? batch.Text : null, text), (wide > 0 ? batch.Wide?.ToDense() : null, wide),
+                };
+                var arrays = parts.Select(part => part.Values?.Contiguous().To(DType.Float32).ToArray<float>()).ToArray();
+                for (int i = 0; i < n; i++)
+                {
+                    var row = packed[i] = new float[width];
+                    int at = 0;
+                    for (int k = 0; k < parts.Count; k++)
+                    {
+                        int w = parts[k].Width;
+                        if (arrays[k] is { } values)
+                        {
+                            int have = values.Length / n;   // the text may come shorter than the model's length: pad it
+                            values.AsSpan(i * have, Math.Min(have, w)).CopyTo(row.AsSpan(at));
+                            if (k == 3) row.AsSpan(at + have, w - Math.Min(have, w)).Fill(c.TextPadId);
+                        }
+                        at += w;
+                    }
+                }
+                return packed;
+            },
+            Forward = x =>
+            {
+                using var noGrad = Tensor.NoGrad();
+                int at = 0;
+                Tensor Next(int w, DType type)
+                {
+                    var part = x.Narrow(1, at, w).Contiguous().To(type);
+                    at += w;
+                    return part;
+                }
+                var d = Next(dense, DType.Float32);
+                var num = Next(numeric, DType.Float32);
+                var cat = Next(categorical, DType.Int64);
+                var ids = Next(text, DType.Int64);
+                var tfidf = Next(wide, DType.Float32);
+                return model.Forward(new TabularBatch(d, num, cat, c.UsesText ? ids : null, wide > 0 ? CsrMatrix.FromDense(tfidf) : null));
+            },
+        };
+    }
+
     private static ServedModel Load(string path)
     {
         if (!File.Exists(path)) throw new UsageException($"no such model file: {path}");
@@ -69,8 +138,10 @@ internal static class ServeCommand
             Training.Trainer.LoadModelState(gpt, tensors, path);
             return ServedModel.FromGpt(gpt, Ember.Text.CharTokenizer.Load(chars), Path.GetFileName(path));
         }
+        if (kind == "tabular") return Tabular(path);
         if (!meta.TryGetValue("arch", out var arch) || arch != "mlp")
-            throw new UsageException($"serve: {path} is not an MLP checkpoint; 'ember serve' takes the checkpoints of quickstart and train, or ONNX files");
+            throw new UsageException($"serve: {path} is not a checkpoint 'ember serve' knows; it takes the checkpoints of quickstart, train, " +
+                "tabular train and milestone gpt, or ONNX files");
         var (mlp, _) = Checkpoints.LoadMlp(path);
         bool regression = meta.TryGetValue("task", out var task) && task == "regression";
         if (!meta.TryGetValue("tabular", out var json)) return ServedModel.FromMlp(mlp, !regression, null, Path.GetFileName(path));
