@@ -101,7 +101,9 @@ internal sealed class MicroBatcher : IAsyncDisposable
         try
         {
             var x = Tensor.FromArray(data, [n, .. _model.InstanceShape]);
-            var y = _model.Forward!(x).Contiguous().To(DType.Float32).ToArray<float>();
+            float[] y;
+            using (EmberSettings.Scope(EmberSettings.Current with { NumThreads = Math.Min(_options.ModelThreads, EmberSettings.Current.NumThreads) }))
+                y = _model.Forward!(x).Contiguous().To(DType.Float32).ToArray<float>();
             int outputs = _model.Outputs;
             _metrics.Batch(n);
             row = 0;

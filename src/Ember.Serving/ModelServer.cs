@@ -336,8 +336,9 @@ public sealed class ModelServer : IAsyncDisposable
     /// no other fields. The problem names the field.</summary>
     private bool TryParse(ReadOnlyMemory<byte> body, out float[][]? instances, out string? problem)
     {
-        instances = null;
         problem = null;
+        instances = FastInstances.TryRead(body.Span, _model.InstanceSize, _options.MaxInstancesPerRequest);
+        if (instances is not null) return true;
         JsonDocument doc;
         try { doc = JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 16 }); }
         catch (JsonException e)

@@ -18,11 +18,12 @@ internal static class ServeCommand
         var window = Opt.Double("--batch-window-ms", 0, "how long a request waits for others to share its forward pass (0: requests queued during a pass share the next)", 0, 1000);
         var queue = Opt.Int("--queue", 1024, "requests waiting at most (beyond: 503)", min: 1, max: 1_000_000);
         var timeout = Opt.Double("--timeout-s", 10, "longest wait for an answer (beyond: 504)", 0, 3600, exclusiveMin: true);
+        var threads = Opt.Int("--model-threads", Math.Max(1, Environment.ProcessorCount / 2), "threads a forward pass uses (the other cores answer HTTP)", min: 1, max: 1024);
         var command = new Command("serve",
             "Serves a model over HTTP: GET /healthz, GET /v1/model, POST /v1/predict {\"instances\": [...]}, GET /metrics " +
             "(Prometheus). Requests arriving together share one forward pass. Runs until Ctrl+C or SIGTERM; requests in flight finish.")
         {
-            model, host, port, maxBatch, window, queue, timeout,
+            model, host, port, maxBatch, window, queue, timeout, threads,
         };
         command.SetAction(async (p, cancel) =>
         {
@@ -32,7 +33,7 @@ internal static class ServeCommand
             {
                 Host = p.GetValue(host)!, Port = p.GetValue(port), MaxBatch = p.GetValue(maxBatch),
                 BatchWindow = TimeSpan.FromMilliseconds(p.GetValue(window)), QueueCapacity = p.GetValue(queue),
-                RequestTimeout = TimeSpan.FromSeconds(p.GetValue(timeout)),
+                RequestTimeout = TimeSpan.FromSeconds(p.GetValue(timeout)), ModelThreads = p.GetValue(threads),
             };
             ModelServer server;
             try { server = await ModelServer.StartAsync(served, options); }
