@@ -18,6 +18,7 @@ internal static class ServeLoadBench
         int requests = args.Length > 0 && int.TryParse(args[0], out int r) ? r : 20_000;
         int clients = args.Length > 1 && int.TryParse(args[1], out int c) ? c : 64;
         int rounds = args.Length > 2 && int.TryParse(args[2], out int n) ? n : 3;
+        if (Environment.GetEnvironmentVariable("EMBER_BENCH_LOWLATENCY") == "1") System.Runtime.GCSettings.LatencyMode = System.Runtime.GCLatencyMode.SustainedLowLatency;
         Console.WriteLine($"# {Program.CpuModel()}; {requests} requests from {clients} clients");
         var mlp = new Mlp(new MlpConfig(), new Generator(1));
         var model = ServedModel.FromMlp(mlp, classification: true, null, "quickstart-mlp");
@@ -55,6 +56,8 @@ internal static class ServeLoadBench
                 using var http = new HttpClient(new SocketsHttpHandler { MaxConnectionsPerServer = clients }) { BaseAddress = new Uri(server.Address) };
                 string route = name == "http-floor" ? "/v1/none" : "/v1/predict";
                 await Load(http, bodies, route, 2000, clients);   // warm-up: connections open, the JIT's tiers settled
+                int[] gcBefore = [GC.CollectionCount(0), GC.CollectionCount(1), GC.CollectionCount(2)];
+                var pauseBefore = GC.GetTotalPauseDuration();
                 sw.Restart();
                 var (latencies, failures) = await Load(http, bodies, route, requests, clients);
                 double seconds = sw.Elapsed.TotalSeconds;
@@ -62,7 +65,9 @@ internal static class ServeLoadBench
                 double rps = requests / seconds, p50 = latencies[requests / 2], p99 = latencies[(int)(requests * 0.99)];
                 if (round >= 0) results[name].Add((rps, p50, p99));
                 Console.WriteLine($"serve-load round={round} mode={name} requests_per_s={rps:F0} p50_ms={p50:F2} p99_ms={p99:F2} " +
-                    $"failures={(name == "http-floor" ? 0 : failures)} of_in_process={rps / inProcess:F2} rss_before_mb={rssBefore} rss_after_mb={Rss()}");
+                    $"failures={(name == "http-floor" ? 0 : failures)} of_in_process={rps / inProcess:F2} rss_before_mb={rssBefore} rss_after_mb={Rss()} " +
+                    $"gc_0/1/2={GC.CollectionCount(0) - gcBefore[0]}/{GC.CollectionCount(1) - gcBefore[1]}/{GC.CollectionCount(2) - gcBefore[2]} " +
+                    $"gc_pause_ms={(GC.GetTotalPauseDuration() - pauseBefore).TotalMilliseconds:F0}");
             }
         static double Median(IEnumerable<double> v) { var a = v.Order().ToArray(); return a[a.Length / 2]; }
         foreach (var (name, runs) in results)
@@ -74,18 +79,25 @@ internal static class ServeLoadBench
     {
         var latencies = new double[requests];
         int next = -1, failures = 0;
+        var address = http.BaseAddress!;
+        var prepared = bodies.Select(b => RawHttpClient.Request(address, route, b)).ToArray();
         await Task.WhenAll(Enumerable.Range(0, clients).Select(async _ =>
         {
+            using var client = s_raw ? new RawHttpClient(address) : null;
             int k;
             while ((k = Interlocked.Increment(ref next)) < requests)
             {
                 long t = Stopwatch.GetTimestamp();
-                if (!await Post(http, bodies[k % bodies.Length], route)) Interlocked.Increment(ref failures);
+                bool ok = client is not null ? await client.SendAsync(prepared[k % prepared.Length]) == 200 : await Post(http, bodies[k % bodies.Length], route);
+                if (!ok) Interlocked.Increment(ref failures);
                 latencies[k] = Stopwatch.GetElapsedTime(t).TotalMilliseconds;
             }
         }));
         return (latencies, failures);
     }
+
+    /// <summary>Raw-socket clients (the default) or HttpClient (EMBER_BENCH_HTTPCLIENT=1).</summary>
+    private static readonly bool s_raw = Environment.GetEnvironmentVariable("EMBER_BENCH_HTTPCLIENT") != "1";
 
     private static async Task<bool> Post(HttpClient http, byte[] body, string route = "/v1/predict")
     {
@@ -103,4 +115,74 @@ internal static class ServeLoadBench
         var line = File.ReadAllLines("/proc/self/status").First(l => l.StartsWith("VmRSS:"));
         return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
     }
+}
+
+/// <summary>A lean HTTP/1.1 keep-alive client for the load test, as wrk is: one socket, the request's bytes prepared
+/// once, the response read until its Content-Length (or its last chunk). HttpClient costs ~30-40 µs of CPU per request
+/// on top, which on 2 vCPUs shared with the server is the server's CPU.</summary>
+internal sealed class RawHttpClient : IDisposable
+{
+    private readonly System.Net.Sockets.Socket _socket;
+    private readonly byte[] _buffer = new byte[64 * 1024];
+    private int _start, _end;
+
+    public RawHttpClient(Uri address)
+    {
+        _socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { NoDelay = true };
+        _socket.Connect(address.Host, address.Port);
+    }
+
+    public static byte[] Request(Uri address, string route, byte[] body) =>
+        [.. Encoding.ASCII.GetBytes($"POST {route} HTTP/1.1\r\nHost: {address.Authority}\r\nContent-Type: application/json\r\nContent-Length: {body.Length}\r\n\r\n"), .. body];
+
+    /// <summary>Sends one request and reads its response; returns the status code.</summary>
+    public async Task<int> SendAsync(byte[] request)
+    {
+        for (int sent = 0; sent < request.Length;) sent += await _socket.SendAsync(request.AsMemory(sent), System.Net.Sockets.SocketFlags.None);
+        int headerEnd;
+        while ((headerEnd = _buffer.AsSpan(_start, _end - _start).IndexOf("\r\n\r\n"u8)) < 0) await FillAsync();
+        var head = Encoding.ASCII.GetString(_buffer, _start, headerEnd);
+        _start += headerEnd + 4;
+        int status = int.Parse(head.AsSpan(9, 3), CultureInfo.InvariantCulture);
+        var lines = head.Split("\r\n");
+        if (lines.FirstOrDefault(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase)) is { } length)
+            await SkipAsync(int.Parse(length.AsSpan(15).Trim(), CultureInfo.InvariantCulture));
+        else   // chunked: size line, data, CRLF, until the zero-size chunk and its trailing CRLF
+            while (true)
+            {
+                int eol;
+                while ((eol = _buffer.AsSpan(_start, _end - _start).IndexOf("\r\n"u8)) < 0) await FillAsync();
+                int size = int.Parse(Encoding.ASCII.GetString(_buffer, _start, eol), NumberStyles.HexNumber, CultureInfo.InvariantCulture);
+                _start += eol + 2;
+                await SkipAsync(size + 2);
+                if (size == 0) break;
+            }
+        return status;
+    }
+
+    private async Task SkipAsync(int count)
+    {
+        while (_end - _start < count)
+        {
+            count -= _end - _start;
+            _start = _end = 0;
+            await FillAsync();
+        }
+        _start += count;
+    }
+
+    private async Task FillAsync()
+    {
+        if (_start > 0)
+        {
+            Buffer.BlockCopy(_buffer, _start, _buffer, 0, _end - _start);
+            _end -= _start;
+            _start = 0;
+        }
+        int read = await _socket.ReceiveAsync(_buffer.AsMemory(_end), System.Net.Sockets.SocketFlags.None);
+        if (read == 0) throw new IOException("the server closed the connection");
+        _end += read;
+    }
+
+    public void Dispose() => _socket.Dispose();
 }

@@ -19,6 +19,8 @@ internal sealed class MicroBatcher : IAsyncDisposable
     private readonly Task _worker;
     private readonly CancellationTokenSource _stop = new();
     private int _queued;
+    private Tensor? _input;
+    private float[] _inputData = [];
 
     public MicroBatcher(ServedModel model, ServeOptions options, Metrics metrics)
     {
@@ -94,13 +96,21 @@ internal sealed class MicroBatcher : IAsyncDisposable
         foreach (var w in batch.Except(live)) w.Done.TrySetCanceled(w.Cancel);
         if (live.Count == 0) return;
         int size = _model.InstanceSize, n = live.Sum(w => w.Instances.Length);
-        var data = new float[n * size];
+        // One input buffer, reused pass after pass (one worker runs them): a fresh one of more than 85 KB would be a
+        // large-object allocation each pass, and those drive the GC to collect every generation (docs/benchmarks.md).
+        int capacity = Math.Max(n, _options.MaxBatch);
+        if (_input is null || _inputData.Length < n * size)
+        {
+            _inputData = new float[(long)capacity * size];
+            _input = Tensor.Wrap(_inputData, [capacity, .. _model.InstanceShape]);
+        }
+        var data = _inputData;
         int row = 0;
         foreach (var w in live)
             foreach (var instance in w.Instances) instance.CopyTo(data, row++ * size);
         try
         {
-            var x = Tensor.FromArray(data, [n, .. _model.InstanceShape]);
+            var x = _input!.Narrow(0, 0, n);
             float[] y;
             using (EmberSettings.Scope(EmberSettings.Current with { NumThreads = Math.Min(_options.ModelThreads, EmberSettings.Current.NumThreads) }))
                 y = _model.Forward!(x).Contiguous().To(DType.Float32).ToArray<float>();

@@ -294,7 +294,9 @@ public sealed class ModelServer : IAsyncDisposable
         // Written straight to the response (no JSON tree): this is the hot path of a loaded server.
         c.Response.StatusCode = 200;
         c.Response.ContentType = "application/json";
-        await using (var json = new Utf8JsonWriter(c.Response.BodyWriter, new JsonWriterOptions { Encoder = s_json.Encoder }))
+        // Composed in memory first, so the answer goes out with a Content-Length in one write (no chunked framing).
+        var answer = new System.Buffers.ArrayBufferWriter<byte>(256 * outputs.Length);
+        using (var json = new Utf8JsonWriter(answer, new JsonWriterOptions { Encoder = s_json.Encoder }))
         {
             json.WriteStartObject();
             json.WriteStartArray("predictions");
@@ -322,6 +324,8 @@ public sealed class ModelServer : IAsyncDisposable
             json.WriteEndArray();
             json.WriteEndObject();
         }
+        c.Response.ContentLength = answer.WrittenCount;
+        await c.Response.Body.WriteAsync(answer.WrittenMemory);
     }
 
     private static double[] Softmax(float[] logits)

@@ -221,6 +221,20 @@ public sealed partial class Tensor
         return t;
     }
 
+    /// <summary>A float32 tensor over <paramref name="data"/> itself, not a copy (as <c>torch.from_numpy</c>): writes to
+    /// the array show in the tensor and in-place ops on the tensor write the array. For buffers reused call after call
+    /// (a server's input batch); the array must hold exactly the shape's elements.</summary>
+    public static Tensor Wrap(float[] data, params int[] shape)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        shape = shape.Length == 0 ? [data.Length] : (int[])shape.Clone();
+        ShapeUtil.CheckShape("Wrap", shape);
+        int n = ShapeUtil.NumEl(shape);
+        if (n != data.Length)
+            throw new ArgumentException($"Wrap: {data.Length} values cannot fill shape {ShapeUtil.Str(shape)} ({n} elements).");
+        return new Tensor(new Storage<float>(data), shape);
+    }
+
     /// <summary>Copies values into a new tensor. With no shape, a 1-D tensor.</summary>
     public static Tensor FromArray(float[] data, params int[] shape) => FromSpanCore<float>(data, shape.Length == 0 ? [data.Length] : shape);
     /// <summary>A float64 tensor holding a copy of <paramref name="data"/> (shape: its length, or <paramref name="shape"/>).</summary>

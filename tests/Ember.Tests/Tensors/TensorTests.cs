@@ -429,4 +429,18 @@ public class ErrorTests
         Assert.Contains("float64", mix.Message);
         Assert.Throws<NotSupportedException>(() => Tensor.Ones([2], DType.Int64).Exp());
     }
+
+    [Fact]
+    public void WrapSharesTheArrayLikeFromNumpy()
+    {
+        var data = new float[] { 1, 2, 3, 4, 5, 6 };
+        var t = Tensor.Wrap(data, 2, 3);
+        data[4] = 50;
+        Assert.Equal(50f, t.Select(0, 1).ToArray<float>()[1]);
+        t.Narrow(0, 0, 1).MulInPlace(10);                     // writes through to the array
+        Assert.Equal(new float[] { 10, 20, 30, 4, 50, 6 }, data);
+        Assert.Equal([6], Tensor.Wrap(data).Shape);
+        var e = Assert.Throws<ArgumentException>(() => Tensor.Wrap(data, 4, 2));
+        Assert.Contains("Wrap: 6 values cannot fill shape", e.Message);
+    }
 }
