@@ -112,7 +112,10 @@ internal sealed class MicroBatcher : IAsyncDisposable
         {
             var x = _input!.Narrow(0, 0, n);
             float[] y;
+            // The pass's activations come from Ember's buffer pool and go back to it once the answers are copied out
+            // (fresh large-object allocations each pass drove the GC to a full collection every few passes).
             using (EmberSettings.Scope(EmberSettings.Current with { NumThreads = Math.Min(_options.ModelThreads, EmberSettings.Current.NumThreads) }))
+            using (BufferPool.ReturnAfter())
                 y = _model.Forward!(x).Contiguous().To(DType.Float32).ToArray<float>();
             int outputs = _model.Outputs;
             _metrics.Batch(n);

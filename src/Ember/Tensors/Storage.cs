@@ -45,7 +45,11 @@ internal abstract class Storage
             st = new Storage<float>(reused);
         }
         else st = new Storage<float>(length, zero);
-        if (length >= BufferPool.MinLength) st.Epoch = t_backwardEpoch;
+        if (length >= BufferPool.MinLength)
+        {
+            st.Epoch = t_backwardEpoch;
+            BufferPool.t_scope?.Add(st.Data);
+        }
         return st;
     }
 }
@@ -94,6 +98,33 @@ internal static class BufferPool
             s_floats += buffer.Length;
             Returned++;
             ReturnedHere++;
+        }
+    }
+
+    /// <summary>The large float32 buffers allocated on this thread inside <see cref="ReturnAfter"/>.</summary>
+    [ThreadStatic] internal static List<float[]>? t_scope;
+
+    /// <summary>Until disposed, every large float32 buffer allocated on this thread is recorded; disposing hands them all
+    /// back to the pool. For a forward pass whose results are copied out before the scope ends (a server's batched
+    /// inference in eval mode, without gradients): its activations come from and go back to the pool instead of being
+    /// fresh large-object allocations every pass, each of which moves the GC toward a full collection. Only for code
+    /// that keeps no tensor made inside the scope: a module that cached one would see its buffer reused.</summary>
+    internal static IDisposable ReturnAfter() => new Scope();
+
+    private sealed class Scope : IDisposable
+    {
+        private readonly List<float[]>? _outer = t_scope;
+        private readonly List<float[]> _mine = [];
+        private bool _done;
+
+        public Scope() => t_scope = _mine;
+
+        public void Dispose()
+        {
+            if (_done) return;
+            _done = true;
+            t_scope = _outer;
+            foreach (var buffer in _mine) Return(buffer);
         }
     }
 

@@ -141,4 +141,35 @@ public class ZeroedGradientTests
         Assert.True(Engine.Reused - before >= 5, $"only {Engine.Reused - before} rules wrote over their gradient: the test would not cover reuse");
         for (int i = 0; i < without.Length; i++) Assert.Equal(without[i], with[i]);
     }
+
+    [Fact]
+    public void InferenceScopeRecyclesActivationsWithoutChangingResults()
+    {
+        // An MLP in eval mode without gradients at batch 64: its activations (64x1024 floats) are large buffers. Passes
+        // inside ReturnAfter take them from the pool and give them back; every pass equals a pass without it, and a pass
+        // on new inputs after recycled ones is not contaminated by the previous pass's values.
+        var model = new Ember.Models.Mlp(new Ember.Models.MlpConfig(), new Generator(4));
+        model.Eval();
+        BufferPool.Clear();
+        var inputs = Enumerable.Range(0, 4).Select(i => Tensor.Randn([64, 784], DType.Float32, new Generator((ulong)(10 + i)))).ToArray();
+        float[][] want;
+        using (Tensor.NoGrad()) want = inputs.Select(x => model.Call(x).ToArray<float>()).ToArray();
+        long before = BufferPool.ReturnedHere;
+        for (int round = 0; round < 2; round++)
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                float[] got;
+                using (Tensor.NoGrad())
+                using (BufferPool.ReturnAfter())
+                    got = model.Call(inputs[i]).ToArray<float>();
+                Assert.Equal(want[i], got);
+            }
+        Assert.True(BufferPool.ReturnedHere - before >= 8 * 2, $"{BufferPool.ReturnedHere - before} buffers came back: the scope did not recycle");
+        // Once warm, a pass allocates no large buffers of its own.
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
+        using (Tensor.NoGrad())
+        using (BufferPool.ReturnAfter())
+            model.Call(inputs[0]).ToArray<float>();
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - allocated < 85_000, $"{GC.GetAllocatedBytesForCurrentThread() - allocated} bytes allocated by a warm pass");
+    }
 }
