@@ -694,6 +694,144 @@ internal static unsafe partial class Gemm
         }
     }
 
+    /// <summary>Y[i, j] (+)= Σ_p W[j, p]·X[i, p] for i in [0, <paramref name="rows"/>), j in [0, m): a few input rows
+    /// against contiguous weight rows, four input rows at a time sharing each load of a weight row (then two, then
+    /// one), so the weight is read from memory once per four rows instead of once per row. Each (i, j) sums in one
+    /// vector accumulator, then its lanes, then the tail, as <see cref="RowDots"/> does.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public static void RowDotsRows(int rows, int m, int k, float* w, int ldw, float* x, int ldx, float* y, int ldy, bool accumulate)
+    {
+        int i = 0;
+        if (Vector512.IsHardwareAccelerated && k >= 16) i = RowBlocks<W512, Vector512<float>>(rows, m, k, w, ldw, x, ldx, y, ldy, accumulate);
+        else if (Vector256.IsHardwareAccelerated && k >= 8) i = RowBlocks<W256, Vector256<float>>(rows, m, k, w, ldw, x, ldx, y, ldy, accumulate);
+        else if (Vector128.IsHardwareAccelerated && k >= 4) i = RowBlocks<W128, Vector128<float>>(rows, m, k, w, ldw, x, ldx, y, ldy, accumulate);
+        for (; i < rows; i++) RowDots(m, k, w, ldw, x + (long)i * ldx, y + (long)i * ldy, accumulate);
+    }
+
+    /// <summary>The rows of <see cref="RowDotsRows"/> in blocks of four, then two; returns how many rows it did.</summary>
+    private static int RowBlocks<TW, TV>(int rows, int m, int k, float* w, int ldw, float* x, int ldx, float* y, int ldy, bool accumulate)
+        where TW : struct, ISimdFloat<TV> where TV : struct
+    {
+        int i = 0;
+        for (; i + 4 <= rows; i += 4) FourRows<TW, TV>(m, k, w, ldw, x + (long)i * ldx, ldx, y + (long)i * ldy, ldy, accumulate);
+        if (rows - i == 3 && m <= 4096)
+        {
+            // Three rows as four with the third repeated into a scratch row: one pass over the weight instead of two.
+            float* scratch = stackalloc float[m];
+            FourRows<TW, TV>(m, k, w, ldw, x + (long)i * ldx, ldx, y + (long)i * ldy, ldy, accumulate, scratch);
+            return rows;
+        }
+        for (; i + 2 <= rows; i += 2) TwoRows<TW, TV>(m, k, w, ldw, x + (long)i * ldx, ldx, y + (long)i * ldy, ldy, accumulate);
+        return i;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Put(float* y, float v, bool accumulate) => *y = accumulate ? *y + v : v;
+
+    /// <summary>Four rows; with <paramref name="third"/> (m floats), three: the fourth input row is the third again and
+    /// its sums go to that scratch row.</summary>
+    private static void FourRows<TW, TV>(int m, int k, float* w, int ldw, float* x0, int ldx, float* y0, int ldy, bool accumulate, float* third = null)
+        where TW : struct, ISimdFloat<TV> where TV : struct
+    {
+        int c = TW.Count;
+        float* x1 = x0 + ldx, x2 = x1 + ldx, x3 = third == null ? x2 + ldx : x2;
+        float* y1 = y0 + ldy, y2 = y1 + ldy, y3 = third == null ? y2 + ldy : third;
+        int j = 0;
+        for (; j + 2 <= m; j += 2)
+        {
+            float* w0 = w + (long)j * ldw, w1 = w0 + ldw;
+            TV a00 = default, a01 = default, a10 = default, a11 = default, a20 = default, a21 = default, a30 = default, a31 = default;
+            int p = 0;
+            for (; p + c <= k; p += c)
+            {
+                TV v0 = TW.Load(ref *w0, (nuint)p), v1 = TW.Load(ref *w1, (nuint)p);
+                TV u = TW.Load(ref *x0, (nuint)p);
+                a00 = TW.MulAdd(v0, u, a00); a01 = TW.MulAdd(v1, u, a01);
+                u = TW.Load(ref *x1, (nuint)p);
+                a10 = TW.MulAdd(v0, u, a10); a11 = TW.MulAdd(v1, u, a11);
+                u = TW.Load(ref *x2, (nuint)p);
+                a20 = TW.MulAdd(v0, u, a20); a21 = TW.MulAdd(v1, u, a21);
+                u = TW.Load(ref *x3, (nuint)p);
+                a30 = TW.MulAdd(v0, u, a30); a31 = TW.MulAdd(v1, u, a31);
+            }
+            float s00 = TW.Sum(a00), s01 = TW.Sum(a01), s10 = TW.Sum(a10), s11 = TW.Sum(a11);
+            float s20 = TW.Sum(a20), s21 = TW.Sum(a21), s30 = TW.Sum(a30), s31 = TW.Sum(a31);
+            for (; p < k; p++)
+            {
+                float v0 = w0[p], v1 = w1[p];
+                s00 += v0 * x0[p]; s01 += v1 * x0[p]; s10 += v0 * x1[p]; s11 += v1 * x1[p];
+                s20 += v0 * x2[p]; s21 += v1 * x2[p]; s30 += v0 * x3[p]; s31 += v1 * x3[p];
+            }
+            Put(y0 + j, s00, accumulate); Put(y0 + j + 1, s01, accumulate); Put(y1 + j, s10, accumulate); Put(y1 + j + 1, s11, accumulate);
+            Put(y2 + j, s20, accumulate); Put(y2 + j + 1, s21, accumulate); Put(y3 + j, s30, accumulate); Put(y3 + j + 1, s31, accumulate);
+        }
+        for (; j < m; j++)
+        {
+            float* w0 = w + (long)j * ldw;
+            TV a0 = default, a1 = default, a2 = default, a3 = default;
+            int p = 0;
+            for (; p + c <= k; p += c)
+            {
+                TV v = TW.Load(ref *w0, (nuint)p);
+                a0 = TW.MulAdd(v, TW.Load(ref *x0, (nuint)p), a0); a1 = TW.MulAdd(v, TW.Load(ref *x1, (nuint)p), a1);
+                a2 = TW.MulAdd(v, TW.Load(ref *x2, (nuint)p), a2); a3 = TW.MulAdd(v, TW.Load(ref *x3, (nuint)p), a3);
+            }
+            float s0 = TW.Sum(a0), s1 = TW.Sum(a1), s2 = TW.Sum(a2), s3 = TW.Sum(a3);
+            for (; p < k; p++) { float v = w0[p]; s0 += v * x0[p]; s1 += v * x1[p]; s2 += v * x2[p]; s3 += v * x3[p]; }
+            Put(y0 + j, s0, accumulate); Put(y1 + j, s1, accumulate); Put(y2 + j, s2, accumulate); Put(y3 + j, s3, accumulate);
+        }
+    }
+
+    private static void TwoRows<TW, TV>(int m, int k, float* w, int ldw, float* x0, int ldx, float* y0, int ldy, bool accumulate)
+        where TW : struct, ISimdFloat<TV> where TV : struct
+    {
+        int c = TW.Count;
+        float* x1 = x0 + ldx, y1 = y0 + ldy;
+        int j = 0;
+        for (; j + 4 <= m; j += 4)
+        {
+            float* w0 = w + (long)j * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
+            TV a00 = default, a01 = default, a02 = default, a03 = default, a10 = default, a11 = default, a12 = default, a13 = default;
+            int p = 0;
+            for (; p + c <= k; p += c)
+            {
+                TV u0 = TW.Load(ref *x0, (nuint)p), u1 = TW.Load(ref *x1, (nuint)p);
+                TV v = TW.Load(ref *w0, (nuint)p);
+                a00 = TW.MulAdd(v, u0, a00); a10 = TW.MulAdd(v, u1, a10);
+                v = TW.Load(ref *w1, (nuint)p);
+                a01 = TW.MulAdd(v, u0, a01); a11 = TW.MulAdd(v, u1, a11);
+                v = TW.Load(ref *w2, (nuint)p);
+                a02 = TW.MulAdd(v, u0, a02); a12 = TW.MulAdd(v, u1, a12);
+                v = TW.Load(ref *w3, (nuint)p);
+                a03 = TW.MulAdd(v, u0, a03); a13 = TW.MulAdd(v, u1, a13);
+            }
+            float s00 = TW.Sum(a00), s01 = TW.Sum(a01), s02 = TW.Sum(a02), s03 = TW.Sum(a03);
+            float s10 = TW.Sum(a10), s11 = TW.Sum(a11), s12 = TW.Sum(a12), s13 = TW.Sum(a13);
+            for (; p < k; p++)
+            {
+                float u0 = x0[p], u1 = x1[p];
+                s00 += w0[p] * u0; s01 += w1[p] * u0; s02 += w2[p] * u0; s03 += w3[p] * u0;
+                s10 += w0[p] * u1; s11 += w1[p] * u1; s12 += w2[p] * u1; s13 += w3[p] * u1;
+            }
+            Put(y0 + j, s00, accumulate); Put(y0 + j + 1, s01, accumulate); Put(y0 + j + 2, s02, accumulate); Put(y0 + j + 3, s03, accumulate);
+            Put(y1 + j, s10, accumulate); Put(y1 + j + 1, s11, accumulate); Put(y1 + j + 2, s12, accumulate); Put(y1 + j + 3, s13, accumulate);
+        }
+        for (; j < m; j++)
+        {
+            float* w0 = w + (long)j * ldw;
+            TV a0 = default, a1 = default;
+            int p = 0;
+            for (; p + c <= k; p += c)
+            {
+                TV v = TW.Load(ref *w0, (nuint)p);
+                a0 = TW.MulAdd(v, TW.Load(ref *x0, (nuint)p), a0); a1 = TW.MulAdd(v, TW.Load(ref *x1, (nuint)p), a1);
+            }
+            float s0 = TW.Sum(a0), s1 = TW.Sum(a1);
+            for (; p < k; p++) { float v = w0[p]; s0 += v * x0[p]; s1 += v * x1[p]; }
+            Put(y0 + j, s0, accumulate); Put(y1 + j, s1, accumulate);
+        }
+    }
+
     /// <summary>float64 product for gradient checks and numerics: row-parallel axpy form (C[i,:] += A[i,p]·B[p,:]),
     /// vectorized along B's rows. B must have unit column stride.</summary>
     public static void Dgemm(int m, int n, int k, double* a, int rsa, int csa, double* b, int rsb, double* c, int ldc, bool accumulate)

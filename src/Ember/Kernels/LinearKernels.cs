@@ -13,7 +13,7 @@ internal static unsafe class LinearKernels
         fixed (float* px = x.Data<float>(), pw = weight.Data<float>(), py = yd, pb0 = bias is null ? null : bias.Data<float>())
         {
             float* pb = pb0 == null ? null : pb0 + bias!._offset;
-            if (n <= 4 && x._strides[1] == 1 && weight._strides[1] == 1)
+            if (n <= 8 && x._strides[1] == 1 && weight._strides[1] == 1)
             {
                 if (pb != null) for (int i = 0; i < n; i++) new ReadOnlySpan<float>(pb, m).CopyTo(yd.AsSpan(i * m, m));
                 FewRows(n, m, k, px + x._offset, x._strides[0], pw + weight._offset, weight._strides[0], py, pb != null);
@@ -34,13 +34,7 @@ internal static unsafe class LinearKernels
     {
         nint px = (nint)x, pw = (nint)w, py = (nint)y;
         Parallelism.For(m, Math.Max(1, 65536 / Math.Max(1, k * n)), (s, e) =>
-        {
-            for (int i = 0; i < n; i++)
-            {
-                float* yi = (float*)py + (long)i * m;
-                Gemm.RowDots(e - s, k, (float*)pw + (long)s * ldw, ldw, (float*)px + (long)i * ldx, yi + s, accumulate);
-            }
-        });
+            Gemm.RowDotsRows(n, e - s, k, (float*)pw + (long)s * ldw, ldw, (float*)px, ldx, (float*)py + s, m, accumulate));
     }
 
     /// <summary>True when the weight-gradient product gᵀ·x can also return Σ_rows g (the bias gradient) while it packs gᵀ.</summary>
