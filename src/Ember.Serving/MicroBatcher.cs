@@ -112,10 +112,11 @@ internal sealed class MicroBatcher : IAsyncDisposable
         {
             var x = _input!.Narrow(0, 0, n);
             float[] y;
-            // The pass's activations come from Ember's buffer pool and go back to it once the answers are copied out
-            // (fresh large-object allocations each pass drove the GC to a full collection every few passes).
+            // For a model that keeps nothing it makes, the pass's activations come from Ember's buffer pool and go back
+            // to it once the answers are copied out (fresh large-object allocations each pass drove the GC to a full
+            // collection every few passes).
             using (EmberSettings.Scope(EmberSettings.Current with { NumThreads = Math.Min(_options.ModelThreads, EmberSettings.Current.NumThreads) }))
-            using (BufferPool.ReturnAfter())
+            using (_model.RecyclesActivations ? BufferPool.ReturnAfter() : null)
                 y = _model.Forward!(x).Contiguous().To(DType.Float32).ToArray<float>();
             int outputs = _model.Outputs;
             _metrics.Batch(n);

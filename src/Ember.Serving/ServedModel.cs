@@ -26,6 +26,11 @@ public sealed class ServedModel
     /// generates text.</summary>
     public Func<Tensor, Tensor>? Forward { get; init; }
 
+    /// <summary>True when the forward pass keeps no tensor it makes (a module whose
+    /// <see cref="Module.HoldsActivations"/> is false): the server then takes each pass's activations from Ember's buffer
+    /// pool and gives them back once the answers are copied out, instead of fresh large allocations every pass.</summary>
+    public bool RecyclesActivations { get; init; }
+
     /// <summary>Text generation (GPT models): streams each new piece of text to the callback, which returns false to
     /// stop; null for models that do not generate.</summary>
     public Action<GenerateRequest, Func<string, bool>>? Generate { get; init; }
@@ -43,7 +48,8 @@ public sealed class ServedModel
     /// <summary>The longest generation a request may ask for.</summary>
     public int MaxNewTokens { get; init; } = 1024;
 
-    /// <summary>The same model description with another forward pass (tests, wrappers).</summary>
+    /// <summary>The same model description with another forward pass (tests, wrappers); the new pass is not assumed to
+    /// leave its activations free (<see cref="RecyclesActivations"/> false).</summary>
     public ServedModel With(Func<Tensor, Tensor> forward) => new()
     {
         Kind = Kind, Source = Source, InstanceShape = InstanceShape, Labels = Labels, Outputs = Outputs, Forward = forward,
@@ -90,6 +96,7 @@ public sealed class ServedModel
         return new ServedModel
         {
             Kind = kind, Source = source, InstanceShape = instanceShape, Outputs = outputs, Labels = labels,
+            RecyclesActivations = !module.HoldsActivations,
             Forward = x =>
             {
                 using var noGrad = Tensor.NoGrad();

@@ -89,9 +89,9 @@ internal static class ServeCommand
                         int w = parts[k].Width;
                         if (arrays[k] is { } values)
                         {
-                            int have = values.Length / n;   // the text may come shorter than the model's length: pad it
-                            values.AsSpan(i * have, Math.Min(have, w)).CopyTo(row.AsSpan(at));
-                            if (k == 3) row.AsSpan(at + have, w - Math.Min(have, w)).Fill(c.TextPadId);
+                            int have = values.Length / n, used = Math.Min(have, w);   // text may come shorter than the model's length
+                            values.AsSpan(i * have, used).CopyTo(row.AsSpan(at));
+                            if (k == 3) row.AsSpan(at + used, w - used).Fill(c.TextPadId);   // pad it
                         }
                         at += w;
                     }
@@ -153,7 +153,7 @@ internal static class ServeCommand
         return new ServedModel
         {
             Kind = "tabular-mlp", Source = served.Source, InstanceShape = served.InstanceShape, Outputs = served.Outputs, Labels = served.Labels,
-            Forward = served.Forward, Columns = columns,
+            Forward = served.Forward, RecyclesActivations = served.RecyclesActivations, Columns = columns,
             EncodeRows = rows =>
             {
                 var table = new CsvTable(columns, rows.Select(r => columns.Select(c => r[c]).ToArray()).ToList(), Enumerable.Range(1, rows.Count).ToList());

@@ -90,4 +90,7 @@ public sealed class Mlp : Module
 
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => _net.Call(input);
+
+    /// <inheritdoc/>
+    public override bool HoldsActivations => _net.HoldsActivations;
 }

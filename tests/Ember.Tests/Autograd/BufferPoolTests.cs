@@ -148,7 +148,7 @@ public class ZeroedGradientTests
         // An MLP in eval mode without gradients at batch 64: its activations (64x1024 floats) are large buffers. Passes
         // inside ReturnAfter take them from the pool and give them back; every pass equals a pass without it, and a pass
         // on new inputs after recycled ones is not contaminated by the previous pass's values.
-        var model = new Ember.Models.Mlp(new Ember.Models.MlpConfig(), new Generator(4));
+        var model = new Ember.Models.Mlp(new Ember.Models.MlpConfig { Hidden = [1024, 1024] }, new Generator(4));   // two activations of one size per pass
         model.Eval();
         BufferPool.Clear();
         var inputs = Enumerable.Range(0, 4).Select(i => Tensor.Randn([64, 784], DType.Float32, new Generator((ulong)(10 + i)))).ToArray();

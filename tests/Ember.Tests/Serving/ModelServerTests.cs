@@ -64,6 +64,33 @@ public class ModelServerTests
     }
 
     [Fact]
+    public async Task BatchesWithRecycledActivationsAnswerAsTheModelDoes()
+    {
+        // A wide hidden layer: a pass of 11 rows or more makes activations of the pool's size, which the server takes
+        // from the pool and gives back after each pass. Many concurrent requests (batches of varied sizes, one buffer's
+        // values reused by the next pass) must each get the model's own answer for their rows.
+        var mlp = new Mlp(new MlpConfig { InFeatures = 40, Hidden = [2048, 2048], OutFeatures = 3 }, new Generator(6));
+        var served = ServedModel.FromMlp(mlp, classification: false, null, "wide");
+        Assert.True(served.RecyclesActivations);
+        var (server, client) = await Start(served, new ServeOptions { BatchWindow = TimeSpan.FromMilliseconds(20), QueueCapacity = 4096 });
+        await using var _ = server;
+        var xs = Enumerable.Range(0, 160).Select(i => Enumerable.Range(0, 40).Select(j => (float)Math.Sin(i * 0.37 + j * 0.11)).ToArray()).ToArray();
+        long returned = BufferPool.Returned;
+        var answers = await Task.WhenAll(xs.Select(async x =>
+            await (await client.PostAsync("/v1/predict", Body(InstancesJson([x])))).Content.ReadAsStringAsync()));
+        Assert.True(BufferPool.Returned > returned, "no activation went back to the pool: the test would not cover recycling");
+        mlp.Eval();
+        for (int i = 0; i < xs.Length; i++)
+        {
+            float[] want;
+            using (Tensor.NoGrad()) want = mlp.Call(Tensor.FromArray(xs[i], 1, 40)).ToArray<float>();
+            var got = JsonNode.Parse(answers[i])!["predictions"]![0]!.AsArray().Select(v => v!.GetValue<double>()).ToArray();
+            for (int k = 0; k < 3; k++)
+                Assert.True(Math.Abs(want[k] - got[k]) <= 1e-4 * Math.Max(1, Math.Abs(want[k])), $"request {i}, output {k}: model {want[k]}, served {got[k]}");
+        }
+    }
+
+    [Fact]
     public async Task ConcurrentRequestsAnswerAsSequentialOnesAndShareBatches()
     {
         var (server, client) = await Start(ServedModel.FromMlp(NewMlp(), classification: false, null, "m"), new ServeOptions { BatchWindow = TimeSpan.FromMilliseconds(5) });
