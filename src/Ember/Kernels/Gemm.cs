@@ -661,37 +661,45 @@ internal static unsafe partial class Gemm
     }
 
     /// <summary>y[j] (+)= Σ_p w[j·ldw + p]·x[p] for j in [0, m): a matrix-vector product over contiguous weight rows.
-    /// Four rows at a time share each load of x; AVX-512 and AVX2 accumulate in vector lanes, others in scalars.</summary>
+    /// Four rows at a time share each load of x, at the widest vector width the CPU has (AVX-512, AVX2, 128-bit:
+    /// SSE/AdvSimd); each row sums in one vector accumulator, then its lanes, then the tail.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void RowDots(int m, int k, float* w, int ldw, float* x, float* y, bool accumulate)
     {
         int j = 0;
-        if (Vector512.IsHardwareAccelerated && k >= 16)
-        {
-            for (; j + 4 <= m; j += 4)
-            {
-                float* w0 = w + (long)j * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
-                Vector512<float> a0 = default, a1 = default, a2 = default, a3 = default;
-                int p = 0;
-                for (; p + 16 <= k; p += 16)
-                {
-                    var xv = Vector512.Load(x + p);
-                    a0 = Vector512.FusedMultiplyAdd(Vector512.Load(w0 + p), xv, a0);
-                    a1 = Vector512.FusedMultiplyAdd(Vector512.Load(w1 + p), xv, a1);
-                    a2 = Vector512.FusedMultiplyAdd(Vector512.Load(w2 + p), xv, a2);
-                    a3 = Vector512.FusedMultiplyAdd(Vector512.Load(w3 + p), xv, a3);
-                }
-                float s0 = Vector512.Sum(a0), s1 = Vector512.Sum(a1), s2 = Vector512.Sum(a2), s3 = Vector512.Sum(a3);
-                for (; p < k; p++) { float xp = x[p]; s0 += w0[p] * xp; s1 += w1[p] * xp; s2 += w2[p] * xp; s3 += w3[p] * xp; }
-                if (accumulate) { y[j] += s0; y[j + 1] += s1; y[j + 2] += s2; y[j + 3] += s3; }
-                else { y[j] = s0; y[j + 1] = s1; y[j + 2] = s2; y[j + 3] = s3; }
-            }
-        }
+        if (Vector512.IsHardwareAccelerated && k >= 16) j = OneRow<W512, Vector512<float>>(m, k, w, ldw, x, y, accumulate);
+        else if (Vector256.IsHardwareAccelerated && k >= 8) j = OneRow<W256, Vector256<float>>(m, k, w, ldw, x, y, accumulate);
+        else if (Vector128.IsHardwareAccelerated && k >= 4) j = OneRow<W128, Vector128<float>>(m, k, w, ldw, x, y, accumulate);
         for (; j < m; j++)
         {
             float dot = System.Numerics.Tensors.TensorPrimitives.Dot(new ReadOnlySpan<float>(w + (long)j * ldw, k), new ReadOnlySpan<float>(x, k));
             y[j] = accumulate ? y[j] + dot : dot;
         }
+    }
+
+    /// <summary>The weight rows of <see cref="RowDots"/> four at a time; returns how many it did.</summary>
+    private static int OneRow<TW, TV>(int m, int k, float* w, int ldw, float* x, float* y, bool accumulate)
+        where TW : struct, ISimdFloat<TV> where TV : struct
+    {
+        int c = TW.Count, j = 0;
+        for (; j + 4 <= m; j += 4)
+        {
+            float* w0 = w + (long)j * ldw, w1 = w0 + ldw, w2 = w1 + ldw, w3 = w2 + ldw;
+            TV a0 = default, a1 = default, a2 = default, a3 = default;
+            int p = 0;
+            for (; p + c <= k; p += c)
+            {
+                TV xv = TW.Load(ref *x, (nuint)p);
+                a0 = TW.MulAdd(TW.Load(ref *w0, (nuint)p), xv, a0);
+                a1 = TW.MulAdd(TW.Load(ref *w1, (nuint)p), xv, a1);
+                a2 = TW.MulAdd(TW.Load(ref *w2, (nuint)p), xv, a2);
+                a3 = TW.MulAdd(TW.Load(ref *w3, (nuint)p), xv, a3);
+            }
+            float s0 = TW.Sum(a0), s1 = TW.Sum(a1), s2 = TW.Sum(a2), s3 = TW.Sum(a3);
+            for (; p < k; p++) { float xp = x[p]; s0 += w0[p] * xp; s1 += w1[p] * xp; s2 += w2[p] * xp; s3 += w3[p] * xp; }
+            Put(y + j, s0, accumulate); Put(y + j + 1, s1, accumulate); Put(y + j + 2, s2, accumulate); Put(y + j + 3, s3, accumulate);
+        }
+        return j;
     }
 
     /// <summary>Y[i, j] (+)= Σ_p W[j, p]·X[i, p] for i in [0, <paramref name="rows"/>), j in [0, m): a few input rows
