@@ -33,7 +33,10 @@ internal static class OnnxBench
                 var x = Tensor.Randn([batch, .. shape], DType.Float32, new Generator(2));
                 var data = x.ToArray<float>();
                 var input = new DenseTensor<float>(data, [batch, .. shape]);
-                double ember = Median(() => { using (Tensor.NoGrad()) model.Call(x).ToArray<float>(); });
+                // Module.Infer: no gradients, intermediates' buffers reused across calls (EMBER_BENCH_CALL=1: plain Call).
+                double ember = Environment.GetEnvironmentVariable("EMBER_BENCH_CALL") == "1"
+                    ? Median(() => { using (Tensor.NoGrad()) model.Call(x).ToArray<float>(); })
+                    : Median(() => model.Infer(x).ToArray<float>());
                 double ort = Median(() =>
                 {
                     using var r = session.Run([NamedOnnxValue.CreateFromTensor("input", input)]);

@@ -46,6 +46,22 @@ public abstract class Module
         return output;
     }
 
+    /// <summary>Inference: <see cref="Call(Tensor)"/> without gradients. For a module that keeps nothing its forward
+    /// makes (<see cref="HoldsActivations"/> false, as Ember's layers and models), the buffers of the intermediates go
+    /// back to Ember's buffer pool when the call returns and the next call takes them again, so steady-state inference
+    /// allocates no large buffers; the returned tensor keeps its own. The module's mode is left as it is: call
+    /// <see cref="Eval"/> first for dropout off and running statistics, as for <c>model(x)</c> under
+    /// <c>torch.no_grad()</c>.</summary>
+    public Tensor Infer(Tensor input)
+    {
+        using var noGrad = Tensor.NoGrad();
+        if (HoldsActivations || !EmberSettings.Current.BufferPool) return Call(input);
+        using var scope = BufferPool.ReturnAfter();
+        var output = Call(input);
+        scope.Keep(output);
+        return output;
+    }
+
     // ------------------------------------------------------------------ registration
 
     /// <summary>Registers a parameter (null is allowed and recorded as absent, like PyTorch's optional bias).</summary>

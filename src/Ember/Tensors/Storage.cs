@@ -109,15 +109,21 @@ internal static class BufferPool
     /// inference in eval mode, without gradients): its activations come from and go back to the pool instead of being
     /// fresh large-object allocations every pass, each of which moves the GC toward a full collection. Only for code
     /// that keeps no tensor made inside the scope: a module that cached one would see its buffer reused.</summary>
-    internal static IDisposable ReturnAfter() => new Scope();
+    internal static Scope ReturnAfter() => new();
 
-    private sealed class Scope : IDisposable
+    internal sealed class Scope : IDisposable
     {
         private readonly List<float[]>? _outer = t_scope;
         private readonly List<float[]> _mine = [];
         private bool _done;
 
         public Scope() => t_scope = _mine;
+
+        /// <summary>Leaves <paramref name="kept"/>'s buffer out of what goes back (the result a caller keeps).</summary>
+        public void Keep(Tensor kept)
+        {
+            if (kept._storage is Storage<float> st) _mine.RemoveAll(b => ReferenceEquals(b, st.Data));
+        }
 
         public void Dispose()
         {

@@ -80,6 +80,64 @@ public class BufferPoolTests
         var on = Train(true);
         for (int i = 0; i < off.Length; i++) Assert.Equal(off[i], on[i]);
     }
+
+    [Fact]
+    public void InferenceScopeRecyclesActivationsWithoutChangingResults()
+    {
+        // An MLP in eval mode without gradients at batch 64: its activations (64x1024 floats) are large buffers. Passes
+        // inside ReturnAfter take them from the pool and give them back; every pass equals a pass without it, and a pass
+        // on new inputs after recycled ones is not contaminated by the previous pass's values.
+        var model = new Ember.Models.Mlp(new Ember.Models.MlpConfig { Hidden = [1024, 1024] }, new Generator(4));   // two activations of one size per pass
+        model.Eval();
+        BufferPool.Clear();
+        var inputs = Enumerable.Range(0, 4).Select(i => Tensor.Randn([64, 784], DType.Float32, new Generator((ulong)(10 + i)))).ToArray();
+        float[][] want;
+        using (Tensor.NoGrad()) want = inputs.Select(x => model.Call(x).ToArray<float>()).ToArray();
+        long before = BufferPool.ReturnedHere;
+        for (int round = 0; round < 2; round++)
+            for (int i = 0; i < inputs.Length; i++)
+            {
+                float[] got;
+                using (Tensor.NoGrad())
+                using (BufferPool.ReturnAfter())
+                    got = model.Call(inputs[i]).ToArray<float>();
+                Assert.Equal(want[i], got);
+            }
+        Assert.True(BufferPool.ReturnedHere - before >= 8 * 2, $"{BufferPool.ReturnedHere - before} buffers came back: the scope did not recycle");
+        // Once warm, a pass allocates no large buffers of its own.
+        long allocated = GC.GetAllocatedBytesForCurrentThread();
+        using (Tensor.NoGrad())
+        using (BufferPool.ReturnAfter())
+            model.Call(inputs[0]).ToArray<float>();
+        Assert.True(GC.GetAllocatedBytesForCurrentThread() - allocated < 85_000, $"{GC.GetAllocatedBytesForCurrentThread() - allocated} bytes allocated by a warm pass");
+    }
+
+    [Fact]
+    public void InferKeepsItsOutputAndRecyclesTheRest()
+    {
+        // Outputs as large as the activations (pooled sizes): each output Infer returns must keep its values while
+        // later calls reuse the intermediates' buffers; every output equals Call under no-grad bit for bit.
+        var model = new Ember.Models.Mlp(new Ember.Models.MlpConfig { InFeatures = 300, Hidden = [1024, 1024], OutFeatures = 1024 }, new Generator(8));
+        model.Eval();
+        var inputs = Enumerable.Range(0, 5).Select(i => Tensor.Randn([64, 300], DType.Float32, new Generator((ulong)(30 + i)))).ToArray();
+        long before = BufferPool.ReturnedHere;
+        var outputs = inputs.Select(model.Infer).ToArray();
+        Assert.True(BufferPool.ReturnedHere - before >= 4, "Infer gave nothing back to the pool: the test would not cover it");
+        for (int i = 0; i < inputs.Length; i++)
+        {
+            float[] want;
+            using (Tensor.NoGrad()) want = model.Call(inputs[i]).ToArray<float>();
+            Assert.Equal(want, outputs[i].ToArray<float>());
+            Assert.False(outputs[i].RequiresGrad);
+        }
+        // A module that may keep what it makes (the default for user modules) gets no recycling.
+        Assert.True(new Holder().HoldsActivations);
+    }
+
+    private sealed class Holder : Ember.NN.Module
+    {
+        public override Tensor Forward(Tensor input) => input;
+    }
 }
 
 /// <summary>Linear's weight gradient overwrites a .Grad that ZeroGrad just cleared instead of adding to it; anything
@@ -140,36 +198,5 @@ public class ZeroedGradientTests
         var with = Run(reuse: true);
         Assert.True(Engine.Reused - before >= 5, $"only {Engine.Reused - before} rules wrote over their gradient: the test would not cover reuse");
         for (int i = 0; i < without.Length; i++) Assert.Equal(without[i], with[i]);
-    }
-
-    [Fact]
-    public void InferenceScopeRecyclesActivationsWithoutChangingResults()
-    {
-        // An MLP in eval mode without gradients at batch 64: its activations (64x1024 floats) are large buffers. Passes
-        // inside ReturnAfter take them from the pool and give them back; every pass equals a pass without it, and a pass
-        // on new inputs after recycled ones is not contaminated by the previous pass's values.
-        var model = new Ember.Models.Mlp(new Ember.Models.MlpConfig { Hidden = [1024, 1024] }, new Generator(4));   // two activations of one size per pass
-        model.Eval();
-        BufferPool.Clear();
-        var inputs = Enumerable.Range(0, 4).Select(i => Tensor.Randn([64, 784], DType.Float32, new Generator((ulong)(10 + i)))).ToArray();
-        float[][] want;
-        using (Tensor.NoGrad()) want = inputs.Select(x => model.Call(x).ToArray<float>()).ToArray();
-        long before = BufferPool.ReturnedHere;
-        for (int round = 0; round < 2; round++)
-            for (int i = 0; i < inputs.Length; i++)
-            {
-                float[] got;
-                using (Tensor.NoGrad())
-                using (BufferPool.ReturnAfter())
-                    got = model.Call(inputs[i]).ToArray<float>();
-                Assert.Equal(want[i], got);
-            }
-        Assert.True(BufferPool.ReturnedHere - before >= 8 * 2, $"{BufferPool.ReturnedHere - before} buffers came back: the scope did not recycle");
-        // Once warm, a pass allocates no large buffers of its own.
-        long allocated = GC.GetAllocatedBytesForCurrentThread();
-        using (Tensor.NoGrad())
-        using (BufferPool.ReturnAfter())
-            model.Call(inputs[0]).ToArray<float>();
-        Assert.True(GC.GetAllocatedBytesForCurrentThread() - allocated < 85_000, $"{GC.GetAllocatedBytesForCurrentThread() - allocated} bytes allocated by a warm pass");
     }
 }
