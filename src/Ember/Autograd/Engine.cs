@@ -134,7 +134,7 @@ internal static class Engine
             // build an input-sized gradient per step); for a few large slices (q/k/v thirds) the dense rule measured faster.
             if (direct && node.ScatterView is { } scatter && node.Inputs[0] is { } viewed && !viewed.RetainsGrad && 4L * grad.NumEl <= viewed.NumEl)
             {
-                long ts = Diagnostics.Profiler.Begin();
+                var ts = Diagnostics.Profiler.Begin();
                 node.MarkApplied(retainGraph);
                 var (replaced, added) = ScatterInto(viewed, scatter, grad, pending, owned);   // a view never owns a recycled buffer
                 Diagnostics.Profiler.End("backward", node.Name, ts);
@@ -144,7 +144,7 @@ internal static class Engine
                 if (viewed.GradFn is { } after && --deps[after] == 0) ready.Push(after);
                 continue;
             }
-            long t0 = Diagnostics.Profiler.Begin();
+            var t0 = Diagnostics.Profiler.Begin();
             // A float32 temporary of this pass that no pending gradient shares may be overwritten by the rule
             // (elementwise backward rules write their result over it: see TryReuse).
             if (epoch != 0 && ReuseEnabled && grad._storage is Storage<float> gs && gs.Epoch == epoch && !refs.ContainsKey(gs)

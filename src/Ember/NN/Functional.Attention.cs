@@ -131,6 +131,7 @@ public static partial class Functional
         var qo = Kernels.Attention.Operand.Of(q, z); var ko = Kernels.Attention.Operand.Of(k, z); var vo = Kernels.Attention.Operand.Of(v, z);
         var oo = Kernels.Attention.Operand.Of(dense, z);
         float fs = (float)scale;
+        if (Diagnostics.Profiler.Enabled) Diagnostics.Profiler.AddFlops(Diagnostics.Profiler.AttentionFlops(z, l, s, e, ev, causalOffset));
         Kernels.Attention.Forward(z, l, s, e, ev, qo, ko, vo, mask, fs, causalOffset, oo, lse);
         if (!(GradMode.IsEnabled && (q.RequiresGrad || k.RequiresGrad || v.RequiresGrad))) return dense;
         return dense.Record("ScaledDotProductAttentionBackward", [q, k, v], g =>
@@ -166,6 +167,7 @@ public static partial class Functional
         var oo = Kernels.Attention.Operand.Heads(y, heads, 0, hd, e, t * e);
         var lse = new float[z * t];
         float fs = (float)(1 / Math.Sqrt(hd));
+        if (Diagnostics.Profiler.Enabled) Diagnostics.Profiler.AddFlops(Diagnostics.Profiler.AttentionFlops(z, t, t, hd, hd, 0));
         Kernels.Attention.Forward(z, t, t, hd, hd, qo, ko, vo, null, fs, 0, oo, lse);
         if (!(GradMode.IsEnabled && qkv.RequiresGrad)) return y;
         return y.Record("ScaledDotProductAttentionBackward", qkv, g =>

@@ -62,6 +62,7 @@ public static partial class Functional
         var w = weight.Contiguous();
         var b = bias?.Contiguous();
         int n = x.Size(0), o = w.Size(0), planes = n * o;
+        Diagnostics.Profiler.AddFlops(2L * n * o * geo.OutPlane * (geo.C / groups) * geo.KH * geo.KW);
         var y = Tensor.Empty(DType.Float32, [n, o, geo.OH / 2, geo.OW / 2]);
         var code = new int[y.NumEl];
         ConvDrivers.Forward<float>(x, w, b, y, geo, groups, relu: true, code);
@@ -205,6 +206,7 @@ public static partial class Functional
         var w = weight.Contiguous();
         var b = bias?.Contiguous();
         int n = x.Size(0), o = w.Size(0);
+        Diagnostics.Profiler.AddFlops(2L * n * o * geo.OutPlane * (geo.C / groups) * geo.KH * geo.KW);
         var y = Tensor.Empty(x.DType, [n, o, geo.OH, geo.OW]);
         if (x.DType == DType.Float32) ConvDrivers.Forward<float>(x, w, b, y, geo, groups, relu);
         else ConvDrivers.Forward<double>(x, w, b, y, geo, groups, relu);
@@ -231,6 +233,7 @@ public static partial class Functional
         var w = weight.Contiguous();
         var b = bias?.Contiguous();
         int n = x.Size(0);
+        Diagnostics.Profiler.AddFlops(2L * n * x.Size(1) * geo.OutPlane * (geo.C / groups) * geo.KH * geo.KW);
         var y = Tensor.Empty(x.DType, [n, geo.C, geo.H, geo.W], zero: true);
         if (x.DType == DType.Float32) ConvDrivers.TransposeForward<float>(x, w, b, y, geo, groups);
         else if (x.DType == DType.Float64) ConvDrivers.TransposeForward<double>(x, w, b, y, geo, groups);

@@ -48,6 +48,7 @@ public static partial class Functional
     {
         Tensor.CheckSameDType("Linear", x, weight);
         int n = x.Size(0), k = x.Size(1), m = weight.Size(0);
+        Diagnostics.Profiler.AddFlops(2L * n * k * m);
         var y = Tensor.Empty(DType.Float32, [n, m]);
         Kernels.LinearKernels.Forward(x, weight, bias?.Contiguous(), y, relu);
         if (!(GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || (bias?.RequiresGrad ?? false)))) return y;

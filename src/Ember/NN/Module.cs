@@ -31,7 +31,7 @@ public abstract class Module
     /// <see cref="Summary"/> trace is active.</summary>
     public Tensor Call(Tensor input)
     {
-        long t0 = Diagnostics.Profiler.Begin();
+        var t0 = Diagnostics.Profiler.Begin();
         var frame = Autograd.ActivationFrame.Open(this, input);
         Tensor output;
         try { output = Forward(input); }

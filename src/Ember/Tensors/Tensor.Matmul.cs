@@ -4,6 +4,16 @@ namespace Ember;
 
 public sealed partial class Tensor
 {
+    /// <summary>2·M·N·K per matrix of the broadcast batch, for the profiler (shapes that do not broadcast: counted by
+    /// the error that follows, i.e. not at all).</summary>
+    private static void CountMatmulFlops(Tensor a, Tensor b)
+    {
+        long batch = 1;
+        try { foreach (int d in ShapeUtil.Broadcast("Matmul", a.Shape[..^2], b.Shape[..^2])) batch *= d; }
+        catch (ArgumentException) { return; }
+        Diagnostics.Profiler.AddFlops(2L * batch * a.Size(-2) * a.Size(-1) * b.Size(-1));
+    }
+
     /// <summary>Matrix product with <c>torch.matmul</c> semantics: 1-D·1-D is a dot product, a 1-D operand is
     /// promoted to a matrix and the added dim removed afterwards, and leading (batch) dims broadcast.</summary>
     public Tensor Matmul(Tensor other)
@@ -17,6 +27,7 @@ public sealed partial class Tensor
             throw new ArgumentException($"Matmul: both arguments need at least 1 dimension; got shapes {ShapeUtil.Str(_shape)} and {ShapeUtil.Str(other._shape)}.");
         var a = Dim == 1 ? Unsqueeze(0) : this;
         var b = other.Dim == 1 ? other.Unsqueeze(-1) : other;
+        if (Diagnostics.Profiler.Enabled) CountMatmulFlops(a, b);
         var r = MatmulCore(a, b);
         if (other.Dim == 1) r = r.Squeeze(-1);
         if (Dim == 1) r = r.Squeeze(Dim == 1 && other.Dim == 1 ? 0 : -2 + (other.Dim == 1 ? 1 : 0));

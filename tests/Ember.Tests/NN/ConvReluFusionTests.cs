@@ -8,6 +8,7 @@ namespace Ember.Tests.NN;
 /// gradients, bit for bit, as the two layers called one after the other, on every convolution path: few taps (the
 /// AVX-512 small-K kernels), the packed product writing straight into one image's output, the chunked product whose
 /// output is scattered, grouped channels, float64.</summary>
+[Collection("ProfilerAlone")]
 public class ConvReluFusionTests
 {
     public static TheoryData<int, int, int, int, string> Cases() => new()
