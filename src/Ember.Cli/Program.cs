@@ -26,6 +26,7 @@ public static partial class Program
             PredictCommand.Create(),
             ExportCommand.Create(),
             ServeCommand.Create(),
+            ProfileCommand.Create(),
             TabularCommand.Create(),
             BeamformingCommand.Create(),
             InfoCommand.Create(),

@@ -26,6 +26,7 @@ public partial class CliErrorTests
         (["predict"], [Missing + "/m.safetensors", "--data", Missing], Missing),
         (["export"], [Missing + "/m.safetensors"], Missing),
         (["serve"], [Missing + "/m.safetensors", "--port", "0"], Missing),
+        (["profile"], [Missing + "/m.safetensors"], Missing),
         (["tabular", "train"], [Missing + ".csv", "--target", "y"], Missing),
         (["tabular", "predict"], [Missing + "/m.safetensors", Missing + ".csv"], Missing),
         (["tabular", "explain"], [Missing + "/m.safetensors", Missing + ".csv", "--row", "0"], Missing),

@@ -110,3 +110,32 @@ public class ProfilerTests
         Assert.InRange(l0, s0, s1);
     }
 }
+
+/// <summary>`ember profile` on a checkpoint `ember train` wrote: the table names the layers with their FLOPs, and the
+/// trace file holds the spans.</summary>
+[Collection("ProfilerAlone")]
+public class ProfileCommandTests
+{
+    [Fact]
+    public void ProfilesATrainedCheckpoint()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-profile").FullName;
+        var csv = Path.Combine(dir, "d.csv");
+        var rng = new Random(2);
+        File.WriteAllLines(csv, ["a,b,label", .. Enumerable.Range(0, 60).Select(_ => { double a = rng.NextDouble(), b = rng.NextDouble(); return FormattableString.Invariant($"{a:F3},{b:F3},{(a > b ? "x" : "y")}"); })]);
+        var (code, _, err) = Ember.Tests.Cli.CliTests.Run("train", "--data", csv, "--target", "label", "--hidden", "16", "--epochs", "1", "--out", dir, "--quiet");
+        Assert.True(code == 0, err);
+        var trace = Path.Combine(dir, "trace.json");
+        (code, var output, err) = Ember.Tests.Cli.CliTests.Run("profile", Path.Combine(dir, "best.safetensors"), "--batch", "8", "--runs", "4", "--trace", trace);
+        Assert.True(code == 0, err);
+        Assert.Contains("input [8, 2] float32, 4 passes", output);
+        // Linear rows: 4 passes × 2 layers of 8 rows: 2·8·(2·16 + 16·2) FLOPs each pass.
+        var linear = output.Split('\n').Single(l => l.TrimStart().StartsWith("Linear "));
+        Assert.Contains((2.0 * 8 * (2 * 16 + 16 * 2) * 4 / 1e9).ToString("F4", System.Globalization.CultureInfo.InvariantCulture), linear);
+        using var doc = JsonDocument.Parse(File.ReadAllText(trace));
+        Assert.Contains(doc.RootElement.GetProperty("traceEvents").EnumerateArray(), e => e.GetProperty("name").GetString() == "Linear");
+        (code, _, err) = Ember.Tests.Cli.CliTests.Run("profile", csv);        // not a checkpoint: the file is named
+        Assert.Equal(2, code);
+        Assert.Contains(csv, err);
+    }
+}
