@@ -8,9 +8,10 @@ namespace Ember.Diagnostics;
 /// <param name="Name">"forward " + module type, or "backward " + node name.</param>
 /// <param name="TotalMs">Wall time, children included for modules.</param>
 /// <param name="Calls">How many times it ran.</param>
-/// <param name="Flops">Floating-point operations of the forward products inside it (a multiply-add counts 2): matrix
-/// products, Linear, convolutions (transposed too) and fused attention, counted from their shapes; 0 for backward
-/// nodes.</param>
+/// <param name="Flops">Floating-point operations of the products inside it (a multiply-add counts 2), counted from
+/// their shapes: matrix products, Linear, convolutions (transposed too) and fused attention; for backward nodes the
+/// products of their rules (a Linear's or convolution's input and weight gradients, one forward's worth each; fused
+/// attention's four gradient products, twice its forward).</param>
 /// <param name="BytesAllocated">Managed bytes allocated on the calling thread during it.</param>
 public sealed record ProfileEntry(string Name, double TotalMs, long Calls, long Flops, long BytesAllocated);
 
@@ -25,8 +26,8 @@ public sealed record ProfileEntry(string Name, double TotalMs, long Calls, long 
 public sealed record ProfileEvent(string Kind, string Name, double StartUs, double DurationUs, int ThreadId, long Flops, long BytesAllocated);
 
 /// <summary>An op profiler in the spirit of <c>torch.profiler</c>: while enabled, every module forward (by module type)
-/// and every backward node (by op name) is timed on the calling thread, with the FLOPs of the forward products inside it
-/// and the bytes it allocated. <see cref="Report"/> prints the totals as a table; <see cref="WriteChromeTrace"/> writes
+/// and every backward node (by op name) is timed on the calling thread, with the FLOPs of the products inside it and
+/// the bytes it allocated. <see cref="Report"/> prints the totals as a table; <see cref="WriteChromeTrace"/> writes
 /// the spans for chrome://tracing or Perfetto. Module spans include their children; backward nodes are leaves.</summary>
 public static class Profiler
 {
@@ -62,10 +63,10 @@ public static class Profiler
 
     internal static Mark Begin() => Enabled ? new(Stopwatch.GetTimestamp(), t_flops, GC.GetAllocatedBytesForCurrentThread()) : default;
 
-    /// <summary>Counts <paramref name="flops"/> of a forward product on this thread (not inside a backward pass).</summary>
+    /// <summary>Counts <paramref name="flops"/> of a product on this thread, for the span that runs it.</summary>
     internal static void AddFlops(long flops)
     {
-        if (Enabled && Storage.t_backwardEpoch == 0) t_flops += flops;
+        if (Enabled) t_flops += flops;
     }
 
     internal static void End(string kind, string name, Mark start)

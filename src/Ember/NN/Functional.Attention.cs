@@ -142,6 +142,7 @@ public static partial class Functional
             var dv = v.RequiresGrad ? Tensor.Empty(DType.Float32, [.. lead, s, ev], zero: true) : null;
             // The GEMMs read q, k, v through the operands captured above (same storage; in-place edits are caught by the
             // version check on the saved tensors).
+            if (Diagnostics.Profiler.Enabled) Diagnostics.Profiler.AddFlops(2 * Diagnostics.Profiler.AttentionFlops(z, l, s, e, ev, causalOffset));
             Kernels.Attention.Backward(z, l, s, e, ev, qo, ko, vo, mask, fs, causalOffset, oo, lse,
                 Kernels.Attention.Operand.Of(Kernels.Attention.Operand.DenseRows(g) ? g : g.Contiguous(), z),
                 dq is null ? null : Kernels.Attention.Operand.Of(dq, z), dk is null ? null : Kernels.Attention.Operand.Of(dk, z),
@@ -176,6 +177,7 @@ public static partial class Functional
             var gd = Kernels.Attention.Operand.DenseRows(g) ? g : g.Contiguous();
             // Not zeroed here: the kernel writes every dQ row and zeroes each head's dK, dV rows before accumulating.
             var dqkv = Tensor.Empty(DType.Float32, [b, t, 3 * e]);
+            if (Diagnostics.Profiler.Enabled) Diagnostics.Profiler.AddFlops(2 * Diagnostics.Profiler.AttentionFlops(z, t, t, hd, hd, 0));
             Kernels.Attention.Backward(z, t, t, hd, hd, qo, ko, vo, null, fs, 0, oo, lse, Kernels.Attention.Operand.Heads(gd, heads, 0, hd),
                 Kernels.Attention.Operand.Heads(dqkv, heads, 0, hd, 3 * e, t * 3 * e), Kernels.Attention.Operand.Heads(dqkv, heads, e, hd, 3 * e, t * 3 * e),
                 Kernels.Attention.Operand.Heads(dqkv, heads, 2 * e, hd, 3 * e, t * 3 * e), clearKV: true);

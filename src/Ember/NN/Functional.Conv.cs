@@ -78,6 +78,7 @@ public static partial class Functional
             Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x.Shape) : null;
             Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w.Shape, zero: true) : null;
             var sums = bias is { RequiresGrad: true } ? new float[planes] : null;
+            Diagnostics.Profiler.AddFlops(((gx is null ? 0 : 1) + (gw is null ? 0 : 1)) * 2L * n * o * geo.OutPlane * (geo.C / groups) * geo.KH * geo.KW);
             ConvDrivers.BackwardPooled(x, w, gx, gw, geo, groups, gc, code, output, sums);
             if (bias is null) return [gx, gw];
             Tensor? gb = null;
@@ -220,6 +221,7 @@ public static partial class Functional
             var gy = g.Contiguous();
             Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x.Shape) : null;   // every image cleared by the kernel
             Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w.Shape, zero: true) : null;
+            Diagnostics.Profiler.AddFlops(((gx is null ? 0 : 1) + (gw is null ? 0 : 1)) * 2L * n * o * geo.OutPlane * (geo.C / groups) * geo.KH * geo.KW);
             if (x.DType == DType.Float32) ConvDrivers.Backward<float>(x, w, gy, gx, gw, geo, groups);
             else ConvDrivers.Backward<double>(x, w, gy, gx, gw, geo, groups);
             if (bias is null) return [gx, gw];
@@ -245,6 +247,7 @@ public static partial class Functional
             var gy = g.Contiguous();
             Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x.Shape) : null;
             Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w.Shape, zero: true) : null;
+            Diagnostics.Profiler.AddFlops(((gx is null ? 0 : 1) + (gw is null ? 0 : 1)) * 2L * n * x.Size(1) * geo.OutPlane * (geo.C / groups) * geo.KH * geo.KW);
             if (x.DType == DType.Float32) ConvDrivers.TransposeBackward<float>(x, w, gy, gx, gw, geo, groups);
             else ConvDrivers.TransposeBackward<double>(x, w, gy, gx, gw, geo, groups);
             if (bias is null) return [gx, gw];

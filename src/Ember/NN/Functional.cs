@@ -63,10 +63,14 @@ public static partial class Functional
             // The bias gradient Σ_rows g is summed while the weight-gradient product packs gᵀ (same order, same bits).
             var biasSums = bias is { RequiresGrad: true } && weight.RequiresGrad && g.DType == DType.Float32
                 && Kernels.LinearKernels.CanSumBias(m, k, n, g) ? new float[m] : null;
-            if (weight.RequiresGrad && !AccumulateWeightGrad(weight, g, x, biasSums))
+            if (weight.RequiresGrad)
             {
-                gw = g.T.Matmul(x.Detach());                                          // (out, N)·(N, in)
-                biasSums = null;
+                if (AccumulateWeightGrad(weight, g, x, biasSums)) Diagnostics.Profiler.AddFlops(2L * n * k * m);
+                else
+                {
+                    gw = g.T.Matmul(x.Detach());                                      // (out, N)·(N, in)
+                    biasSums = null;
+                }
             }
             if (bias is null) return [gx, gw];
             return [gx, gw, bias.RequiresGrad ? (biasSums is not null ? Tensor.FromArray(biasSums) : g.Sum(0)) : null];

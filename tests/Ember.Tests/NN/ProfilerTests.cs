@@ -75,7 +75,7 @@ public class ProfilerTests
     }
 
     [Fact]
-    public void ModulesIncludeTheirChildrenAndBackwardCountsNoFlops()
+    public void ModulesIncludeTheirChildrenAndBackwardNodesCountTheirGradientProducts()
     {
         var mlp = new Mlp(new MlpConfig { InFeatures = 20, Hidden = [30, 40], OutFeatures = 5, Dropout = 0 }, new Generator(5));
         var x = Tensor.Randn([7, 20], DType.Float32, new Generator(6));
@@ -83,10 +83,31 @@ public class ProfilerTests
         long linears = 2L * 7 * (20 * 30 + 30 * 40 + 40 * 5);
         Assert.Equal(linears, Flops(totals, "forward Linear"));
         Assert.Equal(linears, Flops(totals, "forward Mlp"));
-        Assert.Contains(totals, t => t.Name.StartsWith("backward "));
-        Assert.All(totals.Where(t => t.Name.StartsWith("backward ")), t => Assert.Equal(0, t.Flops));
+        // Backward: every weight gradient (one forward's worth), and the input gradients of the two upper layers (the
+        // network's input needs none).
+        long backward = linears + 2L * 7 * (30 * 40 + 40 * 5);
+        Assert.Equal(backward, totals.Where(t => t.Name.StartsWith("backward ")).Sum(t => t.Flops));
+        Assert.Equal(backward, Flops(totals, "backward LinearBackward"));
         Assert.True(totals.Single(t => t.Name == "forward Mlp").BytesAllocated > 7 * 40 * 4, "the forward's outputs were not counted as allocated");
         Assert.Contains("GFLOP/s", Profiler.Report());
+    }
+
+    [Fact]
+    public void ConvolutionAndAttentionGradientsCountTheirProducts()
+    {
+        var g = new Generator(7);
+        var conv = new Conv2d(3, 5, 3, padding: 1, generator: g);
+        var x = Tensor.Randn([2, 3, 6, 6], DType.Float32, g).RequiresGrad_();
+        var q = Tensor.Randn([1, 2, 4, 8], DType.Float32, g).RequiresGrad_();
+        var totals = Profile(() =>
+        {
+            conv.Call(x).Sum().Backward();                                          // input and weight gradients
+            Functional.ScaledDotProductAttention(q, q, q).Sum().Backward();
+        });
+        long forward = 2L * 2 * 5 * 36 * 27;
+        Assert.Equal(forward, Flops(totals, "forward Conv2d"));
+        Assert.Equal(2 * forward, Flops(totals, "backward ConvolutionBackward"));
+        Assert.Equal(2 * (2L * 2 * (4 * 4) * (8 + 8)), Flops(totals, "backward ScaledDotProductAttentionBackward"));
     }
 
     [Fact]
