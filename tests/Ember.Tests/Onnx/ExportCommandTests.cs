@@ -9,7 +9,9 @@ using Xunit;
 namespace Ember.Tests.Onnx;
 
 /// <summary>`ember export` on the checkpoints the other commands write (sequence-to-sequence milestone, tabular, learned
-/// beamformer): the files it announces exist and ONNX Runtime on them equals the checkpoint loaded back into Ember.</summary>
+/// beamformer): the files it announces exist and ONNX Runtime on them equals the checkpoint loaded back into Ember.
+/// In the console collection: the command line runs in-process and redirects the console.</summary>
+[Collection("console")]
 public class ExportCommandTests
 {
     private static void AssertClose(float[] want, float[] got, string what)
