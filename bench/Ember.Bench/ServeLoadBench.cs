@@ -18,7 +18,6 @@ internal static class ServeLoadBench
         int requests = args.Length > 0 && int.TryParse(args[0], out int r) ? r : 20_000;
         int clients = args.Length > 1 && int.TryParse(args[1], out int c) ? c : 64;
         int rounds = args.Length > 2 && int.TryParse(args[2], out int n) ? n : 3;
-        if (Environment.GetEnvironmentVariable("EMBER_BENCH_LOWLATENCY") == "1") System.Runtime.GCSettings.LatencyMode = System.Runtime.GCLatencyMode.SustainedLowLatency;
         Console.WriteLine($"# {Program.CpuModel()}; {requests} requests from {clients} clients");
         var mlp = new Mlp(new MlpConfig(), new Generator(1));
         var model = ServedModel.FromMlp(mlp, classification: true, null, "quickstart-mlp");

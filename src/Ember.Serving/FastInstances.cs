@@ -122,9 +122,12 @@ internal static class FastInstances
             if (fraction) exponent--;
             return;
         }
-        if (digits < 19) mantissa = mantissa * 10 + (ulong)(c - '0');
+        if (digits < 19)
+        {
+            mantissa = mantissa * 10 + (ulong)(c - '0');
+            if (fraction) exponent--;
+        }
         else if (!fraction) exponent++;
-        if (digits < 19 && fraction) exponent--;
         digits++;
     }
 

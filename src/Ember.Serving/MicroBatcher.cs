@@ -99,7 +99,7 @@ internal sealed class MicroBatcher : IAsyncDisposable
         // One input buffer, reused pass after pass (one worker runs them): a fresh one of more than 85 KB would be a
         // large-object allocation each pass, and those drive the GC to collect every generation (docs/benchmarks.md).
         int capacity = Math.Max(n, _options.MaxBatch);
-        if (_input is null || _inputData.Length < n * size)
+        if (_inputData.Length < n * size)
         {
             _inputData = new float[(long)capacity * size];
             _input = Tensor.Wrap(_inputData, [capacity, .. _model.InstanceShape]);

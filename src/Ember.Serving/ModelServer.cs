@@ -387,11 +387,6 @@ public sealed class ModelServer : IAsyncDisposable
                     result[i++] = image!;
                     continue;
                 }
-                if (TryFlatNumbers(instance, size) is { } flat)
-                {
-                    result[i++] = flat;
-                    continue;
-                }
                 var values = new List<float>(size);
                 if (!Flatten(instance, $"instances[{i}]", values, out problem)) return false;
                 if (values.Count != size)
@@ -527,22 +522,6 @@ public sealed class ModelServer : IAsyncDisposable
         }
         problem = null;
         return true;
-    }
-
-    /// <summary>The common case read without a per-value allocation: a flat array of exactly <paramref name="size"/>
-    /// finite float32 numbers; null for anything else (which the general path reads or names the problem of).</summary>
-    private static float[]? TryFlatNumbers(JsonElement instance, int size)
-    {
-        if (instance.ValueKind != JsonValueKind.Array || instance.GetArrayLength() != size) return null;
-        var values = new float[size];
-        int j = 0;
-        foreach (var item in instance.EnumerateArray())
-        {
-            if (item.ValueKind != JsonValueKind.Number || !item.TryGetDouble(out double v) || !double.IsFinite(v) || Math.Abs(v) > float.MaxValue)
-                return null;
-            values[j++] = (float)v;
-        }
-        return values;
     }
 
     private static bool Flatten(JsonElement e, string path, List<float> into, out string? problem)

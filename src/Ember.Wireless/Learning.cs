@@ -83,9 +83,6 @@ public sealed class HybridBeamformerNet : Module
     internal (Module Backbone, Linear Head, Tensor DftRx, Tensor DftTx, Tensor IyT, Tensor IzT, Tensor IyR, Tensor IzR) Parts =>
         (_backbone, _head, _dtr, _dtt, _iyT, _izT, _iyR, _izR);
 
-    /// <summary>Outputs of the head before the baseband parts (analog parameters).</summary>
-    internal static int AnalogOutputCount(BeamformerConfig c) => AnalogOutputs(c);
-
     public HybridBeamformerNet(BeamformerConfig config, Generator? generator = null)
     {
         config.Validate();
@@ -109,7 +106,8 @@ public sealed class HybridBeamformerNet : Module
         (_iyR, _izR) = Indices(config.Rx);
     }
 
-    private static int AnalogOutputs(BeamformerConfig c) => c.Head switch
+    /// <summary>Outputs of the head before the baseband parts (the analog parameters).</summary>
+    internal static int AnalogOutputs(BeamformerConfig c) => c.Head switch
     {
         BeamformerHead.Steering => 4 * c.RfChains,
         BeamformerHead.Phases => (c.Nt + c.Nr) * c.RfChains,

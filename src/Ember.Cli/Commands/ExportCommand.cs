@@ -45,8 +45,7 @@ internal static class ExportCommand
                 case "gpt":
                 {
                     // 'ember milestone gpt': int64 token ids (batch, sequence) → logits (batch, sequence, vocab), and the decode step.
-                    var gpt = new Models.Gpt(Models.GptConfig.FromMetadata(meta, path));
-                    Training.Trainer.LoadModelState(gpt, tensors, path);
+                    var gpt = Checkpoints.LoadGpt(path, tensors, meta);
                     int t = Math.Min(8, gpt.Config.ContextLength);
                     Ember.Onnx.Export(gpt, Tensor.Zeros([1, t], DType.Int64), output, version,
                         dynamicAxes: new Dictionary<int, string> { [0] = "batch", [1] = "sequence" });

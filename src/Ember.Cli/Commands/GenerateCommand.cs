@@ -33,8 +33,7 @@ internal static class GenerateCommand
             var charsPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "chars.json");
             if (!File.Exists(charsPath)) throw new UsageException($"no chars.json beside {path}: the tokenizer is saved there by 'ember milestone gpt'");
             var tensors = Safetensors.Load(path, out var meta);
-            var model = new Gpt(GptConfig.FromMetadata(meta, path));
-            Trainer.LoadModelState(model, tensors, path);
+            var model = Checkpoints.LoadGpt(path, tensors, meta);
             var tok = Ember.Text.CharTokenizer.Load(charsPath);
             var ids = tok.Encode(p.GetValue(prompt)!.Replace("\\n", "\n"));
             if (ids.Length == 0) throw new UsageException("--prompt must not be empty");

@@ -76,8 +76,7 @@ internal static class ProfileCommand
         var tensors = Safetensors.Load(path, out var meta);
         if (meta.TryGetValue("model", out var kind) && kind == "gpt")
         {
-            var gpt = new Models.Gpt(Models.GptConfig.FromMetadata(meta, path));
-            Training.Trainer.LoadModelState(gpt, tensors, path);
+            var gpt = Checkpoints.LoadGpt(path, tensors, meta);
             var ids = Tensor.RandInt(0, gpt.Config.VocabSize, [batch, gpt.Config.ContextLength], g);
             return (gpt, ids, $"GPT {Path.GetFileName(path)} ({gpt.Config.NLayer} layers, context {gpt.Config.ContextLength})");
         }

@@ -74,10 +74,11 @@ internal static class ServeCommand
                 var batch = prep.Transform(table, Enumerable.Range(0, rows.Count).ToArray());
                 int n = rows.Count;
                 var packed = new float[n][];
-                var parts = new List<(Tensor? Values, int Width)>
+                // Each part's values and width; the text's token ids come padded to the model's length with its pad id.
+                var parts = new List<(Tensor? Values, int Width, float Pad)>
                 {
-                    (batch.Dense, dense), (batch.Numeric, numeric), (batch.Categorical, categorical),
-                    (c.UsesText ? batch.Text : null, text), (wide > 0 ? batch.Wide?.ToDense() : null, wide),
+                    (batch.Dense, dense, 0), (batch.Numeric, numeric, 0), (batch.Categorical, categorical, 0),
+                    (c.UsesText ? batch.Text : null, text, c.TextPadId), (wide > 0 ? batch.Wide?.ToDense() : null, wide, 0),
                 };
                 var arrays = parts.Select(part => part.Values?.Contiguous().To(DType.Float32).ToArray<float>()).ToArray();
                 for (int i = 0; i < n; i++)
@@ -89,9 +90,9 @@ internal static class ServeCommand
                         int w = parts[k].Width;
                         if (arrays[k] is { } values)
                         {
-                            int have = values.Length / n, used = Math.Min(have, w);   // text may come shorter than the model's length
+                            int have = values.Length / n, used = Math.Min(have, w);
                             values.AsSpan(i * have, used).CopyTo(row.AsSpan(at));
-                            if (k == 3) row.AsSpan(at + used, w - used).Fill(c.TextPadId);   // pad it
+                            row.AsSpan(at + used, w - used).Fill(parts[k].Pad);
                         }
                         at += w;
                     }
@@ -135,8 +136,7 @@ internal static class ServeCommand
         {
             var chars = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "chars.json");
             if (!File.Exists(chars)) throw new UsageException($"serve: no chars.json beside {path} (the GPT's tokenizer, saved by 'ember milestone gpt')");
-            var gpt = new Models.Gpt(Models.GptConfig.FromMetadata(meta, path));
-            Training.Trainer.LoadModelState(gpt, tensors, path);
+            var gpt = Checkpoints.LoadGpt(path, tensors, meta);
             return ServedModel.FromGpt(gpt, Ember.Text.CharTokenizer.Load(chars), Path.GetFileName(path));
         }
         if (kind == "tabular") return Tabular(path);

@@ -35,6 +35,15 @@ internal static class Checkpoints
         }
     }
 
+    /// <summary>The GPT of a checkpoint written by 'ember milestone gpt' (already loaded as <paramref name="tensors"/>
+    /// and <paramref name="meta"/>).</summary>
+    public static Gpt LoadGpt(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string> meta)
+    {
+        var gpt = new Gpt(GptConfig.FromMetadata(meta, path));
+        Trainer.LoadModelState(gpt, tensors, path);
+        return gpt;
+    }
+
     /// <summary>An MLP checkpoint written by 'ember train', in eval mode, with its metadata.</summary>
     public static (Mlp Model, Dictionary<string, string> Meta) LoadMlp(string path)
     {

@@ -62,14 +62,25 @@ public static class BeamformerOnnx
         private string Sum(string x, params long[] axes) => g.Op("ReduceSum", P, [x, g.Int64Constant("axes", axes)], OnnxGraph.Int("keepdims", 1));
         private C Constant(string name, Tensor complex) => new(g.Initializer(name + ".re", complex.Real()), g.Initializer(name + ".im", complex.Imag()));
 
+        /// <summary>x[start:end] along <paramref name="axis"/>.</summary>
+        private string Slice(string x, int start, int end, int axis) =>
+            g.Op("Slice", P, [x, g.Int64Constant("start", [start]), g.Int64Constant("end", [end]), g.Int64Constant("axes", [axis])]);
+
+        /// <summary>e^{jπ·phase}/√n elementwise: a phase-only entry of an n-antenna analog beamformer.</summary>
+        private C Phasor(string phase, int n)
+        {
+            var angle = Mul(phase, Scalar(MathF.PI));
+            var r = Scalar((float)(1 / Math.Sqrt(n)));
+            return new(Mul(Op("Cos", angle), r), Mul(Op("Sin", angle), r));
+        }
+
         /// <summary>x[..., k] of the last axis (which has size 2): the real (0) or imaginary (1) part.</summary>
         private string Part(string x, int k) => g.Op("Gather", P, [x, g.Int64Scalar("part", k)], OnnxGraph.Int("axis", -1));
 
         /// <summary>Outputs [at, at + count) of the head, reshaped to (B, dims…, 2), as a complex value (view_as_complex).</summary>
         private C Complex(string o, int at, int count, params long[] dims)
         {
-            var slice = g.Op("Slice", P, [o, g.Int64Constant("start", [at]), g.Int64Constant("end", [at + count]), g.Int64Constant("axes", [1])]);
-            var shaped = g.Op("Reshape", P, [slice, g.Int64Constant("shape", [0, .. dims, 2])]);
+            var shaped = g.Op("Reshape", P, [Slice(o, at, at + count, 1), g.Int64Constant("shape", [0, .. dims, 2])]);
             return new(Part(shaped, 0), Part(shaped, 1));
         }
 
@@ -107,15 +118,10 @@ public static class BeamformerOnnx
             if (_c.Head == BeamformerHead.Steering)
             {
                 // Directions (u_T, v_T, u_R, v_R) per RF chain → array responses e^{jπ(iy·u + iz·v)}/√N.
-                var dirs = g.Op("Reshape", P, [g.Op("Slice", P, [o, g.Int64Constant("s", [0]), g.Int64Constant("e", [4 * nrf]), g.Int64Constant("a", [1])]),
-                    g.Int64Constant("shape", [0, 4, 1, nrf])]);
+                var dirs = g.Op("Reshape", P, [Slice(o, 0, 4 * nrf, 1), g.Int64Constant("shape", [0, 4, 1, nrf])]);
                 string Dir(int k) => g.Op("Gather", P, [dirs, g.Int64Scalar("k", k)], OnnxGraph.Int("axis", 1));     // (B, 1, N_RF)
-                C Steer(string u, string v, Tensor iy, Tensor iz, int n)
-                {
-                    var phase = Mul(Add(Mul(g.Initializer(g.Fresh("iy"), iy), u), Mul(g.Initializer(g.Fresh("iz"), iz), v)), Scalar(MathF.PI));
-                    var r = Scalar((float)(1 / Math.Sqrt(n)));
-                    return new(Mul(Op("Cos", phase), r), Mul(Op("Sin", phase), r));
-                }
+                C Steer(string u, string v, Tensor iy, Tensor iz, int n) =>
+                    Phasor(Add(Mul(g.Initializer(g.Fresh("iy"), iy), u), Mul(g.Initializer(g.Fresh("iz"), iz), v)), n);
                 frf = Steer(Dir(0), Dir(1), iyT, izT, _c.Nt);
                 wrf = Steer(Dir(2), Dir(3), iyR, izR, _c.Nr);
                 offset = 4 * nrf;
@@ -131,17 +137,11 @@ public static class BeamformerOnnx
                 var r = Complex(o, 2 * _c.Nr * nrf, 2 * nrf * nrf, nrf, nrf);
                 frf = PhaseOnly(MatMul(H(h), q), _c.Nt);
                 wrf = PhaseOnly(MatMul(MatMul(h, frf), r), _c.Nr);
-                offset = HybridBeamformerNet.AnalogOutputCount(_c);
+                offset = HybridBeamformerNet.AnalogOutputs(_c);
             }
             else
             {
-                C Phases(int at, int n)
-                {
-                    var ph = Mul(g.Op("Reshape", P, [g.Op("Slice", P, [o, g.Int64Constant("s", [at]), g.Int64Constant("e", [at + n * nrf]), g.Int64Constant("a", [1])]),
-                        g.Int64Constant("shape", [0, n, nrf])]), Scalar(MathF.PI));
-                    var r = Scalar((float)(1 / Math.Sqrt(n)));
-                    return new(Mul(Op("Cos", ph), r), Mul(Op("Sin", ph), r));
-                }
+                C Phases(int at, int n) => Phasor(g.Op("Reshape", P, [Slice(o, at, at + n * nrf, 1), g.Int64Constant("shape", [0, n, nrf])]), n);
                 frf = Phases(0, _c.Nt);
                 wrf = Phases(_c.Nt * nrf, _c.Nr);
                 offset = (_c.Nt + _c.Nr) * nrf;
@@ -169,7 +169,7 @@ public static class BeamformerOnnx
             return new(g.Op("Concat", P, [.. cols.Select(q => q.Re)], OnnxGraph.Int("axis", 2)), g.Op("Concat", P, [.. cols.Select(q => q.Im)], OnnxGraph.Int("axis", 2)));
         }
 
-        private string Column(string x, int j) => g.Op("Slice", P, [x, g.Int64Constant("s", [j]), g.Int64Constant("e", [j + 1]), g.Int64Constant("a", [2])]);
+        private string Column(string x, int j) => Slice(x, j, j + 1, 2);
 
         /// <summary>The closed-form baseband: F_BB by subspace iteration on F_RFᴴHᴴHF_RF, W_BB = (W_RFᴴW_RF)⁻¹W_RFᴴHF.</summary>
         private (C Fbb, C Wbb) Baseband(C h, C frf, C fbb0, C wrf)
@@ -185,8 +185,7 @@ public static class BeamformerOnnx
         /// <summary>A⁻¹B for Hermitian positive definite A (B, n, n), unrolled Gauss–Jordan elimination on rows.</summary>
         private C Solve(C a, C b, int n)
         {
-            C Row(C m, int i) => new(g.Op("Slice", P, [m.Re, g.Int64Constant("s", [i]), g.Int64Constant("e", [i + 1]), g.Int64Constant("a", [1])]),
-                g.Op("Slice", P, [m.Im, g.Int64Constant("s", [i]), g.Int64Constant("e", [i + 1]), g.Int64Constant("a", [1])]));
+            C Row(C m, int i) => new(Slice(m.Re, i, i + 1, 1), Slice(m.Im, i, i + 1, 1));
             C Entry(C row, int j) => new(Column(row.Re, j), Column(row.Im, j));                                  // (B, 1, 1)
             C Inverse(C z)
             {
