@@ -53,11 +53,8 @@ public static class Onnx
     {
         if (opset is < 13 or > 17)
             throw new ArgumentOutOfRangeException(nameof(opset), $"Onnx.ExportDecoderStep: opset {opset} is not supported; choose 13 to 17.");
-        bool wasTraining = gpt.Training;
-        gpt.Eval();
-        try
+        return OnnxGraph.InEvalMode(gpt, () =>
         {
-            using var noGrad = Tensor.NoGrad();
             var graph = new OnnxGraph(gpt, opset);
             var c = gpt.Config;
             int hd = c.NEmbd / c.NHead;
@@ -84,8 +81,7 @@ public static class Onnx
                 g.Output.Add(OnnxGraph.ValueInfo($"present_value_{i}", [1, c.NHead, 1, hd], DType.Float32, present));
             }
             return OnnxGraph.Wrap(g, "GptDecoderStep", opset);
-        }
-        finally { gpt.Train(wasTraining); }
+        });
     }
 
     /// <summary>Writes a sequence-to-sequence Transformer as two graphs, as its greedy decoding runs them: the encoder
@@ -98,12 +94,8 @@ public static class Onnx
         ArgumentNullException.ThrowIfNull(model);
         if (opset is < 13 or > 17)
             throw new ArgumentOutOfRangeException(nameof(opset), $"Onnx.ExportSeq2Seq: opset {opset} is not supported; choose 13 to 17.");
-        bool wasTraining = model.Training;
-        model.Eval();
-        ModelProto encoder, decoder;
-        try
+        var (encoder, decoder) = OnnxGraph.InEvalMode(model, () =>
         {
-            using var noGrad = Tensor.NoGrad();
             int d = model.Config.DModel, v = model.Config.TgtVocabSize;
             var ids = new Dictionary<int, string> { [0] = "batch", [1] = "source" };
             var tgt = new Dictionary<int, string> { [0] = "batch", [1] = "target" };
@@ -112,7 +104,7 @@ public static class Onnx
             eb.Node("Identity", [memory], ["memory"], "output");
             eb.Graph.Input.Add(OnnxGraph.ValueInfo("src_ids", [1, 1], DType.Int64, ids));
             eb.Graph.Output.Add(OnnxGraph.ValueInfo("memory", [1, 1, d], DType.Float32, ids));
-            encoder = OnnxGraph.Wrap(eb.Graph, "Seq2SeqEncoder", opset);
+            var encoder = OnnxGraph.Wrap(eb.Graph, "Seq2SeqEncoder", opset);
             var db = new OnnxGraph(model, opset);
             var logits = db.EmitSeq2SeqDecoder(model, "tgt_ids", "memory", "src_ids");
             db.Node("Identity", [logits], ["logits"], "output");
@@ -120,9 +112,8 @@ public static class Onnx
             db.Graph.Input.Add(OnnxGraph.ValueInfo("memory", [1, 1, d], DType.Float32, ids));
             db.Graph.Input.Add(OnnxGraph.ValueInfo("src_ids", [1, 1], DType.Int64, ids));
             db.Graph.Output.Add(OnnxGraph.ValueInfo("logits", [1, 1, v], DType.Float32, tgt));
-            decoder = OnnxGraph.Wrap(db.Graph, "Seq2SeqDecoder", opset);
-        }
-        finally { model.Train(wasTraining); }
+            return (encoder, OnnxGraph.Wrap(db.Graph, "Seq2SeqDecoder", opset));
+        });
         AtomicFile.Write(encoderPath, stream => encoder.WriteTo(stream));
         AtomicFile.Write(decoderPath, stream => decoder.WriteTo(stream));
     }
@@ -160,11 +151,8 @@ public static class Onnx
             throw new ArgumentException($"Onnx.Export: the sample input must be float32 (or int64 token ids), got {sampleInput.DType.Name()}.");
         if (sampleInput.Dim == 0)
             throw new ArgumentException("Onnx.Export: the sample input needs a batch dimension, got a scalar.");
-        bool wasTraining = module.Training;
-        module.Eval();
-        try
+        return OnnxGraph.InEvalMode(module, () =>
         {
-            using var noGrad = Tensor.NoGrad();
             var graph = new OnnxGraph(module, opset);
             var (last, output) = graph.Emit(module, inputName, sampleInput);
             graph.Node("Identity", [last], [outputName], "output");
@@ -172,8 +160,7 @@ public static class Onnx
             g.Input.Add(OnnxGraph.ValueInfo(inputName, sampleInput.Shape, sampleInput.DType, dynamicAxes));
             g.Output.Add(OnnxGraph.ValueInfo(outputName, output.Shape, output.DType, dynamicAxes));
             return OnnxGraph.Wrap(g, module.GetType().Name, opset);
-        }
-        finally { module.Train(wasTraining); }
+        });
     }
 
 

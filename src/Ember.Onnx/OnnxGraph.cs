@@ -20,6 +20,28 @@ public sealed class OnnxGraph(Module root, int opset = Onnx.DefaultOpset)
 {
     /// <summary>The graph so far (its nodes, initializers, inputs and outputs).</summary>
     public GraphProto Graph { get; } = new();
+
+    /// <summary>Runs <paramref name="build"/> with <paramref name="module"/> in eval mode (dropout off, BatchNorm
+    /// running statistics) and gradients off, as every export traces, then restores the module's mode.</summary>
+    public static T InEvalMode<T>(Module module, Func<T> build)
+    {
+        ArgumentNullException.ThrowIfNull(module);
+        bool wasTraining = module.Training;
+        module.Eval();
+        try
+        {
+            using var noGrad = Tensor.NoGrad();
+            return build();
+        }
+        finally { module.Train(wasTraining); }
+    }
+
+    /// <summary>Runs <paramref name="build"/> as <see cref="InEvalMode{T}(Module, Func{T})"/> does.</summary>
+    public static void InEvalMode(Module module, Action build) => InEvalMode(module, () =>
+    {
+        build();
+        return 0;
+    });
     private readonly Dictionary<Module, string> _paths = Paths(root);
 
     private static Dictionary<Module, string> Paths(Module root)

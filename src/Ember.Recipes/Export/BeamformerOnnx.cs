@@ -18,11 +18,8 @@ public static class BeamformerOnnx
     public static void Export(HybridBeamformerNet net, string path, int opset = Onnx.DefaultOpset)
     {
         ArgumentNullException.ThrowIfNull(net);
-        bool wasTraining = net.Training;
-        net.Eval();
-        try
+        OnnxGraph.InEvalMode(net, () =>
         {
-            using var noGrad = Tensor.NoGrad();
             var g = new OnnxGraph(net, opset);
             var c = net.Config;
             var batch = new Dictionary<int, string> { [0] = "batch" };
@@ -31,8 +28,7 @@ public static class BeamformerOnnx
             g.AddOutput(f, "precoder", [1, c.Nt, c.Streams, 2], DType.Float32, batch);
             g.AddOutput(w, "combiner", [1, c.Nr, c.Streams, 2], DType.Float32, batch);
             g.Save(path, "HybridBeamformerNet");
-        }
-        finally { net.Train(wasTraining); }
+        });
     }
 
     /// <summary>A complex value as the names of its real and imaginary parts.</summary>

@@ -30,17 +30,13 @@ public static class TabularOnnx
     public static void Export(TabularModel model, string path, int opset = Onnx.DefaultOpset)
     {
         ArgumentNullException.ThrowIfNull(model);
-        bool wasTraining = model.Training;
-        model.Eval();
-        try
+        OnnxGraph.InEvalMode(model, () =>
         {
-            using var noGrad = Tensor.NoGrad();
             var g = new OnnxGraph(model, opset);
             var output = Emit(g, model);
             g.AddOutput(output, "output", [1, model.Config.Outputs], DType.Float32, Batch);
             g.Save(path, "TabularModel");
-        }
-        finally { model.Train(wasTraining); }
+        });
     }
 
     private static readonly Dictionary<int, string> Batch = new() { [0] = "batch" };
