@@ -67,12 +67,6 @@ internal static class BufferPool
     private static readonly object s_gate = new();
     private static long s_floats;
 
-    /// <summary>Bytes of the free buffers the pool holds now (bounded by 512 MB; a cache, not a leak).</summary>
-    internal static long PooledBytes
-    {
-        get { lock (s_gate) return s_floats * sizeof(float); }
-    }
-
     /// <summary>Buffers taken back since start (tests check the pool was exercised).</summary>
     internal static long Returned;
 
