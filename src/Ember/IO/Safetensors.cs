@@ -60,6 +60,7 @@ public static class Safetensors
             case DType.Float64: s.Write(MemoryMarshal.AsBytes(t.Span<double>())); break;
             case DType.Int64: s.Write(MemoryMarshal.AsBytes(t.Span<long>())); break;
             case DType.Bool: s.Write(MemoryMarshal.AsBytes(t.Span<bool>())); break;
+            case DType.Int8: s.Write(MemoryMarshal.AsBytes(t.Span<sbyte>())); break;
             case DType.Complex64: s.Write(MemoryMarshal.AsBytes(t.Span<Complex64>())); break;
             case DType.Complex128: s.Write(MemoryMarshal.AsBytes(t.Span<System.Numerics.Complex>())); break;
         }
@@ -71,13 +72,14 @@ public static class Safetensors
         DType.Float64 => "F64",
         DType.Int64 => "I64",
         DType.Bool => "BOOL",
+        DType.Int8 => "I8",
         DType.Complex64 => "C64",
         // Not in the safetensors specification (neither is C64): Ember's own extension, interleaved (re, im) float64.
         DType.Complex128 => "C128",
         _ => throw new NotSupportedException($"Safetensors: dtype {d.Name()}."),
     };
 
-    /// <summary>Reads every tensor of a safetensors file. F16, BF16 are widened to float32; I8, U8, I16, I32 to int64.
+    /// <summary>Reads every tensor of a safetensors file. F16, BF16 are widened to float32; U8, I16, I32 to int64; I8 stays int8.
     /// A damaged file (header not a JSON object of well-typed entries, offsets that leave holes, overlap or run past
     /// the data, sizes that do not match the shapes) is a <see cref="FileFormatException"/> naming the tensor. Leftover
     /// temporary files of writes to this path that were killed midway (<see cref="AtomicFile"/>) are removed.</summary>
@@ -194,6 +196,7 @@ public static class Safetensors
             case "F32": return Tensor.FromSpan(MemoryMarshal.Cast<byte, float>(data), shape);
             case "F64": return Tensor.FromSpan(MemoryMarshal.Cast<byte, double>(data), shape);
             case "I64": return Tensor.FromSpan(MemoryMarshal.Cast<byte, long>(data), shape);
+            case "I8": return Tensor.FromSpan(MemoryMarshal.Cast<byte, sbyte>(data), shape);
             case "C64": return Tensor.FromSpan(MemoryMarshal.Cast<byte, Complex64>(data), shape);
             case "C128": return Tensor.FromSpan(MemoryMarshal.Cast<byte, System.Numerics.Complex>(data), shape);
             case "BOOL":
@@ -224,7 +227,6 @@ public static class Safetensors
                     {
                         "I32" => BinaryPrimitives.ReadInt32LittleEndian(data[(i * 4)..]),
                         "I16" => BinaryPrimitives.ReadInt16LittleEndian(data[(i * 2)..]),
-                        "I8" => (sbyte)data[i],
                         _ => data[i],
                     };
                 return Tensor.FromArray(l, shape);

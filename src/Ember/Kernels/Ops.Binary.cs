@@ -123,11 +123,14 @@ internal struct ConvertOp<TIn, TOut> : IUnaryOp<TIn, TOut> where TIn : unmanaged
             : typeof(TIn) == typeof(double) ? (double)(object)x
             : typeof(TIn) == typeof(long) ? (long)(object)x
             : typeof(TIn) == typeof(bool) ? ((bool)(object)x ? 1 : 0)
+            : typeof(TIn) == typeof(sbyte) ? (sbyte)(object)x
             : throw new NotSupportedException($"To: cannot convert from {typeof(TIn).Name}.");
         if (typeof(TOut) == typeof(float)) return (TOut)(object)(float)v;
         if (typeof(TOut) == typeof(double)) return (TOut)(object)v;
         if (typeof(TOut) == typeof(long)) return (TOut)(object)(long)v;
         if (typeof(TOut) == typeof(bool)) return (TOut)(object)(v != 0);
+        if (typeof(TOut) == typeof(sbyte)) return (TOut)(object)(v is >= sbyte.MinValue and <= sbyte.MaxValue ? (sbyte)v
+            : throw new OverflowException($"To: {v} does not fit in int8 (-128 … 127)."));
         if (typeof(TOut) == typeof(Complex64)) return (TOut)(object)new Complex64((float)v, 0);
         throw new NotSupportedException($"To: cannot convert to {typeof(TOut).Name}.");
     }

@@ -11,8 +11,14 @@ public sealed class Linear : Module, IFusibleLayer
     public int InFeatures { get; }
     /// <summary>Features per output row.</summary>
     public int OutFeatures { get; }
-    /// <summary>(out_features, in_features).</summary>
-    public Tensor Weight { get; }
+    private Tensor? _weight;
+
+    /// <summary>(out_features, in_features). For a layer quantized to int8 (<see cref="Int8"/>), the float32 weight its
+    /// int8 values stand for, computed on each read.</summary>
+    public Tensor Weight => _weight ?? Int8!.Dequantize();
+
+    /// <summary>The int8 weight when the layer is quantized (<see cref="QuantizeInt8"/>), else null.</summary>
+    public Quantization.Int8Weight? Int8 { get; private set; }
     /// <summary>(out_features), or null when created with <c>bias: false</c>.</summary>
     public Tensor? Bias { get; }
 
@@ -23,7 +29,7 @@ public sealed class Linear : Module, IFusibleLayer
             throw new ArgumentException($"Linear: in_features and out_features must be positive, got {inFeatures} and {outFeatures}.");
         InFeatures = inFeatures;
         OutFeatures = outFeatures;
-        Weight = RegisterParameter("weight", Tensor.Empty(dtype, [outFeatures, inFeatures], zero: true))!;
+        _weight = RegisterParameter("weight", Tensor.Empty(dtype, [outFeatures, inFeatures], zero: true))!;
         Bias = RegisterParameter("bias", bias ? Tensor.Empty(dtype, [outFeatures], zero: true) : null);
         ResetParameters(generator);
     }
@@ -31,6 +37,7 @@ public sealed class Linear : Module, IFusibleLayer
     /// <summary>PyTorch's default: W ~ U(±1/√in) (Kaiming uniform with a = √5), b ~ U(±1/√in).</summary>
     public void ResetParameters(Generator? generator = null)
     {
+        if (_weight is null) throw new InvalidOperationException("Linear: ResetParameters on an int8-quantized layer; build a new float layer instead.");
         Init.KaimingUniform(Weight, a: Math.Sqrt(5), g: generator);
         if (Bias is not null)
         {
@@ -39,8 +46,24 @@ public sealed class Linear : Module, IFusibleLayer
         }
     }
 
+    /// <summary>Quantizes the weight to int8 per output channel (dynamic quantization: inputs are quantized per row on
+    /// each call). The float weight leaves the state dict; <c>weight</c> (int8) and <c>weight_scale</c> (float32) take
+    /// its place, so a checkpoint of the layer is about a quarter of the size. The bias stays float32. Idempotent.</summary>
+    public void QuantizeInt8()
+    {
+        if (Int8 is not null) return;
+        if (_weight!.DType != DType.Float32)
+            throw new NotSupportedException($"Linear.QuantizeInt8: the weight is {_weight.DType.Name()}; int8 quantization starts from float32.");
+        var q = Quantization.Int8Weight.Quantize(_weight);
+        RemoveParameter("weight");
+        RegisterBuffer("weight", q.Values);
+        RegisterBuffer("weight_scale", q.Scales);
+        Int8 = q;
+        _weight = null;
+    }
+
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Functional.Linear(input, Weight, Bias);
+    public override Tensor Forward(Tensor input) => Int8 is null ? Functional.Linear(input, Weight, Bias) : Quantization.QuantizedOps.Linear(input, Int8, Bias, relu: false);
 
     /// <summary>A following <see cref="ReLU"/> (1).</summary>
     public int FusibleFollowers(IReadOnlyList<Module> layers, int next, EmberSettings settings) =>
@@ -48,9 +71,9 @@ public sealed class Linear : Module, IFusibleLayer
 
     /// <summary>ReLU(Forward(input)) as one op.</summary>
     public Tensor ForwardFused(Tensor input, IReadOnlyList<Module> layers, int next, int followers) => followers == 1
-        ? Functional.LinearRelu(input, Weight, Bias)
+        ? Int8 is null ? Functional.LinearRelu(input, Weight, Bias) : Quantization.QuantizedOps.Linear(input, Int8, Bias, relu: true)
         : throw new ArgumentOutOfRangeException(nameof(followers), $"Linear: fuses 1 following layer, asked for {followers}.");
 
     /// <inheritdoc/>
-    protected override string ExtraRepr() => $"in_features={InFeatures}, out_features={OutFeatures}, bias={(Bias is not null ? "True" : "False")}";
+    protected override string ExtraRepr() => $"in_features={InFeatures}, out_features={OutFeatures}, bias={(Bias is not null ? "True" : "False")}{(Int8 is not null ? ", dtype=qint8" : "")}";
 }

@@ -99,6 +99,21 @@ public abstract class Module
             throw new ArgumentException($"{GetType().Name}: '{name}' is already registered.");
     }
 
+    /// <summary>Removes a registered parameter (and its state-dict entry), so the name can be registered again, for
+    /// example as a buffer of another type when a layer is quantized. Returns the tensor it held.</summary>
+    protected Tensor? RemoveParameter(string name)
+    {
+        if (!_parameters.Remove(name, out var value)) throw new ArgumentException($"{GetType().Name}: no parameter '{name}'.");
+        return value;
+    }
+
+    /// <summary>Removes a registered submodule, so the name can be registered again. Returns it.</summary>
+    protected Module RemoveModule(string name)
+    {
+        if (!_modules.Remove(name, out var value)) throw new ArgumentException($"{GetType().Name}: no submodule '{name}'.");
+        return value;
+    }
+
     /// <summary>Replaces the value of a registered parameter (e.g. after re-initialization or loading).</summary>
     protected void SetParameter(string name, Tensor value)
     {

@@ -16,6 +16,9 @@ public enum DType
     /// <summary>Complex number of two float64 (<see cref="System.Numerics.Complex"/>, <c>torch.complex128</c>): gradient
     /// checks and numerics of complex code.</summary>
     Complex128,
+    /// <summary>8-bit signed integer: quantized weights (<c>torch.int8</c>). Storage, copies, conversions and
+    /// serialization only; arithmetic runs on the quantized kernels, not on int8 tensors.</summary>
+    Int8,
 }
 
 /// <summary>Facts about <see cref="DType"/> values.</summary>
@@ -30,6 +33,7 @@ public static class DTypeExtensions
         DType.Int64 => 8,
         DType.Bool => 1,
         DType.Complex128 => 16,
+        DType.Int8 => 1,
         _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
     };
 
@@ -67,6 +71,7 @@ public static class DTypeExtensions
         DType.Int64 => "int64",
         DType.Bool => "bool",
         DType.Complex128 => "complex128",
+        DType.Int8 => "int8",
         _ => dtype.ToString(),
     };
 
@@ -77,6 +82,7 @@ public static class DTypeExtensions
         if (typeof(T) == typeof(Complex64)) return DType.Complex64;
         if (typeof(T) == typeof(long)) return DType.Int64;
         if (typeof(T) == typeof(bool)) return DType.Bool;
+        if (typeof(T) == typeof(sbyte)) return DType.Int8;
         if (typeof(T) == typeof(System.Numerics.Complex)) return DType.Complex128;
         throw new NotSupportedException($"Ember has no dtype for element type {typeof(T).Name}.");
     }

@@ -32,6 +32,7 @@ internal abstract class Storage
         DType.Complex64 => new Storage<Complex64>(length, zero),
         DType.Int64 => new Storage<long>(length, zero),
         DType.Bool => new Storage<bool>(length, zero),
+        DType.Int8 => new Storage<sbyte>(length, zero),
         DType.Complex128 => new Storage<System.Numerics.Complex>(length, zero),
         _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
     };

@@ -55,6 +55,7 @@ public sealed partial class Tensor
             case DType.Float64: Elementwise.UnaryInto<double, double, FillOp<double>>(new(value), this, this); break;
             case DType.Int64: Elementwise.UnaryInto<long, long, FillOp<long>>(new((long)value), this, this); break;
             case DType.Bool: Elementwise.UnaryInto<bool, bool, FillOp<bool>>(new(value != 0), this, this); break;
+            case DType.Int8: Elementwise.UnaryInto<sbyte, sbyte, FillOp<sbyte>>(new(checked((sbyte)value)), this, this); break;
             case DType.Complex64: Elementwise.UnaryInto<Complex64, Complex64, FillOp<Complex64>>(new(new((float)value, 0)), this, this); break;
             case DType.Complex128: Elementwise.UnaryInto<System.Numerics.Complex, System.Numerics.Complex, FillOp<System.Numerics.Complex>>(new(new(value, 0)), this, this); break;
         }
@@ -245,6 +246,8 @@ public sealed partial class Tensor
     public static Tensor FromArray(int[] data, params int[] shape) => FromArray(Array.ConvertAll(data, v => (long)v), shape);
     /// <summary>A bool tensor holding a copy of <paramref name="data"/>.</summary>
     public static Tensor FromArray(bool[] data, params int[] shape) => FromSpanCore<bool>(data, shape.Length == 0 ? [data.Length] : shape);
+    /// <summary>An int8 tensor holding a copy of <paramref name="data"/> (one dimension when no shape is given).</summary>
+    public static Tensor FromArray(sbyte[] data, params int[] shape) => FromSpanCore<sbyte>(data, shape.Length == 0 ? [data.Length] : shape);
     /// <summary>A complex64 tensor holding a copy of <paramref name="data"/>.</summary>
     public static Tensor FromArray(Complex64[] data, params int[] shape) => FromSpanCore<Complex64>(data, shape.Length == 0 ? [data.Length] : shape);
     /// <summary>A complex128 tensor holding a copy of <paramref name="data"/>.</summary>
@@ -319,6 +322,7 @@ public sealed partial class Tensor
         DType.Float64 => Data<double>()[storageIndex],
         DType.Int64 => Data<long>()[storageIndex],
         DType.Bool => Data<bool>()[storageIndex] ? 1 : 0,
+        DType.Int8 => Data<sbyte>()[storageIndex],
         _ => throw new NotSupportedException($"reading a {DType.Name()} element as a real number"),
     };
 
@@ -350,6 +354,7 @@ public sealed partial class Tensor
             case DType.Float64: Data<double>()[off] = value; break;
             case DType.Int64: Data<long>()[off] = (long)value; break;
             case DType.Bool: Data<bool>()[off] = value != 0; break;
+            case DType.Int8: Data<sbyte>()[off] = checked((sbyte)value); break;
             default: throw new NotSupportedException($"SetItem: dtype {DType.Name()}.");
         }
         MarkModified();
@@ -395,6 +400,7 @@ public sealed partial class Tensor
             case DType.Float64: Elementwise.UnaryInto<double, double, CopyOp<double>>(default, src, dst); break;
             case DType.Int64: Elementwise.UnaryInto<long, long, CopyOp<long>>(default, src, dst); break;
             case DType.Bool: Elementwise.UnaryInto<bool, bool, CopyOp<bool>>(default, src, dst); break;
+            case DType.Int8: Elementwise.UnaryInto<sbyte, sbyte, CopyOp<sbyte>>(default, src, dst); break;
             case DType.Complex64: Elementwise.UnaryInto<Complex64, Complex64, CopyOp<Complex64>>(default, src, dst); break;
             case DType.Complex128: Elementwise.UnaryInto<System.Numerics.Complex, System.Numerics.Complex, CopyOp<System.Numerics.Complex>>(default, src, dst); break;
         }
@@ -420,6 +426,10 @@ public sealed partial class Tensor
             case (DType.Float32, DType.Bool): Elementwise.UnaryInto<float, bool, ConvertOp<float, bool>>(default, this, r); break;
             case (DType.Float64, DType.Bool): Elementwise.UnaryInto<double, bool, ConvertOp<double, bool>>(default, this, r); break;
             case (DType.Int64, DType.Bool): Elementwise.UnaryInto<long, bool, ConvertOp<long, bool>>(default, this, r); break;
+            case (DType.Int8, DType.Float32): Elementwise.UnaryInto<sbyte, float, ConvertOp<sbyte, float>>(default, this, r); break;
+            case (DType.Int8, DType.Float64): Elementwise.UnaryInto<sbyte, double, ConvertOp<sbyte, double>>(default, this, r); break;
+            case (DType.Int8, DType.Int64): Elementwise.UnaryInto<sbyte, long, ConvertOp<sbyte, long>>(default, this, r); break;
+            case (DType.Int64, DType.Int8): Elementwise.UnaryInto<long, sbyte, ConvertOp<long, sbyte>>(default, this, r); break;
             default: throw new NotSupportedException($"To: conversion from {DType.Name()} to {dtype.Name()} is not supported.");
         }
         if (AnyRequiresGrad(this) && dtype.IsFloatingPoint())

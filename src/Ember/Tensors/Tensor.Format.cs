@@ -32,7 +32,7 @@ public sealed partial class Tensor
     {
         var inv = CultureInfo.InvariantCulture;
         if (DType == DType.Bool) return v => v != 0 ? "True" : "False";
-        if (DType == DType.Int64) return v => ((long)v).ToString(inv);
+        if (DType is DType.Int64 or DType.Int8) return v => ((long)v).ToString(inv);
         // Decide the float style from the (shown) finite values, like torch._tensor_str._Formatter.
         var vals = (summarize ? Shown(this.Detach()) : ToArrayDouble()).Where(double.IsFinite).ToArray();
         bool intMode = vals.All(v => v == Math.Floor(v));

@@ -97,6 +97,9 @@ public sealed partial class Tensor
             throw new ArgumentException($"{op}: dtype mismatch: {a.DType.Name()} {ShapeUtil.Str(a._shape)} vs {b.DType.Name()} {ShapeUtil.Str(b._shape)}. Convert one with .To(DType).");
     }
 
+    /// <summary>Counts in-place writes to the storage (caches derived from the values, such as packed weights, compare it).</summary>
+    internal int StorageVersion => _storage.Version;
+
     internal void MarkModified()
     {
         _storage.Version++;

@@ -288,6 +288,8 @@ public static class KernelChecks
         Transcendentals();
         ErfAndGelu();
         Optim.OptimizerTests.CheckSubnormalFlush();
+        Console.WriteLine($"int8 path={Ember.Kernels.Int8Gemm.DetectPath()}");
+        Quantization.Int8KernelChecks.RunAllPaths();
         Console.WriteLine("kernel checks: ok");
         return 0;
     }

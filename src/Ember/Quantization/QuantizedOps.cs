@@ -1,0 +1,70 @@
+using System.Buffers;
+using Ember.Kernels;
+
+namespace Ember.Quantization;
+
+/// <summary>The dynamically quantized linear product: each call quantizes its input rows (per row, 7-bit asymmetric),
+/// multiplies them with the int8 weight in int32, and dequantizes into float32 with the bias (and ReLU) applied.</summary>
+internal static unsafe class QuantizedOps
+{
+    private static readonly Int8Path Path = Int8Gemm.DetectPath();
+
+    /// <summary>y = x·Wᵀ + b with W int8, x float32 (…, in) → (…, out). Each row is quantized on its own, so a row's
+    /// output does not depend on the other rows of the batch. Backward: the gradient reaches x through the
+    /// dequantized weight (straight through the activation rounding) and the bias; the int8 weight is not trained.</summary>
+    public static Tensor Linear(Tensor x, Int8Weight w, Tensor? bias, bool relu)
+    {
+        int k = w.InFeatures, m = w.OutFeatures;
+        if (x.DType != DType.Float32)
+            throw new ArgumentException($"Linear (int8): input must be float32, got {x.DType.Name()} {ShapeUtil.Str(x.Shape)}.");
+        if (x.Dim == 0 || x.Size(-1) != k)
+            throw new ArgumentException($"Linear (int8): input shape {ShapeUtil.Str(x.Shape)} does not end in in_features={k}.");
+        if (bias is not null && (bias.Dim != 1 || bias.Size(0) != m || bias.DType != DType.Float32))
+            throw new ArgumentException($"Linear (int8): bias must be float32 ({m}), got {bias.DType.Name()} {ShapeUtil.Str(bias.Shape)}.");
+        var lead = x.Shape[..^1];
+        var flat = x.Reshape(-1, k);
+        if (flat._strides[1] != 1) flat = flat.Contiguous();
+        int n = flat.Size(0);
+        Diagnostics.Profiler.AddFlops(2L * n * k * m);
+        var y = Tensor.Empty(DType.Float32, [n, m]);
+        var (packed, sums) = w.Prepared();
+        var b = bias?.Detach().Contiguous();
+        var ws = w.Scales.Contiguous();
+        int kp = Int8Gemm.PaddedK(k);
+        var q = ArrayPool<byte>.Shared.Rent(Math.Max(1, n * kp));
+        var scales = ArrayPool<float>.Shared.Rent(Math.Max(1, n));
+        var zeros = ArrayPool<int>.Shared.Rent(Math.Max(1, n));
+        try
+        {
+            fixed (float* px = flat.Data<float>(), pws = ws.Data<float>(), pb0 = b is null ? null : b.Data<float>(),
+                   py = y.Data<float>(), psc = scales)
+            fixed (byte* pq = q)
+            fixed (int* pz = zeros, psum = sums)
+            fixed (sbyte* pw = packed)
+            {
+                float* pb = pb0 == null ? null : pb0 + b!._offset;
+                Int8Gemm.QuantizeRows("Linear (int8)", n, k, px + flat._offset, flat._strides[0], pq, kp, psc, pz);
+                Int8Gemm.Gemm(n, m, k, pq, kp, psc, pz, pw, pws + ws._offset, psum, pb, py, m, relu, Path);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(q);
+            ArrayPool<float>.Shared.Return(scales);
+            ArrayPool<int>.Shared.Return(zeros);
+        }
+        var result = y;
+        if (GradMode.IsEnabled && (flat.RequiresGrad || (bias?.RequiresGrad ?? false)))
+        {
+            var output = y.Detach();
+            Tensor[] inputs = bias is null ? [flat] : [flat, bias];
+            result = y.Record(relu ? "QuantizedLinearReluBackward" : "QuantizedLinearBackward", inputs, g =>
+            {
+                if (relu) g = g.Mul(output.Gt(0).To(DType.Float32));
+                var gx = flat.RequiresGrad ? g.Matmul(w.Dequantize()) : null;
+                return bias is null ? [gx] : [gx, bias.RequiresGrad ? g.Sum(0) : null];
+            });
+        }
+        return result.View([.. lead, m]);
+    }
+}
