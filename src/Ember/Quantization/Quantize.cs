@@ -10,6 +10,13 @@ public static class Quantize
     /// run time. Returns the names of the layers quantized. The model is put in eval mode.</summary>
     public static IReadOnlyList<string> Dynamic(Module model, Func<string, bool>? include = null)
     {
+        var done = Apply(model, include);
+        model.Eval();
+        return done;
+    }
+
+    private static List<string> Apply(Module model, Func<string, bool>? include)
+    {
         var done = new List<string>();
         foreach (var (name, m) in model.NamedModules())
             if (m is Linear linear && (include?.Invoke(name) ?? true))
@@ -17,9 +24,17 @@ public static class Quantize
                 linear.QuantizeInt8();
                 done.Add(name);
             }
-        model.Eval();
         return done;
     }
+
+    /// <summary>Quantizes the layers of a freshly built <paramref name="model"/> that are int8 in <paramref name="state"/>
+    /// (a state dict saved after quantization: <c>name.weight</c> int8 with <c>name.weight_scale</c>), so that
+    /// <see cref="Module.LoadStateDict"/> can load it. Returns the names of the layers quantized.</summary>
+    public static IReadOnlyList<string> ToMatch(Module model, IReadOnlyDictionary<string, Tensor> state) =>
+        Apply(model, name => state.TryGetValue(Prefix(name) + "weight", out var w) && w.DType == DType.Int8
+                                && state.ContainsKey(Prefix(name) + "weight_scale"));
+
+    private static string Prefix(string name) => name.Length == 0 ? "" : name + ".";
 
     /// <summary>The names of the int8 layers of <paramref name="model"/>, in order.</summary>
     public static IReadOnlyList<string> QuantizedLayers(Module model) =>

@@ -260,6 +260,8 @@ public sealed class Trainer
         var modelState = tensors.Keys.Any(k => k.StartsWith("model."))
             ? tensors.Where(kv => kv.Key.StartsWith("model.")).ToDictionary(kv => kv.Key["model.".Length..], kv => kv.Value)
             : tensors.ToDictionary(kv => kv.Key, kv => kv.Value);
+        // A checkpoint saved after int8 quantization holds int8 weights with their scales: quantize those layers first.
+        if (modelState.Values.Any(t => t.DType == DType.Int8)) Quantization.Quantize.ToMatch(model, modelState);
         try { model.LoadStateDict(modelState); }
         catch (ArgumentException ex) { throw new ArgumentException($"{source} does not fit this model: {ex.Message}", ex); }
     }

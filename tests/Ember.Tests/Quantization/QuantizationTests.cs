@@ -1,0 +1,157 @@
+using System.Text.Json;
+using Ember;
+using Ember.IO;
+using Ember.Kernels;
+using Ember.Models;
+using Ember.NN;
+using Ember.Quantization;
+using Xunit;
+
+namespace Ember.Tests.Quantization;
+
+public class QuantizationTests
+{
+    private static readonly Lazy<JsonElement> s_ref = new(() => JsonDocument.Parse(File.ReadAllText(
+        Path.Combine(AppContext.BaseDirectory, "Fixtures", "quantization_reference.json"))).RootElement);
+
+    private static float[] Floats(JsonElement e, string p) => e.GetProperty(p).EnumerateArray().Select(x => (float)x.GetDouble()).ToArray();
+
+    /// <summary>Weights and inputs quantized by PyTorch's own quantize_per_channel / quantize_per_tensor with Ember's
+    /// scales (Fixtures/gen_quantization_fixtures.py): the int8 values, scales and zero points are equal, and the
+    /// layer's output equals the exact dequantized product to float32 rounding.</summary>
+    [Fact]
+    public unsafe void Int8LinearMatchesPyTorchQuantizers()
+    {
+        foreach (var c in s_ref.Value.GetProperty("linear").EnumerateArray())
+        {
+            int n = c.GetProperty("n").GetInt32(), k = c.GetProperty("k").GetInt32(), m = c.GetProperty("m").GetInt32();
+            var layer = new Linear(k, m);
+            using (Tensor.NoGrad())
+            {
+                layer.Weight.CopyFrom(Tensor.FromArray(Floats(c, "weight"), m, k));
+                layer.Bias!.CopyFrom(Tensor.FromArray(Floats(c, "bias")));
+            }
+            var x = Tensor.FromArray(Floats(c, "x"), n, k);
+            var yFloat = Floats(c, "y_float");
+            layer.QuantizeInt8();
+            Assert.Equal(c.Ints("weight_q"), layer.Int8!.Values.ToArray<sbyte>().Select(v => (int)v).ToArray());
+            Assert.Equal(Floats(c, "weight_scale"), layer.Int8.Scales.ToArray<float>());
+
+            var xs = x.ToArray<float>();
+            var q = new byte[n * k];
+            var scales = new float[n];
+            var zeros = new int[n];
+            fixed (float* px = xs, ps = scales) fixed (byte* pq = q) fixed (int* pz = zeros)
+                Int8Gemm.QuantizeRows("test", n, k, px, k, pq, k, ps, pz);
+            Assert.Equal(c.Ints("input_q"), q.Select(v => (int)v).ToArray());
+            Assert.Equal(Floats(c, "input_scale"), scales);
+            Assert.Equal(c.Ints("input_zero"), zeros);
+
+            var y = layer.Infer(x).ToArray<float>();
+            var expected = c.Doubles("y_int8");
+            double range = expected.Max(Math.Abs);
+            for (int i = 0; i < y.Length; i++)
+                Assert.True(Math.Abs(y[i] - expected[i]) <= 2e-6 * (range + Math.Abs(expected[i])), $"case {n}×{k}→{m} [{i}]: reference {expected[i]:R}, Ember {y[i]:R}");
+            // And the quantization error itself is small against the float layer PyTorch computed.
+            double err = y.Zip(yFloat, (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(err < 0.03 * yFloat.Max(v => Math.Abs(v)), $"case {n}×{k}→{m}: int8 differs from float32 by {err}");
+        }
+    }
+
+    [Fact]
+    public void EachRowIsQuantizedOnItsOwnSoBatchingDoesNotChangeARow()
+    {
+        var layer = new Linear(50, 30, generator: new Generator(3));
+        layer.QuantizeInt8();
+        var x = Tensor.Randn([7, 50], DType.Float32, new Generator(4)).Mul(Tensor.Arange(1, 8).Unsqueeze(1));   // rows of different ranges
+        var batch = layer.Infer(x);
+        for (int r = 0; r < 7; r++)
+            Assert.Equal(batch.Narrow(0, r, 1).ToArray<float>(), layer.Infer(x.Narrow(0, r, 1)).ToArray<float>());
+    }
+
+    [Fact]
+    public void QuantizedCheckpointIsAQuarterOfTheSizeAndLoadsIntoAFreshModel()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-q").FullName;
+        try
+        {
+            var config = new MlpConfig { InFeatures = 784, Hidden = [256, 128], OutFeatures = 10 };
+            var model = new Mlp(config, new Generator(5));
+            string full = Path.Combine(dir, "f.safetensors"), small = Path.Combine(dir, "q.safetensors");
+            Safetensors.Save(full, model.StateDict());
+            var x = Tensor.Randn([4, 784], DType.Float32, new Generator(6));
+            model.Eval();
+            var before = model.Infer(x).ToArray<float>();
+            var names = Quantize.Dynamic(model);
+            Assert.Equal(3, names.Count);
+            var state = model.StateDict();
+            Assert.Equal(DType.Int8, state["net.1.weight"].DType);
+            Assert.Equal([256], state["net.1.weight_scale"].Shape);
+            Safetensors.Save(small, state);
+            double ratio = (double)new FileInfo(full).Length / new FileInfo(small).Length;
+            Assert.InRange(ratio, 3.8, 4.0);
+
+            var after = model.Infer(x).ToArray<float>();
+            double err = after.Zip(before, (a, b) => Math.Abs(a - b)).Max(), scale = before.Max(Math.Abs);
+            Assert.True(err < 0.03 * scale, $"int8 MLP differs from float32 by {err} (outputs up to {scale})");
+
+            var fresh = new Mlp(config, new Generator(99));
+            Ember.Training.Trainer.LoadModelState(fresh, Safetensors.Load(small), small);
+            fresh.Eval();
+            Assert.Equal(Quantize.QuantizedLayers(model), Quantize.QuantizedLayers(fresh));
+            Assert.Equal(after, fresh.Infer(x).ToArray<float>());
+            Assert.Contains("dtype=qint8", fresh.ToString());
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void GradientReachesTheInputThroughTheDequantizedWeight()
+    {
+        var layer = new Linear(12, 5, generator: new Generator(8));
+        layer.QuantizeInt8();
+        var x = Tensor.Randn([3, 12], DType.Float32, new Generator(9));
+        x.RequiresGrad = true;
+        var g = Tensor.Randn([3, 5], DType.Float32, new Generator(10));
+        layer.Call(x).Backward(g);
+        var expected = g.Matmul(layer.Int8!.Dequantize()).ToArray<float>();
+        var actual = x.Grad!.ToArray<float>();
+        for (int i = 0; i < expected.Length; i++) Assert.Equal(expected[i], actual[i], 5);
+        Assert.Equal(g.Sum(0).ToArray<float>(), layer.Bias!.Grad!.ToArray<float>());
+    }
+
+    [Fact]
+    public void QuantizedGptGeneratesTheSameTokensWithAndWithoutTheCache()
+    {
+        var gpt = new Gpt(new GptConfig(VocabSize: 40, ContextLength: 32, NLayer: 2, NHead: 2, NEmbd: 32), new Generator(12));
+        var idx = Tensor.FromArray(new long[] { 1, 5, 7, 2, 9 }, 1, 5);
+        gpt.Eval();
+        var floatLogits = gpt.Infer(idx).ToArray<float>();
+        Assert.Equal(8, Quantize.Dynamic(gpt).Count);   // c_attn, c_proj, mlp.0, mlp.2 per block
+        var logits = gpt.Infer(idx).ToArray<float>();
+        double err = logits.Zip(floatLogits, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(err < 0.05 * floatLogits.Max(Math.Abs), $"int8 GPT logits differ by {err}");
+        var greedy = new SamplingOptions(TopK: 1);
+        var cached = gpt.Generate(idx, 20, greedy, useCache: true, generator: new Generator(1)).ToArray<long>();
+        var uncached = gpt.Generate(idx, 20, greedy, useCache: false, generator: new Generator(1)).ToArray<long>();
+        Assert.Equal(uncached, cached);
+    }
+
+    [Fact]
+    public void BadInputsAreClearErrors()
+    {
+        var layer = new Linear(4, 3);
+        layer.QuantizeInt8();
+        var e = Assert.Throws<ArgumentException>(() => layer.Infer(Tensor.Ones(2, 5)));
+        Assert.Contains("in_features=4", e.Message);
+        var nan = Tensor.Ones(2, 4);
+        nan.SetItem(double.NaN, 1, 2);
+        e = Assert.Throws<ArgumentException>(() => layer.Infer(nan));
+        Assert.Contains("row 1", e.Message);
+        var w = Tensor.Ones(3, 4);
+        w.SetItem(double.PositiveInfinity, 2, 0);
+        e = Assert.Throws<ArgumentException>(() => Int8Weight.Quantize(w));
+        Assert.Contains("channel 2", e.Message);
+        Assert.Throws<InvalidOperationException>(() => layer.ResetParameters());
+    }
+}
