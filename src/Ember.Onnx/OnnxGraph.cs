@@ -634,6 +634,7 @@ public sealed class OnnxGraph(Module root, int opset = Onnx.DefaultOpset)
 
     private string EmitLinear(Linear l, string x, Tensor sample, string p)
     {
+        if (l.Int8 is { } q) return EmitLinearInt8(l, q, x, sample, p);
         if (sample.Dim == 2)
         {
             string[] inputs = l.Bias is null ? [x, Initializer(p + ".weight", l.Weight)] : [x, Initializer(p + ".weight", l.Weight), Initializer(p + ".bias", l.Bias)];
@@ -641,6 +642,54 @@ public sealed class OnnxGraph(Module root, int opset = Onnx.DefaultOpset)
         }
         var y = Op("MatMul", p, [x, Initializer(p + ".weight_t", l.Weight.T)]);
         return l.Bias is null ? y : Op("Add", p, [y, Initializer(p + ".bias", l.Bias)]);
+    }
+
+    /// <summary>A dynamically quantized Linear in QDQ form: the weight stays int8 in the file behind a per-channel
+    /// DequantizeLinear; each input row gets Ember's scale and zero point (range [min(0, min), max(0, max)] over 127
+    /// levels), goes through a per-row QuantizeLinear, is clipped to 0…127 (Ember's 7-bit levels) and dequantized; the
+    /// product and bias then run in float32, which equals Ember's exact int32 sums up to float rounding.</summary>
+    private string EmitLinearInt8(Linear l, Quantization.Int8Weight q, string x, Tensor sample, string p)
+    {
+        if (opset < 13) throw new NotSupportedException($"Onnx.Export: '{p}' is int8; per-row QuantizeLinear needs opset 13 or later, asked for {opset}.");
+        int k = l.InFeatures, m = l.OutFeatures;
+        var rows = sample.Dim == 2 ? x : Op("Reshape", p, [x, Int64Constant("rows", [-1, k])]);
+        var zero = Constant("zero", [0f], []);
+        var one = Constant("one", [1f], []);
+        var lo = Op("Min", p, [Op("ReduceMin", p, [rows], Ints("axes", 1), Int("keepdims", 0)), zero]);
+        var hi = Op("Max", p, [Op("ReduceMax", p, [rows], Ints("axes", 1), Int("keepdims", 0)), zero]);
+        var raw = Op("Div", p, [Op("Sub", p, [hi, lo]), Constant("levels", [Kernels.Int8Gemm.ActivationMax], [])]);
+        var positive = Op("Greater", p, [raw, zero]);
+        var scale = Op("Where", p, [positive, raw, one]);
+        var zpFloat = Op("Where", p, [positive, Op("Clip", p, [Op("Round", p, [Op("Div", p, [Op("Neg", p, [lo]), scale])]), zero,
+            Constant("levels", [Kernels.Int8Gemm.ActivationMax], [])]), zero]);
+        var zp = Op("Cast", p, [zpFloat], Int("to", (int)TensorProto.Types.DataType.Uint8));
+        var quantized = Op("QuantizeLinear", p, [rows, scale, zp], Int("axis", 0));
+        quantized = Op("Clip", p, [quantized, ByteScalar("u8_min", 0), ByteScalar("u8_max", Kernels.Int8Gemm.ActivationMax)]);
+        var xd = Op("DequantizeLinear", p, [quantized, scale, zp], Int("axis", 0));
+        var wd = Op("DequantizeLinear", p, [Int8Initializer(p + ".weight_quantized", q.Values), Initializer(p + ".weight_scale", q.Scales),
+            Int8Initializer(p + ".weight_zero_point", Tensor.Zeros([m], DType.Int8))], Int("axis", 0));
+        string[] inputs = l.Bias is null ? [xd, wd] : [xd, wd, Initializer(p + ".bias", l.Bias)];
+        var y = Op("Gemm", p, inputs, Int("transB", 1));
+        if (sample.Dim == 2) return y;
+        var lead = Op("Slice", p, [Op("Shape", p, [x]), Int64Constant("start", [0]), Int64Constant("end", [-1])]);
+        return Op("Reshape", p, [y, Op("Concat", p, [lead, Int64Constant("out", [m])], Int("axis", 0))]);
+    }
+
+    private string Int8Initializer(string name, Tensor t)
+    {
+        var proto = new TensorProto { Name = name, DataType = (int)TensorProto.Types.DataType.Int8 };
+        proto.Dims.AddRange(t.Shape.Select(d => (long)d));
+        proto.RawData = ByteString.CopyFrom(MemoryMarshal.AsBytes(t.Contiguous().ToArray<sbyte>().AsSpan()));
+        Graph.Initializer.Add(proto);
+        return name;
+    }
+
+    private string ByteScalar(string hint, int value)
+    {
+        var proto = new TensorProto { Name = Fresh(hint), DataType = (int)TensorProto.Types.DataType.Uint8 };
+        proto.RawData = ByteString.CopyFrom([(byte)value]);
+        Graph.Initializer.Add(proto);
+        return proto.Name;
     }
 
     private string EmitConv(Module c, string x, string p, Tensor weight, Tensor? bias, long[] kernel, long[] strides, long[] dilations, int groups, long[] pads)

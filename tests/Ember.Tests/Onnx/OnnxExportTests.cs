@@ -173,7 +173,7 @@ public class OnnxExportTests
     }
 
     /// <summary>Exports <paramref name="model"/> traced at batch 2, then compares with ONNX Runtime at several batches.</summary>
-    private static void ExportAndCompare(Module model, Func<int, Tensor> input, string name, params int[] batches)
+    private static string ExportAndCompare(Module model, Func<int, Tensor> input, string name, params int[] batches)
     {
         var dir = Directory.CreateTempSubdirectory("ember-onnx").FullName;
         var path = Path.Combine(dir, name + ".onnx");
@@ -188,6 +188,7 @@ public class OnnxExportTests
             Assert.Equal(n, shape[0]);
             AssertClose(want, got, 1e-4, $"{name} batch {n}");
         }
+        return path;
     }
 
     [Fact]
@@ -195,6 +196,33 @@ public class OnnxExportTests
     {
         var model = new Mlp(new MlpConfig { InFeatures = 784, Hidden = [64, 32], OutFeatures = 10, Dropout = 0.3, Activation = "gelu" }, new Generator(1));
         ExportAndCompare(model, n => Tensor.Randn([n, 1, 28, 28], DType.Float32, new Generator((ulong)n)), "mlp", 1, 7, 64);
+    }
+
+    /// <summary>Int8 layers export in QDQ form (int8 weights in the file, per-row QuantizeLinear/DequantizeLinear):
+    /// ONNX Runtime runs them and gives Ember's int8 outputs; the file is about a quarter of the float one.</summary>
+    [Fact]
+    public void Int8MlpAndGptExportInQdqFormAndMatchOnnxRuntime()
+    {
+        var mlp = new Mlp(new MlpConfig { InFeatures = 784, Hidden = [256, 64], OutFeatures = 10 }, new Generator(21));
+        var dir = Directory.CreateTempSubdirectory("ember-onnx-int8").FullName;
+        string floatPath = Path.Combine(dir, "float.onnx");
+        Ember.Onnx.Export(mlp, Tensor.Randn([2, 784], DType.Float32, new Generator(1)), floatPath);
+        Ember.Quantization.Quantize.Dynamic(mlp);
+        var int8Path = ExportAndCompare(mlp, n => Tensor.Randn([n, 1, 28, 28], DType.Float32, new Generator(50 + (ulong)n)), "mlp-int8", 1, 9);
+        double ratio = (double)new FileInfo(floatPath).Length / new FileInfo(int8Path).Length;
+        Assert.InRange(ratio, 3.5, 4.1);
+
+        var gpt = new Gpt(new GptConfig(VocabSize: 40, ContextLength: 24, NLayer: 2, NHead: 4, NEmbd: 32), new Generator(22));
+        Ember.Quantization.Quantize.Dynamic(gpt);
+        var path = Path.Combine(dir, "gpt-int8.onnx");
+        Ember.Onnx.Export(gpt, Tensor.RandInt(0, 40, [2, 9], new Generator(1)), path,
+            dynamicAxes: new Dictionary<int, string> { [0] = "batch", [1] = "sequence" });
+        foreach (var (b, t) in new[] { (1, 1), (3, 7) })
+        {
+            var ids = Tensor.RandInt(0, 40, [b, t], new Generator((ulong)(b * 10 + t)));
+            var want = gpt.Infer(ids).Contiguous().ToArray<float>();
+            AssertClose(want, RunOrtIds(path, ids, out _), 1e-4, $"int8 gpt ({b}, {t})");
+        }
     }
 
     [Fact]
