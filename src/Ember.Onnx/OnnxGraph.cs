@@ -634,13 +634,17 @@ public sealed class OnnxGraph(Module root, int opset = Onnx.DefaultOpset)
 
     private string EmitLinear(Linear l, string x, Tensor sample, string p)
     {
-        if (l.Int8 is { } q) return EmitLinearInt8(l, q, x, sample, p);
+        if (l.Int8 is { } q)
+            return l.Lora is { Merged: false } ? throw Unsupported(l, "an int8 layer with an unmerged LoRA adapter has no ONNX form; merge the adapter before quantizing")
+                : EmitLinearInt8(l, q, x, sample, p);
+        // An unmerged LoRA adapter is exported merged: W + (α/r)·B·A.
+        var weight = l.Lora is { Merged: false } lora ? l.Weight.Add(lora.Delta()) : l.Weight;
         if (sample.Dim == 2)
         {
-            string[] inputs = l.Bias is null ? [x, Initializer(p + ".weight", l.Weight)] : [x, Initializer(p + ".weight", l.Weight), Initializer(p + ".bias", l.Bias)];
+            string[] inputs = l.Bias is null ? [x, Initializer(p + ".weight", weight)] : [x, Initializer(p + ".weight", weight), Initializer(p + ".bias", l.Bias)];
             return Op("Gemm", p, inputs, Int("transB", 1));
         }
-        var y = Op("MatMul", p, [x, Initializer(p + ".weight_t", l.Weight.T)]);
+        var y = Op("MatMul", p, [x, Initializer(p + ".weight_t", weight.T)]);
         return l.Bias is null ? y : Op("Add", p, [y, Initializer(p + ".bias", l.Bias)]);
     }
 

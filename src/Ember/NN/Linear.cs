@@ -19,6 +19,9 @@ public sealed class Linear : Module, IFusibleLayer
 
     /// <summary>The int8 weight when the layer is quantized (<see cref="QuantizeInt8"/>), else null.</summary>
     public Quantization.Int8Weight? Int8 { get; private set; }
+
+    /// <summary>The low-rank adapter when one is attached (<see cref="AddLora"/>), else null.</summary>
+    public LoraAdapter? Lora { get; private set; }
     /// <summary>(out_features), or null when created with <c>bias: false</c>.</summary>
     public Tensor? Bias { get; }
 
@@ -62,12 +65,63 @@ public sealed class Linear : Module, IFusibleLayer
         _weight = null;
     }
 
-    /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Int8 is null ? Functional.Linear(input, Weight, Bias) : Quantization.QuantizedOps.Linear(input, Int8, Bias, relu: false);
+    /// <summary>Attaches a LoRA adapter (Hu et al., 2021): y = x·Wᵀ + b + (α/r)·B·A·dropout(x), with A (r, in)
+    /// initialized as PyTorch's Linear (Kaiming uniform) and B (out, r) zero, so the layer starts unchanged. Registered
+    /// as submodules <c>lora_A</c> and <c>lora_B</c> (PEFT's names). The base weight may be int8 (QLoRA-style).</summary>
+    public LoraAdapter AddLora(int rank, double alpha, double dropout = 0, Generator? generator = null)
+    {
+        if (Lora is not null) throw new InvalidOperationException($"Linear.AddLora: the layer already has a rank-{Lora.Rank} adapter.");
+        if (rank < 1 || rank > Math.Min(InFeatures, OutFeatures))
+            throw new ArgumentException($"Linear.AddLora: rank must be in 1…{Math.Min(InFeatures, OutFeatures)} for a {InFeatures}→{OutFeatures} layer, got {rank}.");
+        if (!(alpha > 0) || !double.IsFinite(alpha)) throw new ArgumentException($"Linear.AddLora: alpha must be positive, got {alpha}.");
+        var a = RegisterModule("lora_A", new Linear(InFeatures, rank, bias: false, generator: generator));
+        var b = RegisterModule("lora_B", new Linear(rank, OutFeatures, bias: false, generator: generator));
+        Init.Zeros(b.Weight);
+        var drop = RegisterModule("lora_dropout", new Dropout(dropout, generator));
+        drop.Train(Training);
+        a.Train(Training);
+        b.Train(Training);
+        Lora = new LoraAdapter(a, b, drop, rank, alpha);
+        return Lora;
+    }
 
-    /// <summary>A following <see cref="ReLU"/> (1).</summary>
+    /// <summary>Detaches the adapter (its contribution is lost unless merged first).</summary>
+    public void RemoveLora()
+    {
+        if (Lora is null) return;
+        RemoveModule("lora_A");
+        RemoveModule("lora_B");
+        RemoveModule("lora_dropout");
+        Lora = null;
+    }
+
+    /// <summary>Adds (α/r)·B·A into the weight; the adapter then adds nothing until <see cref="UnmergeLora"/>.</summary>
+    public void MergeLora()
+    {
+        if (Lora is null || Lora.Merged) return;
+        if (_weight is null) throw new InvalidOperationException("Linear.MergeLora: the base weight is int8; merge before quantizing, or keep the adapter apart.");
+        using (Tensor.NoGrad()) _weight.CopyFrom(_weight.Add(Lora.Delta()));
+        Lora.Merged = true;
+    }
+
+    /// <summary>Subtracts the merged update again (up to float rounding).</summary>
+    public void UnmergeLora()
+    {
+        if (Lora is null || !Lora.Merged) return;
+        using (Tensor.NoGrad()) _weight!.CopyFrom(_weight.Sub(Lora.Delta()));
+        Lora.Merged = false;
+    }
+
+    /// <inheritdoc/>
+    public override Tensor Forward(Tensor input)
+    {
+        var y = Int8 is null ? Functional.Linear(input, Weight, Bias) : Quantization.QuantizedOps.Linear(input, Int8, Bias, relu: false);
+        return Lora is { Merged: false } lora ? y.Add(lora.Forward(input)) : y;
+    }
+
+    /// <summary>A following <see cref="ReLU"/> (1), unless an unmerged adapter must be added before it.</summary>
     public int FusibleFollowers(IReadOnlyList<Module> layers, int next, EmberSettings settings) =>
-        next < layers.Count && layers[next] is ReLU ? 1 : 0;
+        Lora is { Merged: false } ? 0 : next < layers.Count && layers[next] is ReLU ? 1 : 0;
 
     /// <summary>ReLU(Forward(input)) as one op.</summary>
     public Tensor ForwardFused(Tensor input, IReadOnlyList<Module> layers, int next, int followers) => followers == 1
@@ -76,4 +130,36 @@ public sealed class Linear : Module, IFusibleLayer
 
     /// <inheritdoc/>
     protected override string ExtraRepr() => $"in_features={InFeatures}, out_features={OutFeatures}, bias={(Bias is not null ? "True" : "False")}{(Int8 is not null ? ", dtype=qint8" : "")}";
+}
+
+/// <summary>The low-rank update of a <see cref="Linear"/>: its two factors, the dropout on their input, the scaling
+/// α/r, and whether it is merged into the base weight.</summary>
+public sealed class LoraAdapter
+{
+    internal LoraAdapter(Linear a, Linear b, Dropout dropout, int rank, double alpha) => (A, B, Dropout, Rank, Alpha) = (a, b, dropout, rank, alpha);
+
+    /// <summary>Down-projection (rank, in): PEFT's <c>lora_A</c>.</summary>
+    public Linear A { get; }
+    /// <summary>Up-projection (out, rank): PEFT's <c>lora_B</c>.</summary>
+    public Linear B { get; }
+    /// <summary>Dropout on the adapter's input.</summary>
+    public Dropout Dropout { get; }
+    /// <summary>The rank r.</summary>
+    public int Rank { get; }
+    /// <summary>α: the update is scaled by α/r.</summary>
+    public double Alpha { get; }
+    /// <summary>α/r.</summary>
+    public double Scaling => Alpha / Rank;
+    /// <summary>True while (α/r)·B·A is added into the base weight.</summary>
+    public bool Merged { get; internal set; }
+
+    /// <summary>(α/r)·B(A(dropout(x))).</summary>
+    internal Tensor Forward(Tensor x) => B.Call(A.Call(Dropout.Call(x))).Mul(Scaling);
+
+    /// <summary>(α/r)·B·A (out, in), no gradient.</summary>
+    public Tensor Delta()
+    {
+        using var noGrad = Tensor.NoGrad();
+        return B.Weight.Matmul(A.Weight).Mul(Scaling);
+    }
 }

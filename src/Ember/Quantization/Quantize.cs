@@ -19,7 +19,7 @@ public static class Quantize
     {
         var done = new List<string>();
         foreach (var (name, m) in model.NamedModules())
-            if (m is Linear linear && (include?.Invoke(name) ?? true))
+            if (m is Linear linear && !name.Contains("lora_") && (include?.Invoke(name) ?? true))
             {
                 linear.QuantizeInt8();
                 done.Add(name);

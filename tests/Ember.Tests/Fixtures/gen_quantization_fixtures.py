@@ -59,3 +59,25 @@ for (n, k, m) in [(5, 70, 37), (1, 128, 40), (3, 9, 4)]:
 with open(os.path.join(here, "quantization_reference.json"), "w") as f:
     json.dump(dict(torch=torch.__version__, linear=cases), f)
 print("wrote", len(cases), "cases")
+
+# LoRA: y = x W^T + b + (alpha / r) * dropout(x) A^T B^T with a nonzero B (as after some training), and the gradients
+# of sum(y * g) with respect to x, A and B (W and b frozen), by PyTorch's autograd.
+torch.manual_seed(1)
+n, k, m, r, alpha = 6, 20, 12, 4, 8.0
+x = torch.randn(n, k, requires_grad=True)
+w = torch.randn(m, k) * 0.3
+b = torch.randn(m) * 0.1
+A = (torch.randn(r, k) * 0.2).requires_grad_()
+B = (torch.randn(m, r) * 0.2).requires_grad_()
+g = torch.randn(n, m)
+y = torch.nn.functional.linear(x, w, b) + (alpha / r) * (x @ A.T) @ B.T
+(y * g).sum().backward()
+lora = dict(n=n, k=k, m=m, r=r, alpha=alpha, x=x.detach().flatten().tolist(), weight=w.flatten().tolist(), bias=b.tolist(),
+            lora_A=A.detach().flatten().tolist(), lora_B=B.detach().flatten().tolist(), g=g.flatten().tolist(),
+            y=y.detach().flatten().tolist(), grad_x=x.grad.flatten().tolist(), grad_A=A.grad.flatten().tolist(),
+            grad_B=B.grad.flatten().tolist(), merged=(w + (alpha / r) * B.detach() @ A.detach()).flatten().tolist())
+ref = json.load(open(os.path.join(here, "quantization_reference.json")))
+ref["lora"] = lora
+with open(os.path.join(here, "quantization_reference.json"), "w") as f:
+    json.dump(ref, f)
+print("wrote the LoRA case")

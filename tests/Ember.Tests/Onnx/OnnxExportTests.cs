@@ -225,6 +225,18 @@ public class OnnxExportTests
         }
     }
 
+    /// <summary>A model with unmerged LoRA adapters exports with the adapters merged into the weights.</summary>
+    [Fact]
+    public void LoraAdaptedMlpExportsMerged()
+    {
+        var mlp = new Mlp(new MlpConfig { InFeatures = 784, Hidden = [64], OutFeatures = 10 }, new Generator(23));
+        Lora.Apply(mlp, new LoraConfig(Rank: 4, Alpha: 8), new Generator(24));
+        using (Tensor.NoGrad())
+            foreach (var (name, p) in mlp.NamedParameters().Where(p => p.Name.Contains("lora_B")))
+                p.CopyFrom(Tensor.Randn(p.Shape, DType.Float32, new Generator(25)).Mul(0.1));
+        ExportAndCompare(mlp, n => Tensor.Randn([n, 1, 28, 28], DType.Float32, new Generator(60 + (ulong)n)), "mlp-lora", 1, 5);
+    }
+
     [Fact]
     public void CnnWithFusedPathsBatchNormAndPoolsMatchesOnnxRuntime()
     {
