@@ -23,6 +23,8 @@ public sealed class Sequential : Module
     public int Count => _layers.Count;
     /// <summary>The layer at <paramref name="index"/>.</summary>
     public Module this[int index] => _layers[index];
+    /// <summary>The layers in order.</summary>
+    public IReadOnlyList<Module> Layers => _layers;
 
     /// <summary>Runs the layers in order, fused where a layer can absorb its followers (<see cref="IFusibleLayer"/>): a
     /// <see cref="Conv2d"/> or <see cref="Linear"/> directly followed by a <see cref="ReLU"/> runs as one op (same values

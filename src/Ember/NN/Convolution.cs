@@ -8,9 +8,9 @@ public sealed class Conv2d : Module, IFusibleLayer
     public override bool HoldsActivations => false;
 
     /// <summary>Input channels C_in.</summary>
-    public int InChannels { get; }
+    public int InChannels { get; private set; }
     /// <summary>Output channels C_out.</summary>
-    public int OutChannels { get; }
+    public int OutChannels { get; private set; }
     /// <summary>Kernel height and width.</summary>
     public Size2 KernelSize { get; }
     /// <summary>Stride (vertical, horizontal).</summary>
@@ -22,9 +22,9 @@ public sealed class Conv2d : Module, IFusibleLayer
     /// <summary>Channel groups (C_in for depthwise).</summary>
     public int Groups { get; }
     /// <summary>Kernel (C_out, C_in/groups, kH, kW).</summary>
-    public Tensor Weight { get; }
+    public Tensor Weight { get; private set; }
     /// <summary>Bias (C_out), or null.</summary>
-    public Tensor? Bias { get; }
+    public Tensor? Bias { get; private set; }
 
     /// <summary>A 2-D convolution layer; weight and bias initialized as PyTorch's (Kaiming uniform, a = √5).</summary>
     public Conv2d(int inChannels, int outChannels, Size2 kernelSize, Size2? stride = null, Padding? padding = null, Size2? dilation = null,
@@ -37,6 +37,29 @@ public sealed class Conv2d : Module, IFusibleLayer
         Weight = RegisterParameter("weight", Tensor.Empty(dtype, [outChannels, inChannels / groups, kernelSize.H, kernelSize.W], zero: true))!;
         Bias = RegisterParameter("bias", bias ? Tensor.Empty(dtype, [outChannels], zero: true) : null);
         ConvChecks.DefaultInit(Weight, Bias, generator);
+    }
+
+    /// <summary>Keeps only the output channels <paramref name="keep"/> (int64 indices): filters and bias.</summary>
+    internal void SelectOutputChannels(Tensor keep)
+    {
+        if (Groups != 1) throw new InvalidOperationException($"Conv2d.SelectOutputChannels: grouped convolutions (groups={Groups}) are not pruned by channel.");
+        ReplaceTensor("weight", Weight.Detach().IndexSelect(0, keep));
+        Weight = Registered("weight")!;
+        if (Bias is not null)
+        {
+            ReplaceTensor("bias", Bias.Detach().IndexSelect(0, keep));
+            Bias = Registered("bias");
+        }
+        OutChannels = keep.Size(0);
+    }
+
+    /// <summary>Keeps only the input channels <paramref name="keep"/> (int64 indices).</summary>
+    internal void SelectInputChannels(Tensor keep)
+    {
+        if (Groups != 1) throw new InvalidOperationException($"Conv2d.SelectInputChannels: grouped convolutions (groups={Groups}) are not pruned by channel.");
+        ReplaceTensor("weight", Weight.Detach().IndexSelect(1, keep));
+        Weight = Registered("weight")!;
+        InChannels = keep.Size(0);
     }
 
     /// <inheritdoc/>

@@ -8,9 +8,9 @@ public sealed class Linear : Module, IFusibleLayer
     public override bool HoldsActivations => false;
 
     /// <summary>Features per input row.</summary>
-    public int InFeatures { get; }
+    public int InFeatures { get; private set; }
     /// <summary>Features per output row.</summary>
-    public int OutFeatures { get; }
+    public int OutFeatures { get; private set; }
     private Tensor? _weight;
 
     /// <summary>(out_features, in_features). For a layer quantized to int8 (<see cref="Int8"/>), the float32 weight its
@@ -23,7 +23,7 @@ public sealed class Linear : Module, IFusibleLayer
     /// <summary>The low-rank adapter when one is attached (<see cref="AddLora"/>), else null.</summary>
     public LoraAdapter? Lora { get; private set; }
     /// <summary>(out_features), or null when created with <c>bias: false</c>.</summary>
-    public Tensor? Bias { get; }
+    public Tensor? Bias { get; private set; }
 
     /// <summary>A linear layer <paramref name="inFeatures"/> → <paramref name="outFeatures"/>, initialized as PyTorch's (<see cref="ResetParameters"/>).</summary>
     public Linear(int inFeatures, int outFeatures, bool bias = true, DType dtype = DType.Float32, Generator? generator = null)
@@ -63,6 +63,35 @@ public sealed class Linear : Module, IFusibleLayer
         RegisterBuffer("weight_scale", q.Scales);
         Int8 = q;
         _weight = null;
+    }
+
+    /// <summary>Keeps only the outputs <paramref name="keep"/> (int64 indices): rows of the weight and bias.</summary>
+    internal void SelectOutputs(Tensor keep)
+    {
+        CheckPlain("SelectOutputs");
+        ReplaceTensor("weight", _weight!.Detach().IndexSelect(0, keep));
+        _weight = Registered("weight");
+        if (Bias is not null)
+        {
+            ReplaceTensor("bias", Bias.Detach().IndexSelect(0, keep));
+            Bias = Registered("bias");
+        }
+        OutFeatures = keep.Size(0);
+    }
+
+    /// <summary>Keeps only the inputs <paramref name="keep"/> (int64 indices): columns of the weight.</summary>
+    internal void SelectInputs(Tensor keep)
+    {
+        CheckPlain("SelectInputs");
+        ReplaceTensor("weight", _weight!.Detach().IndexSelect(1, keep));
+        _weight = Registered("weight");
+        InFeatures = keep.Size(0);
+    }
+
+    private void CheckPlain(string op)
+    {
+        if (_weight is null || Lora is not null)
+            throw new InvalidOperationException($"Linear.{op}: the layer is {(_weight is null ? "int8" : "LoRA-adapted")}; prune it before quantizing or adapting.");
     }
 
     /// <summary>Attaches a LoRA adapter (Hu et al., 2021): y = x·Wᵀ + b + (α/r)·B·A·dropout(x), with A (r, in)

@@ -114,6 +114,23 @@ public abstract class Module
         return value;
     }
 
+    /// <summary>Replaces a registered parameter or buffer with a tensor of another shape (structured pruning shrinks
+    /// layers in place this way). A parameter keeps requiring gradients as before.</summary>
+    internal void ReplaceTensor(string name, Tensor value)
+    {
+        if (_parameters.TryGetValue(name, out var old))
+        {
+            var leaf = value.Detach();
+            leaf.RequiresGrad = old?.RequiresGrad ?? true;
+            _parameters[name] = leaf;
+        }
+        else if (_buffers.ContainsKey(name)) _buffers[name] = value.Detach();
+        else throw new ArgumentException($"{GetType().Name}: no parameter or buffer '{name}'.");
+    }
+
+    /// <summary>The current value of a registered parameter or buffer.</summary>
+    internal Tensor? Registered(string name) => _parameters.TryGetValue(name, out var p) ? p : _buffers.TryGetValue(name, out var b) ? b : null;
+
     /// <summary>Replaces the value of a registered parameter (e.g. after re-initialization or loading).</summary>
     protected void SetParameter(string name, Tensor value)
     {

@@ -10,19 +10,19 @@ public abstract class BatchNormBase : Module
     public override bool HoldsActivations => false;
 
     /// <summary>Channels C.</summary>
-    public int NumFeatures { get; }
+    public int NumFeatures { get; private set; }
     /// <summary>Added to the variance before the square root.</summary>
     public double Eps { get; }
     /// <summary>Running-statistics update factor (null: cumulative average).</summary>
     public double? Momentum { get; }
     /// <summary>Learnable per-channel scale γ (C), or null without affine.</summary>
-    public Tensor? Weight { get; }
+    public Tensor? Weight { get; private set; }
     /// <summary>Learnable per-channel shift β (C), or null without affine.</summary>
-    public Tensor? Bias { get; }
+    public Tensor? Bias { get; private set; }
     /// <summary>Running mean (C), or null without tracked statistics.</summary>
-    public Tensor? RunningMean { get; }
+    public Tensor? RunningMean { get; private set; }
     /// <summary>Running variance (C, unbiased), or null without tracked statistics.</summary>
-    public Tensor? RunningVar { get; }
+    public Tensor? RunningVar { get; private set; }
     /// <summary>Batches seen (int64 scalar), kept for PyTorch checkpoint compatibility.</summary>
     public Tensor? NumBatchesTracked { get; }
     private readonly string _name;
@@ -61,6 +61,15 @@ public abstract class BatchNormBase : Module
         }
         return Functional.BatchNorm(input, useBatchStats && !Training ? null : RunningMean, useBatchStats && !Training ? null : RunningVar,
             Weight, Bias, useBatchStats, momentum, Eps);
+    }
+
+    /// <summary>Keeps only the channels <paramref name="keep"/> (int64 indices): γ, β and the running statistics.</summary>
+    internal void SelectChannels(Tensor keep)
+    {
+        foreach (var name in new[] { "weight", "bias", "running_mean", "running_var" })
+            if (Registered(name) is { } t) ReplaceTensor(name, t.Detach().IndexSelect(0, keep));
+        (Weight, Bias, RunningMean, RunningVar) = (Registered("weight"), Registered("bias"), Registered("running_mean"), Registered("running_var"));
+        NumFeatures = keep.Size(0);
     }
 
     /// <inheritdoc/>

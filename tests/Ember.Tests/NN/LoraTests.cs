@@ -11,13 +11,13 @@ namespace Ember.Tests.NN;
 public class LoraTests
 {
     private static readonly Lazy<JsonElement> s_ref = new(() => JsonDocument.Parse(File.ReadAllText(
-        Path.Combine(AppContext.BaseDirectory, "Fixtures", "quantization_reference.json"))).RootElement.GetProperty("lora"));
+        Path.Combine(AppContext.BaseDirectory, "Fixtures", "compression_reference.json"))).RootElement.GetProperty("lora"));
 
     private static Tensor T(JsonElement e, string p, params int[] shape) =>
         Tensor.FromArray(e.GetProperty(p).EnumerateArray().Select(x => (float)x.GetDouble()).ToArray(), shape);
 
     /// <summary>Forward, gradients of x, A and B, and the merged weight equal PyTorch's autograd on the same tensors
-    /// (Fixtures/gen_quantization_fixtures.py).</summary>
+    /// (Fixtures/gen_compression_fixtures.py).</summary>
     [Fact]
     public void ForwardGradientsAndMergeMatchPyTorch()
     {

@@ -12,12 +12,12 @@ namespace Ember.Tests.Quantization;
 public class QuantizationTests
 {
     private static readonly Lazy<JsonElement> s_ref = new(() => JsonDocument.Parse(File.ReadAllText(
-        Path.Combine(AppContext.BaseDirectory, "Fixtures", "quantization_reference.json"))).RootElement);
+        Path.Combine(AppContext.BaseDirectory, "Fixtures", "compression_reference.json"))).RootElement);
 
     private static float[] Floats(JsonElement e, string p) => e.GetProperty(p).EnumerateArray().Select(x => (float)x.GetDouble()).ToArray();
 
     /// <summary>Weights and inputs quantized by PyTorch's own quantize_per_channel / quantize_per_tensor with Ember's
-    /// scales (Fixtures/gen_quantization_fixtures.py): the int8 values, scales and zero points are equal, and the
+    /// scales (Fixtures/gen_compression_fixtures.py): the int8 values, scales and zero points are equal, and the
     /// layer's output equals the exact dequantized product to float32 rounding.</summary>
     [Fact]
     public unsafe void Int8LinearMatchesPyTorchQuantizers()
