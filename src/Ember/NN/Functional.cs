@@ -9,6 +9,9 @@ public enum Reduction
     Mean,
     /// <summary>The sum over elements.</summary>
     Sum,
+    /// <summary>The sum divided by the batch size (the first dimension): <see cref="Functional.KlDiv"/> only, where it
+    /// gives the true KL divergence per sample (PyTorch's <c>'batchmean'</c>).</summary>
+    BatchMean,
 }
 
 /// <summary>Stateless layer functions (PyTorch's <c>torch.nn.functional</c>).</summary>

@@ -10,6 +10,41 @@ public static partial class Functional
         _ => throw new ArgumentOutOfRangeException(nameof(reduction), $"{op}: unknown reduction {reduction}."),
     };
 
+    /// <summary>Kullback-Leibler divergence with <paramref name="input"/> as log-probabilities and
+    /// <paramref name="target"/> as probabilities (log-probabilities with <paramref name="logTarget"/>): pointwise
+    /// target·(log target − input), zero where target is 0 (PyTorch's <c>kl_div</c>). Use
+    /// <see cref="Reduction.BatchMean"/> for the divergence per sample.</summary>
+    public static Tensor KlDiv(Tensor input, Tensor target, Reduction reduction = Reduction.Mean, bool logTarget = false)
+    {
+        SameShape("KlDiv", input, target);
+        Tensor pointwise;
+        if (logTarget) pointwise = target.Exp().Mul(target.Sub(input));
+        else
+        {
+            // 0·log 0 = 0: the log is taken of the target with zeros replaced by ones.
+            var positive = target.Gt(0);
+            var safeLog = Tensor.Where(positive, target, 1.0).Log();
+            pointwise = target.Mul(safeLog.Sub(input));
+        }
+        if (reduction != Reduction.BatchMean) return Reduce("KlDiv", pointwise, reduction);
+        if (input.Dim == 0) throw new ArgumentException("KlDiv: 'batchmean' needs a batch dimension, got a scalar input.");
+        return pointwise.Sum().Div(input.Size(0));
+    }
+
+    /// <summary>Knowledge distillation (Hinton et al., 2015): α·T²·KL(softmax(t/T) ‖ softmax(s/T)) per sample plus
+    /// (1 − α)·cross-entropy(s, y), with s the student's logits (N, C), t the teacher's (no gradient flows to it) and y
+    /// class indices (N). T² keeps the soft term's gradient scale independent of the temperature.</summary>
+    public static Tensor DistillationLoss(Tensor student, Tensor teacher, Tensor target, double temperature = 4, double alpha = 0.9)
+    {
+        if (!(temperature > 0) || !double.IsFinite(temperature)) throw new ArgumentException($"DistillationLoss: temperature must be positive, got {temperature}.");
+        if (alpha is < 0 or > 1 || double.IsNaN(alpha)) throw new ArgumentException($"DistillationLoss: alpha must be in [0, 1], got {alpha}.");
+        if (student.Dim != 2 || !ShapeUtil.SameShape(student.Shape, teacher.Shape))
+            throw new ArgumentException($"DistillationLoss: student and teacher logits must both be (N, C), got {ShapeUtil.Str(student.Shape)} and {ShapeUtil.Str(teacher.Shape)}.");
+        var soft = KlDiv(student.Div(temperature).LogSoftmax(1), teacher.Detach().Div(temperature).Softmax(1), Reduction.BatchMean);
+        var hard = CrossEntropy(student, target);
+        return soft.Mul(alpha * temperature * temperature).Add(hard.Mul(1 - alpha));
+    }
+
     private static void SameShape(string op, Tensor input, Tensor target)
     {
         if (!ShapeUtil.SameShape(input.Shape, target.Shape))

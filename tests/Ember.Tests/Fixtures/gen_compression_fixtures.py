@@ -138,3 +138,27 @@ ref["pruning_structured"] = structured
 with open(os.path.join(here, "compression_reference.json"), "w") as f:
     json.dump(ref, f)
 print("wrote the pruning cases")
+
+# Distillation: alpha * T^2 * kl_div(log_softmax(s / T), softmax(t / T), 'batchmean') + (1 - alpha) * cross_entropy(s, y),
+# with its gradient with respect to the student logits; and kl_div with zeros in the target and with log_target.
+torch.manual_seed(4)
+s = (torch.randn(5, 7) * 2).requires_grad_()
+t = torch.randn(5, 7) * 3
+y = torch.randint(0, 7, (5,))
+T, alpha = 3.0, 0.7
+F = torch.nn.functional
+loss = alpha * T * T * F.kl_div(F.log_softmax(s / T, 1), F.softmax(t / T, 1), reduction="batchmean") + (1 - alpha) * F.cross_entropy(s, y)
+loss.backward()
+p = torch.softmax(torch.randn(4, 6), 1)
+p[0, 2] = 0; p[3, 5] = 0
+q = torch.log_softmax(torch.randn(4, 6), 1)
+distill = dict(student=s.detach().flatten().tolist(), teacher=t.flatten().tolist(), target=y.tolist(), temperature=T, alpha=alpha,
+               loss=loss.item(), grad=s.grad.flatten().tolist(), p=p.flatten().tolist(), q=q.flatten().tolist(),
+               kl_batchmean=F.kl_div(q, p, reduction="batchmean").item(), kl_sum=F.kl_div(q, p, reduction="sum").item(),
+               kl_none=F.kl_div(q, p, reduction="none").flatten().tolist(),
+               kl_log_target=F.kl_div(q, torch.log_softmax(torch.ones(4, 6), 1), reduction="mean", log_target=True).item())
+ref = json.load(open(os.path.join(here, "compression_reference.json")))
+ref["distillation"] = distill
+with open(os.path.join(here, "compression_reference.json"), "w") as f:
+    json.dump(ref, f)
+print("wrote the distillation case")
