@@ -568,6 +568,7 @@ public sealed class OnnxGraph(Module root, int opset = Onnx.DefaultOpset)
         string name = m switch
         {
             Linear l => EmitLinear(l, x, sample, p),
+            Conv2d { Int8: not null } c => throw Unsupported(c, "int8 convolutions (per-pixel dynamic quantization) have no ONNX form yet; export the float model"),
             Conv2d c => EmitConv(c, x, p, c.Weight, c.Bias, [c.KernelSize.H, c.KernelSize.W], [c.Stride.H, c.Stride.W],
                 [c.Dilation.H, c.Dilation.W], c.Groups, Pads2(c.Padding, c.KernelSize, c.Dilation)),
             Conv1d c => EmitConv(c, x, p, c.Weight, c.Bias, [c.KernelSize], [c.Stride], [c.Dilation], c.Groups,

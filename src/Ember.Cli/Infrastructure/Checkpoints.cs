@@ -40,8 +40,19 @@ internal static class Checkpoints
     public static Gpt LoadGpt(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string> meta)
     {
         var gpt = new Gpt(GptConfig.FromMetadata(meta, path));
+        FollowPruning(gpt, tensors, meta);
         Trainer.LoadModelState(gpt, tensors, path);
         return gpt;
+    }
+
+    /// <summary>A checkpoint written by 'ember compress --structured' holds smaller layers than its configuration
+    /// builds: shrink them to the checkpoint's shapes before loading.</summary>
+    public static void FollowPruning(NN.Module model, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string> meta)
+    {
+        if (meta.TryGetValue("pruned", out var pruned) && pruned.StartsWith("structured", StringComparison.Ordinal))
+            NN.Pruning.ShrinkToMatch(model, tensors.Keys.Any(k => k.StartsWith("model.", StringComparison.Ordinal))
+                ? tensors.Where(kv => kv.Key.StartsWith("model.", StringComparison.Ordinal)).ToDictionary(kv => kv.Key["model.".Length..], kv => kv.Value)
+                : tensors);
     }
 
     /// <summary>An MLP checkpoint written by 'ember train', in eval mode, with its metadata.</summary>
@@ -50,6 +61,7 @@ internal static class Checkpoints
         if (!File.Exists(path)) throw new UsageException($"no such checkpoint: {path}");
         var tensors = Safetensors.Load(path, out var meta);
         var model = new Mlp(MlpConfig.FromMetadata(meta, path));
+        FollowPruning(model, tensors, meta);
         Trainer.LoadModelState(model, tensors, path);
         model.Eval();
         return (model, meta);

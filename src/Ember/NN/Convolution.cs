@@ -21,8 +21,14 @@ public sealed class Conv2d : Module, IFusibleLayer
     public Size2 Dilation { get; }
     /// <summary>Channel groups (C_in for depthwise).</summary>
     public int Groups { get; }
-    /// <summary>Kernel (C_out, C_in/groups, kH, kW).</summary>
-    public Tensor Weight { get; private set; }
+    private Tensor? _weight;
+
+    /// <summary>Kernel (C_out, C_in/groups, kH, kW). For a layer quantized to int8 (<see cref="Int8"/>), the float32
+    /// kernel its int8 values stand for, computed on each read.</summary>
+    public Tensor Weight => _weight ?? Int8!.Dequantize().View(OutChannels, InChannels / Groups, KernelSize.H, KernelSize.W);
+
+    /// <summary>The int8 kernel, as (C_out, C_in·kH·kW), when the layer is quantized (<see cref="QuantizeInt8"/>), else null.</summary>
+    public Quantization.Int8Weight? Int8 { get; private set; }
     /// <summary>Bias (C_out), or null.</summary>
     public Tensor? Bias { get; private set; }
 
@@ -34,17 +40,17 @@ public sealed class Conv2d : Module, IFusibleLayer
         if (kernelSize.H < 1 || kernelSize.W < 1) throw new ArgumentException($"Conv2d: kernel size must be positive, got {kernelSize}.");
         (InChannels, OutChannels, KernelSize, Groups) = (inChannels, outChannels, kernelSize, groups);
         Stride = stride ?? 1; Padding = padding ?? 0; Dilation = dilation ?? 1;
-        Weight = RegisterParameter("weight", Tensor.Empty(dtype, [outChannels, inChannels / groups, kernelSize.H, kernelSize.W], zero: true))!;
+        _weight = RegisterParameter("weight", Tensor.Empty(dtype, [outChannels, inChannels / groups, kernelSize.H, kernelSize.W], zero: true))!;
         Bias = RegisterParameter("bias", bias ? Tensor.Empty(dtype, [outChannels], zero: true) : null);
-        ConvChecks.DefaultInit(Weight, Bias, generator);
+        ConvChecks.DefaultInit(_weight, Bias, generator);
     }
 
     /// <summary>Keeps only the output channels <paramref name="keep"/> (int64 indices): filters and bias.</summary>
     internal void SelectOutputChannels(Tensor keep)
     {
-        if (Groups != 1) throw new InvalidOperationException($"Conv2d.SelectOutputChannels: grouped convolutions (groups={Groups}) are not pruned by channel.");
-        ReplaceTensor("weight", Weight.Detach().IndexSelect(0, keep));
-        Weight = Registered("weight")!;
+        CheckPrunable("SelectOutputChannels");
+        ReplaceTensor("weight", _weight!.Detach().IndexSelect(0, keep));
+        _weight = Registered("weight")!;
         if (Bias is not null)
         {
             ReplaceTensor("bias", Bias.Detach().IndexSelect(0, keep));
@@ -56,26 +62,54 @@ public sealed class Conv2d : Module, IFusibleLayer
     /// <summary>Keeps only the input channels <paramref name="keep"/> (int64 indices).</summary>
     internal void SelectInputChannels(Tensor keep)
     {
-        if (Groups != 1) throw new InvalidOperationException($"Conv2d.SelectInputChannels: grouped convolutions (groups={Groups}) are not pruned by channel.");
-        ReplaceTensor("weight", Weight.Detach().IndexSelect(1, keep));
-        Weight = Registered("weight")!;
+        CheckPrunable("SelectInputChannels");
+        ReplaceTensor("weight", _weight!.Detach().IndexSelect(1, keep));
+        _weight = Registered("weight")!;
         InChannels = keep.Size(0);
     }
 
+    private void CheckPrunable(string op)
+    {
+        if (Groups != 1) throw new InvalidOperationException($"Conv2d.{op}: grouped convolutions (groups={Groups}) are not pruned by channel.");
+        if (_weight is null) throw new InvalidOperationException($"Conv2d.{op}: the layer is int8; prune it before quantizing.");
+    }
+
+    /// <summary>Quantizes the kernel to int8 per output channel; inputs are quantized per output pixel on each call
+    /// (dynamic quantization: each pixel's receptive field gets its own 7-bit scale). The float kernel leaves the
+    /// state dict; <c>weight</c> (int8, the kernel's shape) and <c>weight_scale</c> take its place. Inference only:
+    /// a gradient through the layer is an error. Groups must be 1. Idempotent.</summary>
+    public void QuantizeInt8()
+    {
+        if (Int8 is not null) return;
+        if (Groups != 1) throw new NotSupportedException($"Conv2d.QuantizeInt8: grouped convolutions (groups={Groups}) are not quantized.");
+        if (_weight!.DType != DType.Float32)
+            throw new NotSupportedException($"Conv2d.QuantizeInt8: the kernel is {_weight.DType.Name()}; int8 quantization starts from float32.");
+        var q = Quantization.Int8Weight.Quantize(_weight.Reshape(OutChannels, -1));
+        RemoveParameter("weight");
+        RegisterBuffer("weight", q.Values.View(OutChannels, InChannels, KernelSize.H, KernelSize.W));
+        RegisterBuffer("weight_scale", q.Scales);
+        Int8 = q;
+        _weight = null;
+    }
+
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Functional.Conv2d(input, Weight, Bias, Stride, Padding, Dilation, Groups);
+    public override Tensor Forward(Tensor input) => Int8 is null
+        ? Functional.Conv2d(input, Weight, Bias, Stride, Padding, Dilation, Groups)
+        : Quantization.QuantizedOps.Conv2d(input, Int8, Bias, KernelSize, Stride, Padding, Dilation, relu: false);
 
     /// <summary>A following <see cref="ReLU"/> (1), or ReLU and a halving <see cref="MaxPool2d"/> with
     /// <see cref="EmberSettings.FusePooling"/> (2).</summary>
     public int FusibleFollowers(IReadOnlyList<Module> layers, int next, EmberSettings settings)
     {
         if (next >= layers.Count || layers[next] is not ReLU) return 0;
+        if (Int8 is not null) return 1;
         return settings.FusePooling && next + 1 < layers.Count && layers[next + 1] is MaxPool2d { IsHalving: true } ? 2 : 1;
     }
 
     /// <summary>ReLU(Forward(input)), or MaxPool2d(ReLU(Forward(input)), 2), as one op.</summary>
     public Tensor ForwardFused(Tensor input, IReadOnlyList<Module> layers, int next, int followers) => followers switch
     {
+        1 when Int8 is not null => Quantization.QuantizedOps.Conv2d(input, Int8, Bias, KernelSize, Stride, Padding, Dilation, relu: true),
         1 => Functional.Conv2dRelu(input, Weight, Bias, Stride, Padding, Dilation, Groups),
         2 => Functional.Conv2dReluPool(input, Weight, Bias, Stride, Padding, Dilation, Groups),
         _ => throw new ArgumentOutOfRangeException(nameof(followers), $"Conv2d: fuses 1 or 2 following layers, asked for {followers}."),
@@ -84,7 +118,7 @@ public sealed class Conv2d : Module, IFusibleLayer
     /// <inheritdoc/>
     protected override string ExtraRepr() =>
         $"{InChannels}, {OutChannels}, kernel_size={KernelSize}, stride={Stride}, padding={Padding}" +
-        (Dilation != new Size2(1, 1) ? $", dilation={Dilation}" : "") + (Groups != 1 ? $", groups={Groups}" : "") + (Bias is null ? ", bias=False" : "");
+        (Dilation != new Size2(1, 1) ? $", dilation={Dilation}" : "") + (Groups != 1 ? $", groups={Groups}" : "") + (Bias is null ? ", bias=False" : "") + (Int8 is not null ? ", dtype=qint8" : "");
 }
 
 /// <summary>1-D convolution layer: input (N, C_in, L) → (N, C_out, OL).</summary>

@@ -161,7 +161,7 @@ public static partial class Functional
         return ConvTranspose2d(input.Unsqueeze(-2), weight.Unsqueeze(2), bias, (1, stride), (0, padding), (0, outputPadding), groups, (1, dilation)).Squeeze(-2);
     }
 
-    private static ConvGeometry Geometry(string op, int c, int h, int w, int kh, int kw, Size2 s, Padding p, Size2 d)
+    internal static ConvGeometry Geometry(string op, int c, int h, int w, int kh, int kw, Size2 s, Padding p, Size2 d)
     {
         if (s.H < 1 || s.W < 1 || d.H < 1 || d.W < 1 || p.H < 0 || p.W < 0)
             throw new ArgumentException($"{op}: stride and dilation must be positive and padding non-negative, got stride {s}, dilation {d}, padding {p}.");

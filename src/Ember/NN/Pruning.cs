@@ -54,7 +54,7 @@ public static class Pruning
     /// layers left out), optionally filtered by layer name.</summary>
     private static List<(string Name, Module Owner, string Tensor)> Targets(Module model, Func<string, bool>? include) =>
         model.NamedModules()
-            .Where(x => x.Module is Linear { Int8: null } or Conv1d or Conv2d && !x.Name.Contains("lora_") && (include?.Invoke(x.Name) ?? true))
+            .Where(x => x.Module is Linear { Int8: null } or Conv1d or Conv2d { Int8: null } && !x.Name.Contains("lora_") && (include?.Invoke(x.Name) ?? true))
             .Select(x => (x.Name.Length == 0 ? "weight" : x.Name + ".weight", x.Module, "weight"))
             .ToList();
 
@@ -131,7 +131,7 @@ public static class Pruning
                 var (consumer, between, flatten) = NextConsumer(chain, i);
                 if (consumer is null) continue;
                 if (chain[i] is Linear { Int8: not null } or Linear { Lora: not null } || consumer is Linear { Int8: not null } or Linear { Lora: not null }) continue;
-                if (chain[i] is Conv2d { Groups: not 1 } || consumer is Conv2d { Groups: not 1 }) continue;
+                if (chain[i] is Conv2d { Groups: not 1 } or Conv2d { Int8: not null } || consumer is Conv2d { Groups: not 1 } or Conv2d { Int8: not null }) continue;
                 int n = chain[i] is Linear l ? l.OutFeatures : ((Conv2d)chain[i]).OutChannels;
                 if (consumer is Linear { InFeatures: var inF } && flatten && inF % n != 0)
                     throw new InvalidOperationException($"Pruning.Structured: '{names[consumer]}' takes {inF} features after Flatten, not a multiple of the {n} channels of '{names[chain[i]]}'.");
@@ -156,6 +156,40 @@ public static class Pruning
                     break;
             }
             done.Add((names[producer], keep.Length, n));
+        }
+        return done;
+    }
+
+    /// <summary>Shrinks the layers of a freshly built <paramref name="model"/> to the shapes a structurally pruned
+    /// <paramref name="state"/> holds (the leading outputs and inputs are kept; loading the state then overwrites
+    /// them), so that <see cref="Module.LoadStateDict"/> can load it. Returns the names of the layers shrunk.</summary>
+    public static IReadOnlyList<string> ShrinkToMatch(Module model, IReadOnlyDictionary<string, Tensor> state)
+    {
+        static Tensor First(int n) => Tensor.Arange(0, n, 1, DType.Int64);
+        var done = new List<string>();
+        foreach (var (name, m) in model.NamedModules().ToList())
+        {
+            string prefix = name.Length == 0 ? "" : name + ".";
+            switch (m)
+            {
+                case Linear { Int8: null, Lora: null } l when state.TryGetValue(prefix + "weight", out var w) && w.Dim == 2
+                                                            && (w.Size(0) < l.OutFeatures || w.Size(1) < l.InFeatures):
+                    if (w.Size(0) < l.OutFeatures) l.SelectOutputs(First(w.Size(0)));
+                    if (w.Size(1) < l.InFeatures) l.SelectInputs(First(w.Size(1)));
+                    done.Add(name);
+                    break;
+                case Conv2d { Groups: 1, Int8: null } c when state.TryGetValue(prefix + "weight", out var w) && w.Dim == 4
+                                                 && (w.Size(0) < c.OutChannels || w.Size(1) < c.InChannels):
+                    if (w.Size(0) < c.OutChannels) c.SelectOutputChannels(First(w.Size(0)));
+                    if (w.Size(1) < c.InChannels) c.SelectInputChannels(First(w.Size(1)));
+                    done.Add(name);
+                    break;
+                case BatchNormBase bn when (state.TryGetValue(prefix + "running_mean", out var t) || state.TryGetValue(prefix + "weight", out t))
+                                           && t.Dim == 1 && t.Size(0) < bn.NumFeatures:
+                    bn.SelectChannels(First(t.Size(0)));
+                    done.Add(name);
+                    break;
+            }
         }
         return done;
     }

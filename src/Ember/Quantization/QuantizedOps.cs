@@ -1,5 +1,6 @@
 using System.Buffers;
 using Ember.Kernels;
+using Ember.NN;
 
 namespace Ember.Quantization;
 
@@ -66,5 +67,56 @@ internal static unsafe class QuantizedOps
             });
         }
         return result.View([.. lead, m]);
+    }
+
+    /// <summary>A 2-D convolution with an int8 kernel (C_out, C·kH·kW): each output pixel's receptive field becomes a
+    /// row (zeros outside the image), the rows go through <see cref="Linear"/> (per-row quantization, int8 product),
+    /// and the (pixels, C_out) result is laid out as (N, C_out, OH, OW). Inference only: reaching this op in a
+    /// backward pass is an error.</summary>
+    public static Tensor Conv2d(Tensor x, Int8Weight w, Tensor? bias, Size2 kernel, Size2 stride, Padding padding, Size2 dilation, bool relu)
+    {
+        const string op = "Conv2d (int8)";
+        if (x.Dim != 4 || x.DType != DType.Float32)
+            throw new ArgumentException($"{op}: input must be float32 (N, C, H, W), got {x.DType.Name()} {ShapeUtil.Str(x.Shape)}.");
+        int n = x.Size(0), c = x.Size(1), h = x.Size(2), wd = x.Size(3), cout = w.OutFeatures;
+        if (c * kernel.H * kernel.W != w.InFeatures)
+            throw new ArgumentException($"{op}: input has {c} channels; the kernel takes {w.InFeatures / (kernel.H * kernel.W)}.");
+        var g = NN.Functional.Geometry(op, c, h, wd, kernel.H, kernel.W, stride, padding, dilation);
+        int pixels = g.OH * g.OW, k = w.InFeatures;
+        var patches = Tensor.Empty(DType.Float32, [n * pixels, k]);
+        var xc = x.Detach().Contiguous();
+        fixed (float* px0 = xc.Data<float>(), pp0 = patches.Data<float>())
+        {
+            nint px = (nint)(px0 + xc._offset), pp = (nint)pp0;
+            Parallelism.For(n * g.OH, Math.Max(1, 16384 / Math.Max(1, g.OW * k)), (s, e) =>
+            {
+                for (int row = s; row < e; row++)
+                {
+                    int img = row / g.OH, oh = row % g.OH;
+                    float* src = (float*)px + (long)img * c * h * wd;
+                    for (int ow = 0; ow < g.OW; ow++)
+                    {
+                        float* dst = (float*)pp + ((long)row * g.OW + ow) * k;
+                        int idx = 0;
+                        for (int ch = 0; ch < c; ch++)
+                            for (int ki = 0; ki < g.KH; ki++)
+                            {
+                                int ih = oh * g.SH - g.PadTop + ki * g.DH;
+                                for (int kj = 0; kj < g.KW; kj++)
+                                {
+                                    int iw = ow * g.SW - g.PadLeft + kj * g.DW;
+                                    dst[idx++] = (uint)ih < (uint)h && (uint)iw < (uint)wd ? src[((long)ch * h + ih) * wd + iw] : 0f;
+                                }
+                            }
+                    }
+                }
+            });
+        }
+        Tensor y;
+        using (Tensor.NoGrad()) y = Linear(patches, w, bias, relu).View(n, g.OH, g.OW, cout).Permute(0, 3, 1, 2).Contiguous();
+        if (GradMode.IsEnabled && (x.RequiresGrad || (bias?.RequiresGrad ?? false)))
+            y = y.Record("QuantizedConv2dBackward", x, _ => throw new NotSupportedException(
+                $"{op}: no backward through an int8 convolution; quantize after training, or fine-tune the float model."));
+        return y;
     }
 }
