@@ -25,6 +25,7 @@ public static partial class Program
             EvaluateCommand.Create(),
             PredictCommand.Create(),
             ExportCommand.Create(),
+            CompressCommand.Create(),
             ServeCommand.Create(),
             ProfileCommand.Create(),
             TabularCommand.Create(),

@@ -90,6 +90,9 @@ internal static class MilestoneCommand
         var metrics = Path.Combine(s.OutDir, "metrics.csv");
         var run = s.Ui.Training(reporter => Milestones.FashionRun(folder, recipe,
             new TrainerOptions { Progress = reporter is not null, ProgressReporter = reporter, MetricsCsv = metrics }));
+        var modelPath = Path.Combine(s.OutDir, "model.safetensors");
+        Safetensors.Save(modelPath, run.Model.StateDict(), Milestones.FashionMetadata(recipe));
+        s.Ui.Line($"saved {modelPath}");
         var conv1 = run.Model.Parameters().First();
         Plots.Filters(conv1, Path.Combine(s.OutDir, "filters.png"), "First-layer filters (conv1)");
         var confusion = Metrics.ConfusionMatrix(run.Test.Predictions, run.Test.Targets, 10);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Ember.Data;
 using Ember.IO;
 using Ember.Models;
+using Ember.NN;
 using Ember.Recipes.Tabular;
 using Ember.Training;
 
@@ -65,6 +66,16 @@ internal static class Checkpoints
         Trainer.LoadModelState(model, tensors, path);
         model.Eval();
         return (model, meta);
+    }
+
+    /// <summary>A Fashion-MNIST CNN checkpoint written by 'ember milestone fashion' (or compressed from one), in eval mode.</summary>
+    public static Sequential LoadFashionCnn(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string> meta)
+    {
+        var model = Ember.Recipes.Milestones.FashionCnnFromMetadata(meta, path);
+        FollowPruning(model, tensors, meta);
+        Trainer.LoadModelState(model, tensors, path);
+        model.Eval();
+        return model;
     }
 
     /// <summary>A tabular model with its preprocessing, written by 'ember tabular train'.</summary>

@@ -36,6 +36,33 @@ public static partial class Milestones
             new Linear(7 * 7 * w2, 256, generator: g), new ReLU(), new Dropout(recipe.Dropout, g), new Linear(256, 10, generator: g));
     }
 
+    /// <summary>Checkpoint metadata of the recipe's CNN (what <see cref="FashionCnnFromMetadata"/> rebuilds it from).</summary>
+    public static Dictionary<string, string> FashionMetadata(FashionRecipe recipe) => new()
+    {
+        ["model"] = "fashion-cnn",
+        ["width"] = recipe.Width.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        ["dropout"] = recipe.Dropout.ToString("R", System.Globalization.CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>The CNN a fashion checkpoint describes (weights not loaded); a clear error for other checkpoints.</summary>
+    public static Sequential FashionCnnFromMetadata(IReadOnlyDictionary<string, string> meta, string source)
+    {
+        if (!meta.TryGetValue("model", out var kind) || kind != "fashion-cnn")
+            throw new InvalidDataException($"{source}: not a Fashion-MNIST CNN checkpoint (model={kind ?? "missing"}).");
+        try
+        {
+            return FashionCnn(new FashionRecipe
+            {
+                Width = int.Parse(meta["width"], System.Globalization.CultureInfo.InvariantCulture),
+                Dropout = double.Parse(meta["dropout"], System.Globalization.CultureInfo.InvariantCulture),
+            });
+        }
+        catch (Exception e) when (e is KeyNotFoundException or FormatException or OverflowException)
+        {
+            throw new InvalidDataException($"{source}: the Fashion-MNIST CNN metadata is incomplete or malformed ({e.Message}).", e);
+        }
+    }
+
     /// <summary>Trains the recipe on a Fashion-MNIST folder, evaluating on the test images after every epoch.</summary>
     public static (Sequential Model, Trainer Trainer, Evaluation Test) TrainFashion(string folder, FashionRecipe recipe, TrainerOptions options)
     {

@@ -1,0 +1,77 @@
+using System.Globalization;
+using Ember.IO;
+using Xunit;
+using static Ember.Tests.Cli.CliTests;
+
+namespace Ember.Tests.Cli;
+
+/// <summary>`ember compress` on the checkpoints the other commands write, and those commands on its output.</summary>
+[Collection("console")]
+public class CompressCommandTests
+{
+    private static double Accuracy(string output) =>
+        double.Parse(output.Split('\n').First(l => l.StartsWith("accuracy=")).Trim()["accuracy=".Length..], CultureInfo.InvariantCulture);
+
+    [Fact]
+    public void CompressedMlpCheckpointsEvaluateLikeTheOriginal()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-compress").FullName;
+        var data = Ember.Tests.Data.DataTests.RepoData("mnist-10k");
+        var (code, _, err) = Run("train", "--data", data, "--hidden", "128,64", "--epochs", "2", "--out", dir, "--quiet");
+        Assert.True(code == 0, err);
+        var model = Path.Combine(dir, "best.safetensors");
+        (code, var output, err) = Run("evaluate", model, "--data", data);
+        Assert.True(code == 0, err);
+        double baseline = Accuracy(output);
+
+        (code, output, err) = Run("compress", model);
+        Assert.True(code == 0, err);
+        var int8 = Path.Combine(dir, "best.int8.safetensors");
+        Assert.Contains("wrote " + int8, output);
+        Assert.Contains("quantized 3 layers to int8", output);
+        var tensors = Safetensors.Load(int8, out var meta);
+        Assert.Equal("dynamic-int8", meta["quantized"]);
+        Assert.Equal(DType.Int8, tensors["net.1.weight"].DType);
+        (code, output, err) = Run("evaluate", int8, "--data", data);
+        Assert.True(code == 0, err);
+        Assert.True(Math.Abs(Accuracy(output) - baseline) <= 0.01, $"int8 accuracy {Accuracy(output)} vs float {baseline}");
+
+        var pruned = Path.Combine(dir, "small.safetensors");
+        (code, output, err) = Run("compress", model, "--prune", "0.5", "--structured", "--quantize", "none", "--out", pruned);
+        Assert.True(code == 0, err);
+        Safetensors.Load(pruned, out meta);
+        Assert.Equal("64,32", meta["hidden"]);
+        (code, output, err) = Run("evaluate", pruned, "--data", data);
+        Assert.True(code == 0, err);
+        Assert.True(Accuracy(output) > 0.5, output);   // before any fine-tuning
+
+        (code, output, err) = Run("compress", model, "--prune", "0.6", "--quantize", "none", "--out", Path.Combine(dir, "sparse.safetensors"));
+        Assert.True(code == 0, err);
+        Assert.Contains("60.0% of the weights are zero", output);
+
+        (code, _, err) = Run("compress", int8);
+        Assert.Equal(2, code);
+        Assert.Contains("already quantized", err);
+    }
+
+    [Fact]
+    public void CompressedGptGeneratesAndItsStructuredPruningLoadsBack()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-compress-gpt").FullName;
+        var text = Path.Combine(dir, "verses.txt");
+        File.WriteAllText(text, string.Concat(Enumerable.Range(0, 200).Select(i => $"Ge1:{i} In the beginning God created the heaven and the earth.\n")));
+        var (code, _, err) = Run("milestone", "gpt", "--data", text, "--steps", "10", "--out", dir, "--quiet");
+        Assert.True(code is 0 or 1, err);
+        var model = Path.Combine(dir, "model.safetensors");
+        var small = Path.Combine(dir, "small.safetensors");
+        (code, var output, err) = Run("compress", model, "--prune", "0.5", "--structured", "--out", small);
+        Assert.True(code == 0, err);
+        Assert.Contains("h.0.mlp.0", output);
+        var tensors = Safetensors.Load(small);
+        Assert.Equal([256, 128], tensors["h.0.mlp.0.weight"].Shape);   // 4·128 hidden → 256
+        Assert.Equal(DType.Int8, tensors["h.0.attn.c_attn.weight"].DType);
+        (code, output, err) = Run("generate", small, "--prompt", "In the", "--tokens", "10", "--seed", "1");
+        Assert.True(code == 0, err);
+        Assert.StartsWith("In the", output);
+    }
+}
