@@ -40,6 +40,49 @@ internal static class Int8Bench
         }
     }
 
+    /// <summary><c>int8-gpt DIR [KJV]</c>: the measurements of bench/reference/torch_quantize_dynamic.py on Ember's side,
+    /// on the same checkpoint: validation loss over the first 200 non-overlapping 128-character windows of the text's last
+    /// 10%, state size, per-token latency of greedy generation at batch 1 with the KV cache (100 tokens, median of 5
+    /// rounds alternating float32 and int8).</summary>
+    public static void Gpt(string[] args)
+    {
+        string dir = args.Length > 0 ? args[0] : Path.Combine("runs", "gpt");
+        string kjv = args.Length > 1 ? args[1] : Path.Combine("..", "shared", "data", "kjv", "kjv.txt.gz");
+        var tensors = Ember.IO.Safetensors.Load(Path.Combine(dir, "model.safetensors"), out var meta);
+        var model = new Ember.Models.Gpt(Ember.Models.GptConfig.FromMetadata(meta, dir));
+        Ember.Training.Trainer.LoadModelState(model, tensors, dir);
+        model.Eval();
+        var q = new Ember.Models.Gpt(model.Config);
+        q.LoadStateDict(model.StateDict());
+        Ember.Quantization.Quantize.Dynamic(q);
+        var tok = Ember.Text.CharTokenizer.Load(Path.Combine(dir, "chars.json"));
+        var data = tok.Encode(Ember.Recipes.Milestones.ReadText(kjv));
+        var val = data[(int)(data.Length * 0.9)..];
+        int t = model.Config.ContextLength, windows = Math.Min(200, (val.Length - 1) / t);
+        double Loss(Ember.Models.Gpt m)
+        {
+            double total = 0;
+            for (int w = 0; w < windows; w += 20)
+            {
+                int n = Math.Min(20, windows - w);
+                var (x, y) = Ember.Recipes.Milestones.Windows(val, Enumerable.Range(w, n).Select(i => i * t).ToArray(), t);
+                using var noGrad = Tensor.NoGrad();
+                total += Functional.CrossEntropy(m.Infer(x).Reshape(-1, tok.VocabSize), y.Reshape(-1), reduction: Reduction.Sum).Item();
+            }
+            return total / (windows * t);
+        }
+        long Bytes(Module m) => m.StateDict().Values.Sum(v => (long)v.NumEl * v.DType.ElementSize());
+        var prompt = Tensor.FromArray(tok.Encode("Ge1:1 In the beginning").Select(i => (long)i).ToArray(), 1, -1);
+        var greedy = new Ember.Models.SamplingOptions(TopK: 1);
+        using var scope = EmberSettings.Scope(EmberSettings.Current with { NumThreads = 2 });
+        var (tf, tq) = Ember.Recipes.Milestones.AlternatingMedians(() => model.Generate(prompt, 100, greedy), () => q.Generate(prompt, 100, greedy), 1, 5);
+        double lf = Loss(model), lq = Loss(q);
+        Console.WriteLine($"# {Program.CpuModel()} int8 path={Ember.Kernels.Int8Gemm.DetectPath()}");
+        Console.WriteLine($"validation loss ({windows} windows of {t}): float32 {lf:F4}, int8 {lq:F4} (+{lq - lf:F4})");
+        Console.WriteLine($"state: float32 {Bytes(model):N0} bytes, int8 {Bytes(q):N0} bytes ({(double)Bytes(model) / Bytes(q):F2}x)");
+        Console.WriteLine($"per token (batch 1, KV cache, greedy): float32 {tf * 10:F3} ms, int8 {tq * 10:F3} ms");
+    }
+
     internal static double Median(List<double> v)
     {
         var s = v.OrderBy(x => x).ToList();

@@ -26,6 +26,7 @@ public static partial class Program
             PredictCommand.Create(),
             ExportCommand.Create(),
             CompressCommand.Create(),
+            FinetuneCommand.Create(),
             ServeCommand.Create(),
             ProfileCommand.Create(),
             TabularCommand.Create(),

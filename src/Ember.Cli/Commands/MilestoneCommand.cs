@@ -12,9 +12,9 @@ namespace Ember.Cli.Commands;
 /// <summary><c>ember milestone NAME</c>: the curriculum's pass/fail gates.</summary>
 internal static class MilestoneCommand
 {
-    private static readonly string[] Names = ["perceptron", "xor", "mnist", "fashion", "gpt", "reverse", "sequence", "hybrid", "beamforming"];
+    private static readonly string[] Names = ["perceptron", "xor", "mnist", "fashion", "gpt", "reverse", "sequence", "hybrid", "beamforming", "systems"];
 
-    private sealed record Settings(Terminal Ui, string? Data, ulong Seed, int? Epochs, int? Steps, int? Train, string OutDir, bool Download);
+    private sealed record Settings(Terminal Ui, string? Data, ulong Seed, int? Epochs, int? Steps, int? Train, string OutDir, bool Download, string Models = "runs");
 
     public static Command Create()
     {
@@ -33,6 +33,7 @@ internal static class MilestoneCommand
         var train = Opt.OptionalInt("--train", "training channels (beamforming: 4000)", min: 10);
         var outDir = Opt.Text("--out", "output folder [default: runs/NAME]", "FOLDER");
         var download = Opt.Flag("--download", "fetch missing Fashion-MNIST files from Zalando first (fashion)");
+        var models = Opt.Text("--models", "runs", "folder holding fashion/model.safetensors and gpt/model.safetensors with chars.json, as the fashion and gpt milestones write them (systems)", "FOLDER");
         var command = new Command("milestone", """
             Runs a curriculum milestone and ends with 'milestone NAME: PASS|FAIL <metric>=<value> gate=<value>'; exits 0 only on PASS.
               perceptron   a single linear unit learns AND and OR (gate: 100%)
@@ -50,15 +51,19 @@ internal static class MilestoneCommand
                            hybrids; gate: the test AUC of the hybrid chosen on validation above the TF-IDF logistic's
               beamforming  learned hybrid beamformers on 144x36 mmWave channels vs OMP; gate: >= 95% of OMP's spectral
                            efficiency at every SNR and faster than OMP per channel
+              systems      int8 quantization of the fashion CNN and the gpt model (run those first): >= 4x smaller, accuracy
+                           within 0.5 point / validation loss within 0.03, CNN batch-1 >= 3x faster, GPT < 5 ms per token;
+                           LoRA (rank 8) fine-tuning on the fine-food reviews within 0.05 of full fine-tuning's validation
+                           loss, training <= 2% of the parameters, adapters <= 5% of the model
             """)
         {
-            name, data, seed, quiet, epochs, steps, train, outDir, download,
+            name, data, seed, quiet, epochs, steps, train, outDir, download, models,
         };
         command.SetAction(p =>
         {
             string n = p.GetValue(name)!;
             var s = new Settings(new Terminal(p.GetValue(quiet)), p.GetValue(data), (ulong)(p.GetValue(seed) ?? (n == "mnist" ? 1 : 0)),
-                p.GetValue(epochs), p.GetValue(steps), p.GetValue(train), p.GetValue(outDir) ?? Path.Combine("runs", n), p.GetValue(download));
+                p.GetValue(epochs), p.GetValue(steps), p.GetValue(train), p.GetValue(outDir) ?? Path.Combine("runs", n), p.GetValue(download), p.GetValue(models)!);
             MilestoneResult r = n switch
             {
                 "perceptron" => Milestones.Perceptron(s.Seed),
@@ -70,6 +75,7 @@ internal static class MilestoneCommand
                 "reverse" => Reverse(s),
                 "sequence" => Sequence(s),
                 "hybrid" => Hybrid(s),
+                "systems" => Systems(s),
                 _ => BeamformingCommand.Milestone(s.Ui, s.Seed, s.Epochs, s.Train, s.OutDir),
             };
             s.Ui.Line(r.Details);
@@ -100,6 +106,25 @@ internal static class MilestoneCommand
         Plots.LearningCurves(run.Trainer.History, Path.Combine(s.OutDir, "curves.png"), "Fashion-MNIST CNN");
         s.Ui.Line($"saved {Path.Combine(s.OutDir, "filters.png")}, {Path.Combine(s.OutDir, "confusion.png")}, {Path.Combine(s.OutDir, "curves.png")}, {metrics}");
         return run.Result;
+    }
+
+    private static MilestoneResult Systems(Settings s)
+    {
+        string fashionPath = Path.Combine(s.Models, "fashion", "model.safetensors"), gptPath = Path.Combine(s.Models, "gpt", "model.safetensors");
+        if (!File.Exists(fashionPath)) throw new UsageException($"systems: no {fashionPath}; run 'ember milestone fashion --out {Path.Combine(s.Models, "fashion")}' first");
+        if (!File.Exists(gptPath)) throw new UsageException($"systems: no {gptPath}; run 'ember milestone gpt --out {Path.Combine(s.Models, "gpt")}' first");
+        var fashionTensors = Safetensors.Load(fashionPath, out var fashionMeta);
+        var fashion = Checkpoints.LoadFashionCnn(fashionPath, fashionTensors, fashionMeta);
+        var gptTensors = Safetensors.Load(gptPath, out var gptMeta);
+        var gpt = Checkpoints.LoadGpt(gptPath, gptTensors, gptMeta);
+        var tok = Ember.Text.CharTokenizer.Load(Path.Combine(s.Models, "gpt", "chars.json"));
+        var recipe = new Milestones.SystemsRecipe { Seed = s.Seed == 0 ? 1 : s.Seed };
+        if (s.Steps is int n) recipe = recipe with { FineTuneSteps = n };
+        var (result, gates) = Milestones.Systems(fashion, s.Data ?? DataPaths.Find("fashion-mnist"), gpt, tok, Path.Combine(DataPaths.Find("kjv"), "kjv.txt.gz"),
+            Path.Combine(DataPaths.Find("fine-foods"), "train.csv.gz"), recipe, s.Ui.Logger);
+        s.Ui.Table(["gate", "value", "target", "result"], gates.Select(g => (IReadOnlyList<string>)[g.Name, g.Value.ToString("G4", CultureInfo.InvariantCulture), g.Target, g.Passed ? "pass" : "FAIL"]),
+            "systems milestone", numeric: false);
+        return result;
     }
 
     private static MilestoneResult Gpt(Settings s)

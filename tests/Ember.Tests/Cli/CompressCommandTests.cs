@@ -74,4 +74,32 @@ public class CompressCommandTests
         Assert.True(code == 0, err);
         Assert.StartsWith("In the", output);
     }
+
+    [Fact]
+    public void FinetuneWithLoraSavesPeftAdaptersAndAMergedModel()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-finetune").FullName;
+        var text = Path.Combine(dir, "verses.txt");
+        File.WriteAllText(text, string.Concat(Enumerable.Range(0, 200).Select(i => $"Ge1:{i} In the beginning God created the heaven and the earth.\n")));
+        var (code, _, err) = Run("milestone", "gpt", "--data", text, "--steps", "10", "--out", dir, "--quiet");
+        Assert.True(code is 0 or 1, err);
+        var csv = Path.Combine(dir, "reviews.csv");
+        File.WriteAllText(csv, "id,review\n" + string.Concat(Enumerable.Range(0, 120).Select(i => $"{i},\"the heaven was good, the earth was fine. Zebra {i}!<br />yes\"\n")));
+        var outDir = Path.Combine(dir, "lora");
+        (code, var output, err) = Run("finetune", Path.Combine(dir, "model.safetensors"), "--data", csv, "--column", "review", "--lora", "4",
+            "--steps", "30", "--batch", "4", "--out", outDir, "--quiet");
+        Assert.True(code == 0, err);
+        double before = double.Parse(output.Split('\n').First(l => l.StartsWith("val_loss_before=")).Trim()["val_loss_before=".Length..], CultureInfo.InvariantCulture);
+        double after = double.Parse(output.Split('\n').First(l => l.StartsWith("val_loss=")).Trim()["val_loss=".Length..], CultureInfo.InvariantCulture);
+        Assert.True(after < before, output);
+        Assert.True(File.Exists(Path.Combine(outDir, "adapter_config.json")));
+        Assert.Contains("base_model.model.h.0.attn.c_attn.lora_A.weight", Safetensors.Load(Path.Combine(outDir, "adapter_model.safetensors")).Keys);
+        Assert.Contains("(adapters merged)", output);
+        (code, output, err) = Run("generate", Path.Combine(outDir, "model.safetensors"), "--prompt", "the", "--tokens", "5");
+        Assert.True(code == 0, err);
+
+        (code, _, err) = Run("finetune", Path.Combine(dir, "model.safetensors"), "--data", csv, "--steps", "1");
+        Assert.Equal(2, code);
+        Assert.Contains("--column", err);
+    }
 }
