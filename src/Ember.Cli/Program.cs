@@ -27,6 +27,7 @@ public static partial class Program
             ExportCommand.Create(),
             CompressCommand.Create(),
             FinetuneCommand.Create(),
+            DistillCommand.Create(),
             ServeCommand.Create(),
             ProfileCommand.Create(),
             TabularCommand.Create(),

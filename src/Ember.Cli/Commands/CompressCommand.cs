@@ -22,6 +22,8 @@ internal static class CompressCommand
         var prune = Opt.Double("--prune", 0, "fraction of weights (or, with --structured, of hidden neurons and channels) to remove, by smallest magnitude", min: 0, max: 0.99);
         var structured = Opt.Flag("--structured", "remove whole neurons and channels (smaller dense layers) instead of zeroing single weights");
         var perLayer = Opt.Flag("--per-layer", "unstructured pruning: the same fraction in every layer instead of one global threshold");
+        var fineTune = Opt.ExistingPath("--fine-tune", "after pruning an MLP, train it again on this data (an MNIST-format folder) with the original model as the distillation teacher");
+        var epochs = Opt.Int("--epochs", 3, "fine-tuning epochs (with --fine-tune)", min: 1);
         var outPath = Opt.Text("--out", "output file [default: MODEL.int8.safetensors, MODEL.pruned.safetensors …]", "FILE");
         var command = new Command("compress",
             "Writes a compressed copy of a checkpoint: pruned (unstructured: the smallest weights zeroed, reported per layer; " +
@@ -30,7 +32,7 @@ internal static class CompressCommand
             "'predict', 'serve', 'generate', 'profile' and 'export' load the result as they load the original. Fine-tuning " +
             "after pruning recovers accuracy: prune, train again, then quantize.")
         {
-            checkpoint, quantize, prune, structured, perLayer, outPath,
+            checkpoint, quantize, prune, structured, perLayer, fineTune, epochs, outPath,
         };
         command.SetAction(p =>
         {
@@ -56,6 +58,11 @@ internal static class CompressCommand
                 throw new UsageException($"compress: {path} is already quantized ({already})");
             var outMeta = new Dictionary<string, string>(meta);
             long floatBytes = model.StateDict().Values.Sum(t => (long)t.NumEl * t.DType.ElementSize());
+            string? tuneData = p.GetValue(fineTune);
+            if (tuneData is not null && (model is not Mlp || amount == 0))
+                throw new UsageException("compress: --fine-tune retrains a pruned MLP (quickstart/train checkpoints with --prune)");
+            Mlp? teacher = tuneData is null ? null : Checkpoints.LoadMlp(path).Model;
+            PruningMasks? masks = null;
             if (amount > 0 && isStructured)
             {
                 var shrunk = Pruning.Structured(model, amount);
@@ -67,12 +74,20 @@ internal static class CompressCommand
             }
             else if (amount > 0)
             {
-                Pruning.Magnitude(model, amount, global: !p.GetValue(perLayer));
+                masks = Pruning.Magnitude(model, amount, global: !p.GetValue(perLayer));
                 var (layers, overall) = Pruning.Sparsity(model);
                 ui.Table(["layer", "zeros", "weights", "sparsity"], layers.Select(r => (IReadOnlyList<string>)[r.Name, r.Zeros.ToString("N0", CultureInfo.InvariantCulture),
                     r.Total.ToString("N0", CultureInfo.InvariantCulture), Percent((double)r.Zeros / r.Total)]),
                     $"unstructured pruning: {Percent(overall)} of the weights are zero");
                 outMeta["pruned"] = FormattableString.Invariant($"unstructured:{amount}");
+            }
+            if (teacher is not null && model is Mlp student)
+            {
+                var (xtr, ytr) = Checkpoints.LoadSplit(tuneData!, train: true);
+                var (xva, yva) = Checkpoints.LoadSplit(tuneData!, train: false);
+                var run = Ember.Recipes.Milestones.DistillInto(teacher, student, xtr, ytr, xva, yva,
+                    new Ember.Recipes.Milestones.DistillRecipe { Epochs = p.GetValue(epochs), LearningRate = 5e-4 }, ui.Logger, masks is null ? null : masks.Apply);
+                ui.Line(FormattableString.Invariant($"fine-tuned {p.GetValue(epochs)} epochs with the original as teacher: accuracy {run.StudentAccuracy:F4} (original {run.TeacherAccuracy:F4})"));
             }
             if (int8)
             {

@@ -102,4 +102,32 @@ public class CompressCommandTests
         Assert.Equal(2, code);
         Assert.Contains("--column", err);
     }
+
+    [Fact]
+    public void DistillTrainsASmallerStudentAndCompressFineTunesAPrunedModel()
+    {
+        var dir = Directory.CreateTempSubdirectory("ember-distill").FullName;
+        var data = Ember.Tests.Data.DataTests.RepoData("mnist-10k");
+        var (code, _, err) = Run("train", "--data", data, "--hidden", "256", "--epochs", "3", "--out", dir, "--quiet");
+        Assert.True(code == 0, err);
+        var teacher = Path.Combine(dir, "best.safetensors");
+        var outDir = Path.Combine(dir, "student");
+        (code, var output, err) = Run("distill", teacher, "--data", data, "--hidden", "32", "--epochs", "3", "--out", outDir, "--quiet");
+        Assert.True(code == 0, err);
+        double student = double.Parse(output.Split('\n').First(l => l.StartsWith("accuracy=")).Trim()["accuracy=".Length..], CultureInfo.InvariantCulture);
+        double teacherAccuracy = double.Parse(output.Split('\n').First(l => l.StartsWith("teacher_accuracy=")).Trim()["teacher_accuracy=".Length..], CultureInfo.InvariantCulture);
+        Assert.True(student > 0.85 && student > teacherAccuracy - 0.08, output);
+        Safetensors.Load(Path.Combine(outDir, "model.safetensors"), out var meta);
+        Assert.Equal("32", meta["hidden"]);
+        (code, output, err) = Run("evaluate", Path.Combine(outDir, "model.safetensors"), "--data", data);
+        Assert.True(code == 0, err);
+
+        (code, output, err) = Run("compress", teacher, "--prune", "0.75", "--structured", "--fine-tune", data, "--epochs", "1",
+            "--out", Path.Combine(dir, "pruned.safetensors"));
+        Assert.True(code == 0, err);
+        Assert.Contains("fine-tuned 1 epochs with the original as teacher", output);
+        (code, _, err) = Run("compress", teacher, "--fine-tune", data);
+        Assert.Equal(2, code);
+        Assert.Contains("--fine-tune", err);
+    }
 }
