@@ -658,16 +658,26 @@ public sealed class OnnxGraph(Module root, int opset = Onnx.DefaultOpset)
         if (opset < 13) throw new NotSupportedException($"Onnx.Export: '{p}' is int8; per-row QuantizeLinear needs opset 13 or later, asked for {opset}.");
         int k = l.InFeatures, m = l.OutFeatures;
         var rows = sample.Dim == 2 ? x : Op("Reshape", p, [x, Int64Constant("rows", [-1, k])]);
-        var zero = Constant("zero", [0f], []);
-        var one = Constant("one", [1f], []);
-        var lo = Op("Min", p, [Op("ReduceMin", p, [rows], Ints("axes", 1), Int("keepdims", 0)), zero]);
-        var hi = Op("Max", p, [Op("ReduceMax", p, [rows], Ints("axes", 1), Int("keepdims", 0)), zero]);
-        var raw = Op("Div", p, [Op("Sub", p, [hi, lo]), Constant("levels", [Kernels.Int8Gemm.ActivationMax], [])]);
-        var positive = Op("Greater", p, [raw, zero]);
-        var scale = Op("Where", p, [positive, raw, one]);
-        var zpFloat = Op("Where", p, [positive, Op("Clip", p, [Op("Round", p, [Op("Div", p, [Op("Neg", p, [lo]), scale])]), zero,
-            Constant("levels", [Kernels.Int8Gemm.ActivationMax], [])]), zero]);
-        var zp = Op("Cast", p, [zpFloat], Int("to", (int)TensorProto.Types.DataType.Uint8));
+        string scale, zp;
+        if (l.InputRange is { } range)
+        {
+            // Static: the calibrated scale and zero point, the same for every row.
+            scale = Constant("input_scale", [range.Scale], []);
+            zp = ByteScalar("input_zero_point", range.ZeroPoint);
+        }
+        else
+        {
+            var zero = Constant("zero", [0f], []);
+            var one = Constant("one", [1f], []);
+            var lo = Op("Min", p, [Op("ReduceMin", p, [rows], Ints("axes", 1), Int("keepdims", 0)), zero]);
+            var hi = Op("Max", p, [Op("ReduceMax", p, [rows], Ints("axes", 1), Int("keepdims", 0)), zero]);
+            var raw = Op("Div", p, [Op("Sub", p, [hi, lo]), Constant("levels", [Kernels.Int8Gemm.ActivationMax], [])]);
+            var positive = Op("Greater", p, [raw, zero]);
+            scale = Op("Where", p, [positive, raw, one]);
+            var zpFloat = Op("Where", p, [positive, Op("Clip", p, [Op("Round", p, [Op("Div", p, [Op("Neg", p, [lo]), scale])]), zero,
+                Constant("levels", [Kernels.Int8Gemm.ActivationMax], [])]), zero]);
+            zp = Op("Cast", p, [zpFloat], Int("to", (int)TensorProto.Types.DataType.Uint8));
+        }
         var quantized = Op("QuantizeLinear", p, [rows, scale, zp], Int("axis", 0));
         quantized = Op("Clip", p, [quantized, ByteScalar("u8_min", 0), ByteScalar("u8_max", Kernels.Int8Gemm.ActivationMax)]);
         var xd = Op("DequantizeLinear", p, [quantized, scale, zp], Int("axis", 0));

@@ -4,6 +4,7 @@ using Ember.Cli.Infrastructure;
 using Ember.IO;
 using Ember.Models;
 using Ember.NN;
+using Ember.Data;
 using Ember.Quantization;
 
 namespace Ember.Cli.Commands;
@@ -24,6 +25,9 @@ internal static class CompressCommand
         var perLayer = Opt.Flag("--per-layer", "unstructured pruning: the same fraction in every layer instead of one global threshold");
         var fineTune = Opt.ExistingPath("--fine-tune", "after pruning an MLP, train it again on this data (an MNIST-format folder) with the original model as the distillation teacher");
         var epochs = Opt.Int("--epochs", 3, "fine-tuning epochs (with --fine-tune)", min: 1);
+        var calibrate = Opt.Int("--calibrate", 0, "static quantization: calibrate the input ranges on N batches of 64 training images from --data (0: dynamic)", min: 0);
+        var method = Opt.Choice("--calibration", "percentile", "how calibration picks each input range (percentile: 99.99th)", "minmax", "percentile", "entropy");
+        var data = Opt.ExistingPath("--data", "calibration images: an MNIST-format folder (MLP) or the Fashion-MNIST folder (CNN)");
         var outPath = Opt.Text("--out", "output file [default: MODEL.int8.safetensors, MODEL.pruned.safetensors …]", "FILE");
         var command = new Command("compress",
             "Writes a compressed copy of a checkpoint: pruned (unstructured: the smallest weights zeroed, reported per layer; " +
@@ -32,7 +36,7 @@ internal static class CompressCommand
             "'predict', 'serve', 'generate', 'profile' and 'export' load the result as they load the original. Fine-tuning " +
             "after pruning recovers accuracy: prune, train again, then quantize.")
         {
-            checkpoint, quantize, prune, structured, perLayer, fineTune, epochs, outPath,
+            checkpoint, quantize, prune, structured, perLayer, fineTune, epochs, calibrate, method, data, outPath,
         };
         command.SetAction(p =>
         {
@@ -89,7 +93,22 @@ internal static class CompressCommand
                     new Ember.Recipes.Milestones.DistillRecipe { Epochs = p.GetValue(epochs), LearningRate = 5e-4 }, ui.Logger, masks is null ? null : masks.Apply);
                 ui.Line(FormattableString.Invariant($"fine-tuned {p.GetValue(epochs)} epochs with the original as teacher: accuracy {run.StudentAccuracy:F4} (original {run.TeacherAccuracy:F4})"));
             }
-            if (int8)
+            int batches = p.GetValue(calibrate);
+            if (int8 && batches > 0)
+            {
+                if (kind == "gpt") throw new UsageException("compress: --calibrate applies to MLP and CNN checkpoints; a GPT is quantized dynamically");
+                string folder = p.GetValue(data) ?? throw new UsageException("compress: --calibrate needs --data (the images to calibrate on)");
+                var (images, _) = kind == "fashion-cnn" ? ImageFolders.FashionMnist(folder, train: true) : Checkpoints.LoadSplit(folder, train: true);
+                int count = Math.Min(batches, images.Size(0) / 64);
+                if (count == 0) throw new UsageException($"compress: {folder} has fewer than 64 training images");
+                var calibration = Method(p.GetValue(method)!);
+                var ranges = Quantize.Static(model, Enumerable.Range(0, count).Select(i => images.Narrow(0, i * 64, 64)), calibration);
+                outMeta["quantized"] = "static-int8";
+                ui.Table(["layer", "input from", "to", "zero point"], ranges.Select(r => (IReadOnlyList<string>)[r.Key,
+                    r.Value.Range.Lo.ToString("G4", CultureInfo.InvariantCulture), r.Value.Range.Hi.ToString("G4", CultureInfo.InvariantCulture),
+                    r.Value.ZeroPoint.ToString(CultureInfo.InvariantCulture)]), $"static int8, {p.GetValue(method)} calibration on {count} batches of 64");
+            }
+            else if (int8)
             {
                 var names = Quantize.Dynamic(model, convolutions: kind == "fashion-cnn");
                 outMeta["quantized"] = "dynamic-int8";
@@ -104,6 +123,13 @@ internal static class CompressCommand
         });
         return command;
     }
+
+    private static CalibrationMethod Method(string name) => name switch
+    {
+        "minmax" => CalibrationMethod.MinMax,
+        "entropy" => CalibrationMethod.Entropy,
+        _ => CalibrationMethod.Percentile,
+    };
 
     private static string Percent(double fraction) => (fraction * 100).ToString("F1", CultureInfo.InvariantCulture) + "%";
 }

@@ -97,6 +97,22 @@ internal static unsafe class Int8Gemm
         }
     }
 
+    /// <summary>Quantizes each row of x (n, k) with one fixed scale and zero point (static quantization, calibrated
+    /// beforehand): q = clamp(round(x · (1/scale)) + zero point, 0, 127); values outside the calibrated range saturate.
+    /// <paramref name="scales"/> and <paramref name="zeroPoints"/> receive the constants for every row.</summary>
+    public static void QuantizeRowsStatic(string op, int n, int k, float* x, int ldx, byte* q, int ldq, float scale, int zeroPoint, float* scales, int* zeroPoints)
+    {
+        for (int r = 0; r < n; r++)
+        {
+            if (k > 0 && !float.IsFinite(TensorPrimitives.MaxMagnitude(new ReadOnlySpan<float>(x + (long)r * ldx, k))))
+                throw new ArgumentException($"{op}: input row {r} holds a non-finite value; int8 quantization needs finite inputs.");
+            scales[r] = scale;
+            zeroPoints[r] = zeroPoint;
+            QuantizeRow(x + (long)r * ldx, k, 1 / scale, zeroPoint, q + (long)r * ldq);
+            new Span<byte>(q + (long)r * ldq + k, ldq - k).Clear();
+        }
+    }
+
     /// <summary>Scale and zero point of a row whose values lie in [lo, hi].</summary>
     public static (float Scale, int ZeroPoint) RowParameters(float lo, float hi)
     {

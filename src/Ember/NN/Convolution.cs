@@ -29,6 +29,14 @@ public sealed class Conv2d : Module, IFusibleLayer
 
     /// <summary>The int8 kernel, as (C_out, C_in·kH·kW), when the layer is quantized (<see cref="QuantizeInt8"/>), else null.</summary>
     public Quantization.Int8Weight? Int8 { get; private set; }
+
+    private Tensor? _inputScale, _inputZero;
+
+    /// <summary>The calibrated input range of a statically quantized layer, else null (dynamic: per output pixel).</summary>
+    public Quantization.ActivationRange? InputRange => _inputScale is null ? null : new((float)_inputScale.Item(), (int)_inputZero!.Item());
+
+    /// <summary>While set, every input of the layer is shown to it (calibration for static quantization).</summary>
+    internal Quantization.ActivationObserver? Observer { get; set; }
     /// <summary>Bias (C_out), or null.</summary>
     public Tensor? Bias { get; private set; }
 
@@ -74,11 +82,12 @@ public sealed class Conv2d : Module, IFusibleLayer
         if (_weight is null) throw new InvalidOperationException($"Conv2d.{op}: the layer is int8; prune it before quantizing.");
     }
 
-    /// <summary>Quantizes the kernel to int8 per output channel; inputs are quantized per output pixel on each call
-    /// (dynamic quantization: each pixel's receptive field gets its own 7-bit scale). The float kernel leaves the
+    /// <summary>Quantizes the kernel to int8 per output channel. Without <paramref name="inputRange"/>, inputs are
+    /// quantized per output pixel on each call (dynamic: each receptive field gets its own 7-bit scale); with it, all
+    /// with the calibrated scale and zero point (static; saved as <c>input_scale</c>, <c>input_zero_point</c>). The float kernel leaves the
     /// state dict; <c>weight</c> (int8, the kernel's shape) and <c>weight_scale</c> take its place. Inference only:
     /// a gradient through the layer is an error. Groups must be 1. Idempotent.</summary>
-    public void QuantizeInt8()
+    public void QuantizeInt8(Quantization.ActivationRange? inputRange = null)
     {
         if (Int8 is not null) return;
         if (Groups != 1) throw new NotSupportedException($"Conv2d.QuantizeInt8: grouped convolutions (groups={Groups}) are not quantized.");
@@ -88,14 +97,23 @@ public sealed class Conv2d : Module, IFusibleLayer
         RemoveParameter("weight");
         RegisterBuffer("weight", q.Values.View(OutChannels, InChannels, KernelSize.H, KernelSize.W));
         RegisterBuffer("weight_scale", q.Scales);
+        if (inputRange is not null)
+        {
+            _inputScale = RegisterBuffer("input_scale", Tensor.Scalar(inputRange.Scale));
+            _inputZero = RegisterBuffer("input_zero_point", Tensor.Scalar(inputRange.ZeroPoint, DType.Int64));
+        }
         Int8 = q;
         _weight = null;
     }
 
     /// <inheritdoc/>
-    public override Tensor Forward(Tensor input) => Int8 is null
-        ? Functional.Conv2d(input, Weight, Bias, Stride, Padding, Dilation, Groups)
-        : Quantization.QuantizedOps.Conv2d(input, Int8, Bias, KernelSize, Stride, Padding, Dilation, relu: false);
+    public override Tensor Forward(Tensor input)
+    {
+        Observer?.Observe(input);
+        return Int8 is null
+            ? Functional.Conv2d(input, Weight, Bias, Stride, Padding, Dilation, Groups)
+            : Quantization.QuantizedOps.Conv2d(input, Int8, Bias, KernelSize, Stride, Padding, Dilation, relu: false, InputRange);
+    }
 
     /// <summary>A following <see cref="ReLU"/> (1), or ReLU and a halving <see cref="MaxPool2d"/> with
     /// <see cref="EmberSettings.FusePooling"/> (2).</summary>
@@ -107,9 +125,15 @@ public sealed class Conv2d : Module, IFusibleLayer
     }
 
     /// <summary>ReLU(Forward(input)), or MaxPool2d(ReLU(Forward(input)), 2), as one op.</summary>
-    public Tensor ForwardFused(Tensor input, IReadOnlyList<Module> layers, int next, int followers) => followers switch
+    public Tensor ForwardFused(Tensor input, IReadOnlyList<Module> layers, int next, int followers)
     {
-        1 when Int8 is not null => Quantization.QuantizedOps.Conv2d(input, Int8, Bias, KernelSize, Stride, Padding, Dilation, relu: true),
+        Observer?.Observe(input);
+        return FusedCore(input, followers);
+    }
+
+    private Tensor FusedCore(Tensor input, int followers) => followers switch
+    {
+        1 when Int8 is not null => Quantization.QuantizedOps.Conv2d(input, Int8, Bias, KernelSize, Stride, Padding, Dilation, relu: true, InputRange),
         1 => Functional.Conv2dRelu(input, Weight, Bias, Stride, Padding, Dilation, Groups),
         2 => Functional.Conv2dReluPool(input, Weight, Bias, Stride, Padding, Dilation, Groups),
         _ => throw new ArgumentOutOfRangeException(nameof(followers), $"Conv2d: fuses 1 or 2 following layers, asked for {followers}."),

@@ -20,6 +20,15 @@ public sealed class Linear : Module, IFusibleLayer
     /// <summary>The int8 weight when the layer is quantized (<see cref="QuantizeInt8"/>), else null.</summary>
     public Quantization.Int8Weight? Int8 { get; private set; }
 
+    private Tensor? _inputScale, _inputZero;
+
+    /// <summary>The calibrated input range of a statically quantized layer (<see cref="QuantizeInt8"/> with a range),
+    /// else null (dynamic: each input row gets its own range).</summary>
+    public Quantization.ActivationRange? InputRange => _inputScale is null ? null : new((float)_inputScale.Item(), (int)_inputZero!.Item());
+
+    /// <summary>While set, every input of the layer is shown to it (calibration for static quantization).</summary>
+    internal Quantization.ActivationObserver? Observer { get; set; }
+
     /// <summary>The low-rank adapter when one is attached (<see cref="AddLora"/>), else null.</summary>
     public LoraAdapter? Lora { get; private set; }
     /// <summary>(out_features), or null when created with <c>bias: false</c>.</summary>
@@ -49,10 +58,11 @@ public sealed class Linear : Module, IFusibleLayer
         }
     }
 
-    /// <summary>Quantizes the weight to int8 per output channel (dynamic quantization: inputs are quantized per row on
-    /// each call). The float weight leaves the state dict; <c>weight</c> (int8) and <c>weight_scale</c> (float32) take
+    /// <summary>Quantizes the weight to int8 per output channel. Without <paramref name="inputRange"/>, dynamic
+    /// quantization: inputs are quantized per row on each call; with it, static: every input with that calibrated
+    /// scale and zero point (saved as <c>input_scale</c> and <c>input_zero_point</c>), values outside saturating. The float weight leaves the state dict; <c>weight</c> (int8) and <c>weight_scale</c> (float32) take
     /// its place, so a checkpoint of the layer is about a quarter of the size. The bias stays float32. Idempotent.</summary>
-    public void QuantizeInt8()
+    public void QuantizeInt8(Quantization.ActivationRange? inputRange = null)
     {
         if (Int8 is not null) return;
         if (_weight!.DType != DType.Float32)
@@ -61,6 +71,12 @@ public sealed class Linear : Module, IFusibleLayer
         RemoveParameter("weight");
         RegisterBuffer("weight", q.Values);
         RegisterBuffer("weight_scale", q.Scales);
+        if (inputRange is not null)
+        {
+            // Static quantization: the calibrated input range travels with the checkpoint.
+            _inputScale = RegisterBuffer("input_scale", Tensor.Scalar(inputRange.Scale));
+            _inputZero = RegisterBuffer("input_zero_point", Tensor.Scalar(inputRange.ZeroPoint, DType.Int64));
+        }
         Int8 = q;
         _weight = null;
     }
@@ -144,7 +160,8 @@ public sealed class Linear : Module, IFusibleLayer
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
-        var y = Int8 is null ? Functional.Linear(input, Weight, Bias) : Quantization.QuantizedOps.Linear(input, Int8, Bias, relu: false);
+        Observer?.Observe(input);
+        var y = Int8 is null ? Functional.Linear(input, Weight, Bias) : Quantization.QuantizedOps.Linear(input, Int8, Bias, relu: false, InputRange);
         return Lora is { Merged: false } lora ? y.Add(lora.Forward(input)) : y;
     }
 
@@ -153,9 +170,12 @@ public sealed class Linear : Module, IFusibleLayer
         Lora is { Merged: false } ? 0 : next < layers.Count && layers[next] is ReLU ? 1 : 0;
 
     /// <summary>ReLU(Forward(input)) as one op.</summary>
-    public Tensor ForwardFused(Tensor input, IReadOnlyList<Module> layers, int next, int followers) => followers == 1
-        ? Int8 is null ? Functional.LinearRelu(input, Weight, Bias) : Quantization.QuantizedOps.Linear(input, Int8, Bias, relu: true)
-        : throw new ArgumentOutOfRangeException(nameof(followers), $"Linear: fuses 1 following layer, asked for {followers}.");
+    public Tensor ForwardFused(Tensor input, IReadOnlyList<Module> layers, int next, int followers)
+    {
+        if (followers != 1) throw new ArgumentOutOfRangeException(nameof(followers), $"Linear: fuses 1 following layer, asked for {followers}.");
+        Observer?.Observe(input);
+        return Int8 is null ? Functional.LinearRelu(input, Weight, Bias) : Quantization.QuantizedOps.Linear(input, Int8, Bias, relu: true, InputRange);
+    }
 
     /// <inheritdoc/>
     protected override string ExtraRepr() => $"in_features={InFeatures}, out_features={OutFeatures}, bias={(Bias is not null ? "True" : "False")}{(Int8 is not null ? ", dtype=qint8" : "")}";

@@ -16,18 +16,66 @@ public static class Quantize
         return done;
     }
 
-    private static List<string> Apply(Module model, Func<string, bool>? include, bool convolutions)
+    private static List<string> Apply(Module model, Func<string, bool>? include, bool convolutions, Func<string, bool>? staticInput = null)
     {
+        // A placeholder range for layers whose checkpoint holds one: loading the state overwrites it.
+        ActivationRange? Range(string name) => staticInput?.Invoke(name) == true ? new ActivationRange(1, 0) : null;
         var done = new List<string>();
         foreach (var (name, m) in model.NamedModules())
         {
             if (name.Contains("lora_") || !(include?.Invoke(name) ?? true)) continue;
-            if (m is Linear linear) linear.QuantizeInt8();
-            else if (convolutions && m is Conv2d { Groups: 1 } conv) conv.QuantizeInt8();
+            if (m is Linear linear) linear.QuantizeInt8(Range(name));
+            else if (convolutions && m is Conv2d { Groups: 1 } conv) conv.QuantizeInt8(Range(name));
             else continue;
             done.Add(name);
         }
         return done;
+    }
+
+    /// <summary>Static int8 quantization (post-training, calibrated): the targeted Linear layers (and, with
+    /// <paramref name="convolutions"/>, ungrouped Conv2d layers) watch their inputs while <paramref name="model"/> runs
+    /// the <paramref name="calibration"/> batches in eval mode; each then gets int8 weights per output channel and one
+    /// input range by <paramref name="method"/>, used for every later input (no per-call range search). Returns each
+    /// layer's range. The model is left in eval mode.</summary>
+    public static IReadOnlyDictionary<string, ActivationRange> Static(Module model, IEnumerable<Tensor> calibration,
+        CalibrationMethod method = CalibrationMethod.MinMax, double percentile = 99.99, bool convolutions = true, Func<string, bool>? include = null)
+    {
+        var targets = model.NamedModules()
+            .Where(x => !x.Name.Contains("lora_") && (include?.Invoke(x.Name) ?? true)
+                        && (x.Module is Linear { Int8: null } || convolutions && x.Module is Conv2d { Int8: null, Groups: 1 }))
+            .Select(x => (x.Name, x.Module, Observer: new ActivationObserver()))
+            .ToList();
+        if (targets.Count == 0) throw new ArgumentException($"Quantize.Static: {model.GetType().Name} has no float Linear{(convolutions ? " or Conv2d" : "")} layer to quantize.");
+        try
+        {
+            foreach (var (_, m, o) in targets) SetObserver(m, o);
+            model.Eval();
+            int batches = 0;
+            foreach (var batch in calibration)
+            {
+                model.Infer(batch);
+                batches++;
+            }
+            if (batches == 0) throw new ArgumentException("Quantize.Static: no calibration batches.");
+        }
+        finally
+        {
+            foreach (var (_, m, _) in targets) SetObserver(m, null);
+        }
+        var ranges = new Dictionary<string, ActivationRange>();
+        foreach (var (name, m, o) in targets)
+        {
+            if (o.Count == 0) continue;   // a layer the calibration never reached stays float
+            var range = o.Range(method, percentile);
+            if (m is Linear l) l.QuantizeInt8(range); else ((Conv2d)m).QuantizeInt8(range);
+            ranges[name] = range;
+        }
+        return ranges;
+    }
+
+    private static void SetObserver(Module m, ActivationObserver? o)
+    {
+        if (m is Linear l) l.Observer = o; else ((Conv2d)m).Observer = o;
     }
 
     /// <summary>Quantizes the layers of a freshly built <paramref name="model"/> that are int8 in <paramref name="state"/>
@@ -35,7 +83,8 @@ public static class Quantize
     /// <see cref="Module.LoadStateDict"/> can load it. Returns the names of the layers quantized.</summary>
     public static IReadOnlyList<string> ToMatch(Module model, IReadOnlyDictionary<string, Tensor> state) =>
         Apply(model, name => state.TryGetValue(Prefix(name) + "weight", out var w) && w.DType == DType.Int8
-                                && state.ContainsKey(Prefix(name) + "weight_scale"), convolutions: true);
+                                && state.ContainsKey(Prefix(name) + "weight_scale"), convolutions: true,
+              staticInput: name => state.ContainsKey(Prefix(name) + "input_scale"));
 
     private static string Prefix(string name) => name.Length == 0 ? "" : name + ".";
 

@@ -13,7 +13,7 @@ internal static unsafe class QuantizedOps
     /// <summary>y = x·Wᵀ + b with W int8, x float32 (…, in) → (…, out). Each row is quantized on its own, so a row's
     /// output does not depend on the other rows of the batch. Backward: the gradient reaches x through the
     /// dequantized weight (straight through the activation rounding) and the bias; the int8 weight is not trained.</summary>
-    public static Tensor Linear(Tensor x, Int8Weight w, Tensor? bias, bool relu)
+    public static Tensor Linear(Tensor x, Int8Weight w, Tensor? bias, bool relu, ActivationRange? input = null)
     {
         int k = w.InFeatures, m = w.OutFeatures;
         if (x.DType != DType.Float32)
@@ -44,7 +44,8 @@ internal static unsafe class QuantizedOps
             fixed (sbyte* pw = packed)
             {
                 float* pb = pb0 == null ? null : pb0 + b!._offset;
-                Int8Gemm.QuantizeRows("Linear (int8)", n, k, px + flat._offset, flat._strides[0], pq, kp, psc, pz);
+                if (input is null) Int8Gemm.QuantizeRows("Linear (int8)", n, k, px + flat._offset, flat._strides[0], pq, kp, psc, pz);
+                else Int8Gemm.QuantizeRowsStatic("Linear (int8)", n, k, px + flat._offset, flat._strides[0], pq, kp, input.Scale, input.ZeroPoint, psc, pz);
                 Int8Gemm.Gemm(n, m, k, pq, kp, psc, pz, pw, pws + ws._offset, psum, pb, py, m, relu, Path);
             }
         }
@@ -73,7 +74,8 @@ internal static unsafe class QuantizedOps
     /// row (zeros outside the image), the rows go through <see cref="Linear"/> (per-row quantization, int8 product),
     /// and the (pixels, C_out) result is laid out as (N, C_out, OH, OW). Inference only: reaching this op in a
     /// backward pass is an error.</summary>
-    public static Tensor Conv2d(Tensor x, Int8Weight w, Tensor? bias, Size2 kernel, Size2 stride, Padding padding, Size2 dilation, bool relu)
+    public static Tensor Conv2d(Tensor x, Int8Weight w, Tensor? bias, Size2 kernel, Size2 stride, Padding padding, Size2 dilation, bool relu,
+        ActivationRange? input = null)
     {
         const string op = "Conv2d (int8)";
         if (x.Dim != 4 || x.DType != DType.Float32)
@@ -113,7 +115,7 @@ internal static unsafe class QuantizedOps
             });
         }
         Tensor y;
-        using (Tensor.NoGrad()) y = Linear(patches, w, bias, relu).View(n, g.OH, g.OW, cout).Permute(0, 3, 1, 2).Contiguous();
+        using (Tensor.NoGrad()) y = Linear(patches, w, bias, relu, input).View(n, g.OH, g.OW, cout).Permute(0, 3, 1, 2).Contiguous();
         if (GradMode.IsEnabled && (x.RequiresGrad || (bias?.RequiresGrad ?? false)))
             y = y.Record("QuantizedConv2dBackward", x, _ => throw new NotSupportedException(
                 $"{op}: no backward through an int8 convolution; quantize after training, or fine-tune the float model."));

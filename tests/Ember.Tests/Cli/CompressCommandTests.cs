@@ -52,6 +52,15 @@ public class CompressCommandTests
         (code, _, err) = Run("compress", int8);
         Assert.Equal(2, code);
         Assert.Contains("already quantized", err);
+
+        var staticPath = Path.Combine(dir, "static.safetensors");
+        (code, output, err) = Run("compress", model, "--calibrate", "8", "--data", data, "--calibration", "entropy", "--out", staticPath);
+        Assert.True(code == 0, err);
+        Assert.Contains("static int8, entropy calibration on 8 batches of 64", output);
+        Assert.True(Safetensors.Load(staticPath).ContainsKey("net.1.input_scale"));
+        (code, output, err) = Run("evaluate", staticPath, "--data", data);
+        Assert.True(code == 0, err);
+        Assert.True(Math.Abs(Accuracy(output) - baseline) <= 0.02, $"static int8 accuracy {Accuracy(output)} vs float {baseline}");
     }
 
     [Fact]

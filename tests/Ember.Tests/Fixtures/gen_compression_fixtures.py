@@ -162,3 +162,15 @@ ref["distillation"] = distill
 with open(os.path.join(here, "compression_reference.json"), "w") as f:
     json.dump(ref, f)
 print("wrote the distillation case")
+
+# Calibration: NumPy's percentiles (linear interpolation) of a sample with outliers, for the Percentile method.
+import numpy as np
+rng = np.random.default_rng(5)
+sample = np.concatenate([rng.normal(0.5, 1.0, 4000), rng.normal(0, 30, 8)]).astype(np.float32)
+calib = dict(sample=sample.tolist(), p_low=float(np.percentile(sample, 0.5)), p_high=float(np.percentile(sample, 99.5)),
+             minimum=float(sample.min()), maximum=float(sample.max()))
+ref = json.load(open(os.path.join(here, "compression_reference.json")))
+ref["calibration"] = calib
+with open(os.path.join(here, "compression_reference.json"), "w") as f:
+    json.dump(ref, f)
+print("wrote the calibration case")
