@@ -38,14 +38,9 @@ internal static class FinetuneCommand
         {
             var ui = new Terminal(p.GetValue(quiet));
             string path = p.GetValue(checkpoint)!;
-            if (!File.Exists(path)) throw new UsageException($"no such checkpoint: {path}");
-            var charsPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "chars.json");
-            if (!File.Exists(charsPath)) throw new UsageException($"no chars.json beside {path}: the tokenizer is saved there by 'ember milestone gpt'");
-            var tensors = Safetensors.Load(path, out var meta);
-            var model = Checkpoints.LoadGpt(path, tensors, meta);
+            var (model, tok, meta) = Checkpoints.LoadGptWithTokenizer(path);
             if (meta.ContainsKey("quantized") && p.GetValue(lora) is null)
                 throw new UsageException($"finetune: {path} is int8; fine-tune the float checkpoint, or train LoRA adapters on it (--lora)");
-            var tok = Ember.Text.CharTokenizer.Load(charsPath);
             string dataPath = p.GetValue(data)!;
             bool csv = dataPath.EndsWith(".csv", StringComparison.OrdinalIgnoreCase) || dataPath.EndsWith(".csv.gz", StringComparison.OrdinalIgnoreCase);
             if (csv && p.GetValue(column) is null) throw new UsageException("--column is required with a CSV file (the column holding the text)");

@@ -29,12 +29,7 @@ internal static class GenerateCommand
         {
             var ui = new Terminal(quiet: false);
             string path = p.GetValue(checkpoint)!;
-            if (!File.Exists(path)) throw new UsageException($"no such checkpoint: {path}");
-            var charsPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "chars.json");
-            if (!File.Exists(charsPath)) throw new UsageException($"no chars.json beside {path}: the tokenizer is saved there by 'ember milestone gpt'");
-            var tensors = Safetensors.Load(path, out var meta);
-            var model = Checkpoints.LoadGpt(path, tensors, meta);
-            var tok = Ember.Text.CharTokenizer.Load(charsPath);
+            var (model, tok, _) = Checkpoints.LoadGptWithTokenizer(path);
             var ids = tok.Encode(p.GetValue(prompt)!.Replace("\\n", "\n"));
             if (ids.Length == 0) throw new UsageException("--prompt must not be empty");
             if (p.GetValue(attentionPng) is string png)

@@ -46,6 +46,17 @@ internal static class Checkpoints
         return gpt;
     }
 
+    /// <summary>A GPT checkpoint with the character tokenizer saved beside it (chars.json), as 'ember milestone gpt' and
+    /// 'ember finetune' write them.</summary>
+    public static (Gpt Model, Ember.Text.CharTokenizer Tokenizer, Dictionary<string, string> Meta) LoadGptWithTokenizer(string path)
+    {
+        if (!File.Exists(path)) throw new UsageException($"no such checkpoint: {path}");
+        var charsPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "chars.json");
+        if (!File.Exists(charsPath)) throw new UsageException($"no chars.json beside {path}: the tokenizer is saved there by 'ember milestone gpt'");
+        var tensors = Safetensors.Load(path, out var meta);
+        return (LoadGpt(path, tensors, meta), Ember.Text.CharTokenizer.Load(charsPath), meta);
+    }
+
     /// <summary>A checkpoint written by 'ember compress --structured' holds smaller layers than its configuration
     /// builds: shrink them to the checkpoint's shapes before loading.</summary>
     public static void FollowPruning(NN.Module model, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string> meta)

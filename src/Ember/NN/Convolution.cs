@@ -57,13 +57,8 @@ public sealed class Conv2d : Module, IFusibleLayer
     internal void SelectOutputChannels(Tensor keep)
     {
         CheckPrunable("SelectOutputChannels");
-        ReplaceTensor("weight", _weight!.Detach().IndexSelect(0, keep));
-        _weight = Registered("weight")!;
-        if (Bias is not null)
-        {
-            ReplaceTensor("bias", Bias.Detach().IndexSelect(0, keep));
-            Bias = Registered("bias");
-        }
+        _weight = SelectAlong("weight", 0, keep);
+        if (Bias is not null) Bias = SelectAlong("bias", 0, keep);
         OutChannels = keep.Size(0);
     }
 
@@ -71,8 +66,7 @@ public sealed class Conv2d : Module, IFusibleLayer
     internal void SelectInputChannels(Tensor keep)
     {
         CheckPrunable("SelectInputChannels");
-        ReplaceTensor("weight", _weight!.Detach().IndexSelect(1, keep));
-        _weight = Registered("weight")!;
+        _weight = SelectAlong("weight", 1, keep);
         InChannels = keep.Size(0);
     }
 

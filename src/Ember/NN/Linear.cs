@@ -85,13 +85,8 @@ public sealed class Linear : Module, IFusibleLayer
     internal void SelectOutputs(Tensor keep)
     {
         CheckPlain("SelectOutputs");
-        ReplaceTensor("weight", _weight!.Detach().IndexSelect(0, keep));
-        _weight = Registered("weight");
-        if (Bias is not null)
-        {
-            ReplaceTensor("bias", Bias.Detach().IndexSelect(0, keep));
-            Bias = Registered("bias");
-        }
+        _weight = SelectAlong("weight", 0, keep);
+        if (Bias is not null) Bias = SelectAlong("bias", 0, keep);
         OutFeatures = keep.Size(0);
     }
 
@@ -99,8 +94,7 @@ public sealed class Linear : Module, IFusibleLayer
     internal void SelectInputs(Tensor keep)
     {
         CheckPlain("SelectInputs");
-        ReplaceTensor("weight", _weight!.Detach().IndexSelect(1, keep));
-        _weight = Registered("weight");
+        _weight = SelectAlong("weight", 1, keep);
         InFeatures = keep.Size(0);
     }
 

@@ -128,6 +128,15 @@ public abstract class Module
         else throw new ArgumentException($"{GetType().Name}: no parameter or buffer '{name}'.");
     }
 
+    /// <summary>Keeps the entries <paramref name="keep"/> (int64 indices) of the registered tensor <paramref name="name"/>
+    /// along <paramref name="dim"/> (<see cref="ReplaceTensor"/>) and returns the new tensor.</summary>
+    internal Tensor SelectAlong(string name, int dim, Tensor keep)
+    {
+        var t = Registered(name) ?? throw new ArgumentException($"{GetType().Name}: no parameter or buffer '{name}'.");
+        ReplaceTensor(name, t.Detach().IndexSelect(dim, keep));
+        return Registered(name)!;
+    }
+
     /// <summary>The current value of a registered parameter or buffer.</summary>
     internal Tensor? Registered(string name) => _parameters.TryGetValue(name, out var p) ? p : _buffers.TryGetValue(name, out var b) ? b : null;
 

@@ -66,9 +66,8 @@ public abstract class BatchNormBase : Module
     /// <summary>Keeps only the channels <paramref name="keep"/> (int64 indices): γ, β and the running statistics.</summary>
     internal void SelectChannels(Tensor keep)
     {
-        foreach (var name in new[] { "weight", "bias", "running_mean", "running_var" })
-            if (Registered(name) is { } t) ReplaceTensor(name, t.Detach().IndexSelect(0, keep));
-        (Weight, Bias, RunningMean, RunningVar) = (Registered("weight"), Registered("bias"), Registered("running_mean"), Registered("running_var"));
+        Tensor? Select(string name) => Registered(name) is null ? null : SelectAlong(name, 0, keep);
+        (Weight, Bias, RunningMean, RunningVar) = (Select("weight"), Select("bias"), Select("running_mean"), Select("running_var"));
         NumFeatures = keep.Size(0);
     }
 
