@@ -469,6 +469,7 @@ public sealed class OnnxGraph(Module root, int opset = Onnx.DefaultOpset)
     private string EmitRecurrent(RecurrentBase r, string x, Tensor sample, string p)
     {
         if (sample.Dim != 3) throw Unsupported(r, "only batched (3-D) sequences export");
+        if (r.IsQuantized) throw Unsupported(r, "int8 recurrent layers have no ONNX form (ONNX's LSTM/GRU take float weights); export the float model");
         var parameters = r.NamedParameters().ToDictionary(t => t.Name, t => t.Parameter);
         int hidden = r.HiddenSize, dirs = r.Bidirectional ? 2 : 1;
         int[] order = r.Mode switch

@@ -39,6 +39,10 @@ public abstract class RecurrentBase : Module
     private readonly Generator? _generator;
     internal override Generator? RandomSource => DropoutP > 0 ? _generator ?? Generator.Default : null;
     private readonly List<(Tensor Wih, Tensor Whh, Tensor? Bih, Tensor? Bhh)> _weights = new();
+    private List<(Quantization.Int8Weight Ih, Quantization.Int8Weight Hh)>? _int8;
+
+    /// <summary>True once <see cref="QuantizeInt8"/> has made the weights int8.</summary>
+    public bool IsQuantized => _int8 is not null;
 
     /// <summary>A recurrent network of <paramref name="numLayers"/> layers of the <paramref name="mode"/> cell.</summary>
     protected RecurrentBase(RecurrentMode mode, int inputSize, int hiddenSize, int numLayers, bool bias, bool batchFirst, double dropout,
@@ -69,6 +73,34 @@ public abstract class RecurrentBase : Module
                 var bhh = bias ? P("bias_hh", [_gates * hiddenSize]) : null;
                 _weights.Add((wih, whh, bih, bhh));
             }
+    }
+
+    /// <summary>Dynamic int8 quantization (PyTorch's quantized dynamic LSTM/GRU): every weight_ih and weight_hh becomes
+    /// int8 per gate row (<c>weight_ih_l0</c> int8 with <c>weight_ih_l0_scale</c>, …); the input projection of all
+    /// time steps and each step's hidden projection run through the int8 product, inputs and hidden states quantized
+    /// per row; biases and the gate arithmetic stay float32. Gradients reach the inputs through the dequantized
+    /// weights; the int8 weights are not trained. Idempotent.</summary>
+    public void QuantizeInt8()
+    {
+        if (_int8 is not null) return;
+        var quantized = new List<(Quantization.Int8Weight, Quantization.Int8Weight)>();
+        int dirs = Bidirectional ? 2 : 1;
+        for (int k = 0; k < _weights.Count; k++)
+        {
+            string suffix = $"_l{k / dirs}" + (k % dirs == 1 ? "_reverse" : "");
+            Quantization.Int8Weight Swap(string name, Tensor w)
+            {
+                if (w.DType != DType.Float32) throw new NotSupportedException($"{GetType().Name}.QuantizeInt8: {name} is {w.DType.Name()}; int8 quantization starts from float32.");
+                var q = Quantization.Int8Weight.Quantize(w);
+                RemoveParameter(name);
+                RegisterBuffer(name, q.Values);
+                RegisterBuffer(name + "_scale", q.Scales);
+                return q;
+            }
+            quantized.Add((Swap("weight_ih" + suffix, _weights[k].Wih), Swap("weight_hh" + suffix, _weights[k].Whh)));
+            _weights[k] = (Tensor.Empty(DType.Float32, [0]), Tensor.Empty(DType.Float32, [0]), _weights[k].Bih, _weights[k].Bhh);
+        }
+        _int8 = quantized;
     }
 
     /// <summary>The output sequence only (zero initial state).</summary>
@@ -103,7 +135,7 @@ public abstract class RecurrentBase : Module
             for (int dir = 0; dir < dirs; dir++)
             {
                 int k = layer * dirs + dir;
-                var (seq, h, c) = Direction(x, _weights[k], h0s?.Select(0, k), c0s?.Select(0, k), reverse: dir == 1, n);
+                var (seq, h, c) = Direction(x, _weights[k], _int8?[k], h0s?.Select(0, k), c0s?.Select(0, k), reverse: dir == 1, n);
                 outs.Add(seq);
                 hs.Add(h);
                 if (c is not null) cs.Add(c);
@@ -118,11 +150,12 @@ public abstract class RecurrentBase : Module
         return (output, hn, cn);
     }
 
-    private (Tensor Seq, Tensor H, Tensor? C) Direction(Tensor x, (Tensor Wih, Tensor Whh, Tensor? Bih, Tensor? Bhh) w, Tensor? h0, Tensor? c0, bool reverse, int n)
+    private (Tensor Seq, Tensor H, Tensor? C) Direction(Tensor x, (Tensor Wih, Tensor Whh, Tensor? Bih, Tensor? Bhh) w,
+        (Quantization.Int8Weight Ih, Quantization.Int8Weight Hh)? q, Tensor? h0, Tensor? c0, bool reverse, int n)
     {
         int len = x.Size(0), hsz = HiddenSize;
         // All time steps' input projections in one product: (L, N, gates·H).
-        var xp = Functional.Linear(x, w.Wih, w.Bih);
+        var xp = q is var (qih, _) ? Quantization.QuantizedOps.Linear(x, qih, w.Bih, relu: false) : Functional.Linear(x, w.Wih, w.Bih);
         var h = h0 ?? Tensor.Zeros([n, hsz], x.DType);
         var c = Mode == RecurrentMode.Lstm ? c0 ?? Tensor.Zeros([n, hsz], x.DType) : null;
         var steps = new Tensor[len];
@@ -130,7 +163,7 @@ public abstract class RecurrentBase : Module
         {
             int t = reverse ? len - 1 - s : s;
             var gx = xp.Select(0, t);
-            var gh = Functional.Linear(h, w.Whh, w.Bhh);
+            var gh = q is var (_, qhh) ? Quantization.QuantizedOps.Linear(h, qhh, w.Bhh, relu: false) : Functional.Linear(h, w.Whh, w.Bhh);
             switch (Mode)
             {
                 case RecurrentMode.RnnTanh: h = gx.Add(gh).Tanh(); break;
@@ -162,7 +195,7 @@ public abstract class RecurrentBase : Module
 
     /// <inheritdoc/>
     protected override string ExtraRepr() =>
-        $"{InputSize}, {HiddenSize}" + (NumLayers != 1 ? $", num_layers={NumLayers}" : "") + (BatchFirst ? ", batch_first=True" : "") +
+        $"{InputSize}, {HiddenSize}" + (_int8 is not null ? ", dtype=qint8" : "") + (NumLayers != 1 ? $", num_layers={NumLayers}" : "") + (BatchFirst ? ", batch_first=True" : "") +
         (DropoutP > 0 ? $", dropout={DropoutP}" : "") + (Bidirectional ? ", bidirectional=True" : "");
 }
 

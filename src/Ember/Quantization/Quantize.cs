@@ -5,7 +5,7 @@ namespace Ember.Quantization;
 /// <summary>Model-level quantization (PyTorch's <c>torch.ao.quantization.quantize_dynamic</c>), in place.</summary>
 public static class Quantize
 {
-    /// <summary>Dynamic int8 quantization: every <see cref="Linear"/> of <paramref name="model"/> (or those whose dotted
+    /// <summary>Dynamic int8 quantization: every <see cref="Linear"/> and recurrent layer (RNN, LSTM, GRU) of <paramref name="model"/> (or those whose dotted
     /// name <paramref name="include"/> accepts) gets int8 weights per output channel; inputs are quantized per row at
     /// run time. With <paramref name="convolutions"/>, every ungrouped <see cref="Conv2d"/> too (inputs quantized per
     /// output pixel). Returns the names of the layers quantized. The model is put in eval mode.</summary>
@@ -26,6 +26,7 @@ public static class Quantize
             if (name.Contains("lora_") || !(include?.Invoke(name) ?? true)) continue;
             if (m is Linear linear) linear.QuantizeInt8(Range(name));
             else if (convolutions && m is Conv2d { Groups: 1 } conv) conv.QuantizeInt8(Range(name));
+            else if (m is RecurrentBase rnn) rnn.QuantizeInt8();
             else continue;
             done.Add(name);
         }
@@ -83,12 +84,13 @@ public static class Quantize
     /// <see cref="Module.LoadStateDict"/> can load it. Returns the names of the layers quantized.</summary>
     public static IReadOnlyList<string> ToMatch(Module model, IReadOnlyDictionary<string, Tensor> state) =>
         Apply(model, name => state.TryGetValue(Prefix(name) + "weight", out var w) && w.DType == DType.Int8
-                                && state.ContainsKey(Prefix(name) + "weight_scale"), convolutions: true,
+                                && state.ContainsKey(Prefix(name) + "weight_scale")
+                             || state.TryGetValue(Prefix(name) + "weight_ih_l0", out var r) && r.DType == DType.Int8, convolutions: true,
               staticInput: name => state.ContainsKey(Prefix(name) + "input_scale"));
 
     private static string Prefix(string name) => name.Length == 0 ? "" : name + ".";
 
     /// <summary>The names of the int8 layers of <paramref name="model"/>, in order.</summary>
     public static IReadOnlyList<string> QuantizedLayers(Module model) =>
-        model.NamedModules().Where(x => x.Module is Linear { Int8: not null } or Conv2d { Int8: not null }).Select(x => x.Name).ToList();
+        model.NamedModules().Where(x => x.Module is Linear { Int8: not null } or Conv2d { Int8: not null } or RecurrentBase { IsQuantized: true }).Select(x => x.Name).ToList();
 }

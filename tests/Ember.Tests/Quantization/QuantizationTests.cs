@@ -230,3 +230,75 @@ public class QuantizedConvTests
         Assert.Contains("int8 convolution", e.Message);
     }
 }
+
+public class QuantizedRecurrentTests
+{
+    /// <summary>An int8 LSTM/GRU equals the same cell run step by step with int8 Linear layers holding its weights
+    /// (PyTorch's quantized dynamic LSTM does the same: both projections int8, the gates float).</summary>
+    [Theory]
+    [InlineData(RecurrentMode.Lstm)]
+    [InlineData(RecurrentMode.Gru)]
+    public void Int8RecurrentLayersEqualTheirCellsWithInt8Projections(RecurrentMode mode)
+    {
+        RecurrentBase Make() => mode == RecurrentMode.Lstm
+            ? new LSTM(6, 8, numLayers: 2, batchFirst: true, generator: new Generator(40))
+            : new GRU(6, 8, numLayers: 2, batchFirst: true, generator: new Generator(40));
+        var rnn = Make();
+        var x = Tensor.Randn([3, 5, 6], DType.Float32, new Generator(41));
+        rnn.Eval();
+        var reference = rnn.Infer(x).ToArray<float>();
+        var state = rnn.StateDict().ToDictionary(kv => kv.Key, kv => kv.Value.Clone());
+        Assert.Single(Quantize.Dynamic(rnn));
+        Assert.True(rnn.IsQuantized);
+        var y = rnn.Infer(x).ToArray<float>();
+        double err = y.Zip(reference, (a, b) => Math.Abs(a - b)).Max();
+        Assert.True(err < 0.03, $"int8 {mode} differs from float32 by {err}");
+
+        // The same computation written with int8 Linear layers, one step at a time.
+        int gates = mode == RecurrentMode.Lstm ? 4 : 3, h = 8;
+        var seq = x.Transpose(0, 1);
+        for (int layer = 0; layer < 2; layer++)
+        {
+            Linear L(string w, string b)
+            {
+                var l = new Linear(state[w].Size(1), gates * h);
+                using (Tensor.NoGrad()) { l.Weight.CopyFrom(state[w]); l.Bias!.CopyFrom(state[b]); }
+                l.QuantizeInt8();
+                return l;
+            }
+            var ih = L($"weight_ih_l{layer}", $"bias_ih_l{layer}");
+            var hh = L($"weight_hh_l{layer}", $"bias_hh_l{layer}");
+            var xp = ih.Infer(seq);
+            var hState = Tensor.Zeros([3, h]);
+            var c = Tensor.Zeros([3, h]);
+            var outs = new List<Tensor>();
+            for (int t = 0; t < 5; t++)
+            {
+                var gx = xp.Select(0, t);
+                var gh = hh.Infer(hState);
+                if (mode == RecurrentMode.Lstm)
+                {
+                    var g = gx.Add(gh);
+                    c = g.Narrow(1, h, h).Sigmoid().Mul(c).Add(g.Narrow(1, 0, h).Sigmoid().Mul(g.Narrow(1, 2 * h, h).Tanh()));
+                    hState = g.Narrow(1, 3 * h, h).Sigmoid().Mul(c.Tanh());
+                }
+                else
+                {
+                    var r = gx.Narrow(1, 0, h).Add(gh.Narrow(1, 0, h)).Sigmoid();
+                    var z = gx.Narrow(1, h, h).Add(gh.Narrow(1, h, h)).Sigmoid();
+                    var nn = gx.Narrow(1, 2 * h, h).Add(r.Mul(gh.Narrow(1, 2 * h, h))).Tanh();
+                    hState = nn.Add(z.Mul(hState.Sub(nn)));
+                }
+                outs.Add(hState);
+            }
+            seq = Tensor.Stack(outs, 0);
+        }
+        Assert.Equal(seq.Transpose(0, 1).Contiguous().ToArray<float>(), y);
+
+        var fresh = Make();
+        Ember.Training.Trainer.LoadModelState(fresh, rnn.StateDict(), "test");
+        fresh.Eval();
+        Assert.Equal(y, fresh.Infer(x).ToArray<float>());
+        Assert.Equal(DType.Int8, rnn.StateDict()["weight_hh_l1"].DType);
+    }
+}
