@@ -72,7 +72,8 @@ internal static class Int8Bench
             return total / (windows * t);
         }
         long Bytes(Module m) => m.StateDict().Values.Sum(v => (long)v.NumEl * v.DType.ElementSize());
-        var prompt = Tensor.FromArray(tok.Encode("Ge1:1 In the beginning").Select(i => (long)i).ToArray(), 1, -1);
+        var promptIds = tok.Encode("Ge1:1 In the beginning").Select(i => (long)i).ToArray();
+        var prompt = Tensor.FromArray(promptIds, 1, promptIds.Length);
         var greedy = new Ember.Models.SamplingOptions(TopK: 1);
         using var scope = EmberSettings.Scope(EmberSettings.Current with { NumThreads = 2 });
         var (tf, tq) = Ember.Recipes.Milestones.AlternatingMedians(() => model.Generate(prompt, 100, greedy), () => q.Generate(prompt, 100, greedy), 1, 5);
@@ -81,6 +82,41 @@ internal static class Int8Bench
         Console.WriteLine($"validation loss ({windows} windows of {t}): float32 {lf:F4}, int8 {lq:F4} (+{lq - lf:F4})");
         Console.WriteLine($"state: float32 {Bytes(model):N0} bytes, int8 {Bytes(q):N0} bytes ({(double)Bytes(model) / Bytes(q):F2}x)");
         Console.WriteLine($"per token (batch 1, KV cache, greedy): float32 {tf * 10:F3} ms, int8 {tq * 10:F3} ms");
+    }
+
+    /// <summary><c>int8-cnn DIR [FASHION]</c>: the fashion milestone's CNN (DIR/model.safetensors) in float32, dynamic
+    /// int8 and static int8 (8 calibration batches, percentile): test accuracy on 2,000 test images and latency at
+    /// batch 1 and 64, alternating rounds, medians.</summary>
+    public static void Cnn(string[] args)
+    {
+        string dir = args.Length > 0 ? args[0] : Path.Combine("runs", "fashion");
+        string data = args.Length > 1 ? args[1] : Path.Combine("..", "shared", "data", "fashion-mnist");
+        var tensors = Ember.IO.Safetensors.Load(Path.Combine(dir, "model.safetensors"), out var meta);
+        Module Load()
+        {
+            var m = Ember.Recipes.Milestones.FashionCnnFromMetadata(meta, dir);
+            Ember.Training.Trainer.LoadModelState(m, tensors, dir);
+            m.Eval();
+            return m;
+        }
+        var (xtr, _) = Ember.Data.ImageFolders.FashionMnist(data, train: true);
+        var (xte, yte) = Ember.Data.ImageFolders.FashionMnist(data, train: false);
+        var f = Load();
+        var d = Load();
+        Ember.Quantization.Quantize.Dynamic(d, convolutions: true);
+        var st = Load();
+        Ember.Quantization.Quantize.Static(st, Enumerable.Range(0, 8).Select(i => xtr.Narrow(0, i * 64, 64)), Ember.Quantization.CalibrationMethod.Percentile);
+        double Acc(Module m) => m.Infer(xte.Narrow(0, 0, 2000)).ArgMax(1).Eq(yte.Narrow(0, 0, 2000)).To(DType.Float32).Mean().Item();
+        Console.WriteLine($"# {Program.CpuModel()} int8 path={Ember.Kernels.Int8Gemm.DetectPath()}");
+        Console.WriteLine($"accuracy (2,000 test images): float32 {Acc(f):F4}, dynamic int8 {Acc(d):F4}, static int8 {Acc(st):F4}");
+        foreach (int b in new[] { 1, 64 })
+        {
+            var x = xte.Narrow(0, 0, b).Contiguous();
+            int calls = b == 1 ? 200 : 10;
+            var (tf, td) = Ember.Recipes.Milestones.AlternatingMedians(() => f.Infer(x), () => d.Infer(x), calls, 5);
+            var (_, ts) = Ember.Recipes.Milestones.AlternatingMedians(() => f.Infer(x), () => st.Infer(x), calls, 5);
+            Console.WriteLine($"batch {b}: float32 {tf * 1000:F3} ms, dynamic int8 {td * 1000:F3} ms ({tf / td:F2}x), static int8 {ts * 1000:F3} ms ({tf / ts:F2}x)");
+        }
     }
 
     internal static double Median(List<double> v)

@@ -26,6 +26,7 @@ public static class Program
             case "linear-rows": LinearRows(); return 0;
             case "int8-linear": Int8Bench.Run(); return 0;
             case "int8-gpt": Int8Bench.Gpt(args.Skip(1).ToArray()); return 0;
+            case "int8-cnn": Int8Bench.Cnn(args.Skip(1).ToArray()); return 0;
             case "serve-load": ServeLoadBench.Run(args.Skip(1).ToArray()).GetAwaiter().GetResult(); return 0;
             case "bpe": BpeBench.Run(args.Skip(1).ToArray()); return 0;
             case "gpt2-encode": Gpt2EncodeBench.Run(args.Skip(1).ToArray()); return 0;

@@ -63,7 +63,8 @@ public static partial class Milestones
         Ember.Quantization.Quantize.Dynamic(gptInt8);
         double lossFloat = GptValidationLoss(gpt, val, evalRecipe, tok.VocabSize), lossInt8 = GptValidationLoss(gptInt8, val, evalRecipe, tok.VocabSize);
         double gptRatio = (double)StateBytes(gpt) / StateBytes(gptInt8);
-        var prompt = Tensor.FromArray(tok.Encode("Ge1:1 In the beginning").Select(i => (long)i).ToArray(), 1, -1);
+        var promptIds = tok.Encode("Ge1:1 In the beginning").Select(i => (long)i).ToArray();
+        var prompt = Tensor.FromArray(promptIds, 1, promptIds.Length);
         var greedy = new SamplingOptions(TopK: 1);
         var (tokFloat, tokInt8) = AlternatingMedians(() => gpt.Generate(prompt, recipe.Tokens, greedy, generator: new Generator(1)),
             () => gptInt8.Generate(prompt, recipe.Tokens, greedy, generator: new Generator(1)), 1, recipe.Rounds);

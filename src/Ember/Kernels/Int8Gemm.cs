@@ -124,7 +124,7 @@ internal static unsafe class Int8Gemm
         return (scale, zp);
     }
 
-    private static void QuantizeRow(float* x, int k, float inv, int zp, byte* q)
+    internal static void QuantizeRow(float* x, int k, float inv, int zp, byte* q)
     {
         int i = 0;
         if (Vector256.IsHardwareAccelerated)
@@ -171,20 +171,25 @@ internal static unsafe class Int8Gemm
         int kg = PaddedK(k) / 4;
         int tileChannels = path switch { Int8Path.Avx512 => 32, Int8Path.Avx2 or Int8Path.AvxVnni => 16, _ => 8 };
         int tiles = PaddedM(m) / tileChannels;
-        long perTile = (long)n * kg * 4 * tileChannels;
-        int grain = (int)Math.Max(1, 262_144 / Math.Max(1, perTile));
+        // Work items are (row block, channel tile) pairs, so that a layer with few output channels and many rows (a
+        // convolution's pixels) spreads over the threads too; a block's rows stay in cache across the tiles.
+        int rowBlock = n <= 64 ? n : 64, rowBlocks = (n + rowBlock - 1) / rowBlock;
+        long perItem = (long)rowBlock * kg * 4 * tileChannels;
+        int grain = (int)Math.Max(1, 262_144 / Math.Max(1, perItem));
         nint px = (nint)xq, pxs = (nint)xScale, pxz = (nint)xZero, pw = (nint)packed, pws = (nint)wScale, psum = (nint)wSum,
             pb = (nint)bias, py = (nint)y;
-        Parallelism.For(tiles, grain, (s, e) =>
+        Parallelism.For(rowBlocks * tiles, grain, (s, e) =>
         {
             int* acc = stackalloc int[4 * AccStride];
-            for (int t = s; t < e; t++)
+            for (int item = s; item < e; item++)
             {
+                int t = item % tiles, rb = item / tiles;
                 int c0 = t * tileChannels, cols = Math.Min(tileChannels, m - c0);
-                if (cols <= 0) break;
-                for (int r0 = 0; r0 < n; r0 += 4)
+                if (cols <= 0) continue;
+                int rEnd = Math.Min(n, (rb + 1) * rowBlock);
+                for (int r0 = rb * rowBlock; r0 < rEnd; r0 += 4)
                 {
-                    int rows = Math.Min(4, n - r0);
+                    int rows = Math.Min(4, rEnd - r0);
                     Tile(path, rows, kg, (byte*)px + (long)r0 * ldq, ldq, (sbyte*)pw, c0, acc);
                     Epilogue(rows, cols, acc, (float*)pxs + r0, (int*)pxz + r0, (float*)pws + c0, (int*)psum + c0,
                         pb == 0 ? null : (float*)pb + c0, (float*)py + (long)r0 * ldy + c0, ldy, relu);

@@ -64,6 +64,30 @@ public sealed class Int8Weight
     /// <summary>The float32 weight the int8 values stand for: q·scale per channel (a new tensor).</summary>
     public Tensor Dequantize() => Values.To(DType.Float32).Mul(Scales.Unsqueeze(1));
 
+    private (sbyte[] Packed, int[] Sums, int Version, int C, int KH, int KW)? _tapMajor;
+
+    /// <summary>For a convolution kernel stored as (C_out, C·kH·kW) in PyTorch's (c, i, j) order: the packed weight
+    /// with its columns reordered to (i, j, c), as channels-last receptive fields lay their bytes out; cached.</summary>
+    internal (sbyte[] Packed, int[] Sums) TapMajor(int c, int kh, int kw)
+    {
+        lock (_gate)
+        {
+            if (_tapMajor is var (p, s, v, cc, hh, ww) && v == Values.StorageVersion && (cc, hh, ww) == (c, kh, kw)) return (p, s);
+            int m = OutFeatures, k = InFeatures;
+            var src = Values.Contiguous().ToArray<sbyte>();
+            var reordered = new sbyte[src.Length];
+            for (int o = 0; o < m; o++)
+                for (int ch = 0; ch < c; ch++)
+                    for (int i = 0; i < kh; i++)
+                        for (int j = 0; j < kw; j++)
+                            reordered[o * k + (i * kw + j) * c + ch] = src[o * k + (ch * kh + i) * kw + j];
+            var packed = Int8Gemm.Pack(reordered, m, k);
+            var sums = Int8Gemm.ChannelSums(reordered, m, k);
+            _tapMajor = (packed, sums, Values.StorageVersion, c, kh, kw);
+            return (packed, sums);
+        }
+    }
+
     /// <summary>The packed weight and per-channel sums for the kernels, rebuilt when <see cref="Values"/> changed.</summary>
     internal (sbyte[] Packed, int[] Sums) Prepared()
     {

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Numerics.Tensors;
 using Ember.Kernels;
 using Ember.NN;
 
@@ -70,10 +71,12 @@ internal static unsafe class QuantizedOps
         return result.View([.. lead, m]);
     }
 
-    /// <summary>A 2-D convolution with an int8 kernel (C_out, C·kH·kW): each output pixel's receptive field becomes a
-    /// row (zeros outside the image), the rows go through <see cref="Linear"/> (per-row quantization, int8 product),
-    /// and the (pixels, C_out) result is laid out as (N, C_out, OH, OW). Inference only: reaching this op in a
-    /// backward pass is an error.</summary>
+    /// <summary>A 2-D convolution with an int8 kernel (C_out, C·kH·kW). Each image is quantized once (one scale and
+    /// zero point per image from its range, or the calibrated ones) into channels-last bytes; each output pixel's
+    /// receptive field is then gathered as a row of bytes, tap by tap as runs of C channels (the zero point outside the
+    /// image, which stands for 0), against the kernel reordered to (C_out, kH, kW, C); the int8 product gives the
+    /// (pixels, C_out) outputs, laid out as (N, C_out, OH, OW). Inference only: reaching this op in a backward pass
+    /// is an error.</summary>
     public static Tensor Conv2d(Tensor x, Int8Weight w, Tensor? bias, Size2 kernel, Size2 stride, Padding padding, Size2 dilation, bool relu,
         ActivationRange? input = null)
     {
@@ -83,42 +86,93 @@ internal static unsafe class QuantizedOps
         int n = x.Size(0), c = x.Size(1), h = x.Size(2), wd = x.Size(3), cout = w.OutFeatures;
         if (c * kernel.H * kernel.W != w.InFeatures)
             throw new ArgumentException($"{op}: input has {c} channels; the kernel takes {w.InFeatures / (kernel.H * kernel.W)}.");
+        if (bias is not null && (bias.Dim != 1 || bias.Size(0) != cout || bias.DType != DType.Float32))
+            throw new ArgumentException($"{op}: bias must be float32 ({cout}), got {bias.DType.Name()} {ShapeUtil.Str(bias.Shape)}.");
         var g = NN.Functional.Geometry(op, c, h, wd, kernel.H, kernel.W, stride, padding, dilation);
-        int pixels = g.OH * g.OW, k = w.InFeatures;
-        var patches = Tensor.Empty(DType.Float32, [n * pixels, k]);
+        int pixels = g.OH * g.OW, k = w.InFeatures, kp = Int8Gemm.PaddedK(k), plane = h * wd;
+        var (packed, sums) = w.TapMajor(c, kernel.H, kernel.W);
         var xc = x.Detach().Contiguous();
-        fixed (float* px0 = xc.Data<float>(), pp0 = patches.Data<float>())
+        var b = bias?.Detach().Contiguous();
+        var ws = w.Scales.Contiguous();
+        var y = Tensor.Empty(DType.Float32, [n * pixels, cout]);
+        var image = ArrayPool<byte>.Shared.Rent(n * plane * c);
+        var planar = ArrayPool<byte>.Shared.Rent(plane * c);
+        var rows = ArrayPool<byte>.Shared.Rent(n * pixels * kp);
+        var scales = ArrayPool<float>.Shared.Rent(n * pixels);
+        var zeros = ArrayPool<int>.Shared.Rent(n * pixels);
+        try
         {
-            nint px = (nint)(px0 + xc._offset), pp = (nint)pp0;
-            Parallelism.For(n * g.OH, Math.Max(1, 16384 / Math.Max(1, g.OW * k)), (s, e) =>
+            fixed (float* px0 = xc.Data<float>(), pws = ws.Data<float>(), pb0 = b is null ? null : b.Data<float>(), py = y.Data<float>(), psc = scales)
+            fixed (byte* pimg = image, prow = rows, pplanar = planar)
+            fixed (int* pz = zeros, psum = sums)
+            fixed (sbyte* pw = packed)
             {
-                for (int row = s; row < e; row++)
+                float* px = px0 + xc._offset;
+                for (int img = 0; img < n; img++)
                 {
-                    int img = row / g.OH, oh = row % g.OH;
-                    float* src = (float*)px + (long)img * c * h * wd;
-                    for (int ow = 0; ow < g.OW; ow++)
+                    float* src = px + (long)img * c * plane;
+                    float scale;
+                    int zp;
+                    if (input is not null) (scale, zp) = (input.Scale, input.ZeroPoint);
+                    else
                     {
-                        float* dst = (float*)pp + ((long)row * g.OW + ow) * k;
-                        int idx = 0;
-                        for (int ch = 0; ch < c; ch++)
+                        var all = new ReadOnlySpan<float>(src, c * plane);
+                        float lo = TensorPrimitives.Min(all), hi = TensorPrimitives.Max(all);
+                        if (!float.IsFinite(lo) || !float.IsFinite(hi))
+                            throw new ArgumentException($"{op}: image {img} holds a non-finite value (min {lo}, max {hi}); int8 quantization needs finite inputs.");
+                        (scale, zp) = Int8Gemm.RowParameters(lo, hi);
+                    }
+                    if (input is not null && !float.IsFinite(TensorPrimitives.MaxMagnitude(new ReadOnlySpan<float>(src, c * plane))))
+                        throw new ArgumentException($"{op}: image {img} holds a non-finite value; int8 quantization needs finite inputs.");
+                    new Span<float>(psc + (long)img * pixels, pixels).Fill(scale);
+                    new Span<int>(pz + (long)img * pixels, pixels).Fill(zp);
+                    // Channels last: quantize the channel planes, then interleave them.
+                    byte* dstImg = pimg + (long)img * plane * c;
+                    Int8Gemm.QuantizeRow(src, c * plane, 1 / scale, zp, c == 1 ? dstImg : pplanar);
+                    if (c > 1)
+                        for (int hw = 0; hw < plane; hw++)
+                            for (int ch = 0; ch < c; ch++) dstImg[(long)hw * c + ch] = pplanar[(long)ch * plane + hw];
+                }
+                nint pi = (nint)pimg, pr = (nint)prow, pzz = (nint)pz;
+                Parallelism.For(n * g.OH, Math.Max(1, 65536 / Math.Max(1, g.OW * kp)), (s0, e0) =>
+                {
+                    for (int row = s0; row < e0; row++)
+                    {
+                        int img = row / g.OH, oh = row % g.OH;
+                        byte zpb = (byte)((int*)pzz)[(long)img * pixels];
+                        byte* imgBase = (byte*)pi + (long)img * plane * c;
+                        for (int ow = 0; ow < g.OW; ow++)
+                        {
+                            byte* dst = (byte*)pr + ((long)row * g.OW + ow) * kp;
                             for (int ki = 0; ki < g.KH; ki++)
                             {
                                 int ih = oh * g.SH - g.PadTop + ki * g.DH;
-                                for (int kj = 0; kj < g.KW; kj++)
+                                for (int kj = 0; kj < g.KW; kj++, dst += c)
                                 {
                                     int iw = ow * g.SW - g.PadLeft + kj * g.DW;
-                                    dst[idx++] = (uint)ih < (uint)h && (uint)iw < (uint)wd ? src[((long)ch * h + ih) * wd + iw] : 0f;
+                                    if ((uint)ih < (uint)h && (uint)iw < (uint)wd) Buffer.MemoryCopy(imgBase + ((long)ih * wd + iw) * c, dst, c, c);
+                                    else new Span<byte>(dst, c).Fill(zpb);
                                 }
                             }
+                            new Span<byte>(dst, kp - k).Clear();
+                        }
                     }
-                }
-            });
+                });
+                Int8Gemm.Gemm(n * pixels, cout, k, prow, kp, psc, pz, pw, pws + ws._offset, psum, pb0 == null ? null : pb0 + b!._offset, py, cout, relu, Path);
+            }
         }
-        Tensor y;
-        using (Tensor.NoGrad()) y = Linear(patches, w, bias, relu, input).View(n, g.OH, g.OW, cout).Permute(0, 3, 1, 2).Contiguous();
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(image);
+            ArrayPool<byte>.Shared.Return(planar);
+            ArrayPool<byte>.Shared.Return(rows);
+            ArrayPool<float>.Shared.Return(scales);
+            ArrayPool<int>.Shared.Return(zeros);
+        }
+        var result = y.View(n, g.OH, g.OW, cout).Permute(0, 3, 1, 2).Contiguous();
         if (GradMode.IsEnabled && (x.RequiresGrad || (bias?.RequiresGrad ?? false)))
-            y = y.Record("QuantizedConv2dBackward", x, _ => throw new NotSupportedException(
+            result = result.Record("QuantizedConv2dBackward", x, _ => throw new NotSupportedException(
                 $"{op}: no backward through an int8 convolution; quantize after training, or fine-tune the float model."));
-        return y;
+        return result;
     }
 }
