@@ -21,7 +21,7 @@ internal static class FinetuneCommand
         var targets = Opt.NameList("--targets", "layers that get adapters [default: c_attn, PEFT's choice for GPT-2]");
         var steps = Opt.Int("--steps", 300, "optimizer steps", min: 1);
         var batch = Opt.Int("--batch", 16, "windows per step", min: 1);
-        var lr = Opt.Double("--lr", 0, "peak learning rate [default: 3e-4, or 2e-3 with --lora]", min: 0);
+        var lr = Opt.Double("--lr", 0, "peak learning rate [default: 3e-4, or 1e-2 with --lora]", min: 0);
         var limit = Opt.OptionalInt("--limit", "use only the first N characters of the text", min: 1000);
         var seed = Opt.OptionalInt("--seed", "random seed [default: 1]");
         var outDir = Opt.Text("--out", Path.Combine("runs", "finetune"), "output folder", "FOLDER");

@@ -10,7 +10,7 @@ public static partial class Milestones
     {
         public int Steps { get; init; } = 300;
         public int BatchSize { get; init; } = 16;
-        /// <summary>Peak learning rate (null: 3e-4 for all weights, 2e-3 for LoRA adapters).</summary>
+        /// <summary>Peak learning rate (null: 3e-4 for all weights, 1e-2 for LoRA adapters).</summary>
         public double? LearningRate { get; init; }
         public double WeightDecay { get; init; } = 0.0;
         public int WarmupSteps { get; init; } = 30;
@@ -76,7 +76,7 @@ public static partial class Milestones
             Lora.Apply(model, lora, new Generator(recipe.Seed + 3));
         }
         var trainable = model.Parameters().Where(p => p.RequiresGrad).ToList();
-        double lr = recipe.LearningRate ?? (lora is null ? 3e-4 : 2e-3);
+        double lr = recipe.LearningRate ?? (lora is null ? 3e-4 : 1e-2);
         var opt = new AdamW(trainable, lr: lr, weightDecay: recipe.WeightDecay);
         var batches = new Generator(recipe.Seed + 1000);
         model.Train();

@@ -86,6 +86,12 @@ public static partial class Milestones
         log?.Invoke($"fine-tuning: validation loss {F(full.LossBefore, "F4")} before; full {F(full.LossAfter, "F4")} ({F(full.Seconds, "F1")}s), " +
                     $"LoRA r={recipe.LoraRank} {F(lora.LossAfter, "F4")} ({F(lora.Seconds, "F1")}s, {F(trainedShare * 100, "F2")}% of the parameters, adapters {F(100.0 * adapterBytes / baseBytes, "F2")}% of the model)");
         gates.Add(new("lora_loss_gap", lora.LossAfter - full.LossAfter, "<= 0.05", lora.LossAfter - full.LossAfter <= 0.05));
+        // For reference (not a gate): the same rank on every projection of the blocks, a larger share of the parameters.
+        var wide = FineTuneGpt(Clone(gpt, () => new Gpt(gpt.Config)), tok, reviews, new FineTuneRecipe
+        {
+            Steps = recipe.FineTuneSteps, LoraRank = recipe.LoraRank, LearningRate = 5e-3, Seed = recipe.Seed, LoraTargets = ["c_attn", "c_proj", "mlp.0", "mlp.2"],
+        }, log);
+        log?.Invoke($"fine-tuning, LoRA r={recipe.LoraRank} on c_attn, c_proj, mlp.0, mlp.2: {F(wide.LossAfter, "F4")} ({F(100.0 * wide.Trainable / wide.Total, "F2")}% of the parameters, gap {F(wide.LossAfter - full.LossAfter, "F4")})");
         gates.Add(new("lora_trained_share", trainedShare, "<= 0.02", trainedShare <= 0.02));
         gates.Add(new("lora_adapter_share", (double)adapterBytes / baseBytes, "<= 0.05", (double)adapterBytes / baseBytes <= 0.05));
 
