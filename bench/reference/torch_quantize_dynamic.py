@@ -34,7 +34,7 @@ def load_safetensors(path):
 
 state, meta = load_safetensors(os.path.join(run_dir, "model.safetensors"))
 chars = json.load(open(os.path.join(run_dir, "chars.json"), encoding="utf-8"))
-vocab = chars["chars"] if isinstance(chars, dict) and "chars" in chars else chars
+vocab = chars["Chars"] if isinstance(chars, dict) else chars
 stoi = {c: i for i, c in enumerate(vocab)}
 V, T, L, H, E = (int(meta[k]) for k in ("vocab_size", "context_length", "n_layer", "n_head", "n_embd"))
 

@@ -96,43 +96,49 @@ internal static unsafe class QuantizedOps
         var ws = w.Scales.Contiguous();
         var y = Tensor.Empty(DType.Float32, [n * pixels, cout]);
         var image = ArrayPool<byte>.Shared.Rent(n * plane * c);
-        var planar = ArrayPool<byte>.Shared.Rent(plane * c);
         var rows = ArrayPool<byte>.Shared.Rent(n * pixels * kp);
         var scales = ArrayPool<float>.Shared.Rent(n * pixels);
         var zeros = ArrayPool<int>.Shared.Rent(n * pixels);
         try
         {
             fixed (float* px0 = xc.Data<float>(), pws = ws.Data<float>(), pb0 = b is null ? null : b.Data<float>(), py = y.Data<float>(), psc = scales)
-            fixed (byte* pimg = image, prow = rows, pplanar = planar)
+            fixed (byte* pimg = image, prow = rows)
             fixed (int* pz = zeros, psum = sums)
             fixed (sbyte* pw = packed)
             {
                 float* px = px0 + xc._offset;
-                for (int img = 0; img < n; img++)
+                // Per image: its scale and zero point, then its bytes channels-last (planes quantized, then interleaved).
+                nint pxi = (nint)px, pimgi = (nint)pimg, pscs = (nint)psc, pzs = (nint)pz;
+                Parallelism.For(n, 1, (s0, e0) =>
                 {
-                    float* src = px + (long)img * c * plane;
-                    float scale;
-                    int zp;
-                    if (input is not null) (scale, zp) = (input.Scale, input.ZeroPoint);
-                    else
-                    {
-                        var all = new ReadOnlySpan<float>(src, c * plane);
-                        float lo = TensorPrimitives.Min(all), hi = TensorPrimitives.Max(all);
-                        if (!float.IsFinite(lo) || !float.IsFinite(hi))
-                            throw new ArgumentException($"{op}: image {img} holds a non-finite value (min {lo}, max {hi}); int8 quantization needs finite inputs.");
-                        (scale, zp) = Int8Gemm.RowParameters(lo, hi);
-                    }
-                    if (input is not null && !float.IsFinite(TensorPrimitives.MaxMagnitude(new ReadOnlySpan<float>(src, c * plane))))
-                        throw new ArgumentException($"{op}: image {img} holds a non-finite value; int8 quantization needs finite inputs.");
-                    new Span<float>(psc + (long)img * pixels, pixels).Fill(scale);
-                    new Span<int>(pz + (long)img * pixels, pixels).Fill(zp);
-                    // Channels last: quantize the channel planes, then interleave them.
-                    byte* dstImg = pimg + (long)img * plane * c;
-                    Int8Gemm.QuantizeRow(src, c * plane, 1 / scale, zp, c == 1 ? dstImg : pplanar);
-                    if (c > 1)
-                        for (int hw = 0; hw < plane; hw++)
-                            for (int ch = 0; ch < c; ch++) dstImg[(long)hw * c + ch] = pplanar[(long)ch * plane + hw];
-                }
+                    var tmp = c > 1 && e0 - s0 > 0 ? new byte[plane * c] : null;
+                    fixed (byte* pt = tmp)
+                        for (int img = s0; img < e0; img++)
+                        {
+                            float* src = (float*)pxi + (long)img * c * plane;
+                            float scale;
+                            int zp;
+                            var all = new ReadOnlySpan<float>(src, c * plane);
+                            if (input is not null)
+                            {
+                                if (!float.IsFinite(TensorPrimitives.MaxMagnitude(all)))
+                                    throw new ArgumentException($"{op}: image {img} holds a non-finite value; int8 quantization needs finite inputs.");
+                                (scale, zp) = (input.Scale, input.ZeroPoint);
+                            }
+                            else
+                            {
+                                float lo = TensorPrimitives.Min(all), hi = TensorPrimitives.Max(all);
+                                if (!float.IsFinite(lo) || !float.IsFinite(hi))
+                                    throw new ArgumentException($"{op}: image {img} holds a non-finite value (min {lo}, max {hi}); int8 quantization needs finite inputs.");
+                                (scale, zp) = Int8Gemm.RowParameters(lo, hi);
+                            }
+                            new Span<float>((float*)pscs + (long)img * pixels, pixels).Fill(scale);
+                            new Span<int>((int*)pzs + (long)img * pixels, pixels).Fill(zp);
+                            byte* dstImg = (byte*)pimgi + (long)img * plane * c;
+                            Int8Gemm.QuantizeRow(src, c * plane, 1 / scale, zp, c == 1 ? dstImg : pt);
+                            if (c > 1) TransposeBytes(pt, c, plane, dstImg);
+                        }
+                });
                 nint pi = (nint)pimg, pr = (nint)prow, pzz = (nint)pz;
                 Parallelism.For(n * g.OH, Math.Max(1, 65536 / Math.Max(1, g.OW * kp)), (s0, e0) =>
                 {
@@ -164,15 +170,47 @@ internal static unsafe class QuantizedOps
         finally
         {
             ArrayPool<byte>.Shared.Return(image);
-            ArrayPool<byte>.Shared.Return(planar);
             ArrayPool<byte>.Shared.Return(rows);
             ArrayPool<float>.Shared.Return(scales);
             ArrayPool<int>.Shared.Return(zeros);
         }
-        var result = y.View(n, g.OH, g.OW, cout).Permute(0, 3, 1, 2).Contiguous();
+        var result = Tensor.Empty(DType.Float32, [n, cout, g.OH, g.OW]);
+        fixed (float* py = y.Data<float>(), pr = result.Data<float>())
+        {
+            nint pyi = (nint)py, pri = (nint)pr;
+            Parallelism.For(n, 1, (s0, e0) =>
+            {
+                for (int img = s0; img < e0; img++)
+                    TransposeFloats((float*)pyi + (long)img * pixels * cout, pixels, cout, (float*)pri + (long)img * pixels * cout);
+            });
+        }
         if (GradMode.IsEnabled && (x.RequiresGrad || (bias?.RequiresGrad ?? false)))
             result = result.Record("QuantizedConv2dBackward", x, _ => throw new NotSupportedException(
                 $"{op}: no backward through an int8 convolution; quantize after training, or fine-tune the float model."));
         return result;
+    }
+
+    /// <summary>dst (cols × rows) = srcᵀ for a dense (rows × cols) byte matrix, in 16×16 blocks.</summary>
+    private static void TransposeBytes(byte* src, int rows, int cols, byte* dst)
+    {
+        for (int r0 = 0; r0 < rows; r0 += 16)
+            for (int c0 = 0; c0 < cols; c0 += 16)
+            {
+                int r1 = Math.Min(rows, r0 + 16), c1 = Math.Min(cols, c0 + 16);
+                for (int r = r0; r < r1; r++)
+                    for (int cc = c0; cc < c1; cc++) dst[(long)cc * rows + r] = src[(long)r * cols + cc];
+            }
+    }
+
+    /// <summary>dst (cols × rows) = srcᵀ for a dense (rows × cols) float matrix, in 8×8 blocks.</summary>
+    private static void TransposeFloats(float* src, int rows, int cols, float* dst)
+    {
+        for (int r0 = 0; r0 < rows; r0 += 8)
+            for (int c0 = 0; c0 < cols; c0 += 8)
+            {
+                int r1 = Math.Min(rows, r0 + 8), c1 = Math.Min(cols, c0 + 8);
+                for (int cc = c0; cc < c1; cc++)
+                    for (int r = r0; r < r1; r++) dst[(long)cc * rows + r] = src[(long)r * cols + cc];
+            }
     }
 }
