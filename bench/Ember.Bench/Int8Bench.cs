@@ -102,20 +102,26 @@ internal static class Int8Bench
         var (xtr, _) = Ember.Data.ImageFolders.FashionMnist(data, train: true);
         var (xte, yte) = Ember.Data.ImageFolders.FashionMnist(data, train: false);
         var f = Load();
+        var folded = Load();
+        Folding.FoldBatchNorm(folded);
         var d = Load();
+        Folding.FoldBatchNorm(d);
         Ember.Quantization.Quantize.Dynamic(d, convolutions: true);
         var st = Load();
+        Folding.FoldBatchNorm(st);
         Ember.Quantization.Quantize.Static(st, Enumerable.Range(0, 8).Select(i => xtr.Narrow(0, i * 64, 64)), Ember.Quantization.CalibrationMethod.Percentile);
         double Acc(Module m) => m.Infer(xte.Narrow(0, 0, 2000)).ArgMax(1).Eq(yte.Narrow(0, 0, 2000)).To(DType.Float32).Mean().Item();
         Console.WriteLine($"# {Program.CpuModel()} int8 path={Ember.Kernels.Int8Gemm.DetectPath()}");
-        Console.WriteLine($"accuracy (2,000 test images): float32 {Acc(f):F4}, dynamic int8 {Acc(d):F4}, static int8 {Acc(st):F4}");
+        Console.WriteLine($"accuracy (2,000 test images): float32 {Acc(f):F4}, folded {Acc(folded):F4}, dynamic int8 {Acc(d):F4}, static int8 {Acc(st):F4}");
         foreach (int b in new[] { 1, 64 })
         {
             var x = xte.Narrow(0, 0, b).Contiguous();
             int calls = b == 1 ? 200 : 10;
             var (tf, td) = Ember.Recipes.Milestones.AlternatingMedians(() => f.Infer(x), () => d.Infer(x), calls, 5);
             var (_, ts) = Ember.Recipes.Milestones.AlternatingMedians(() => f.Infer(x), () => st.Infer(x), calls, 5);
-            Console.WriteLine($"batch {b}: float32 {tf * 1000:F3} ms, dynamic int8 {td * 1000:F3} ms ({tf / td:F2}x), static int8 {ts * 1000:F3} ms ({tf / ts:F2}x)");
+            var (_, tfo) = Ember.Recipes.Milestones.AlternatingMedians(() => f.Infer(x), () => folded.Infer(x), calls, 5);
+            Console.WriteLine($"batch {b}: float32 {tf * 1000:F3} ms, float32 BatchNorm folded {tfo * 1000:F3} ms ({tf / tfo:F2}x), " +
+                $"dynamic int8 {td * 1000:F3} ms ({tf / td:F2}x), static int8 {ts * 1000:F3} ms ({tf / ts:F2}x) (int8 with BatchNorm folded)");
         }
     }
 

@@ -93,6 +93,13 @@ internal static class CompressCommand
                     new Ember.Recipes.Milestones.DistillRecipe { Epochs = p.GetValue(epochs), LearningRate = 5e-4 }, ui.Logger, masks is null ? null : masks.Apply);
                 ui.Line(FormattableString.Invariant($"fine-tuned {p.GetValue(epochs)} epochs with the original as teacher: accuracy {run.StudentAccuracy:F4} (original {run.TeacherAccuracy:F4})"));
             }
+            if (kind == "fashion-cnn")
+            {
+                // An inference checkpoint: BatchNorm folded into the convolutions first (smaller, and conv+ReLU+pool fuse).
+                var folded = Folding.FoldBatchNorm(model);
+                if (folded.Count > 0) outMeta["folded"] = "batchnorm";
+                ui.Line($"folded {folded.Count} BatchNorm layers into the convolutions before them");
+            }
             int batches = p.GetValue(calibrate);
             if (int8 && batches > 0)
             {

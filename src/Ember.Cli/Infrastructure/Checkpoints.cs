@@ -83,6 +83,7 @@ internal static class Checkpoints
     public static Sequential LoadFashionCnn(string path, IReadOnlyDictionary<string, Tensor> tensors, IReadOnlyDictionary<string, string> meta)
     {
         var model = Ember.Recipes.Milestones.FashionCnnFromMetadata(meta, path);
+        if (meta.TryGetValue("folded", out var folded) && folded == "batchnorm") Folding.FoldBatchNorm(model);
         FollowPruning(model, tensors, meta);
         Trainer.LoadModelState(model, tensors, path);
         model.Eval();

@@ -40,6 +40,7 @@ public static partial class Milestones
         // ---------------------------------------------------------------- Fashion-MNIST CNN
         var (xte, yte) = ImageFolders.FashionMnist(fashionFolder, train: false);
         var fashionInt8 = Clone(fashion, () => FashionCnnLike(fashion));
+        Folding.FoldBatchNorm(fashionInt8);   // the inference form: BatchNorm inside the convolutions, conv+ReLU fused
         Ember.Quantization.Quantize.Dynamic(fashionInt8, convolutions: true);
         fashion.Eval();
         double accFloat = Accuracy(fashion, xte, yte), accInt8 = Accuracy(fashionInt8, xte, yte);

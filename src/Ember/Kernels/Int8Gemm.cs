@@ -12,10 +12,10 @@ internal enum Int8Path { Scalar, Vector128, Avx2, AvxVnni, Avx512 }
 /// <summary>
 /// The int8 matrix product behind dynamically quantized Linear layers: activations quantized per row to unsigned
 /// 7-bit levels 0…127 with a zero point (asymmetric, as FBGEMM's <c>reduce_range</c>), weights per output channel to
-/// signed levels −127…127 (symmetric), products summed exactly in int32, then
+/// signed levels −127…127 (symmetric; −128 from a file is also exact), products summed exactly in int32, then
 /// y = ((float)(Σ q_x·q_w − z_x·Σ q_w)·s_x)·s_w + b.
 /// <para>Seven-bit activations make the two-step u8×s8 → i16 → i32 multiply-add (<c>vpmaddubsw</c> then
-/// <c>vpmaddwd</c>) exact: a pair of products is at most 2·127·127 = 32,258 and never saturates int16. So every
+/// <c>vpmaddwd</c>) exact: a pair of products is at most 2·127·128 = 32,512 in size and never saturates int16. So every
 /// path — AVX-512BW, AVX-VNNI (<c>vpdpbusd</c>), AVX2, SSSE3 / ARM64 <c>sdot</c>, scalar — gives the same sums and,
 /// through one shared epilogue, the same floats bit for bit.</para>
 /// <para>Weights are packed once into blocks of 16 output channels × 4 inputs (64 bytes per group of 4 inputs,

@@ -4,6 +4,7 @@ namespace Ember.NN;
 public sealed class Sequential : Module
 {
     private readonly List<Module> _layers = new();
+    private List<Module>? _running;
 
     /// <summary>The layers, run in the order given. Shape: whatever the first layer takes → whatever the last returns.</summary>
     public Sequential(params Module[] layers)
@@ -16,6 +17,7 @@ public sealed class Sequential : Module
     {
         RegisterModule(_layers.Count.ToString(), layer);
         _layers.Add(layer);
+        _running = null;
         return this;
     }
 
@@ -26,13 +28,23 @@ public sealed class Sequential : Module
     /// <summary>The layers in order.</summary>
     public IReadOnlyList<Module> Layers => _layers;
 
+    /// <summary>Puts <paramref name="layer"/> at <paramref name="index"/> under the same name (BatchNorm folding leaves
+    /// an <see cref="Identity"/> there, which the forward then skips, so the layers around it fuse).</summary>
+    internal void Replace(int index, Module layer)
+    {
+        ReplaceModule(index.ToString(System.Globalization.CultureInfo.InvariantCulture), layer);
+        _layers[index] = layer;
+        _running = null;
+    }
+
     /// <summary>Runs the layers in order, fused where a layer can absorb its followers (<see cref="IFusibleLayer"/>): a
     /// <see cref="Conv2d"/> or <see cref="Linear"/> directly followed by a <see cref="ReLU"/> runs as one op (same values
     /// and gradients, one activation instead of two; the graph shows one ConvolutionReluBackward or LinearReluBackward
     /// node), and a Conv2d, ReLU, 2×2 <see cref="MaxPool2d"/> as one op that never materializes the full-resolution
     /// activation (ConvolutionReluPoolBackward); except while a <see cref="Diagnostics.Profiler"/> or a
     /// <see cref="Module.Summary"/> trace records each layer, or with <see cref="EmberSettings.FuseLayers"/> off.</summary>
-    public override Tensor Forward(Tensor input) => LayerFusion.Run(_layers, input);
+    public override Tensor Forward(Tensor input) =>
+        LayerFusion.Run(_running ??= _layers.Exists(l => l is Identity) ? _layers.Where(l => l is not Identity).ToList() : _layers, input);
 
     /// <summary>False when no layer holds activations: then the intermediates between them are recycled after backward.</summary>
     public override bool HoldsActivations => _layers.Exists(l => l.HoldsActivations);

@@ -53,6 +53,18 @@ public sealed class Conv2d : Module, IFusibleLayer
         ConvChecks.DefaultInit(_weight, Bias, generator);
     }
 
+    /// <summary>Output channel o becomes scale_o·(output o) + shift_o: filters scaled, the bias (created when absent)
+    /// scaled and shifted (BatchNorm folding).</summary>
+    internal void ScaleOutputs(Tensor scale, Tensor shift)
+    {
+        if (_weight is null) throw new InvalidOperationException("Conv2d.ScaleOutputs: the layer is int8; fold BatchNorm before quantizing.");
+        using var noGrad = Tensor.NoGrad();
+        _weight.CopyFrom(_weight.Mul(scale.View(-1, 1, 1, 1)));
+        var b = Bias is null ? shift : Bias.Mul(scale).Add(shift);
+        ReplaceTensor("bias", b.Contiguous().Clone());
+        Bias = Registered("bias");
+    }
+
     /// <summary>Keeps only the output channels <paramref name="keep"/> (int64 indices): filters and bias.</summary>
     internal void SelectOutputChannels(Tensor keep)
     {

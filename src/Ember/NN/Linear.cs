@@ -81,6 +81,18 @@ public sealed class Linear : Module, IFusibleLayer
         _weight = null;
     }
 
+    /// <summary>Output j becomes scale_j·(output j) + shift_j: rows of the weight scaled, the bias (created when absent)
+    /// scaled and shifted (BatchNorm folding).</summary>
+    internal void ScaleOutputs(Tensor scale, Tensor shift)
+    {
+        CheckPlain("ScaleOutputs");
+        using var noGrad = Tensor.NoGrad();
+        _weight!.CopyFrom(_weight.Mul(scale.Unsqueeze(1)));
+        var b = Bias is null ? shift : Bias.Mul(scale).Add(shift);
+        ReplaceTensor("bias", b.Contiguous().Clone());
+        Bias = Registered("bias");
+    }
+
     /// <summary>Keeps only the outputs <paramref name="keep"/> (int64 indices): rows of the weight and bias.</summary>
     internal void SelectOutputs(Tensor keep)
     {

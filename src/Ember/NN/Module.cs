@@ -107,6 +107,14 @@ public abstract class Module
         return value;
     }
 
+    /// <summary>Puts <paramref name="module"/> in the place of the registered submodule <paramref name="name"/> (same
+    /// name, same position in the state dict order).</summary>
+    protected void ReplaceModule(string name, Module module)
+    {
+        if (!_modules.ContainsKey(name)) throw new ArgumentException($"{GetType().Name}: no submodule '{name}'.");
+        _modules[name] = module ?? throw new ArgumentNullException(nameof(module));
+    }
+
     /// <summary>Removes a registered submodule, so the name can be registered again. Returns it.</summary>
     protected Module RemoveModule(string name)
     {

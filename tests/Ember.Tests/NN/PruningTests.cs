@@ -120,3 +120,41 @@ public class PruningTests
         Assert.Contains("amount", Assert.Throws<ArgumentException>(() => Pruning.Structured(gpt, 1.0)).Message);
     }
 }
+
+public class FoldingTests
+{
+    /// <summary>Folding BatchNorm into the convolution (or Linear) before it keeps the eval outputs, removes the
+    /// BatchNorm's state, lets conv+ReLU+pool fuse, and a folded state dict loads into a fresh model folded the same way.</summary>
+    [Fact]
+    public void FoldedBatchNormKeepsEvalOutputs()
+    {
+        Sequential Net(ulong seed) => new(
+            new Sequential(new Conv2d(1, 6, 3, padding: 1, bias: false, generator: new Generator(seed)), new BatchNorm2d(6), new ReLU(), new MaxPool2d(2)),
+            new Conv2d(6, 8, 3, padding: 1, generator: new Generator(seed + 1)), new BatchNorm2d(8), new ReLU(),
+            new Flatten(), new Linear(8 * 4 * 4, 12, generator: new Generator(seed + 2)), new BatchNorm1d(12), new ReLU(), new Linear(12, 3, generator: new Generator(seed + 3)));
+        var net = Net(1);
+        var g = new Generator(5);
+        using (Tensor.NoGrad())
+            foreach (var (name, t) in net.StateDict())
+            {
+                if (name.EndsWith("running_mean")) t.CopyFrom(Tensor.Randn(t.Shape, DType.Float32, g).Mul(0.3));
+                else if (name.EndsWith("running_var")) t.CopyFrom(Tensor.Rand(t.Shape, DType.Float32, g).Add(0.5));
+                else if (t.Dim == 1 && name.Contains(".weight") && !name.StartsWith("5") && t.Size(0) < 13) t.CopyFrom(Tensor.Rand(t.Shape, DType.Float32, g).Add(0.5));
+            }
+        net.Eval();
+        var x = Tensor.Randn([4, 1, 8, 8], DType.Float32, new Generator(6));
+        var want = net.Infer(x).ToArray<float>();
+        var folded = Folding.FoldBatchNorm(net);
+        Assert.Equal(["0.1", "2", "6"], folded.Order());
+        var got = net.Infer(x).ToArray<float>();
+        for (int i = 0; i < want.Length; i++) Assert.True(Math.Abs(want[i] - got[i]) <= 1e-5 * (1 + Math.Abs(want[i])), $"[{i}]: {got[i]} vs {want[i]}");
+        var state = net.StateDict();
+        Assert.DoesNotContain(state.Keys, k => k.Contains("running_"));
+        Assert.Equal([6], state["0.0.bias"].Shape);
+        var fresh = Net(9);
+        Folding.FoldBatchNorm(fresh);
+        fresh.LoadStateDict(state);
+        fresh.Eval();
+        Assert.Equal(got, fresh.Infer(x).ToArray<float>());
+    }
+}
