@@ -58,11 +58,7 @@ public sealed class Conv2d : Module, IFusibleLayer
     internal void ScaleOutputs(Tensor scale, Tensor shift)
     {
         if (_weight is null) throw new InvalidOperationException("Conv2d.ScaleOutputs: the layer is int8; fold BatchNorm before quantizing.");
-        using var noGrad = Tensor.NoGrad();
-        _weight.CopyFrom(_weight.Mul(scale.View(-1, 1, 1, 1)));
-        var b = Bias is null ? shift : Bias.Mul(scale).Add(shift);
-        ReplaceTensor("bias", b.Contiguous().Clone());
-        Bias = Registered("bias");
+        Bias = ScaleOutputRows(_weight, Bias, scale, shift);
     }
 
     /// <summary>Keeps only the output channels <paramref name="keep"/> (int64 indices): filters and bias.</summary>

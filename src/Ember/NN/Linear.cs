@@ -86,11 +86,7 @@ public sealed class Linear : Module, IFusibleLayer
     internal void ScaleOutputs(Tensor scale, Tensor shift)
     {
         CheckPlain("ScaleOutputs");
-        using var noGrad = Tensor.NoGrad();
-        _weight!.CopyFrom(_weight.Mul(scale.Unsqueeze(1)));
-        var b = Bias is null ? shift : Bias.Mul(scale).Add(shift);
-        ReplaceTensor("bias", b.Contiguous().Clone());
-        Bias = Registered("bias");
+        Bias = ScaleOutputRows(_weight!, Bias, scale, shift);
     }
 
     /// <summary>Keeps only the outputs <paramref name="keep"/> (int64 indices): rows of the weight and bias.</summary>

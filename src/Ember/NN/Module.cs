@@ -145,6 +145,18 @@ public abstract class Module
         return Registered(name)!;
     }
 
+    /// <summary>Output row o of <paramref name="weight"/> (a layer's dimension 0) scaled by scale_o in place, and the
+    /// registered <c>bias</c> replaced by bias·scale + shift (shift alone when there was none); returns the new bias.</summary>
+    internal Tensor ScaleOutputRows(Tensor weight, Tensor? bias, Tensor scale, Tensor shift)
+    {
+        using var noGrad = Tensor.NoGrad();
+        var shape = Enumerable.Repeat(1, weight.Dim).ToArray();
+        shape[0] = -1;
+        weight.CopyFrom(weight.Mul(scale.View(shape)));
+        ReplaceTensor("bias", (bias is null ? shift : bias.Mul(scale).Add(shift)).Contiguous().Clone());
+        return Registered("bias")!;
+    }
+
     /// <summary>The current value of a registered parameter or buffer.</summary>
     internal Tensor? Registered(string name) => _parameters.TryGetValue(name, out var p) ? p : _buffers.TryGetValue(name, out var b) ? b : null;
 
