@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Ember;
 using Ember.NN;
 
@@ -24,17 +23,8 @@ internal static class Int8Bench
                 var x = Tensor.Randn([rows, inF], DType.Float32, new Generator(2));
                 using var scope = EmberSettings.Scope(EmberSettings.Current with { NumThreads = threads });
                 int calls = (int)Math.Clamp(2e8 / ((double)rows * inF * outF), 5, 5000);
-                double Time(Linear l)
-                {
-                    var sw = Stopwatch.StartNew();
-                    for (int i = 0; i < calls; i++) l.Infer(x);
-                    return sw.Elapsed.TotalMilliseconds * 1000 / calls;
-                }
-                Time(f); Time(q);
-                var tf = new List<double>();
-                var tq = new List<double>();
-                for (int round = 0; round < 9; round++) { tf.Add(Time(f)); tq.Add(Time(q)); }
-                double mf = Median(tf), mq = Median(tq);
+                var (sf, sq) = Ember.Recipes.Milestones.AlternatingMedians(() => f.Infer(x), () => q.Infer(x), calls, 9);
+                double mf = sf * 1e6, mq = sq * 1e6;
                 Console.WriteLine($"| {inF}×{outF} | {rows} | {threads} | {mf:F1} | {mq:F1} | {mf / mq:F2}x |");
             }
         }
@@ -71,7 +61,7 @@ internal static class Int8Bench
             }
             return total / (windows * t);
         }
-        long Bytes(Module m) => m.StateDict().Values.Sum(v => (long)v.NumEl * v.DType.ElementSize());
+        static long Bytes(Module m) => Ember.Recipes.Milestones.StateBytes(m);
         var promptIds = tok.Encode("Ge1:1 In the beginning").Select(i => (long)i).ToArray();
         var prompt = Tensor.FromArray(promptIds, 1, promptIds.Length);
         var greedy = new Ember.Models.SamplingOptions(TopK: 1);
@@ -123,11 +113,5 @@ internal static class Int8Bench
             Console.WriteLine($"batch {b}: float32 {tf * 1000:F3} ms, float32 BatchNorm folded {tfo * 1000:F3} ms ({tf / tfo:F2}x), " +
                 $"dynamic int8 {td * 1000:F3} ms ({tf / td:F2}x), static int8 {ts * 1000:F3} ms ({tf / ts:F2}x) (int8 with BatchNorm folded)");
         }
-    }
-
-    internal static double Median(List<double> v)
-    {
-        var s = v.OrderBy(x => x).ToList();
-        return s.Count % 2 == 1 ? s[s.Count / 2] : (s[s.Count / 2 - 1] + s[s.Count / 2]) / 2;
     }
 }

@@ -61,11 +61,18 @@ internal static class CompressCommand
             if (meta.TryGetValue("quantized", out var already) && int8)
                 throw new UsageException($"compress: {path} is already quantized ({already})");
             var outMeta = new Dictionary<string, string>(meta);
-            long floatBytes = model.StateDict().Values.Sum(t => (long)t.NumEl * t.DType.ElementSize());
+            long floatBytes = Ember.Recipes.Milestones.StateBytes(model);
             string? tuneData = p.GetValue(fineTune);
             if (tuneData is not null && (model is not Mlp || amount == 0))
                 throw new UsageException("compress: --fine-tune retrains a pruned MLP (quickstart/train checkpoints with --prune)");
-            Mlp? teacher = tuneData is null ? null : Checkpoints.LoadMlp(path).Model;
+            Mlp? teacher = null;
+            if (tuneData is not null)
+            {
+                // The model as loaded, before pruning, teaches the pruned one.
+                teacher = new Mlp(((Mlp)model).Config);
+                Ember.Training.Trainer.LoadModelState(teacher, model.StateDict(), path);
+                teacher.Eval();
+            }
             PruningMasks? masks = null;
             if (amount > 0 && isStructured)
             {

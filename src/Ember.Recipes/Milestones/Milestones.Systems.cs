@@ -119,7 +119,8 @@ public static partial class Milestones
         return copy;
     }
 
-    private static long StateBytes(Module m) => m.StateDict().Values.Sum(t => (long)t.NumEl * t.DType.ElementSize());
+    /// <summary>Bytes the tensors of <paramref name="m"/>'s state dict hold (what a safetensors file of it stores, less the header).</summary>
+    public static long StateBytes(Module m) => m.StateDict().Values.Sum(t => (long)t.NumEl * t.DType.ElementSize());
 
     private static double Accuracy(Module model, Tensor x, Tensor y)
     {

@@ -5,8 +5,9 @@ using Ember.NN;
 
 namespace Ember.Quantization;
 
-/// <summary>The dynamically quantized linear product: each call quantizes its input rows (per row, 7-bit asymmetric),
-/// multiplies them with the int8 weight in int32, and dequantizes into float32 with the bias (and ReLU) applied.</summary>
+/// <summary>The int8 layers' forward: inputs quantized to 7-bit levels (per row, per image, or with a calibrated
+/// range), multiplied with the int8 weight in int32 (<see cref="Int8Gemm"/>), dequantized into float32 with the bias
+/// (and ReLU) applied.</summary>
 internal static unsafe class QuantizedOps
 {
     private static readonly Int8Path Path = Int8Gemm.DetectPath();
@@ -63,7 +64,7 @@ internal static unsafe class QuantizedOps
             Tensor[] inputs = bias is null ? [flat] : [flat, bias];
             result = y.Record(relu ? "QuantizedLinearReluBackward" : "QuantizedLinearBackward", inputs, g =>
             {
-                if (relu) g = g.Mul(output.Gt(0).To(DType.Float32));
+                if (relu) g = Elementwise.Backward("ReluBackward", new ReluBackwardOp<float>(), g, output);
                 var gx = flat.RequiresGrad ? g.Matmul(w.Dequantize()) : null;
                 return bias is null ? [gx] : [gx, bias.RequiresGrad ? g.Sum(0) : null];
             });
@@ -202,15 +203,19 @@ internal static unsafe class QuantizedOps
             }
     }
 
-    /// <summary>dst (cols × rows) = srcᵀ for a dense (rows × cols) float matrix, in 8×8 blocks.</summary>
+    /// <summary>dst (cols × rows) = srcᵀ for a dense (rows × cols) float matrix: 8×8 blocks in registers
+    /// (<see cref="Gemm.Transpose8x8"/>), the edges element by element.</summary>
     private static void TransposeFloats(float* src, int rows, int cols, float* dst)
     {
-        for (int r0 = 0; r0 < rows; r0 += 8)
-            for (int c0 = 0; c0 < cols; c0 += 8)
-            {
-                int r1 = Math.Min(rows, r0 + 8), c1 = Math.Min(cols, c0 + 8);
-                for (int cc = c0; cc < c1; cc++)
-                    for (int r = r0; r < r1; r++) dst[(long)cc * rows + r] = src[(long)r * cols + cc];
-            }
+        int r8 = 0, c8 = 0;
+        if (System.Runtime.Intrinsics.X86.Avx.IsSupported)
+        {
+            (r8, c8) = (rows & ~7, cols & ~7);
+            for (int r0 = 0; r0 < r8; r0 += 8)
+                for (int c0 = 0; c0 < c8; c0 += 8)
+                    Gemm.Transpose8x8(src + (long)r0 * cols + c0, cols, dst + (long)c0 * rows + r0, rows);
+        }
+        for (int r = 0; r < rows; r++)
+            for (int c = r < r8 ? c8 : 0; c < cols; c++) dst[(long)c * rows + r] = src[(long)r * cols + c];
     }
 }
