@@ -30,10 +30,8 @@ public sealed class Conv2d : Module, IFusibleLayer
     /// <summary>The int8 kernel, as (C_out, C_in·kH·kW), when the layer is quantized (<see cref="QuantizeInt8"/>), else null.</summary>
     public Quantization.Int8Weight? Int8 { get; private set; }
 
-    private Tensor? _inputScale, _inputZero;
-
     /// <summary>The calibrated input range of a statically quantized layer, else null (dynamic: per output pixel).</summary>
-    public Quantization.ActivationRange? InputRange => _inputScale is null ? null : new((float)_inputScale.Item(), (int)_inputZero!.Item());
+    public Quantization.ActivationRange? InputRange => RegisteredInputRange;
 
     /// <summary>While set, every input of the layer is shown to it (calibration for static quantization).</summary>
     internal Quantization.ActivationObserver? Observer { get; set; }
@@ -96,14 +94,7 @@ public sealed class Conv2d : Module, IFusibleLayer
         if (_weight!.DType != DType.Float32)
             throw new NotSupportedException($"Conv2d.QuantizeInt8: the kernel is {_weight.DType.Name()}; int8 quantization starts from float32.");
         var q = Quantization.Int8Weight.Quantize(_weight.Reshape(OutChannels, -1));
-        RemoveParameter("weight");
-        RegisterBuffer("weight", q.Values.View(OutChannels, InChannels, KernelSize.H, KernelSize.W));
-        RegisterBuffer("weight_scale", q.Scales);
-        if (inputRange is not null)
-        {
-            _inputScale = RegisterBuffer("input_scale", Tensor.Scalar(inputRange.Scale));
-            _inputZero = RegisterBuffer("input_zero_point", Tensor.Scalar(inputRange.ZeroPoint, DType.Int64));
-        }
+        RegisterInt8Weight(q.Values.View(OutChannels, InChannels, KernelSize.H, KernelSize.W), q.Scales, inputRange);
         Int8 = q;
         _weight = null;
     }

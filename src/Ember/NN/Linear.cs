@@ -20,11 +20,9 @@ public sealed class Linear : Module, IFusibleLayer
     /// <summary>The int8 weight when the layer is quantized (<see cref="QuantizeInt8"/>), else null.</summary>
     public Quantization.Int8Weight? Int8 { get; private set; }
 
-    private Tensor? _inputScale, _inputZero;
-
     /// <summary>The calibrated input range of a statically quantized layer (<see cref="QuantizeInt8"/> with a range),
     /// else null (dynamic: each input row gets its own range).</summary>
-    public Quantization.ActivationRange? InputRange => _inputScale is null ? null : new((float)_inputScale.Item(), (int)_inputZero!.Item());
+    public Quantization.ActivationRange? InputRange => RegisteredInputRange;
 
     /// <summary>While set, every input of the layer is shown to it (calibration for static quantization).</summary>
     internal Quantization.ActivationObserver? Observer { get; set; }
@@ -60,23 +58,16 @@ public sealed class Linear : Module, IFusibleLayer
 
     /// <summary>Quantizes the weight to int8 per output channel. Without <paramref name="inputRange"/>, dynamic
     /// quantization: inputs are quantized per row on each call; with it, static: every input with that calibrated
-    /// scale and zero point (saved as <c>input_scale</c> and <c>input_zero_point</c>), values outside saturating. The float weight leaves the state dict; <c>weight</c> (int8) and <c>weight_scale</c> (float32) take
-    /// its place, so a checkpoint of the layer is about a quarter of the size. The bias stays float32. Idempotent.</summary>
+    /// scale and zero point (saved as <c>input_scale</c> and <c>input_zero_point</c>), values outside saturating. The
+    /// float weight leaves the state dict; <c>weight</c> (int8) and <c>weight_scale</c> (float32) take its place, so a
+    /// checkpoint of the layer is about a quarter of the size. The bias stays float32. Idempotent.</summary>
     public void QuantizeInt8(Quantization.ActivationRange? inputRange = null)
     {
         if (Int8 is not null) return;
         if (_weight!.DType != DType.Float32)
             throw new NotSupportedException($"Linear.QuantizeInt8: the weight is {_weight.DType.Name()}; int8 quantization starts from float32.");
         var q = Quantization.Int8Weight.Quantize(_weight);
-        RemoveParameter("weight");
-        RegisterBuffer("weight", q.Values);
-        RegisterBuffer("weight_scale", q.Scales);
-        if (inputRange is not null)
-        {
-            // Static quantization: the calibrated input range travels with the checkpoint.
-            _inputScale = RegisterBuffer("input_scale", Tensor.Scalar(inputRange.Scale));
-            _inputZero = RegisterBuffer("input_zero_point", Tensor.Scalar(inputRange.ZeroPoint, DType.Int64));
-        }
+        RegisterInt8Weight(q.Values, q.Scales, inputRange);
         Int8 = q;
         _weight = null;
     }

@@ -157,6 +157,23 @@ public abstract class Module
         return Registered("bias")!;
     }
 
+    /// <summary>Quantization of a layer's <c>weight</c>: the float parameter gives way to the buffers <c>weight</c>
+    /// (<paramref name="values"/>, int8) and <c>weight_scale</c>, plus <c>input_scale</c> and <c>input_zero_point</c> for
+    /// a calibrated (static) input range, so checkpoints carry what the int8 layer needs.</summary>
+    internal void RegisterInt8Weight(Tensor values, Tensor scales, Quantization.ActivationRange? inputRange)
+    {
+        RemoveParameter("weight");
+        RegisterBuffer("weight", values);
+        RegisterBuffer("weight_scale", scales);
+        if (inputRange is null) return;
+        RegisterBuffer("input_scale", Tensor.Scalar(inputRange.Scale));
+        RegisterBuffer("input_zero_point", Tensor.Scalar(inputRange.ZeroPoint, DType.Int64));
+    }
+
+    /// <summary>The calibrated input range <see cref="RegisterInt8Weight"/> registered (as loaded since), or null.</summary>
+    internal Quantization.ActivationRange? RegisteredInputRange =>
+        Registered("input_scale") is { } scale ? new((float)scale.Item(), (int)Registered("input_zero_point")!.Item()) : null;
+
     /// <summary>The current value of a registered parameter or buffer.</summary>
     internal Tensor? Registered(string name) => _parameters.TryGetValue(name, out var p) ? p : _buffers.TryGetValue(name, out var b) ? b : null;
 
