@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using Ember.Data;
+using Ember.Diagnostics;
 using Ember.IO;
 using Ember.NN;
 using Ember.Optim;
@@ -30,6 +31,13 @@ public sealed record TrainerOptions
     public bool Classification { get; init; } = true;
     /// <summary>Architecture description stored in checkpoint metadata so a checkpoint can rebuild its model.</summary>
     public IReadOnlyDictionary<string, string>? Metadata { get; init; }
+    /// <summary>Where TensorBoard logs go (null: none): every <see cref="TensorBoardEvery"/> steps the batch loss,
+    /// learning rate and samples/s ("train/…"); each epoch the epoch's metrics ("epoch/…"), histograms of the weights
+    /// and gradients, and for classification the validation confusion matrix; at the end the run's hyperparameters
+    /// (<see cref="Metadata"/>, optimizer, epochs) with its best and final metrics. The caller owns the writer.</summary>
+    public SummaryWriter? TensorBoard { get; init; }
+    /// <summary>Steps between the per-step TensorBoard scalars.</summary>
+    public int TensorBoardEvery { get; init; } = 10;
 }
 
 /// <summary>One epoch's numbers.</summary>
@@ -82,6 +90,7 @@ public sealed class Trainer
         int startEpoch = 1;
         double best = double.NaN;
         if (options.ResumeFrom is not null) (startEpoch, best) = Resume(options.ResumeFrom);
+        _globalStep = (long)(startEpoch - 1) * train.Count;
         int sinceBest = 0;
         if (options.MetricsCsv is not null && startEpoch == 1)
             WriteCsvLine(options.MetricsCsv, "epoch,train_loss,train_accuracy,val_loss,val_accuracy,lr,seconds", append: false);
@@ -106,6 +115,7 @@ public sealed class Trainer
                 if (improved) SaveCheckpoint(Path.Combine(options.CheckpointDir, "best.safetensors"), epoch, best, options.Metadata);
                 SaveCheckpoint(Path.Combine(options.CheckpointDir, "last.safetensors"), epoch, best, options.Metadata);
             }
+            if (options.TensorBoard is { } tb) LogEpoch(tb, m, val, epoch, options);
             OnEpochEnd?.Invoke(History);
             if (options.EarlyStoppingPatience is int patience && sinceBest >= patience)
             {
@@ -113,7 +123,42 @@ public sealed class Trainer
                 break;
             }
         }
+        if (options.TensorBoard is { } writer && History.Count > 0) LogRun(writer, options);
         return History;
+    }
+
+    private long _globalStep;   // optimizer steps since the run began (TensorBoard's x axis)
+
+    private void LogEpoch(SummaryWriter tb, EpochMetrics m, Evaluation? val, int epoch, TrainerOptions options)
+    {
+        long step = _globalStep;
+        tb.AddScalar("epoch/train_loss", m.TrainLoss, step);
+        if (options.Classification && !double.IsNaN(m.TrainAccuracy)) tb.AddScalar("epoch/train_accuracy", m.TrainAccuracy, step);
+        if (m.ValLoss is double vl) tb.AddScalar("epoch/val_loss", vl, step);
+        if (options.Classification && m.ValAccuracy is double va && !double.IsNaN(va)) tb.AddScalar("epoch/val_accuracy", va, step);
+        tb.AddScalar("epoch/seconds", m.Seconds, step);
+        tb.AddScalar("epoch/epoch", epoch, step);
+        TensorBoardLog.Parameters(tb, _model, step);
+        if (options.Classification && val is { Count: > 0 } v && v.Predictions.NumEl > 0)
+        {
+            int classes = (int)Math.Max(v.Predictions.Max().Item(), v.Targets.Max().Item()) + 1;
+            if (classes <= 100) TensorBoardLog.ConfusionMatrix(tb, "val/confusion_matrix", v.Predictions, v.Targets, classes, step);
+        }
+        tb.Flush();
+    }
+
+    private void LogRun(SummaryWriter tb, TrainerOptions options)
+    {
+        var hp = TensorBoardLog.Hparams(options.Metadata ?? new Dictionary<string, string>());
+        hp["optimizer"] = _optimizer.GetType().Name;
+        hp["lr"] = History[0].LearningRate;
+        hp["epochs"] = History.Count;
+        var metrics = new Dictionary<string, double> { ["hparam/final_train_loss"] = History[^1].TrainLoss };
+        if (History[^1].ValLoss is double vl) metrics["hparam/final_val_loss"] = vl;
+        if (options.Classification && History.Where(h => h.ValAccuracy is double a && !double.IsNaN(a)).Select(h => h.ValAccuracy!.Value).DefaultIfEmpty(double.NaN).Max() is double best && !double.IsNaN(best))
+            metrics["hparam/best_val_accuracy"] = best;
+        tb.AddHparams(hp, metrics, _globalStep);
+        tb.Flush();
     }
 
     private static ITrainingProgress? Reporter(TrainerOptions options) =>
@@ -152,12 +197,19 @@ public sealed class Trainer
             _optimizer.Step();
             Scheduler?.Step();
             OnBatchEnd?.Invoke();
+            _globalStep++;
             int n = x.Size(0);
             lossSum += lv * n;
             seen += n;
             if (options.Classification && y.DType == DType.Int64 && output.Dim == 2)
                 using (Tensor.NoGrad()) correct += Metrics.Accuracy(output, y) * n;
             step++;
+            if (options.TensorBoard is { } tb && (_globalStep % Math.Max(1, options.TensorBoardEvery) == 0 || step == steps))
+            {
+                tb.AddScalar("train/loss", lv, _globalStep);
+                tb.AddScalar("train/learning_rate", _optimizer.LearningRate, _globalStep);
+                tb.AddScalar("train/samples_per_second", seen / sw.Elapsed.TotalSeconds, _globalStep);
+            }
             progress?.StepCompleted(epoch, step, steps, lossSum / seen, seen / sw.Elapsed.TotalSeconds);
         }
         return (seen == 0 ? double.NaN : lossSum / seen, seen == 0 ? double.NaN : correct / seen);
