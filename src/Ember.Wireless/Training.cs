@@ -3,6 +3,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Ember.IO;
 using Ember.Optim;
+using Ember.Training;
 
 namespace Ember.Wireless;
 
@@ -18,6 +19,9 @@ public sealed record BeamformerTrainOptions
     public int SupervisedEpochs { get; init; }
     public ulong Seed { get; init; } = 1;
     public Action<string>? Log { get; init; }
+    /// <summary>TensorBoard logs (null: none): the loss every 10 steps, each epoch's mean loss and the parameter
+    /// histograms, the hyperparameters at the end.</summary>
+    public Ember.Diagnostics.SummaryWriter? TensorBoard { get; init; }
 }
 
 /// <summary>Training, evaluation and checkpoints of <see cref="HybridBeamformerNet"/>.</summary>
@@ -39,6 +43,8 @@ public static class BeamformerTraining
         var g = new Generator(o.Seed);
         var losses = new List<double>();
         int total = o.SupervisedEpochs + o.Epochs;
+        long step = 0, seen = 0;
+        var clock = Stopwatch.StartNew();
         for (int ep = 0; ep < total; ep++)
         {
             bool supervised = ep < o.SupervisedEpochs;
@@ -61,11 +67,30 @@ public static class BeamformerTraining
                 opt.Step();
                 sum += loss.Item();
                 batches++;
+                step++;
+                seen += o.BatchSize;
+                if (o.TensorBoard is { } tb && step % 10 == 0) TensorBoardLog.Step(tb, step, loss.Item(), opt.LearningRate, seen / clock.Elapsed.TotalSeconds, "channels");
             }
             losses.Add(sum / batches);
+            if (o.TensorBoard is { } writer)
+            {
+                writer.AddScalar(supervised ? "epoch/phase_invariant_loss" : "epoch/rate_loss", sum / batches, step);
+                TensorBoardLog.Parameters(writer, net, step);
+                writer.Flush();
+            }
             o.Log?.Invoke($"  epoch {ep + 1}/{total} {(supervised ? "phase-invariant" : "rate")} loss {sum / batches:F4} ({sw.Elapsed.TotalSeconds:F1} s)");
         }
         net.Eval();
+        if (o.TensorBoard is { } end)
+        {
+            var hp = new Dictionary<string, object>
+            {
+                ["backbone"] = net.Config.Backbone.ToString(), ["epochs"] = o.Epochs, ["supervised_epochs"] = o.SupervisedEpochs, ["batch_size"] = o.BatchSize,
+                ["lr"] = o.LearningRate, ["seed"] = (double)o.Seed, ["train_snr_db"] = string.Join(",", o.TrainSnrDb),
+            };
+            end.AddHparams(hp, new Dictionary<string, double> { ["hparam/final_loss"] = losses[^1] }, step);
+            end.Flush();
+        }
         return losses;
     }
 

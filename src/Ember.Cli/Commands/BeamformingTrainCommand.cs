@@ -25,16 +25,19 @@ internal static class BeamformingTrainCommand
         var rx = Opt.Text("--rx", "receive planar array shape HxV [default: square]", "HxV");
         var input = Opt.Choice("--input", "reimabs", "network input: [Re H, Im H, |H|], |H| alone, or the 2-D-DFT beamspace", "reimabs", "abs", "beamspace");
         var head = Opt.Choice("--head", "channel", "output head: channel-informed phases, free phases, or beam directions", "channel", "phases", "steering");
+        var tensorboard = Opt.TensorBoard();
         var command = new Command("train", "Trains a learned hybrid beamformer on a MAT-file.")
         {
-            data, outPath, model, epochs, batch, lr, supervised, seed, snr, nrf, ns, tx, rx, input, head,
+            data, outPath, model, epochs, batch, lr, supervised, seed, snr, nrf, ns, tx, rx, input, head, tensorboard,
         };
         var variables = new BeamformingCommand.VariableOptions(command);
         command.SetAction(p =>
         {
             var ui = new Terminal(quiet: false);
+            using var tb = Opt.OpenTensorBoard(p.GetValue(tensorboard));
             var options = new BeamformerTrainOptions
             {
+                TensorBoard = tb,
                 Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr),
                 SupervisedEpochs = p.GetValue(supervised), Seed = (ulong)p.GetValue(seed), Log = ui.Line, TrainSnrDb = p.GetValue(snr)!,
             };
@@ -62,6 +65,7 @@ internal static class BeamformingTrainCommand
             string output = p.GetValue(outPath)!;
             BeamformerTraining.Save(net, output);
             ui.Line($"saved {output}");
+            if (tb is not null) ui.Line($"TensorBoard logs in {tb.LogDir} (tensorboard --logdir {tb.LogDir})");
             return 0;
         });
         return command;

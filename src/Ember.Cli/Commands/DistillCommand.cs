@@ -23,12 +23,13 @@ internal static class DistillCommand
         var seed = Opt.OptionalInt("--seed", "random seed [default: 1]");
         var outDir = Opt.Text("--out", Path.Combine("runs", "distill"), "output folder", "FOLDER");
         var quiet = Opt.Flag("--quiet", "no progress output");
+        var tensorboard = Opt.TensorBoard();
         var command = new Command("distill",
             "Knowledge distillation (Hinton et al., 2015): trains a smaller MLP on the teacher's temperature-softened outputs " +
             "(KL divergence, scaled by T²) plus the labels, and saves it as model.safetensors, which the other commands load " +
             "like any MLP checkpoint. Reports the teacher's and the student's accuracy on held-out data and their sizes.")
         {
-            teacher, data, hidden, epochs, temperature, alpha, compare, seed, outDir, quiet,
+            teacher, data, hidden, epochs, temperature, alpha, compare, seed, outDir, quiet, tensorboard,
         };
         command.SetAction(p =>
         {
@@ -55,7 +56,9 @@ internal static class DistillCommand
             {
                 Epochs = p.GetValue(epochs), Temperature = p.GetValue(temperature), Alpha = p.GetValue(alpha), Seed = (ulong)(p.GetValue(seed) ?? 1),
             };
-            var run = Milestones.Distill(model, studentConfig, xtr, ytr, xva, yva, recipe, ui.Logger);
+            using var tb = Opt.OpenTensorBoard(p.GetValue(tensorboard));
+            var run = Milestones.Distill(model, studentConfig, xtr, ytr, xva, yva, recipe, ui.Logger, tb);
+            if (tb is not null) ui.Line($"TensorBoard logs in {tb.LogDir} (tensorboard --logdir {tb.LogDir})");
             string dir = p.GetValue(outDir)!;
             Directory.CreateDirectory(dir);
             var outPath = Path.Combine(dir, "model.safetensors");

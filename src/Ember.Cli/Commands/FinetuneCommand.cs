@@ -26,13 +26,14 @@ internal static class FinetuneCommand
         var seed = Opt.OptionalInt("--seed", "random seed [default: 1]");
         var outDir = Opt.Text("--out", Path.Combine("runs", "finetune"), "output folder", "FOLDER");
         var quiet = Opt.Flag("--quiet", "no progress output");
+        var tensorboard = Opt.TensorBoard();
         var command = new Command("finetune",
             "Fine-tunes a character-level GPT on new text and reports the validation loss (the text's last 10%) before and " +
             "after. Characters outside the model's alphabet become spaces. With --lora R only rank-R adapters train (the " +
             "base is frozen) and the adapters are saved alone in PEFT's layout (adapter_model.safetensors, " +
             "adapter_config.json) next to a merged model.safetensors; without it every weight trains.")
         {
-            checkpoint, data, column, lora, alpha, targets, steps, batch, lr, limit, seed, outDir, quiet,
+            checkpoint, data, column, lora, alpha, targets, steps, batch, lr, limit, seed, outDir, quiet, tensorboard,
         };
         command.SetAction(p =>
         {
@@ -59,7 +60,9 @@ internal static class FinetuneCommand
                 LoraTargets = p.GetValue(targets) is { Length: > 0 } t ? t : ["c_attn"],
                 Seed = (ulong)(p.GetValue(seed) ?? 1),
             };
-            var run = Milestones.FineTuneGpt(model, tok, text, recipe, ui.Logger);
+            using var tb = Opt.OpenTensorBoard(p.GetValue(tensorboard));
+            var run = Milestones.FineTuneGpt(model, tok, text, recipe, ui.Logger, tb);
+            if (tb is not null) ui.Line($"TensorBoard logs in {tb.LogDir} (tensorboard --logdir {tb.LogDir})");
             string dir = p.GetValue(outDir)!;
             Directory.CreateDirectory(dir);
             if (run.Lora is LoraConfig config)

@@ -14,7 +14,8 @@ internal static class MilestoneCommand
 {
     private static readonly string[] Names = ["perceptron", "xor", "mnist", "fashion", "gpt", "reverse", "sequence", "hybrid", "beamforming", "systems"];
 
-    private sealed record Settings(Terminal Ui, string? Data, ulong Seed, int? Epochs, int? Steps, int? Train, string OutDir, bool Download, string Models = "runs");
+    private sealed record Settings(Terminal Ui, string? Data, ulong Seed, int? Epochs, int? Steps, int? Train, string OutDir, bool Download, string Models = "runs",
+        Ember.Diagnostics.SummaryWriter? TensorBoard = null);
 
     public static Command Create()
     {
@@ -33,6 +34,7 @@ internal static class MilestoneCommand
         var train = Opt.OptionalInt("--train", "training channels (beamforming: 4000)", min: 10);
         var outDir = Opt.Text("--out", "output folder [default: runs/NAME]", "FOLDER");
         var download = Opt.Flag("--download", "fetch missing Fashion-MNIST files from Zalando first (fashion)");
+        var tensorboard = Opt.TensorBoard();
         var models = Opt.Text("--models", "runs", "folder holding fashion/model.safetensors and gpt/model.safetensors with chars.json, as the fashion and gpt milestones write them (systems)", "FOLDER");
         var command = new Command("milestone", """
             Runs a curriculum milestone and ends with 'milestone NAME: PASS|FAIL <metric>=<value> gate=<value>'; exits 0 only on PASS.
@@ -57,19 +59,20 @@ internal static class MilestoneCommand
                            loss, training <= 2% of the parameters, adapters <= 5% of the model
             """)
         {
-            name, data, seed, quiet, epochs, steps, train, outDir, download, models,
+            name, data, seed, quiet, epochs, steps, train, outDir, download, models, tensorboard,
         };
         command.SetAction(p =>
         {
             string n = p.GetValue(name)!;
+            using var tb = Opt.OpenTensorBoard(p.GetValue(tensorboard));
             var s = new Settings(new Terminal(p.GetValue(quiet)), p.GetValue(data), (ulong)(p.GetValue(seed) ?? (n == "mnist" ? 1 : 0)),
-                p.GetValue(epochs), p.GetValue(steps), p.GetValue(train), p.GetValue(outDir) ?? Path.Combine("runs", n), p.GetValue(download), p.GetValue(models)!);
+                p.GetValue(epochs), p.GetValue(steps), p.GetValue(train), p.GetValue(outDir) ?? Path.Combine("runs", n), p.GetValue(download), p.GetValue(models)!, tb);
             MilestoneResult r = n switch
             {
                 "perceptron" => Milestones.Perceptron(s.Seed),
                 "xor" => Milestones.Xor(s.Seed),
                 "mnist" => s.Ui.Training(reporter => Milestones.Mnist(s.Data ?? DataPaths.Find("mnist-10k"), new Milestones.MnistRecipe { Seed = s.Seed },
-                    progress: reporter is not null, reporter)),
+                    progress: reporter is not null, reporter, s.TensorBoard)),
                 "fashion" => Fashion(s),
                 "gpt" => Gpt(s),
                 "reverse" => Reverse(s),
@@ -80,6 +83,7 @@ internal static class MilestoneCommand
             };
             s.Ui.Line(r.Details);
             s.Ui.Line($"wall_time={r.Seconds:F1}s");
+            if (tb is not null) s.Ui.Line($"TensorBoard logs in {tb.LogDir} (tensorboard --logdir {tb.LogDir})");
             s.Ui.Line(r.Line);
             return r.Passed ? 0 : 1;
         });
@@ -95,7 +99,7 @@ internal static class MilestoneCommand
         Directory.CreateDirectory(s.OutDir);
         var metrics = Path.Combine(s.OutDir, "metrics.csv");
         var run = s.Ui.Training(reporter => Milestones.FashionRun(folder, recipe,
-            new TrainerOptions { Progress = reporter is not null, ProgressReporter = reporter, MetricsCsv = metrics }));
+            new TrainerOptions { Progress = reporter is not null, ProgressReporter = reporter, MetricsCsv = metrics, TensorBoard = s.TensorBoard }));
         var modelPath = Path.Combine(s.OutDir, "model.safetensors");
         Safetensors.Save(modelPath, run.Model.StateDict(), Milestones.FashionMetadata(recipe));
         s.Ui.Line($"saved {modelPath}");
@@ -136,7 +140,7 @@ internal static class MilestoneCommand
         if (s.Steps is int n) recipe = recipe with { Steps = n };
         if (recipe.Steps != 1000 || recipe.Seed != 1)
             s.Ui.Log("note: the TorchSharp reference loss was measured for 1000 steps with seed 1; the gate is only meaningful for that recipe");
-        var run = Milestones.GptRun(path, recipe, s.Ui.Logger);
+        var run = Milestones.GptRun(path, recipe, s.Ui.Logger, s.TensorBoard);
         Directory.CreateDirectory(s.OutDir);
         var modelPath = Path.Combine(s.OutDir, "model.safetensors");
         Safetensors.Save(modelPath, run.Model.StateDict(), run.Model.Config.ToMetadata());

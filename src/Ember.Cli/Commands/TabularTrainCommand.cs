@@ -36,6 +36,7 @@ internal static class TabularTrainCommand
         var seeds = Opt.Int("--seeds", 1, "repeat the comparison with this many seeds on the same folds", min: 1, max: 100);
         var outDir = Opt.Text("--out", Path.Combine("runs", "tabular"), "output folder", "FOLDER");
         var quiet = Opt.Flag("--quiet", "no progress output");
+        var tensorboard = Opt.TensorBoard();
         var command = new Command("train",
             "Column kinds are inferred (numeric, date, text: long mostly-distinct strings with spaces, categorical) and the options " +
             "override them. Every model and baseline (majority / mean, TF-IDF linear model, gradient boosting) is cross-validated " +
@@ -44,7 +45,7 @@ internal static class TabularTrainCommand
             "and a bar chart of the cross-validated scores to --out/comparison.png.")
         {
             data, target, text, numeric, categorical, date, ignore, model, fusion, wide, ablations, cv, test, testFraction, epochs, batch,
-            lr, dropout, dModel, layers, search, seed, seeds, outDir, quiet,
+            lr, dropout, dModel, layers, search, seed, seeds, outDir, quiet, tensorboard,
         };
         command.SetAction(p =>
         {
@@ -65,7 +66,10 @@ internal static class TabularTrainCommand
                 Wide = p.GetValue(wide), Ablations = p.GetValue(ablations),
                 Folds = p.GetValue(cv), TestFraction = testPath is null ? p.GetValue(testFraction) : 0,
                 Dropout = p.GetValue(dropout), DModel = p.GetValue(dModel), Layers = p.GetValue(layers),
-                Fit = new TabularFitOptions { Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr) },
+                Fit = new TabularFitOptions
+                {
+                    Epochs = p.GetValue(epochs), BatchSize = p.GetValue(batch), LearningRate = p.GetValue(lr), TensorBoardDir = p.GetValue(tensorboard),
+                },
                 Seed = (ulong)p.GetValue(seed),
             };
             if (options.DModel % 4 != 0) throw new UsageException($"--d-model {options.DModel}: must be a multiple of the 4 attention heads");

@@ -35,6 +35,7 @@ internal static class TrainCommand
         var patience = Opt.Int("--patience", 0, "stop after N epochs without improvement (0: never)");
         var resume = Opt.ExistingPath("--resume", "continue from a checkpoint (model, optimizer, schedule, random state)");
         var quiet = Opt.Flag("--quiet", "no progress output");
+        var tensorboard = Opt.TensorBoard();
         var command = new Command("train",
             "Trains on the train-* IDX files of FOLDER and validates on t10k-* each epoch, or on a CSV file with a seeded random " +
             "validation split (numeric columns standardized, categorical ones one-hot with an unknown bucket, fitted on the " +
@@ -42,7 +43,7 @@ internal static class TrainCommand
             "metrics.csv and curves.png in --out.")
         {
             data, download, target, valFraction, ignore, model, hidden, dropout, activation, epochs, batch, optimizer, lr, weightDecay,
-            schedule, seed, outDir, patience, resume, quiet,
+            schedule, seed, outDir, patience, resume, quiet, tensorboard,
         };
         command.SetAction(p =>
         {
@@ -89,6 +90,7 @@ internal static class TrainCommand
             var plot = Path.Combine(dir, "curves.png");
             trainer.OnEpochEnd = h => Plots.LearningCurves(h, plot, "training");
             int wait = p.GetValue(patience);
+            using var tb = Opt.OpenTensorBoard(p.GetValue(tensorboard));
             ui.Training(reporter => trainer.Fit(trainLoader, valLoader, new TrainerOptions
             {
                 Epochs = n,
@@ -100,9 +102,15 @@ internal static class TrainCommand
                 ResumeFrom = p.GetValue(resume),
                 Metadata = metadata,
                 Classification = classification,
+                TensorBoard = tb,
+                Hparams = new Dictionary<string, object>
+                {
+                    ["batch_size"] = p.GetValue(batch), ["weight_decay"] = wd, ["schedule"] = p.GetValue(schedule)!, ["seed"] = seedValue,
+                },
             }));
             var best = classification ? trainer.History.MaxBy(h => h.ValAccuracy ?? 0)! : trainer.History.MinBy(h => h.ValLoss ?? double.MaxValue)!;
             ui.Line($"saved {Path.Combine(dir, "best.safetensors")} (epoch {best.Epoch}), {Path.Combine(dir, "last.safetensors")}, metrics.csv, curves.png");
+            if (tb is not null) ui.Line($"TensorBoard logs in {tb.LogDir} (tensorboard --logdir {tb.LogDir})");
             ui.Line(classification ? $"val_accuracy={best.ValAccuracy:F4}" : $"val_rmse={Math.Sqrt(best.ValLoss ?? double.NaN):G5}");
             return 0;
         });

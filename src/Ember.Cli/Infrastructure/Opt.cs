@@ -137,6 +137,19 @@ internal static class Opt
     };
 
     /// <summary>A required value.</summary>
+    /// <summary>The <c>--tensorboard DIR</c> option of the training commands.</summary>
+    public static Option<string?> TensorBoard() =>
+        Text("--tensorboard", "write TensorBoard logs (losses, learning rate, metrics, histograms, images, hyperparameters) to this folder; view them with 'tensorboard --logdir DIR'", "DIR");
+
+    /// <summary>A TensorBoard writer in <paramref name="dir"/> (null: none), the folder error reported as the option's.</summary>
+    public static Ember.Diagnostics.SummaryWriter? OpenTensorBoard(string? dir)
+    {
+        if (dir is null) return null;
+        try { return new Ember.Diagnostics.SummaryWriter(dir); }
+        catch (IOException e) { throw new UsageException($"--tensorboard '{dir}': {e.Message}"); }
+        catch (UnauthorizedAccessException e) { throw new UsageException($"--tensorboard '{dir}': {e.Message}"); }
+    }
+
     public static Option<string> Required(string name, string description, string helpName = "TEXT") => new(name)
     {
         Description = description,

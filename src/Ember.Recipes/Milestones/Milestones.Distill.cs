@@ -24,20 +24,21 @@ public static partial class Milestones
     /// outputs plus the labels (<see cref="Functional.DistillationLoss"/>), AdamW with cosine decay, and reports both
     /// models' accuracy on (<paramref name="xValid"/>, <paramref name="yValid"/>).</summary>
     public static DistillOutcome Distill(Module teacher, MlpConfig student, Tensor xTrain, Tensor yTrain, Tensor xValid, Tensor yValid,
-        DistillRecipe recipe, Action<string>? log = null)
-        => DistillInto(teacher, new Mlp(student, new Generator(recipe.Seed)), xTrain, yTrain, xValid, yValid, recipe, log);
+        DistillRecipe recipe, Action<string>? log = null, Diagnostics.SummaryWriter? tensorboard = null)
+        => DistillInto(teacher, new Mlp(student, new Generator(recipe.Seed)), xTrain, yTrain, xValid, yValid, recipe, log, tensorboard: tensorboard);
 
     /// <summary><see cref="Distill"/> into an existing <paramref name="model"/> (a pruned copy of the teacher, say);
     /// <paramref name="afterStep"/> runs after every optimizer step (<see cref="PruningMasks.Apply"/> keeps pruned
     /// weights at zero).</summary>
     public static DistillOutcome DistillInto(Module teacher, Mlp model, Tensor xTrain, Tensor yTrain, Tensor xValid, Tensor yValid,
-        DistillRecipe recipe, Action<string>? log = null, Action? afterStep = null)
+        DistillRecipe recipe, Action<string>? log = null, Action? afterStep = null, Diagnostics.SummaryWriter? tensorboard = null)
     {
         var sw = Stopwatch.StartNew();
         teacher.Eval();
         var opt = new AdamW(model.Parameters(), lr: recipe.LearningRate, weightDecay: recipe.WeightDecay);
         var loader = new DataLoader(new TensorDataset(xTrain, yTrain), recipe.BatchSize, shuffle: true, seed: recipe.Seed);
         var schedule = new CosineWithWarmup(opt, Math.Min(100, loader.Count), recipe.Epochs * loader.Count);
+        long step = 0, seen = 0;
         for (int epoch = 0; epoch < recipe.Epochs; epoch++)
         {
             model.Train();
@@ -56,8 +57,28 @@ public static partial class Milestones
                 schedule.Step();
                 total += loss.Item();
                 batches++;
+                step++;
+                seen += b[0].Size(0);
+                if (tensorboard is not null && step % 10 == 0) TensorBoardLog.Step(tensorboard, step, loss.Item(), opt.LearningRate, seen / sw.Elapsed.TotalSeconds);
             }
             log?.Invoke($"epoch {epoch + 1}/{recipe.Epochs} loss {total / batches:F4} {sw.Elapsed.TotalSeconds:F0}s");
+            if (tensorboard is not null)
+            {
+                tensorboard.AddScalar("epoch/train_loss", total / batches, step);
+                tensorboard.AddScalar("epoch/val_accuracy", Accuracy(model, xValid, yValid), step);
+                TensorBoardLog.Parameters(tensorboard, model, step);
+                tensorboard.Flush();
+            }
+        }
+        if (tensorboard is not null)
+        {
+            var hp = TensorBoardLog.Hparams(model.Config.ToMetadata());
+            hp["temperature"] = recipe.Temperature;
+            hp["alpha"] = recipe.Alpha;
+            hp["epochs"] = recipe.Epochs;
+            hp["lr"] = recipe.LearningRate;
+            hp["batch_size"] = recipe.BatchSize;
+            tensorboard.AddHparams(hp, new Dictionary<string, double> { ["hparam/val_accuracy"] = Accuracy(model, xValid, yValid) }, step);
         }
         model.Eval();
         return new DistillOutcome(model, Accuracy(teacher, xValid, yValid), Accuracy(model, xValid, yValid), sw.Elapsed.TotalSeconds);

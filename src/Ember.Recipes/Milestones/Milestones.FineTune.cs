@@ -57,7 +57,8 @@ public static partial class Milestones
     /// the last <see cref="FineTuneRecipe.ValidationFraction"/> is held out; AdamW with warm-up and cosine decay on
     /// every weight, or (with <see cref="FineTuneRecipe.LoraRank"/>) on LoRA adapters of the targeted layers only, the
     /// base frozen. Reports the validation loss before and after.</summary>
-    public static FineTuneOutcome FineTuneGpt(Gpt model, CharTokenizer tok, string text, FineTuneRecipe recipe, Action<string>? log = null)
+    public static FineTuneOutcome FineTuneGpt(Gpt model, CharTokenizer tok, string text, FineTuneRecipe recipe, Action<string>? log = null,
+        Diagnostics.SummaryWriter? tensorboard = null)
     {
         var sw = Stopwatch.StartNew();
         var data = tok.Encode(text);
@@ -91,8 +92,22 @@ public static partial class Milestones
             opt.Step();
             if (log is not null && (step % 50 == 0 || step == recipe.Steps - 1))
                 log($"step {step + 1}/{recipe.Steps} loss {loss.Item():F4} lr {opt.LearningRate:G3} {sw.Elapsed.TotalSeconds:F0}s");
+            if (tensorboard is not null) LogGptStep(tensorboard, model, step + 1, recipe.Steps, loss.Item(), opt.LearningRate, (step + 1.0) * recipe.BatchSize * context / sw.Elapsed.TotalSeconds);
         }
         double after = GptValidationLoss(model, val, evalRecipe, tok.VocabSize);
+        if (tensorboard is not null)
+        {
+            tensorboard.AddScalar("val/loss", after, recipe.Steps);
+            var hp = TensorBoardLog.Hparams(model.Config.ToMetadata());
+            hp["steps"] = recipe.Steps;
+            hp["batch_size"] = recipe.BatchSize;
+            hp["lr"] = lr;
+            hp["lora_rank"] = recipe.LoraRank ?? 0;
+            hp["lora_targets"] = lora is null ? "" : string.Join(",", lora.TargetModules ?? ["all"]);
+            hp["trainable_parameters"] = trainable.Sum(p => (double)p.NumEl);
+            tensorboard.AddHparams(hp, new Dictionary<string, double> { ["hparam/val_loss_before"] = before, ["hparam/val_loss"] = after }, recipe.Steps);
+            tensorboard.Flush();
+        }
         return new FineTuneOutcome(before, after, trainable.Sum(p => (long)p.NumEl), model.ParameterCount, sw.Elapsed.TotalSeconds, lora);
     }
 

@@ -77,7 +77,7 @@ public static partial class Milestones
 
     /// <summary>The character-level GPT milestone: trains the recipe on KJV for a fixed number of steps and compares its
     /// validation loss with the TorchSharp reference; prints a sample.</summary>
-    public static GptOutcome GptRun(string textPath, GptRecipe? recipe = null, Action<string>? log = null)
+    public static GptOutcome GptRun(string textPath, GptRecipe? recipe = null, Action<string>? log = null, Diagnostics.SummaryWriter? tensorboard = null)
     {
         var sw = Stopwatch.StartNew();
         recipe ??= new GptRecipe();
@@ -103,6 +103,7 @@ public static partial class Milestones
             opt.Step();
             if (log is not null && (step % 100 == 0 || step == recipe.Steps - 1))
                 log($"step {step + 1}/{recipe.Steps} loss {loss.Item():F4} lr {opt.LearningRate:G3} {sw.Elapsed.TotalSeconds:F0}s");
+            if (tensorboard is not null) LogGptStep(tensorboard, model, step + 1, recipe.Steps, loss.Item(), opt.LearningRate, (step + 1.0) * recipe.BatchSize * recipe.ContextLength / sw.Elapsed.TotalSeconds);
         }
         double valLoss = GptValidationLoss(model, val, recipe, tok.VocabSize);
         bool moved = Snapshot(model).Zip(initial).Any(p => Math.Abs(p.First - p.Second) > 1e-6);
@@ -113,11 +114,33 @@ public static partial class Milestones
         var prompt = Tensor.FromArray(promptIds, 1, promptIds.Length);
         var sample = tok.Decode(model.Generate(prompt, 200, new SamplingOptions(0.8, TopK: 20), generator: new Generator(recipe.Seed + 7))
             .ToArray<long>().Select(i => (int)i));
+        if (tensorboard is not null)
+        {
+            tensorboard.AddScalar("val/loss", valLoss, recipe.Steps);
+            tensorboard.AddText("sample", "```\n" + sample + "\n```", recipe.Steps);
+            TensorBoardLog.AttentionMaps(tensorboard, model.AttentionMaps(prompt), recipe.Steps);
+            var hp = TensorBoardLog.Hparams(model.Config.ToMetadata());
+            foreach (var (k, v) in new Dictionary<string, object>
+            {
+                ["steps"] = recipe.Steps, ["batch_size"] = recipe.BatchSize, ["lr"] = recipe.LearningRate, ["warmup_steps"] = recipe.WarmupSteps,
+                ["weight_decay"] = recipe.WeightDecay, ["seed"] = (double)recipe.Seed,
+            }) hp[k] = v;
+            tensorboard.AddHparams(hp, new Dictionary<string, double> { ["hparam/val_loss"] = valLoss }, recipe.Steps);
+            tensorboard.Flush();
+        }
         // The metric is oriented so that larger is better: the margin left under the gate (reference + 0.05).
         double gate = recipe.ReferenceLoss + 0.05;
         var result = new MilestoneResult("gpt", "val_loss_margin", gate - valLoss, 0, moved, sw.Elapsed.TotalSeconds,
             $"validation loss {valLoss:F4} vs TorchSharp reference {recipe.ReferenceLoss:F4} (gate: at most {gate:F4}), {recipe.Steps} steps, {sw.Elapsed.TotalSeconds:F0}s");
         return new GptOutcome(result, model, tok, valLoss, sample);
+    }
+
+    /// <summary>A GPT training step for TensorBoard: loss, learning rate and tokens/s every 10 steps, weight and gradient
+    /// histograms every 250 and at the last step.</summary>
+    internal static void LogGptStep(Diagnostics.SummaryWriter tb, Module model, int step, int steps, double loss, double lr, double tokensPerSecond)
+    {
+        if (step % 10 == 0 || step == steps) TensorBoardLog.Step(tb, step, loss, lr, tokensPerSecond, "tokens");
+        if (step % 250 == 0 || step == steps) TensorBoardLog.Parameters(tb, model, step);
     }
 
     /// <summary>Mean cross-entropy over <see cref="GptRecipe.EvalBatches"/> fixed windows of the validation text.</summary>

@@ -88,7 +88,17 @@ public static partial class Milestones
         var trainer = new Trainer(model, opt, (o, y) => Functional.CrossEntropy(o, y, labelSmoothing: recipe.LabelSmoothing));
         var schedule = new OneCycleLR(opt, recipe.MaxLearningRate, recipe.Epochs * train.Count);
         trainer.Scheduler = schedule;
-        trainer.Fit(train, test, options with { Epochs = recipe.Epochs });
+        trainer.Fit(train, test, options with
+        {
+            Epochs = recipe.Epochs,
+            Metadata = options.Metadata ?? FashionMetadata(recipe),
+            Hparams = options.Hparams ?? new Dictionary<string, object>
+            {
+                ["batch_size"] = recipe.BatchSize, ["max_lr"] = recipe.MaxLearningRate, ["weight_decay"] = recipe.WeightDecay,
+                ["label_smoothing"] = recipe.LabelSmoothing, ["flip"] = recipe.HorizontalFlip, ["shift_pixels"] = recipe.ShiftPixels,
+                ["seed"] = (double)recipe.Seed,
+            },
+        });
         return (model, trainer, trainer.Evaluate(test));
     }
 

@@ -128,18 +128,29 @@ public static partial class Milestones
         var schedule = new OneCycleLR(opt, recipe.MaxLearningRate, recipe.Epochs * train.Count);
         trainer.Scheduler = schedule;
         var meta = model.Config.ToMetadata();
-        trainer.Fit(train, test, options with { Epochs = recipe.Epochs, Metadata = options.Metadata ?? meta });
+        int side = (int)Math.Round(Math.Sqrt(xtr.NumEl / Math.Max(1, xtr.Size(0))));
+        trainer.Fit(train, test, options with
+        {
+            Epochs = recipe.Epochs, Metadata = options.Metadata ?? meta,
+            InputImageShape = options.InputImageShape ?? (side * side == xtr.NumEl / Math.Max(1, xtr.Size(0)) ? [1, side, side] : null),
+            Hparams = options.Hparams ?? new Dictionary<string, object>
+            {
+                ["batch_size"] = recipe.BatchSize, ["max_lr"] = recipe.MaxLearningRate, ["weight_decay"] = recipe.WeightDecay,
+                ["shift_pixels"] = recipe.ShiftPixels, ["seed"] = (double)recipe.Seed,
+            },
+        });
         return (model, trainer, trainer.Evaluate(test));
     }
 
     /// <summary>The MLP recipe on the MNIST 10k subset: gate 97% on its 2,000 test digits.</summary>
-    public static MilestoneResult Mnist(string folder, MnistRecipe? recipe = null, bool progress = true, ITrainingProgress? reporter = null)
+    public static MilestoneResult Mnist(string folder, MnistRecipe? recipe = null, bool progress = true, ITrainingProgress? reporter = null,
+        Diagnostics.SummaryWriter? tensorboard = null)
     {
         var sw = Stopwatch.StartNew();
         recipe ??= new MnistRecipe();
         // Parameters are compared against a freshly built model with the same seed: the initialization the run started from.
         var initial = Snapshot(new Mlp(recipe.Model, new Generator(recipe.Seed)));
-        var (model, _, test) = TrainMnist(folder, recipe, new TrainerOptions { Progress = progress, ProgressReporter = reporter });
+        var (model, _, test) = TrainMnist(folder, recipe, new TrainerOptions { Progress = progress, ProgressReporter = reporter, TensorBoard = tensorboard });
         var after = Snapshot(model);
         bool moved = initial.Length == after.Length && initial.Zip(after).Any(p => Math.Abs(p.First - p.Second) > 1e-6);
         return new MilestoneResult("mnist", "test_accuracy", test.Accuracy, 0.97, moved, sw.Elapsed.TotalSeconds,

@@ -135,8 +135,9 @@ public static class TabularExperiment
                 if (kind == TabularModelKind.Hybrid && (prep.Text is null || prep.Encoder.Width == 0))
                     throw new InvalidDataException($"Tabular: a hybrid needs a text column and structured columns; this table has {(prep.Text is null ? "no text column" : "no structured column")} (use --text / --categorical / --numeric to set column kinds).");
                 var config = prep.ModelConfig(kind, fusion, o.DModel, o.Layers, o.Hidden, o.Dropout, wide);
-                var (model, _, val) = TabularTraining.Fit(config, tr, va, o.Fit with { Seed = o.Seed + (ulong)f }, log);
                 string name = Milestones.ModelName(kind, fusion, wide);
+                var run = $"{RunName(name)}/seed{o.Seed}-fold{f + 1}";
+                var (model, _, val) = TabularTraining.Fit(config, tr, va, o.Fit with { Seed = o.Seed + (ulong)f, TensorBoardRun = run }, log);
                 Record(name, val, () => TabularTraining.Score(TabularTraining.Predict(model, te.X), te.Y));
                 log?.Invoke($"  {name}: validation {TabularTraining.Describe(val)}");
                 if ((kind, fusion, wide) == (o.Kind, o.Fusion, o.Wide) && val.Selection > bestScore)
@@ -201,7 +202,7 @@ public static class TabularExperiment
             double dropout = 0.3 * g.NextDouble();
             var sw = System.Diagnostics.Stopwatch.StartNew();
             var config = prep.ModelConfig(o.Kind, o.Fusion, d, layers, o.Hidden, dropout, o.Wide);
-            var (_, epoch, val) = TabularTraining.Fit(config, tr, va, o.Fit with { LearningRate = lr, Seed = o.Seed + (ulong)t });
+            var (_, epoch, val) = TabularTraining.Fit(config, tr, va, o.Fit with { LearningRate = lr, Seed = o.Seed + (ulong)t, TensorBoardRun = $"search/trial{t + 1}" });
             var trial = new SearchTrial(t + 1, lr, d, layers, dropout, Primary(val), epoch, sw.Elapsed.TotalSeconds);
             results.Add(trial);
             log?.Invoke($"trial {trial.Trial}/{trials}: lr {lr:G3}, d_model {d}, layers {layers}, dropout {dropout:F2} → {TabularTraining.Describe(val)} (epoch {epoch}, {trial.Seconds:F0}s)");
@@ -209,6 +210,10 @@ public static class TabularExperiment
         bool higherBetter = prep.Classification;
         return (higherBetter ? results.OrderByDescending(r => r.Score) : results.OrderBy(r => r.Score)).ToList();
     }
+
+    /// <summary>A model's name as a folder name ("hybrid (concat)" → "hybrid_concat").</summary>
+    private static string RunName(string name) =>
+        string.Join("_", name.Split([' ', '(', ')', '+', '/', ','], StringSplitOptions.RemoveEmptyEntries)).ToLowerInvariant();
 
     /// <summary>The reported metric: ROC AUC for classification, RMSE for regression.</summary>
     public static double Primary(TabularScores s) => double.IsNaN(s.Auc) ? s.Rmse : s.Auc;

@@ -105,6 +105,11 @@ public sealed record TabularFitOptions
     /// <summary>Stop after this many epochs without a better validation score.</summary>
     public int Patience { get; init; } = 4;
     public ulong Seed { get; init; } = 1;
+    /// <summary>A folder for TensorBoard logs (null: none); each fit writes a run in its own subfolder,
+    /// <see cref="TensorBoardRun"/>, so that TensorBoard overlays the models and folds of an experiment.</summary>
+    public string? TensorBoardDir { get; init; }
+    /// <summary>The run's subfolder under <see cref="TensorBoardDir"/> ("hybrid-concat/fold1").</summary>
+    public string TensorBoardRun { get; init; } = "run";
 }
 
 /// <summary>Training, prediction, scoring and the baselines of the tabular models.</summary>
@@ -127,11 +132,15 @@ public static class TabularTraining
         Dictionary<string, Tensor>? bestState = null;
         // Text models train on batches of similar length (each padded to its own longest row, see TabularModel).
         int[]? lengths = config.UsesText && train.X.Text is { } ids ? TabularModel.TextLengths(ids, config.TextPadId) : null;
+        using var tb = options.TensorBoardDir is null ? null : new Diagnostics.SummaryWriter(Path.Combine(options.TensorBoardDir, options.TensorBoardRun));
+        long step = 0;
         Tensor Loss(Tensor idx)
         {
             var batch = train.Rows(idx);
             var output = model.Forward(batch.X);
-            return classification ? Functional.CrossEntropy(output, batch.Y) : Functional.MseLoss(output, batch.Y);
+            var loss = classification ? Functional.CrossEntropy(output, batch.Y) : Functional.MseLoss(output, batch.Y);
+            if (tb is not null && ++step % 10 == 0) TensorBoardLog.Step(tb, step, loss.Item(), opt.LearningRate, double.NaN);
+            return loss;
         }
         for (int epoch = 1; epoch <= options.Epochs; epoch++)
         {
@@ -140,6 +149,22 @@ public static class TabularTraining
                 : EpochLoop.Run(model, opt, EpochLoop.LengthGroupedBatches(lengths, options.BatchSize, order), Loss, schedule.Step);
             var scores = Score(Predict(model, validation.X), validation.Y);
             log?.Invoke($"  {config.Kind}{(config.Kind == TabularModelKind.Hybrid ? "/" + config.Fusion : "")} epoch {epoch}: train loss {trainLoss:F4}, validation {Describe(scores)}");
+            if (tb is not null)
+            {
+                tb.AddScalar("epoch/train_loss", trainLoss, step);
+                if (double.IsNaN(scores.Auc))
+                {
+                    tb.AddScalar("epoch/val_rmse", scores.Rmse, step);
+                    tb.AddScalar("epoch/val_mae", scores.Mae, step);
+                }
+                else
+                {
+                    tb.AddScalar("epoch/val_accuracy", scores.Accuracy, step);
+                    tb.AddScalar("epoch/val_auc", scores.Auc, step);
+                }
+                TensorBoardLog.Parameters(tb, model, step);
+                tb.Flush();
+            }
             if (best is null || scores.Selection > best.Selection)
             {
                 (best, bestEpoch) = (scores, epoch);
@@ -149,6 +174,16 @@ public static class TabularTraining
         }
         model.LoadStateDict(bestState!);
         model.Eval();
+        if (tb is not null)
+        {
+            var hp = new Dictionary<string, object>
+            {
+                ["kind"] = config.Kind.ToString(), ["fusion"] = config.Fusion.ToString(), ["d_model"] = config.DModel, ["dropout"] = config.Dropout,
+                ["lr"] = options.LearningRate, ["batch_size"] = options.BatchSize, ["weight_decay"] = options.WeightDecay, ["seed"] = (double)options.Seed,
+            };
+            var metrics = new Dictionary<string, double> { ["hparam/best_epoch"] = bestEpoch, ["hparam/selection"] = best!.Selection };
+            tb.AddHparams(hp, metrics, step);
+        }
         return (model, bestEpoch, best!);
     }
 

@@ -8,6 +8,28 @@ namespace Ember.Training;
 /// parameter and gradient histograms, a confusion matrix, the hyperparameters of a run.</summary>
 public static class TensorBoardLog
 {
+    /// <summary>A training step's scalars: "train/loss", "train/learning_rate" and the throughput
+    /// ("train/{unit}_per_second").</summary>
+    public static void Step(SummaryWriter writer, long step, double loss, double learningRate, double perSecond, string unit = "samples")
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        writer.AddScalar("train/loss", loss, step);
+        writer.AddScalar("train/learning_rate", learningRate, step);
+        if (double.IsFinite(perSecond)) writer.AddScalar($"train/{unit}_per_second", perSecond, step);
+    }
+
+    /// <summary>Each layer's causal self-attention for one sequence, averaged over heads, as heat maps
+    /// ("attention/layer{i}"): <paramref name="maps"/> as <c>Gpt.AttentionMaps</c> gives them, (B, H, T, T) per layer.</summary>
+    public static void AttentionMaps(SummaryWriter writer, IReadOnlyList<Tensor> maps, long step)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        for (int i = 0; i < maps.Count; i++)
+        {
+            var m = maps[i].Select(0, 0).Mean(0);   // (T, T), mean over heads
+            writer.AddHeatmap($"attention/layer{i}", m, step, cell: Math.Max(2, 256 / Math.Max(1, m.Size(0))));
+        }
+    }
+
     /// <summary>A histogram of every trainable parameter ("weights/NAME") and of its gradient where it has one
     /// ("gradients/NAME"), and the global gradient norm ("train/grad_norm").</summary>
     public static void Parameters(SummaryWriter writer, Module model, long step)
@@ -49,7 +71,8 @@ public static class TensorBoardLog
     }
 
     /// <summary>Hyperparameters for <see cref="SummaryWriter.AddHparams"/> from string metadata (checkpoint metadata,
-    /// command-line settings): numbers become numbers, "true"/"false" booleans, the rest strings.</summary>
+    /// command-line settings): numbers become numbers, "true"/"false" booleans, the rest strings; long values (a
+    /// preprocessing description in JSON) are left out, as the dashboard shows each value in one table cell.</summary>
     public static Dictionary<string, object> Hparams(IEnumerable<KeyValuePair<string, string>> values)
     {
         var d = new Dictionary<string, object>();
@@ -57,7 +80,7 @@ public static class TensorBoardLog
         {
             if (double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) && double.IsFinite(x)) d[k] = x;
             else if (bool.TryParse(v, out bool b)) d[k] = b;
-            else d[k] = v;
+            else if (v.Length <= 200) d[k] = v;
         }
         return d;
     }

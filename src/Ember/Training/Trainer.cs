@@ -36,6 +36,13 @@ public sealed record TrainerOptions
     /// and gradients, and for classification the validation confusion matrix; at the end the run's hyperparameters
     /// (<see cref="Metadata"/>, optimizer, epochs) with its best and final metrics. The caller owns the writer.</summary>
     public SummaryWriter? TensorBoard { get; init; }
+    /// <summary>Hyperparameters for TensorBoard's HParams dashboard beyond <see cref="Metadata"/> (batch size, seed,
+    /// schedule …): numbers, booleans or strings.</summary>
+    public IReadOnlyDictionary<string, object>? Hparams { get; init; }
+    /// <summary>The shape (C, H, W) of one input image when the inputs are flattened images (an MLP on MNIST's 784
+    /// pixels), so that TensorBoard gets a grid of the first training batch (after augmentation); (N, C, H, W)
+    /// inputs with 1, 3 or 4 channels are drawn without it.</summary>
+    public int[]? InputImageShape { get; init; }
     /// <summary>Steps between the per-step TensorBoard scalars.</summary>
     public int TensorBoardEvery { get; init; } = 10;
 }
@@ -129,6 +136,27 @@ public sealed class Trainer
 
     private long _globalStep;   // optimizer steps since the run began (TensorBoard's x axis)
 
+    private bool _imagesLogged;
+
+    /// <summary>The first 32 inputs of the run as an image grid, each scaled to [0, 1] by the batch's range.</summary>
+    private bool LogInputs(SummaryWriter tb, Tensor x, int[]? imageShape)
+    {
+        int n = Math.Min(32, x.Size(0));
+        if (n == 0 || !x.DType.IsFloatingPoint()) return false;
+        Tensor images;
+        if (imageShape is { Length: 3 } s && (long)s[0] * s[1] * s[2] == x.NumEl / x.Size(0)) images = x.Narrow(0, 0, n).Reshape(n, s[0], s[1], s[2]);
+        else if (x.Dim == 4 && x.Size(1) is 1 or 3 or 4) images = x.Narrow(0, 0, n);
+        else return true;   // not images: nothing to draw, and no need to look again
+        using (Tensor.NoGrad())
+        {
+            double lo = images.Min().Item(), hi = images.Max().Item();
+            if (!double.IsFinite(lo) || !double.IsFinite(hi)) return true;
+            images = ((images - lo) / Math.Max(hi - lo, 1e-12)).Clamp(0, 1);
+            tb.AddImages("inputs/train", images, _globalStep);
+        }
+        return true;
+    }
+
     private void LogEpoch(SummaryWriter tb, EpochMetrics m, Evaluation? val, int epoch, TrainerOptions options)
     {
         long step = _globalStep;
@@ -153,6 +181,7 @@ public sealed class Trainer
         hp["optimizer"] = _optimizer.GetType().Name;
         hp["lr"] = History[0].LearningRate;
         hp["epochs"] = History.Count;
+        foreach (var (k, v) in options.Hparams ?? new Dictionary<string, object>()) hp[k] = v;
         var metrics = new Dictionary<string, double> { ["hparam/final_train_loss"] = History[^1].TrainLoss };
         if (History[^1].ValLoss is double vl) metrics["hparam/final_val_loss"] = vl;
         if (options.Classification && History.Where(h => h.ValAccuracy is double a && !double.IsNaN(a)).Select(h => h.ValAccuracy!.Value).DefaultIfEmpty(double.NaN).Max() is double best && !double.IsNaN(best))
@@ -186,6 +215,7 @@ public sealed class Trainer
         foreach (var batch in loader)
         {
             var (x, y) = (batch[0], batch[^1]);
+            if (step == 0 && options.TensorBoard is { } tbImages && !_imagesLogged) _imagesLogged = LogInputs(tbImages, x, options.InputImageShape);
             var output = _model.Call(x);
             var loss = _loss(output, y);
             double lv = loss.Item();
@@ -205,11 +235,7 @@ public sealed class Trainer
                 using (Tensor.NoGrad()) correct += Metrics.Accuracy(output, y) * n;
             step++;
             if (options.TensorBoard is { } tb && (_globalStep % Math.Max(1, options.TensorBoardEvery) == 0 || step == steps))
-            {
-                tb.AddScalar("train/loss", lv, _globalStep);
-                tb.AddScalar("train/learning_rate", _optimizer.LearningRate, _globalStep);
-                tb.AddScalar("train/samples_per_second", seen / sw.Elapsed.TotalSeconds, _globalStep);
-            }
+                TensorBoardLog.Step(tb, _globalStep, lv, _optimizer.LearningRate, seen / sw.Elapsed.TotalSeconds);
             progress?.StepCompleted(epoch, step, steps, lossSum / seen, seen / sw.Elapsed.TotalSeconds);
         }
         return (seen == 0 ? double.NaN : lossSum / seen, seen == 0 ? double.NaN : correct / seen);

@@ -25,9 +25,18 @@ public class CliTests
         var dir = Directory.CreateTempSubdirectory("ember-gpt").FullName;
         var text = Path.Combine(dir, "verses.txt");
         File.WriteAllText(text, string.Concat(Enumerable.Range(0, 300).Select(i => $"Ge1:{i} In the beginning God created the heaven and the earth.\n")));
-        var (code, output, _) = Run("milestone", "gpt", "--data", text, "--steps", "20", "--out", dir, "--quiet");
+        var tbDir = Path.Combine(dir, "tb");
+        var (code, output, _) = Run("milestone", "gpt", "--data", text, "--steps", "20", "--out", dir, "--quiet", "--tensorboard", tbDir);
         Assert.Equal(1, code);   // 20 steps cannot reach the 1000-step reference loss: the gate reports FAIL
         Assert.Contains("milestone gpt: FAIL val_loss_margin=", output);
+        var tags = Ember.Tests.Diagnostics.EventFileReader.Read(Assert.Single(Directory.GetFiles(tbDir)))
+            .SelectMany(e => e.Values.Select(v => (e.Step, v.Tag))).ToList();
+        Assert.Equal(new long[] { 10, 20 }, tags.Where(t => t.Tag == "train/loss").Select(t => t.Step));
+        Assert.Contains((20L, "train/tokens_per_second"), tags);
+        Assert.Contains((20L, "attention/layer0"), tags);
+        Assert.Contains((20L, "sample"), tags);
+        Assert.Contains((20L, "val/loss"), tags);
+        Assert.Contains((20L, "weights/wte.weight"), tags);
         Assert.Contains("sample:", output);
         var model = Path.Combine(dir, "model.safetensors");
         var png = Path.Combine(dir, "attention.png");
@@ -47,9 +56,16 @@ public class CliTests
     {
         var dir = Directory.CreateTempSubdirectory("ember-qs").FullName;
         var data = Ember.Tests.Data.DataTests.RepoData("mnist-10k");
-        var (code, output, _) = Run("quickstart", "--data", data, "--out", dir, "--epochs", "2", "--quiet");
+        var tbDir = Path.Combine(dir, "tb");
+        var (code, output, _) = Run("quickstart", "--data", data, "--out", dir, "--epochs", "2", "--quiet", "--tensorboard", tbDir);
         Assert.Equal(0, code);
         var last = output.TrimEnd().Split('\n')[^1];
+        // TensorBoard: the first batch's digits as a 28×28 grid (8 columns of 4 rows, 2 px padding), both epochs' metrics.
+        var values = Ember.Tests.Diagnostics.EventFileReader.Read(Assert.Single(Directory.GetFiles(tbDir))).SelectMany(e => e.Values).ToList();
+        var grid = values.Single(v => v.Tag == "inputs/train").Image!;
+        Assert.Equal((4 * 30 + 2, 8 * 30 + 2, 1), (grid.Height, grid.Width, grid.Colorspace));
+        Assert.Equal(2, values.Count(v => v.Tag == "epoch/val_accuracy"));
+        Assert.Equal(2, values.Count(v => v.Tag == "val/confusion_matrix"));
         Assert.Matches(@"^test_accuracy=0\.\d{4}$", last);
         Assert.True(double.Parse(last["test_accuracy=".Length..], System.Globalization.CultureInfo.InvariantCulture) > 0.9, last);
         var model = Safetensors.Load(Path.Combine(dir, "model.safetensors"), out var meta);
