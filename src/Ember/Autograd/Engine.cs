@@ -27,6 +27,9 @@ internal static class Engine
         return true;
     }
 
+    /// <summary>Takes back a donation (<see cref="TryReuse"/>) not used, before a rule runs a backward pass of its own.</summary>
+    internal static void Undonate() => t_donated = null;
+
     /// <summary>Off: activations are never recycled (<see cref="EmberSettings.RecycleActivations"/>).</summary>
     internal static bool RecycleEnabled => EmberSettings.Current.RecycleActivations;
 

@@ -254,6 +254,11 @@ public sealed class Gpt : Module
         }
     }
 
+    /// <summary>In training, run each block as a checkpointed segment (<see cref="Autograd.Checkpoint"/>): only the
+    /// blocks' inputs are kept for backward, each block's forward runs again during backward (dropout replayed), and
+    /// the gradients equal those of the plain run.</summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Forward(input, null);
 
@@ -269,7 +274,13 @@ public sealed class Gpt : Module
         var pos = Tensor.Arange(past, past + t, 1, DType.Int64);
         var tok = _wte.Call(idx);
         var x = _drop.Call(tok.Add(_wpe.Call(pos)));
-        for (int i = 0; i < _blocks.Count; i++) x = ((GptBlock)_blocks[i]).Forward(x, cache, i);
+        for (int i = 0; i < _blocks.Count; i++)
+        {
+            var block = (GptBlock)_blocks[i];
+            x = GradientCheckpointing && Training && cache is null
+                ? Autograd.Checkpoint.Run(xs => block.Forward(xs[0], null, 0), [x], block.Parameters(), Autograd.Checkpoint.Generators(block))
+                : block.Forward(x, cache, i);
+        }
         if (cache is not null) cache.Length = past + t;
         return Functional.Linear(_lnF.Call(x), _wte.Weight);   // output projection tied to the token embedding
     }

@@ -145,6 +145,10 @@ public sealed class ResNet : Module
     /// <summary>The parts in forward order, for exporters.</summary>
     internal (Sequential Stem, Sequential Stages, Linear Fc) Parts => (_stem, _stages, _fc);
 
+    /// <summary>In training, run each residual block as a checkpointed segment (<see cref="Autograd.Checkpoint"/>);
+    /// BatchNorm statistics are updated once per step, as without it.</summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <summary>Builds the network of <paramref name="config"/>.</summary>
     public ResNet(ResNetConfig config, Generator? generator = null)
     {
@@ -181,7 +185,13 @@ public sealed class ResNet : Module
     {
         if (input.Dim != 4 || input.Size(1) != Config.InChannels)
             throw new ArgumentException($"ResNet: expected (N, {Config.InChannels}, H, W), got {ShapeUtil.Str(input._shape)}.");
-        var y = _stages.Call(_stem.Call(input));
+        var y = _stem.Call(input);
+        if (GradientCheckpointing && Training)
+        {
+            foreach (var (_, stage) in _stages.NamedChildren())
+                foreach (var (_, block) in stage.NamedChildren()) y = Autograd.Checkpoint.Run(block, y);
+        }
+        else y = _stages.Call(y);
         return _fc.Call(y.Mean([2, 3]));
     }
 }

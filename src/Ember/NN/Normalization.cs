@@ -53,6 +53,9 @@ public abstract class BatchNormBase : Module
             throw new ArgumentException($"{_name}: input {ShapeUtil.Str(input.Shape)} has {input.Size(1)} channels, expected {NumFeatures}.");
         bool useBatchStats = Training || RunningMean is null;
         double momentum = Momentum ?? 0;
+        // A checkpointed segment recomputed during backward has already updated the statistics in its first forward.
+        if (Training && Autograd.Checkpoint.IsRecomputing)
+            return Functional.BatchNorm(input, null, null, Weight, Bias, true, 0, Eps);
         if (Training && NumBatchesTracked is not null)
         {
             long tracked = ++NumBatchesTracked.Data<long>()[NumBatchesTracked._offset];

@@ -172,6 +172,10 @@ public sealed class TransformerEncoder : Module
         Norm = norm is null ? null : RegisterModule("norm", norm);
     }
 
+    /// <summary>In training, run each layer as a checkpointed segment (<see cref="Autograd.Checkpoint"/>): activations
+    /// inside the layers are recomputed during backward instead of kept.</summary>
+    public bool GradientCheckpointing { get; set; }
+
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input) => Forward(input, null, null, false);
 
@@ -179,7 +183,13 @@ public sealed class TransformerEncoder : Module
     public Tensor Forward(Tensor src, Tensor? mask, Tensor? srcKeyPaddingMask, bool isCausal = false)
     {
         var x = src;
-        foreach (var layer in Layers) x = ((TransformerEncoderLayer)layer).Forward(x, mask, srcKeyPaddingMask, isCausal);
+        foreach (var module in Layers)
+        {
+            var layer = (TransformerEncoderLayer)module;
+            x = GradientCheckpointing && Training
+                ? Autograd.Checkpoint.Run(xs => layer.Forward(xs[0], mask, srcKeyPaddingMask, isCausal), [x], layer.Parameters(), Autograd.Checkpoint.Generators(layer))
+                : layer.Forward(x, mask, srcKeyPaddingMask, isCausal);
+        }
         return Norm is null ? x : Norm.Call(x);
     }
 }

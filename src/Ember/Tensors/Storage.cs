@@ -17,6 +17,17 @@ internal abstract class Storage
     internal static int BeginBackward() => t_backwardEpoch = Interlocked.Increment(ref s_epochs);
     internal static void EndBackward() => t_backwardEpoch = 0;
 
+    /// <summary>Leaves the backward pass this thread is in (for a forward recomputed inside one: its buffers are
+    /// activations, not gradient temporaries) and returns it, for <see cref="ResumeBackward"/>.</summary>
+    internal static int SuspendBackward()
+    {
+        int e = t_backwardEpoch;
+        t_backwardEpoch = 0;
+        return e;
+    }
+
+    internal static void ResumeBackward(int epoch) => t_backwardEpoch = epoch;
+
     /// <summary>The backward pass that allocated this buffer (0: allocated outside one, never recycled).</summary>
     public int Epoch;
 
