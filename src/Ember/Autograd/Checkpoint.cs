@@ -30,7 +30,7 @@ public static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(module);
         ArgumentNullException.ThrowIfNull(input);
-        return Run(xs => module.Call(xs[0]), [input], module.Parameters(), Generators(module));
+        return Run(xs => module.Call(xs[0]), [input], module.Parameters(), Generators(module), owner: null);
     }
 
     /// <summary>Runs <paramref name="function"/> on <paramref name="inputs"/> as a checkpointed segment.
@@ -39,6 +39,15 @@ public static class Checkpoint
     /// recomputation (default: <see cref="Generator.Default"/>). The function must be deterministic given its inputs
     /// and those generators, and must not modify its inputs in place.</summary>
     public static Tensor Run(Func<Tensor[], Tensor> function, Tensor[] inputs, IEnumerable<Tensor>? parameters = null, IEnumerable<Generator>? generators = null)
+        => Run(function, inputs, parameters, generators, owner: null);
+
+    /// <summary><see cref="Run(Module, Tensor)"/> for a module's forward that takes more than its input (masks): the
+    /// recomputation runs in <paramref name="owner"/>'s activation frame, so its intermediates go back to the buffer
+    /// pool as soon as the backward pass is done with them, as they do in a plain <see cref="Module.Call(Tensor)"/>.</summary>
+    internal static Tensor Run(Module owner, Func<Tensor, Tensor> forward, Tensor input) =>
+        Run(xs => forward(xs[0]), [input], owner.Parameters(), Generators(owner), owner);
+
+    private static Tensor Run(Func<Tensor[], Tensor> function, Tensor[] inputs, IEnumerable<Tensor>? parameters, IEnumerable<Generator>? generators, Module? owner)
     {
         ArgumentNullException.ThrowIfNull(function);
         ArgumentNullException.ThrowIfNull(inputs);
@@ -48,18 +57,25 @@ public static class Checkpoint
         if (!GradMode.IsEnabled || (!inputs.Any(t => t.RequiresGrad) && leaves.Length == 0)) return function(inputs);
         var gens = (generators ?? [Generator.Default]).Distinct(ReferenceEqualityComparer.Instance).Cast<Generator>().ToArray();
         var states = gens.Select(g => g.GetState()).ToArray();
+        // The first run records nothing, and every large buffer it allocates but the output goes straight back to the
+        // pool: the next segment's forward reuses them (left to the GC, they would pile up on the large-object heap
+        // until a full collection, and the memory saved would exist only on paper).
         Tensor output;
-        using (Tensor.NoGrad()) output = function(inputs);
-        if (output is null) throw new InvalidOperationException("Checkpoint.Run: the function returned null");
+        using (Tensor.NoGrad())
+        {
+            using var scope = BufferPool.ReturnAfter();
+            output = function(inputs) ?? throw new InvalidOperationException("Checkpoint.Run: the function returned null");
+            scope.Keep(output);
+        }
         if (!output.DType.IsDifferentiable()) return output;
         output = output.Detach();   // a fresh tensor object: the function may return one of its inputs
         var nodeInputs = new Tensor?[inputs.Length + leaves.Length];
         inputs.CopyTo(nodeInputs, 0);
         leaves.CopyTo(nodeInputs, inputs.Length);
-        return output.Record("CheckpointBackward", nodeInputs, grad => Recompute(function, inputs, leaves.Length, gens, states, grad), inputs);
+        return output.Record("CheckpointBackward", nodeInputs, grad => Recompute(function, inputs, leaves.Length, gens, states, owner, grad), inputs);
     }
 
-    private static Tensor?[] Recompute(Func<Tensor[], Tensor> function, Tensor[] inputs, int leafCount, Generator[] gens, ulong[][] states, Tensor grad)
+    private static Tensor?[] Recompute(Func<Tensor[], Tensor> function, Tensor[] inputs, int leafCount, Generator[] gens, ulong[][] states, Module? owner, Tensor grad)
     {
         if (GradMode.IsEnabled)
             throw new NotSupportedException("Checkpoint: higher-order gradients (createGraph) through a checkpointed segment are not supported; run that part without checkpointing.");
@@ -78,7 +94,17 @@ public static class Checkpoint
                 if (inputs[i].RequiresGrad) detached[i].RequiresGrad = true;
             }
             Tensor output;
-            using (Tensor.EnableGrad()) output = function(detached);
+            using (Tensor.EnableGrad())
+            {
+                var frame = owner is null ? null : ActivationFrame.Open(owner, detached[0]);
+                try { output = function(detached); }
+                catch
+                {
+                    frame?.Abandon();
+                    throw;
+                }
+                frame?.Close(output);
+            }
             t_recomputing--;
             recomputing = false;
             for (int i = 0; i < gens.Length; i++) gens[i].SetState(after[i]);

@@ -278,7 +278,7 @@ public sealed class Gpt : Module
         {
             var block = (GptBlock)_blocks[i];
             x = GradientCheckpointing && Training && cache is null
-                ? Autograd.Checkpoint.Run(xs => block.Forward(xs[0], null, 0), [x], block.Parameters(), Autograd.Checkpoint.Generators(block))
+                ? Autograd.Checkpoint.Run(block, x)
                 : block.Forward(x, cache, i);
         }
         if (cache is not null) cache.Length = past + t;

@@ -187,7 +187,7 @@ public sealed class TransformerEncoder : Module
         {
             var layer = (TransformerEncoderLayer)module;
             x = GradientCheckpointing && Training
-                ? Autograd.Checkpoint.Run(xs => layer.Forward(xs[0], mask, srcKeyPaddingMask, isCausal), [x], layer.Parameters(), Autograd.Checkpoint.Generators(layer))
+                ? Autograd.Checkpoint.Run(layer, h => layer.Forward(h, mask, srcKeyPaddingMask, isCausal), x)
                 : layer.Forward(x, mask, srcKeyPaddingMask, isCausal);
         }
         return Norm is null ? x : Norm.Call(x);

@@ -1,0 +1,87 @@
+using System.Diagnostics;
+using System.Globalization;
+using Ember.Models;
+using Ember.NN;
+using Ember.Optim;
+
+namespace Ember.Bench;
+
+/// <summary>Gradient checkpointing on a 12-layer GPT (issue 23): training-step time and peak memory with and without
+/// it, each configuration in its own child process (VmHWM is per process), alternating rounds. Activation memory is
+/// the peak resident size minus the size after the model, its gradients and AdamW's state exist (one step taken).</summary>
+internal static class CheckpointBench
+{
+    private static readonly GptConfig Config = new(VocabSize: 96, ContextLength: 256, NLayer: 12, NHead: 8, NEmbd: 256);
+    private const int Batch = 16;
+
+    public static void Run(string[] args)
+    {
+        int rounds = args.Length > 0 && int.TryParse(args[0], out int r) ? r : 3;
+        Console.WriteLine($"# {Program.CpuModel()}; GPT {Config.NLayer} layers, C {Config.NEmbd}, {Config.NHead} heads, T {Config.ContextLength}, batch {Batch}, AdamW");
+        var off = new List<double[]>();
+        var on = new List<double[]>();
+        for (int i = 0; i < rounds; i++)
+        {
+            off.Add(Child("checkpoint-child off"));
+            on.Add(Child("checkpoint-child on"));
+        }
+        static double Med(IEnumerable<double> v) { var s = v.Order().ToArray(); return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
+        foreach (var (name, rows) in new[] { ("plain", off), ("checkpointed", on) })
+            Console.WriteLine(FormattableString.Invariant(
+                $"{name,-13} step_s={Med(rows.Select(x => x[0])):F3} peak_rss_mb={Med(rows.Select(x => x[1])):F0} base_mb={Med(rows.Select(x => x[2])):F0} activation_mb={Med(rows.Select(x => x[1] - x[2])):F0}"));
+        var ratios = off.Zip(on, (a, b) => b[0] / a[0]).ToArray();
+        string all = string.Join(",", ratios.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)));
+        Console.WriteLine(FormattableString.Invariant(
+            $"step time ratio (checkpointed / plain) median {Med(ratios):F2} rounds {all}; peak RSS {Med(off.Select(x => x[1])) / Med(on.Select(x => x[1])):F2}x lower; activation memory {Med(off.Select(x => x[1] - x[2])) / Med(on.Select(x => x[1] - x[2])):F2}x lower"));
+    }
+
+    private static double[] Child(string mode)
+    {
+        var psi = new ProcessStartInfo(Environment.ProcessPath!, $"\"{typeof(CheckpointBench).Assembly.Location}\" {mode}") { RedirectStandardOutput = true };
+        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) != "dotnet")
+            psi = new ProcessStartInfo(Environment.ProcessPath!, mode) { RedirectStandardOutput = true };
+        using var p = Process.Start(psi)!;
+        var output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("result "))
+            ?? throw new InvalidOperationException($"benchmark child '{mode}' exited with {p.ExitCode} and no result:\n{output}");
+        return line.Split(' ').Skip(1).Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+    }
+
+    private static double StatusMb(string key)
+    {
+        var line = File.ReadAllLines("/proc/self/status").First(l => l.StartsWith(key));
+        return double.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) / 1024;
+    }
+
+    /// <summary>One configuration: prints "result step_s peak_rss_mb base_mb" (the median of 5 steps).</summary>
+    public static void ChildRun(string mode)
+    {
+        var model = new Gpt(Config, new Generator(1)) { GradientCheckpointing = mode == "on" };
+        var opt = new AdamW(model.Parameters(), lr: 1e-4);
+        var data = new Generator(2);
+        var x = Tensor.RandInt(0, Config.VocabSize, [Batch, Config.ContextLength], data);
+        var y = Tensor.RandInt(0, Config.VocabSize, [Batch * Config.ContextLength], data);
+        void Step()
+        {
+            var loss = Functional.CrossEntropy(model.Call(x).Reshape(-1, Config.VocabSize), y);
+            opt.ZeroGrad();
+            loss.Backward();
+            opt.Step();
+        }
+        // The base: parameters, gradients and optimizer state exist, activations of the step are gone. A first step
+        // made them; the forward of the second then shows in the peak. The base is read after a full collection.
+        Step();
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        double baseMb = StatusMb("VmRSS:");
+        var times = new List<double>();
+        for (int i = 0; i < 5; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            Step();
+            times.Add(sw.Elapsed.TotalSeconds);
+        }
+        times.Sort();
+        Console.WriteLine(FormattableString.Invariant($"result {times[2]} {StatusMb("VmHWM:")} {baseMb}"));
+    }
+}
