@@ -42,7 +42,9 @@ public static partial class Program
         return root;
     }
 
-    public static int Main(string[] args)
+    public static int Main(string[] args) => Infrastructure.MpiJob.Active ? Infrastructure.MpiJob.Run(() => Execute(args)) : Execute(args);
+
+    private static int Execute(string[] args)
     {
         try
         {

@@ -88,9 +88,11 @@ internal static class TrainCommand
             ui.Line(net.Summary([1, config.InFeatures]));
             string dir = p.GetValue(outDir)!;
             var plot = Path.Combine(dir, "curves.png");
-            trainer.OnEpochEnd = h => Plots.LearningCurves(h, plot, "training");
+            bool primary = MpiJob.Rank == 0;
+            if (primary) trainer.OnEpochEnd = h => Plots.LearningCurves(h, plot, "training");
             int wait = p.GetValue(patience);
-            using var tb = Opt.OpenTensorBoard(p.GetValue(tensorboard));
+            using var tb = primary ? Opt.OpenTensorBoard(p.GetValue(tensorboard)) : null;
+            using var ddp = MpiJob.Attach(net);
             ui.Training(reporter => trainer.Fit(trainLoader, valLoader, new TrainerOptions
             {
                 Epochs = n,
@@ -103,6 +105,7 @@ internal static class TrainCommand
                 Metadata = metadata,
                 Classification = classification,
                 TensorBoard = tb,
+                DataParallel = MpiJob.WithFaultInjection(ddp),
                 Hparams = new Dictionary<string, object>
                 {
                     ["batch_size"] = p.GetValue(batch), ["weight_decay"] = wd, ["schedule"] = p.GetValue(schedule)!, ["seed"] = seedValue,
@@ -111,6 +114,8 @@ internal static class TrainCommand
             var best = classification ? trainer.History.MaxBy(h => h.ValAccuracy ?? 0)! : trainer.History.MinBy(h => h.ValLoss ?? double.MaxValue)!;
             ui.Line($"saved {Path.Combine(dir, "best.safetensors")} (epoch {best.Epoch}), {Path.Combine(dir, "last.safetensors")}, metrics.csv, curves.png");
             if (tb is not null) ui.Line($"TensorBoard logs in {tb.LogDir} (tensorboard --logdir {tb.LogDir})");
+            if (ddp is not null)
+                ui.Line(FormattableString.Invariant($"data parallel: {ddp.WorldSize} ranks, {ddp.Steps} steps, {1000 * ddp.CommunicationSeconds / Math.Max(1, ddp.Steps):F2} ms per step waiting for gradient all-reduce ({ddp.OverlappedBuckets} of {ddp.Steps * ddp.BucketSizes.Count} buckets started during backward)"));
             ui.Line(classification ? $"val_accuracy={best.ValAccuracy:F4}" : $"val_rmse={Math.Sqrt(best.ValLoss ?? double.NaN):G5}");
             return 0;
         });

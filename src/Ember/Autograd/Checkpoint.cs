@@ -72,7 +72,9 @@ public static class Checkpoint
         var nodeInputs = new Tensor?[inputs.Length + leaves.Length];
         inputs.CopyTo(nodeInputs, 0);
         leaves.CopyTo(nodeInputs, inputs.Length);
-        return output.Record("CheckpointBackward", nodeInputs, grad => Recompute(function, inputs, leaves.Length, gens, states, owner, grad), inputs);
+        output.Record("CheckpointBackward", nodeInputs, grad => Recompute(function, inputs, leaves.Length, gens, states, owner, grad), inputs);
+        output.GradFn!.AccumulatesLeavesElsewhere = true;
+        return output;
     }
 
     private static Tensor?[] Recompute(Func<Tensor[], Tensor> function, Tensor[] inputs, int leafCount, Generator[] gens, ulong[][] states, Module? owner, Tensor grad)

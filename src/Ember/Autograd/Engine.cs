@@ -86,8 +86,12 @@ internal static class Engine
         if (root.GradFn is null)
         {
             root.AccumulateGrad(gradient);
+            root.RunPostAccumulateGradHooks();
             return;
         }
+        // Leaves with post-accumulate hooks: how many edges of this graph reach each, so that its hooks run once, when
+        // the last of them has been accumulated (PyTorch runs a leaf's AccumulateGrad node once, after summing them).
+        Dictionary<Tensor, (int Remaining, bool Got)>? hooked = Tensor.HookedLeaves > 0 ? new(ReferenceEqualityComparer.Instance) : null;
 
         // Pass 1: count, for every node reachable from the root, how many edges point at it.
         var deps = new Dictionary<Node, int>(ReferenceEqualityComparer.Instance);
@@ -100,7 +104,12 @@ internal static class Engine
             foreach (var input in node.Inputs)
             {
                 var next = input?.GradFn;
-                if (next is null) continue;
+                if (next is null)
+                {
+                    if (hooked is not null && input is { HasPostAccumulateGradHooks: true })
+                        hooked[input] = (hooked.TryGetValue(input, out var h) ? h.Remaining + 1 : 1, false);
+                    continue;
+                }
                 if (deps.TryGetValue(next, out int c)) deps[next] = c + 1;
                 else
                 {
@@ -141,6 +150,7 @@ internal static class Engine
                 node.MarkApplied(retainGraph);
                 var (replaced, added) = ScatterInto(viewed, scatter, grad, pending, owned);   // a view never owns a recycled buffer
                 Diagnostics.Profiler.End("backward", node.Name, ts);
+                if (viewed.GradFn is null) LeafArrived(viewed, true);
                 if (added is not null) Hold(added);
                 if (replaced is not null) Drop(replaced);
                 Recycle();
@@ -154,6 +164,16 @@ internal static class Engine
                 && grad._offset == 0 && grad.NumEl == gs.Length && grad.IsContiguous)
                 t_donated = grad;
             Tensor?[] grads;
+            // Rules may add a leaf's gradient straight into its .Grad and return null for it (Linear's weight): for
+            // hooked leaves, note the gradient buffers before the rule to see whether it did.
+            (Tensor? Grad, int Version)[]? before = null;
+            if (hooked is not null && !node.AccumulatesLeavesElsewhere)
+                for (int i = 0; i < node.Inputs.Length; i++)
+                    if (node.Inputs[i] is { GradFn: null, HasPostAccumulateGradHooks: true } leaf)
+                    {
+                        before ??= new (Tensor?, int)[node.Inputs.Length];
+                        before[i] = (leaf.Grad, leaf.Grad?.StorageVersion ?? -1);
+                    }
             try { grads = node.Apply(grad, retainGraph); }
             finally { t_donated = null; }
             ReleaseOutput(node, grad, grads);
@@ -162,7 +182,14 @@ internal static class Engine
             {
                 var input = node.Inputs[i];
                 var g = grads[i];
-                if (input is null || g is null) continue;
+                if (input is null) continue;
+                if (g is null)
+                {
+                    if (input.GradFn is null)
+                        LeafArrived(input, before is not null && input.Grad is { } now
+                            && (!ReferenceEquals(now, before[i].Grad) || now.StorageVersion != before[i].Version));
+                    continue;
+                }
                 if (!ShapeUtil.SameShape(g._shape, input._shape))
                     throw new InvalidOperationException($"{node.Name}: backward produced a gradient of shape {ShapeUtil.Str(g._shape)} for an input of shape {ShapeUtil.Str(input._shape)}.");
                 var next = input.GradFn;
@@ -170,6 +197,7 @@ internal static class Engine
                 {
                     input.AccumulateGrad(g);
                     dead.Add(g);
+                    LeafArrived(input, true);
                     continue;
                 }
                 if (input.RetainsGrad) input.AccumulateGrad(g);
@@ -200,6 +228,15 @@ internal static class Engine
         finally
         {
             if (direct) Storage.EndBackward();
+        }
+
+        // One edge into a hooked leaf has been handled (its gradient accumulated, or none came): after the last, its hooks run.
+        void LeafArrived(Tensor leaf, bool accumulated)
+        {
+            if (hooked is null || !hooked.TryGetValue(leaf, out var h)) return;
+            h = (h.Remaining - 1, h.Got || accumulated);
+            hooked[leaf] = h;
+            if (h.Remaining == 0 && h.Got) leaf.RunPostAccumulateGradHooks();
         }
 
         // The node's own output buffer, when marked for recycling: no reader is left (see RecycleAfterBackward).

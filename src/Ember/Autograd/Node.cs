@@ -39,6 +39,10 @@ public sealed class Node
     /// view instead of materializing an input-sized tensor of zeros per view.</summary>
     internal Func<Tensor, Tensor>? ScatterView;
 
+    /// <summary>True for a node whose leaves receive their gradients from a backward pass of its own (a checkpointed
+    /// segment): their post-accumulate hooks run in that pass, not again in this one.</summary>
+    internal bool AccumulatesLeavesElsewhere;
+
     /// <summary>The buffer this op allocated for its output, to go back to <see cref="BufferPool"/> as soon as this node has
     /// run backward without retainGraph (set through <see cref="Engine.RecycleAfterBackward"/> by code that owns every
     /// reader of that output). By then every node that read it has run: the engine runs an op only after all of its

@@ -93,6 +93,7 @@ public static partial class Functional
             return false;
         grad ??= weight.Grad = Tensor.Zeros(weight.Shape);
         Kernels.LinearKernels.AddWeightGrad(g, x, grad, rowSums);
+        grad.MarkModified();   // a written gradient has a new version (post-accumulate hooks see the write)
         return true;
     }
 

@@ -45,6 +45,52 @@ public sealed partial class Tensor
         return this;
     }
 
+    private List<Action<Tensor>>? _postAccumulateGradHooks;
+    private static int s_hookedLeaves;
+
+    /// <summary>Leaves with hooks, process-wide (the engine counts edges into them only when there are any).</summary>
+    internal static int HookedLeaves => Volatile.Read(ref s_hookedLeaves);
+
+    internal bool HasPostAccumulateGradHooks => _postAccumulateGradHooks is { Count: > 0 };
+
+    /// <summary>Runs <paramref name="hook"/>(this) in each backward pass once this leaf's <see cref="Grad"/> holds every
+    /// contribution of the pass (PyTorch's <c>register_post_accumulate_grad_hook</c>): data-parallel training starts
+    /// reducing a gradient while backward goes on. The hook runs on the thread running backward. Dispose the result
+    /// to remove it.</summary>
+    public IDisposable RegisterPostAccumulateGradHook(Action<Tensor> hook)
+    {
+        ArgumentNullException.ThrowIfNull(hook);
+        if (!IsLeaf) throw new InvalidOperationException($"RegisterPostAccumulateGradHook: only leaves accumulate gradients; this tensor was produced by {GradFn!.Name}.");
+        lock (this)
+        {
+            _postAccumulateGradHooks ??= [];
+            if (_postAccumulateGradHooks.Count == 0) Interlocked.Increment(ref s_hookedLeaves);
+            _postAccumulateGradHooks.Add(hook);
+        }
+        return new HookHandle(this, hook);
+    }
+
+    private sealed class HookHandle(Tensor owner, Action<Tensor> hook) : IDisposable
+    {
+        private bool _done;
+
+        public void Dispose()
+        {
+            lock (owner)
+            {
+                if (_done || owner._postAccumulateGradHooks is not { } list) return;
+                _done = true;
+                if (list.Remove(hook) && list.Count == 0) Interlocked.Decrement(ref s_hookedLeaves);
+            }
+        }
+    }
+
+    internal void RunPostAccumulateGradHooks()
+    {
+        if (_postAccumulateGradHooks is not { Count: > 0 } hooks) return;
+        foreach (var h in hooks.ToArray()) h(this);
+    }
+
     /// <summary>Clears the accumulated gradient.</summary>
     public void ZeroGrad() => Grad = null;
 

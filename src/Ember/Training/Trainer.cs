@@ -43,6 +43,12 @@ public sealed record TrainerOptions
     /// pixels), so that TensorBoard gets a grid of the first training batch (after augmentation); (N, C, H, W)
     /// inputs with 1, 3 or 4 channels are drawn without it.</summary>
     public int[]? InputImageShape { get; init; }
+    /// <summary>Data-parallel training across processes (null: this process alone). Each rank trains on its rows of
+    /// every batch and the gradients are summed across ranks before each step (see <see cref="IDataParallel"/>); every
+    /// rank must run the same loaders with the same seeds. Only rank 0 writes checkpoints, the metrics CSV,
+    /// TensorBoard logs and progress; every rank resumes from <see cref="ResumeFrom"/> and evaluates the whole
+    /// validation set.</summary>
+    public IDataParallel? DataParallel { get; init; }
     /// <summary>Steps between the per-step TensorBoard scalars.</summary>
     public int TensorBoardEvery { get; init; } = 10;
 }
@@ -94,6 +100,8 @@ public sealed class Trainer
     public List<EpochMetrics> Fit(DataLoader train, DataLoader? validation, TrainerOptions options)
     {
         _train = train;
+        if (options.DataParallel is { Rank: > 0 })
+            options = options with { CheckpointDir = null, MetricsCsv = null, TensorBoard = null, Progress = false };
         int startEpoch = 1;
         double best = double.NaN;
         if (options.ResumeFrom is not null) (startEpoch, best) = Resume(options.ResumeFrom);
@@ -212,27 +220,57 @@ public sealed class Trainer
         var sw = Stopwatch.StartNew();
         var progress = Reporter(options);
         progress?.EpochStarted(epoch, options.Epochs, steps);
+        var dp = options.DataParallel;
         foreach (var batch in loader)
         {
             var (x, y) = (batch[0], batch[^1]);
             if (step == 0 && options.TensorBoard is { } tbImages && !_imagesLogged) _imagesLogged = LogInputs(tbImages, x, options.InputImageShape);
-            var output = _model.Call(x);
-            var loss = _loss(output, y);
-            double lv = loss.Item();
-            if (!double.IsFinite(lv))
-                throw new InvalidOperationException($"Trainer: the loss became {lv} at epoch {epoch}, step {step + 1}. Lower the learning rate or clip gradients.");
+            int n = x.Size(0);
+            double lv, batchCorrect = 0;
             _optimizer.ZeroGrad();
-            loss.Backward();
+            if (dp is null)
+            {
+                var output = _model.Call(x);
+                var loss = _loss(output, y);
+                lv = loss.Item();
+                if (!double.IsFinite(lv))
+                    throw new InvalidOperationException($"Trainer: the loss became {lv} at epoch {epoch}, step {step + 1}. Lower the learning rate or clip gradients.");
+                loss.Backward();
+                if (options.Classification && y.DType == DType.Int64 && output.Dim == 2)
+                    using (Tensor.NoGrad()) batchCorrect = Metrics.Accuracy(output, y) * n;
+            }
+            else
+            {
+                // This rank's rows of the global batch; the loss is a mean over them, so the gradient is weighted by
+                // their share when summed across ranks: the sum is the gradient of the mean over the whole batch.
+                var (start, count) = IDataParallel.Shard(n, dp.Rank, dp.WorldSize);
+                double localLoss = 0, localCorrect = 0;
+                dp.BeginStep((double)count / n);
+                if (count > 0)
+                {
+                    var (xs, ys) = (x.Narrow(0, start, count), y.Narrow(0, start, count));
+                    var output = _model.Call(xs);
+                    var loss = _loss(output, ys);
+                    double l = loss.Item();
+                    localLoss = l * count;
+                    if (double.IsFinite(l)) loss.Backward();   // a NaN is reported below, on every rank at once
+                    if (options.Classification && ys.DType == DType.Int64 && output.Dim == 2)
+                        using (Tensor.NoGrad()) localCorrect = Metrics.Accuracy(output, ys) * count;
+                }
+                dp.EndStep();
+                var sums = dp.AllReduceSum([localLoss, localCorrect]);
+                (lv, batchCorrect) = (sums[0] / n, sums[1]);
+                if (!double.IsFinite(lv))
+                    throw new InvalidOperationException($"Trainer: the loss became {lv} at epoch {epoch}, step {step + 1} (summed over {dp.WorldSize} ranks). Lower the learning rate or clip gradients.");
+            }
             if (options.ClipGradNorm is double max) Optimizer.ClipGradNorm(_model.Parameters(), max);
             _optimizer.Step();
             Scheduler?.Step();
             OnBatchEnd?.Invoke();
             _globalStep++;
-            int n = x.Size(0);
             lossSum += lv * n;
             seen += n;
-            if (options.Classification && y.DType == DType.Int64 && output.Dim == 2)
-                using (Tensor.NoGrad()) correct += Metrics.Accuracy(output, y) * n;
+            correct += batchCorrect;
             step++;
             if (options.TensorBoard is { } tb && (_globalStep % Math.Max(1, options.TensorBoardEvery) == 0 || step == steps))
                 TensorBoardLog.Step(tb, _globalStep, lv, _optimizer.LearningRate, seen / sw.Elapsed.TotalSeconds);
