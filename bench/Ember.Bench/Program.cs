@@ -38,6 +38,8 @@ public static class Program
             case "cnn-ember": CnnBench.EmberSide(); return 0;
             case "cnn-torch": CnnBench.TorchSide(); return 0;
             case "allreduce": MpiBench.AllReduce(); return 0;
+            case "tune": TuneBench.Run(args.Skip(1).ToArray()); return 0;
+            case "tune-tabular-serve": TuneBench.Serve(args[1]); return 0;
             case "checkpoint": CheckpointBench.Run(args.Skip(1).ToArray()); return 0;
             case "checkpoint-child": CheckpointBench.ChildRun(args[1]); return 0;
             case "peak":
@@ -45,7 +47,7 @@ public static class Program
                 Console.WriteLine($"peak threads=2 gflops={Peak.Measure(2):F1}");
                 return 0;
             default:
-                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] [--ember-only] | mlp [rounds] | cnn [rounds] | gpt [rounds] | gpt-generate | fastmath | onnx-infer [threads] | serve-load [requests] [clients] | bpe | gpt2-encode [--node-modules DIR] | checkpoint [rounds] | allreduce (under mpirun) | peak");
+                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] [--ember-only] | mlp [rounds] | cnn [rounds] | gpt [rounds] | gpt-generate | fastmath | onnx-infer [threads] | serve-load [requests] [clients] | bpe | gpt2-encode [--node-modules DIR] | checkpoint [rounds] | allreduce (under mpirun) | tune [CSV] [OPTUNA_JSON] | peak");
                 return 2;
         }
     }

@@ -236,5 +236,59 @@ public static class Plots
         Save(plt, path, 1000, Math.Max(360, 60 * n + 160));
     }
 
+    /// <summary>A study's optimization history: each finished trial's value (complete: filled, pruned: its last
+    /// reported value, hollow) and the best value so far as a line.</summary>
+    public static void TuneHistory(IReadOnlyList<Ember.Tuning.FrozenTrial> trials, bool minimize, string path, string title, string metric)
+    {
+        var plt = new ScottPlot.Plot();
+        var done = trials.Where(t => t.State == Ember.Tuning.TrialState.Complete && t.Value is double v && double.IsFinite(v)).ToList();
+        if (done.Count > 0)
+        {
+            var s = plt.Add.ScatterPoints(done.Select(t => (double)t.Number).ToArray(), done.Select(t => t.Value!.Value).ToArray());
+            s.LegendText = "trial value";
+            s.MarkerSize = 7;
+            double best = minimize ? double.PositiveInfinity : double.NegativeInfinity;
+            var bx = new List<double>(); var by = new List<double>();
+            foreach (var t in done)
+            {
+                best = minimize ? Math.Min(best, t.Value!.Value) : Math.Max(best, t.Value!.Value);
+                bx.Add(t.Number); by.Add(best);
+            }
+            var line = plt.Add.ScatterLine(bx.ToArray(), by.ToArray());
+            line.LegendText = "best so far";
+            line.LineWidth = 2;
+            line.ConnectStyle = ScottPlot.ConnectStyle.StepHorizontal;
+        }
+        var pruned = trials.Where(t => t.State == Ember.Tuning.TrialState.Pruned && t.Intermediate.Count > 0).ToList();
+        if (pruned.Count > 0)
+        {
+            var s = plt.Add.ScatterPoints(pruned.Select(t => (double)t.Number).ToArray(), pruned.Select(t => t.Intermediate.MaxBy(kv => kv.Key).Value).ToArray());
+            s.LegendText = "pruned (last reported)";
+            s.MarkerShape = ScottPlot.MarkerShape.OpenCircle;
+            s.MarkerSize = 7;
+        }
+        plt.ShowLegend();
+        plt.XLabel("trial");
+        plt.YLabel(metric);
+        plt.Title(title);
+        Save(plt, path, 900, 520);
+    }
+
+    /// <summary>Hyperparameter importances as horizontal bars, largest on top.</summary>
+    public static void Importances(IReadOnlyList<(string Param, double Importance)> importances, string path, string title)
+    {
+        var plt = new ScottPlot.Plot();
+        int n = importances.Count;
+        plt.Add.Bars(importances.Select((p, i) => new ScottPlot.Bar { Position = n - 1 - i, Value = p.Importance }).ToList()).Horizontal = true;
+        var inv = System.Globalization.CultureInfo.InvariantCulture;
+        plt.Axes.Left.SetTicks(Enumerable.Range(0, n).Select(i => (double)(n - 1 - i)).ToArray(),
+            importances.Select(p => $"{p.Param}   {p.Importance.ToString("0.000", inv)}").ToArray());
+        plt.Axes.Left.TickLabelStyle.FontSize = 14;
+        plt.Axes.SetLimitsX(0, 1.05);
+        plt.XLabel("importance (mean decrease in impurity, sums to 1)");
+        plt.Title(title);
+        Save(plt, path, 900, Math.Max(300, 60 * n + 140));
+    }
+
     private static string Shorten(string s, int max) => s.Length <= max ? s : s[..(max - 1)] + "…";
 }

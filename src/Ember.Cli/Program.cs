@@ -30,6 +30,7 @@ public static partial class Program
             DistillCommand.Create(),
             ServeCommand.Create(),
             ProfileCommand.Create(),
+            TuneCommand.Create(),
             TabularCommand.Create(),
             BeamformingCommand.Create(),
             InfoCommand.Create(),
@@ -42,7 +43,14 @@ public static partial class Program
         return root;
     }
 
-    public static int Main(string[] args) => Infrastructure.MpiJob.Active ? Infrastructure.MpiJob.Run(() => Execute(args)) : Execute(args);
+    public static int Main(string[] args)
+    {
+        Arguments = args;
+        return Infrastructure.MpiJob.Active ? Infrastructure.MpiJob.Run(() => Execute(args)) : Execute(args);
+    }
+
+    /// <summary>The arguments of the command being run (for commands that start copies of themselves: tune's workers).</summary>
+    internal static string[] Arguments { get; private set; } = [];
 
     private static int Execute(string[] args)
     {

@@ -110,6 +110,9 @@ public sealed record TabularFitOptions
     public string? TensorBoardDir { get; init; }
     /// <summary>The run's subfolder under <see cref="TensorBoardDir"/> ("hybrid-concat/fold1").</summary>
     public string TensorBoardRun { get; init; } = "run";
+    /// <summary>Called after each epoch with its validation scores (a tuning trial reports them, and may stop the fit
+    /// by throwing).</summary>
+    public Action<int, TabularScores>? OnEpoch { get; init; }
 }
 
 /// <summary>Training, prediction, scoring and the baselines of the tabular models.</summary>
@@ -149,6 +152,7 @@ public static class TabularTraining
                 : EpochLoop.Run(model, opt, EpochLoop.LengthGroupedBatches(lengths, options.BatchSize, order), Loss, schedule.Step);
             var scores = Score(Predict(model, validation.X), validation.Y);
             log?.Invoke($"  {config.Kind}{(config.Kind == TabularModelKind.Hybrid ? "/" + config.Fusion : "")} epoch {epoch}: train loss {trainLoss:F4}, validation {Describe(scores)}");
+            options.OnEpoch?.Invoke(epoch, scores);
             if (tb is not null)
             {
                 tb.AddScalar("epoch/train_loss", trainLoss, step);
