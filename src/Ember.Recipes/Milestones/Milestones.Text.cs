@@ -20,6 +20,9 @@ public static partial class Milestones
         public double ValidationFraction { get; init; } = 0.1;
         public int EvalBatches { get; init; } = 20;
         public ulong Seed { get; init; } = 1;
+        /// <summary>Run every block as a checkpointed segment (less activation memory, a second forward per block;
+        /// the same gradients).</summary>
+        public bool GradientCheckpointing { get; init; }
         /// <summary>The validation loss TorchSharp (libtorch) reaches with this recipe: same model, split, batches,
         /// initialization scheme and steps (bench: <c>gpt-loss</c>; docs/benchmarks.md). The gate is this + 0.05.</summary>
         public double ReferenceLoss { get; init; } = double.NaN;
@@ -88,7 +91,10 @@ public static partial class Milestones
         var train = data[..split];
         var val = data[split..];
         var g = new Generator(recipe.Seed);
-        var model = new Gpt(new GptConfig(tok.VocabSize, recipe.ContextLength, recipe.Layers, recipe.Heads, recipe.Channels), g);
+        var model = new Gpt(new GptConfig(tok.VocabSize, recipe.ContextLength, recipe.Layers, recipe.Heads, recipe.Channels), g)
+        {
+            GradientCheckpointing = recipe.GradientCheckpointing,
+        };
         var initial = Snapshot(model);
         var opt = new AdamW(model.Parameters(), lr: recipe.LearningRate, weightDecay: recipe.WeightDecay);
         var batches = new Generator(recipe.Seed + 1000);
