@@ -14,6 +14,24 @@ internal static class CheckpointBench
     private static readonly GptConfig Config = new(VocabSize: 96, ContextLength: 256, NLayer: 12, NHead: 8, NEmbd: 256);
     private const int Batch = 16;
 
+    /// <summary>float32 against bfloat16 and float16 autocast on the same model: step time, peak RSS, activations held.</summary>
+    public static void Precision(string[] args)
+    {
+        int rounds = args.Length > 0 && int.TryParse(args[0], out int r) ? r : 3;
+        Console.WriteLine($"# {Program.CpuModel()}; GPT {Config.NLayer} layers, C {Config.NEmbd}, {Config.NHead} heads, T {Config.ContextLength}, batch {Batch}, AdamW");
+        var modes = new[] { "fp32", "bf16", "fp16" };
+        var rows = modes.ToDictionary(m => m, _ => new List<double[]>());
+        for (int i = 0; i < rounds; i++)
+            foreach (var m in modes) rows[m].Add(Child("checkpoint-child " + m));
+        static double Med(IEnumerable<double> v) { var s = v.Order().ToArray(); return s.Length % 2 == 1 ? s[s.Length / 2] : (s[s.Length / 2 - 1] + s[s.Length / 2]) / 2; }
+        foreach (var m in modes)
+        {
+            var ratio = rows[m].Zip(rows["fp32"], (a, b) => a[0] / b[0]).ToArray();
+            Console.WriteLine(FormattableString.Invariant(
+                $"{m,-5} step_s={Med(rows[m].Select(x => x[0])):F3} (x{Med(ratio):F2} of fp32) peak_rss_mb={Med(rows[m].Select(x => x[1])):F0} graph_activation_mb={Med(rows[m].Select(x => x[2])):F0}"));
+        }
+    }
+
     public static void Run(string[] args)
     {
         int rounds = args.Length > 0 && int.TryParse(args[0], out int r) ? r : 3;
@@ -61,17 +79,30 @@ internal static class CheckpointBench
     public static void ChildRun(string mode)
     {
         var model = new Gpt(Config, new Generator(1)) { GradientCheckpointing = mode == "on" };
+        DType? low = mode switch { "bf16" => DType.BFloat16, "fp16" => DType.Float16, _ => null };
         var opt = new AdamW(model.Parameters(), lr: 1e-4);
         var data = new Generator(2);
         var x = Tensor.RandInt(0, Config.VocabSize, [Batch, Config.ContextLength], data);
         var y = Tensor.RandInt(0, Config.VocabSize, [Batch * Config.ContextLength], data);
-        Tensor Forward() => Functional.CrossEntropy(model.Call(x).Reshape(-1, Config.VocabSize), y);
+        Tensor Forward()
+        {
+            using var cast = low is DType t ? Autocast.Enable(t) : null;
+            return Functional.CrossEntropy(model.Call(x).Reshape(-1, Config.VocabSize), y);
+        }
+        var scaler = low == DType.Float16 ? new GradScaler() : null;
         void Step()
         {
             var loss = Forward();
             opt.ZeroGrad();
-            loss.Backward();
-            opt.Step();
+            if (scaler is null)
+            {
+                loss.Backward();
+                opt.Step();
+                return;
+            }
+            scaler.ScaleLoss(loss).Backward();
+            scaler.Step(opt);
+            scaler.Update();
         }
         Step();
         var times = new List<double>();

@@ -42,12 +42,13 @@ public static class Program
             case "tune-tabular-serve": TuneBench.Serve(args[1]); return 0;
             case "checkpoint": CheckpointBench.Run(args.Skip(1).ToArray()); return 0;
             case "checkpoint-child": CheckpointBench.ChildRun(args[1]); return 0;
+            case "precision": CheckpointBench.Precision(args.Skip(1).ToArray()); return 0;
             case "peak":
                 Console.WriteLine($"peak threads=1 gflops={Peak.Measure(1):F1}");
                 Console.WriteLine($"peak threads=2 gflops={Peak.Measure(2):F1}");
                 return 0;
             default:
-                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] [--ember-only] | mlp [rounds] | cnn [rounds] | gpt [rounds] | gpt-generate | fastmath | onnx-infer [threads] | serve-load [requests] [clients] | bpe | gpt2-encode [--node-modules DIR] | checkpoint [rounds] | allreduce (under mpirun) | tune [CSV] [OPTUNA_JSON] | peak");
+                Console.Error.WriteLine("usage: Ember.Bench gemm [--sizes 128,256,...] [--ember-only] | mlp [rounds] | cnn [rounds] | gpt [rounds] | gpt-generate | fastmath | onnx-infer [threads] | serve-load [requests] [clients] | bpe | gpt2-encode [--node-modules DIR] | checkpoint [rounds] | precision [rounds] | allreduce (under mpirun) | tune [CSV] [OPTUNA_JSON] | peak");
                 return 2;
         }
     }

@@ -15,7 +15,7 @@ internal static class MilestoneCommand
     private static readonly string[] Names = ["perceptron", "xor", "mnist", "fashion", "gpt", "reverse", "sequence", "hybrid", "beamforming", "systems"];
 
     private sealed record Settings(Terminal Ui, string? Data, ulong Seed, int? Epochs, int? Steps, int? Train, string OutDir, bool Download, string Models = "runs",
-        Ember.Diagnostics.SummaryWriter? TensorBoard = null, bool Checkpointing = false);
+        Ember.Diagnostics.SummaryWriter? TensorBoard = null, bool Checkpointing = false, DType? Precision = null);
 
     public static Command Create()
     {
@@ -35,6 +35,7 @@ internal static class MilestoneCommand
         var outDir = Opt.Text("--out", "output folder [default: runs/NAME]", "FOLDER");
         var download = Opt.Flag("--download", "fetch missing Fashion-MNIST files from Zalando first (fashion)");
         var tensorboard = Opt.TensorBoard();
+        var precision = Opt.Precision();
         var checkpointing = Opt.Flag("--checkpointing", "gradient checkpointing of every block (gpt): activations recomputed in backward");
         var models = Opt.Text("--models", "runs", "folder holding fashion/model.safetensors and gpt/model.safetensors with chars.json, as the fashion and gpt milestones write them (systems)", "FOLDER");
         var command = new Command("milestone", """
@@ -60,14 +61,14 @@ internal static class MilestoneCommand
                            loss, training <= 2% of the parameters, adapters <= 5% of the model
             """)
         {
-            name, data, seed, quiet, epochs, steps, train, outDir, download, models, tensorboard, checkpointing,
+            name, data, seed, quiet, epochs, steps, train, outDir, download, models, tensorboard, checkpointing, precision,
         };
         command.SetAction(p =>
         {
             string n = p.GetValue(name)!;
             using var tb = Opt.OpenTensorBoard(p.GetValue(tensorboard));
             var s = new Settings(new Terminal(p.GetValue(quiet)), p.GetValue(data), (ulong)(p.GetValue(seed) ?? (n == "mnist" ? 1 : 0)),
-                p.GetValue(epochs), p.GetValue(steps), p.GetValue(train), p.GetValue(outDir) ?? Path.Combine("runs", n), p.GetValue(download), p.GetValue(models)!, tb, p.GetValue(checkpointing));
+                p.GetValue(epochs), p.GetValue(steps), p.GetValue(train), p.GetValue(outDir) ?? Path.Combine("runs", n), p.GetValue(download), p.GetValue(models)!, tb, p.GetValue(checkpointing), Opt.PrecisionType(p.GetValue(precision)!));
             MilestoneResult r = n switch
             {
                 "perceptron" => Milestones.Perceptron(s.Seed),
@@ -137,7 +138,7 @@ internal static class MilestoneCommand
         string path = s.Data ?? Path.Combine(DataPaths.Find("kjv"), "kjv.txt.gz");
         if (Directory.Exists(path)) path = Path.Combine(path, "kjv.txt.gz");
         if (!File.Exists(path)) throw new UsageException($"no such text file: {path}");
-        var recipe = new Milestones.GptRecipe { Seed = s.Seed == 0 ? 1 : s.Seed, ReferenceLoss = Milestones.GptReferenceLoss, GradientCheckpointing = s.Checkpointing };
+        var recipe = new Milestones.GptRecipe { Seed = s.Seed == 0 ? 1 : s.Seed, ReferenceLoss = Milestones.GptReferenceLoss, GradientCheckpointing = s.Checkpointing, Precision = s.Precision };
         if (s.Steps is int n) recipe = recipe with { Steps = n };
         if (recipe.Steps != 1000 || recipe.Seed != 1)
             s.Ui.Log("note: the TorchSharp reference loss was measured for 1000 steps with seed 1; the gate is only meaningful for that recipe");

@@ -36,6 +36,7 @@ internal static class TrainCommand
         var resume = Opt.ExistingPath("--resume", "continue from a checkpoint (model, optimizer, schedule, random state)");
         var quiet = Opt.Flag("--quiet", "no progress output");
         var tensorboard = Opt.TensorBoard();
+        var precision = Opt.Precision();
         var command = new Command("train",
             "Trains on the train-* IDX files of FOLDER and validates on t10k-* each epoch, or on a CSV file with a seeded random " +
             "validation split (numeric columns standardized, categorical ones one-hot with an unknown bucket, fitted on the " +
@@ -43,7 +44,7 @@ internal static class TrainCommand
             "metrics.csv and curves.png in --out.")
         {
             data, download, target, valFraction, ignore, model, hidden, dropout, activation, epochs, batch, optimizer, lr, weightDecay,
-            schedule, seed, outDir, patience, resume, quiet, tensorboard,
+            schedule, seed, outDir, patience, resume, quiet, tensorboard, precision,
         };
         command.SetAction(p =>
         {
@@ -106,6 +107,7 @@ internal static class TrainCommand
                 Classification = classification,
                 TensorBoard = tb,
                 DataParallel = MpiJob.WithFaultInjection(ddp),
+                Precision = Opt.PrecisionType(p.GetValue(precision)!),
                 Hparams = new Dictionary<string, object>
                 {
                     ["batch_size"] = p.GetValue(batch), ["weight_decay"] = wd, ["schedule"] = p.GetValue(schedule)!, ["seed"] = seedValue,

@@ -137,6 +137,13 @@ internal static class Opt
     };
 
     /// <summary>A required value.</summary>
+    /// <summary>The <c>--precision</c> option of the training commands: fp32, or bf16/fp16 mixed precision.</summary>
+    public static Option<string> Precision() =>
+        Choice("--precision", "fp32", "arithmetic of the products: float32, or mixed precision (bf16, or fp16 with loss scaling): Linear layers in 16 bits, the rest float32", "fp32", "bf16", "fp16");
+
+    /// <summary>The dtype of a <see cref="Precision"/> value (null: float32).</summary>
+    public static DType? PrecisionType(string value) => value switch { "bf16" => DType.BFloat16, "fp16" => DType.Float16, _ => null };
+
     /// <summary>The <c>--tensorboard DIR</c> option of the training commands.</summary>
     public static Option<string?> TensorBoard() =>
         Text("--tensorboard", "write TensorBoard logs (losses, learning rate, metrics, histograms, images, hyperparameters) to this folder; view them with 'tensorboard --logdir DIR'", "DIR");

@@ -23,6 +23,9 @@ public static partial class Milestones
         /// <summary>Run every block as a checkpointed segment (less activation memory, a second forward per block;
         /// the same gradients).</summary>
         public bool GradientCheckpointing { get; init; }
+        /// <summary>Mixed precision (null: float32): the forward pass under <see cref="Autocast"/> with bfloat16 or
+        /// float16 (then with a <see cref="GradScaler"/>).</summary>
+        public DType? Precision { get; init; }
         /// <summary>The validation loss TorchSharp (libtorch) reaches with this recipe: same model, split, batches,
         /// initialization scheme and steps (bench: <c>gpt-loss</c>; docs/benchmarks.md). The gate is this + 0.05.</summary>
         public double ReferenceLoss { get; init; } = double.NaN;
@@ -98,15 +101,29 @@ public static partial class Milestones
         var initial = Snapshot(model);
         var opt = new AdamW(model.Parameters(), lr: recipe.LearningRate, weightDecay: recipe.WeightDecay);
         var batches = new Generator(recipe.Seed + 1000);
+        var scaler = recipe.Precision == DType.Float16 ? new GradScaler() : null;
         for (int step = 0; step < recipe.Steps; step++)
         {
             opt.LearningRate = GptLearningRate(recipe, step);
             var (x, y) = Windows(train, BatchOffsets(batches, recipe.BatchSize, train.Length, recipe.ContextLength), recipe.ContextLength);
-            var loss = Functional.CrossEntropy(model.Call(x).Reshape(-1, tok.VocabSize), y.Reshape(-1));
+            Tensor loss;
+            using (recipe.Precision is DType low ? Autocast.Enable(low) : null)
+                loss = Functional.CrossEntropy(model.Call(x).Reshape(-1, tok.VocabSize), y.Reshape(-1));
             opt.ZeroGrad();
-            loss.Backward();
-            Optimizer.ClipGradNorm(model.Parameters(), 1.0);
-            opt.Step();
+            if (scaler is not null)
+            {
+                scaler.ScaleLoss(loss).Backward();
+                scaler.Unscale(opt);
+                Optimizer.ClipGradNorm(model.Parameters(), 1.0);
+                scaler.Step(opt);
+                scaler.Update();
+            }
+            else
+            {
+                loss.Backward();
+                Optimizer.ClipGradNorm(model.Parameters(), 1.0);
+                opt.Step();
+            }
             if (log is not null && (step % 100 == 0 || step == recipe.Steps - 1))
                 log($"step {step + 1}/{recipe.Steps} loss {loss.Item():F4} lr {opt.LearningRate:G3} {sw.Elapsed.TotalSeconds:F0}s");
             if (tensorboard is not null) LogGptStep(tensorboard, model, step + 1, recipe.Steps, loss.Item(), opt.LearningRate, (step + 1.0) * recipe.BatchSize * recipe.ContextLength / sw.Elapsed.TotalSeconds);
@@ -136,8 +153,9 @@ public static partial class Milestones
         }
         // The metric is oriented so that larger is better: the margin left under the gate (reference + 0.05).
         double gate = recipe.ReferenceLoss + 0.05;
+        string precision = recipe.Precision is DType p ? $", {p.Name()} autocast{(scaler is not null ? $" (loss scale {scaler.Scale:G3}, {scaler.SkippedSteps} steps skipped)" : "")}" : "";
         var result = new MilestoneResult("gpt", "val_loss_margin", gate - valLoss, 0, moved, sw.Elapsed.TotalSeconds,
-            $"validation loss {valLoss:F4} vs TorchSharp reference {recipe.ReferenceLoss:F4} (gate: at most {gate:F4}), {recipe.Steps} steps, {sw.Elapsed.TotalSeconds:F0}s");
+            $"validation loss {valLoss:F4} vs TorchSharp reference {recipe.ReferenceLoss:F4} (gate: at most {gate:F4}), {recipe.Steps} steps, {sw.Elapsed.TotalSeconds:F0}s{precision}");
         return new GptOutcome(result, model, tok, valLoss, sample);
     }
 

@@ -61,6 +61,8 @@ public static class Safetensors
             case DType.Int64: s.Write(MemoryMarshal.AsBytes(t.Span<long>())); break;
             case DType.Bool: s.Write(MemoryMarshal.AsBytes(t.Span<bool>())); break;
             case DType.Int8: s.Write(MemoryMarshal.AsBytes(t.Span<sbyte>())); break;
+            case DType.BFloat16: s.Write(MemoryMarshal.AsBytes(t.Span<BFloat16>())); break;
+            case DType.Float16: s.Write(MemoryMarshal.AsBytes(t.Span<Half>())); break;
             case DType.Complex64: s.Write(MemoryMarshal.AsBytes(t.Span<Complex64>())); break;
             case DType.Complex128: s.Write(MemoryMarshal.AsBytes(t.Span<System.Numerics.Complex>())); break;
         }
@@ -73,6 +75,8 @@ public static class Safetensors
         DType.Int64 => "I64",
         DType.Bool => "BOOL",
         DType.Int8 => "I8",
+        DType.BFloat16 => "BF16",
+        DType.Float16 => "F16",
         DType.Complex64 => "C64",
         // Not in the safetensors specification (neither is C64): Ember's own extension, interleaved (re, im) float64.
         DType.Complex128 => "C128",

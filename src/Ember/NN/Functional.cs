@@ -34,6 +34,15 @@ public static partial class Functional
             throw new ArgumentException($"Linear: input shape {ShapeUtil.Str(x.Shape)} does not end in in_features={weight.Size(1)} (weight {ShapeUtil.Str(weight.Shape)}).");
         if (bias is not null && (bias.Dim != 1 || bias.Size(0) != weight.Size(0)))
             throw new ArgumentException($"Linear: bias shape {ShapeUtil.Str(bias.Shape)} does not match out_features={weight.Size(0)}.");
+        // 16-bit operands are widened (exactly) and the product runs in float32.
+        if (x.DType.IsLowPrecision()) x = x.To(DType.Float32);
+        if (weight.DType.IsLowPrecision()) weight = weight.To(DType.Float32);
+        if (Autocast.Type is DType low && x.DType == DType.Float32 && weight.DType == DType.Float32 && x.Dim >= 2)
+        {
+            if (x.Dim == 2) return LinearAutocast(x, weight, bias, relu, low);
+            var leading = x.Shape[..^1];
+            return LinearAutocast(x.Reshape(-1, x.Size(-1)), weight, bias, relu, low).View([.. leading, weight.Size(0)]);
+        }
         if (x.DType != DType.Float32 || weight.DType != DType.Float32 || x.Dim == 1)
         {
             var y = x.Matmul(weight.T);
@@ -45,6 +54,49 @@ public static partial class Functional
         var lead = x.Shape[..^1];
         var flat = x.Reshape(-1, x.Size(-1));
         return LinearFused(flat, weight, bias, relu).View([.. lead, weight.Size(0)]);
+    }
+
+    /// <summary>Linear under <see cref="Autocast"/>: the input, weight and bias rounded to the 16-bit type, the product
+    /// accumulated in float32 and rounded to the 16-bit type; the input kept for backward in 16 bits. Backward rounds the
+    /// incoming gradient, and the input and weight gradients it produces, to the 16-bit type (as a 16-bit product
+    /// would give them); the weight gradient reaches the float32 master weight.</summary>
+    private static Tensor LinearAutocast(Tensor x, Tensor weight, Tensor? bias, bool relu, DType low)
+    {
+        int n = x.Size(0), k = x.Size(1), m = weight.Size(0);
+        Diagnostics.Profiler.AddFlops(2L * n * k * m);
+        var xLow = x.Detach().To(low);                  // (N, in), 16 bits: what backward keeps
+        var wLow = weight.Detach().To(low);             // (out, in)
+        var y = Tensor.Empty(DType.Float32, [n, m]);
+        Kernels.LinearKernels.Forward(xLow.To(DType.Float32), wLow.To(DType.Float32), bias?.Detach().To(low).To(DType.Float32), y, relu);
+        Autocast.RoundInPlace(y, low);
+        if (!(GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || (bias?.RequiresGrad ?? false)))) return y;
+        Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
+        var output = y.Detach();
+        return y.Record(relu ? "LinearReluAutocastBackward" : "LinearAutocastBackward", inputs, g =>
+        {
+            if (relu) g = Kernels.Elementwise.Backward("ReluBackward", new Kernels.ReluBackwardOp<float>(), g, output);
+            var g16 = g.Contiguous().Clone();
+            Autocast.RoundInPlace(g16, low);
+            Tensor? gx = null, gw = null;
+            if (x.RequiresGrad)
+            {
+                gx = g16.Matmul(wLow.To(DType.Float32));                     // (N, out)·(out, in)
+                Autocast.RoundInPlace(gx, low);
+            }
+            if (weight.RequiresGrad)
+            {
+                gw = g16.T.Matmul(xLow.To(DType.Float32));                   // (out, N)·(N, in)
+                Autocast.RoundInPlace(gw, low);
+            }
+            if (bias is null) return [gx, gw];
+            Tensor? gb = null;
+            if (bias.RequiresGrad)
+            {
+                gb = g16.Sum(0);
+                Autocast.RoundInPlace(gb, low);
+            }
+            return [gx, gw, gb];
+        }, relu ? [output] : []);
     }
 
     private static Tensor LinearFused(Tensor x, Tensor weight, Tensor? bias, bool relu)

@@ -19,6 +19,12 @@ public enum DType
     /// <summary>8-bit signed integer: quantized weights (<c>torch.int8</c>). Storage, copies, conversions and
     /// serialization only; arithmetic runs on the quantized kernels, not on int8 tensors.</summary>
     Int8,
+    /// <summary>bfloat16 (<see cref="Ember.BFloat16"/>, <c>torch.bfloat16</c>): float32's range, 8 bits of precision.
+    /// Storage, conversions, serialization and the products of <see cref="Autocast"/>; not a training type itself.</summary>
+    BFloat16,
+    /// <summary>IEEE half precision (<see cref="System.Half"/>, <c>torch.float16</c>): 11 bits of precision, range to
+    /// 65504. Storage, conversions, serialization and the products of <see cref="Autocast"/>.</summary>
+    Float16,
 }
 
 /// <summary>Facts about <see cref="DType"/> values.</summary>
@@ -34,6 +40,7 @@ public static class DTypeExtensions
         DType.Bool => 1,
         DType.Complex128 => 16,
         DType.Int8 => 1,
+        DType.BFloat16 or DType.Float16 => 2,
         _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
     };
 
@@ -42,6 +49,9 @@ public static class DTypeExtensions
 
     /// <summary>True for types that can carry gradients (floating and complex).</summary>
     public static bool IsDifferentiable(this DType dtype) => dtype is DType.Float32 or DType.Float64 or DType.Complex64 or DType.Complex128;
+
+    /// <summary>True for the 16-bit floating types (bfloat16, float16).</summary>
+    public static bool IsLowPrecision(this DType dtype) => dtype is DType.BFloat16 or DType.Float16;
 
     /// <summary>True for complex64 and complex128.</summary>
     public static bool IsComplex(this DType dtype) => dtype is DType.Complex64 or DType.Complex128;
@@ -72,6 +82,8 @@ public static class DTypeExtensions
         DType.Bool => "bool",
         DType.Complex128 => "complex128",
         DType.Int8 => "int8",
+        DType.BFloat16 => "bfloat16",
+        DType.Float16 => "float16",
         _ => dtype.ToString(),
     };
 
@@ -83,6 +95,8 @@ public static class DTypeExtensions
         if (typeof(T) == typeof(long)) return DType.Int64;
         if (typeof(T) == typeof(bool)) return DType.Bool;
         if (typeof(T) == typeof(sbyte)) return DType.Int8;
+        if (typeof(T) == typeof(BFloat16)) return DType.BFloat16;
+        if (typeof(T) == typeof(Half)) return DType.Float16;
         if (typeof(T) == typeof(System.Numerics.Complex)) return DType.Complex128;
         throw new NotSupportedException($"Ember has no dtype for element type {typeof(T).Name}.");
     }

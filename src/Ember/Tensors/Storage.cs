@@ -44,6 +44,8 @@ internal abstract class Storage
         DType.Int64 => new Storage<long>(length, zero),
         DType.Bool => new Storage<bool>(length, zero),
         DType.Int8 => new Storage<sbyte>(length, zero),
+        DType.BFloat16 => new Storage<BFloat16>(length, zero),
+        DType.Float16 => new Storage<Half>(length, zero),
         DType.Complex128 => new Storage<System.Numerics.Complex>(length, zero),
         _ => throw new ArgumentOutOfRangeException(nameof(dtype)),
     };

@@ -323,6 +323,8 @@ public sealed partial class Tensor
         DType.Int64 => Data<long>()[storageIndex],
         DType.Bool => Data<bool>()[storageIndex] ? 1 : 0,
         DType.Int8 => Data<sbyte>()[storageIndex],
+        DType.BFloat16 => (float)Data<BFloat16>()[storageIndex],
+        DType.Float16 => (float)Data<Half>()[storageIndex],
         _ => throw new NotSupportedException($"reading a {DType.Name()} element as a real number"),
     };
 
@@ -355,6 +357,8 @@ public sealed partial class Tensor
             case DType.Int64: Data<long>()[off] = (long)value; break;
             case DType.Bool: Data<bool>()[off] = value != 0; break;
             case DType.Int8: Data<sbyte>()[off] = checked((sbyte)value); break;
+            case DType.BFloat16: Data<BFloat16>()[off] = (BFloat16)(float)value; break;
+            case DType.Float16: Data<Half>()[off] = (Half)(float)value; break;
             default: throw new NotSupportedException($"SetItem: dtype {DType.Name()}.");
         }
         MarkModified();
@@ -401,6 +405,8 @@ public sealed partial class Tensor
             case DType.Int64: Elementwise.UnaryInto<long, long, CopyOp<long>>(default, src, dst); break;
             case DType.Bool: Elementwise.UnaryInto<bool, bool, CopyOp<bool>>(default, src, dst); break;
             case DType.Int8: Elementwise.UnaryInto<sbyte, sbyte, CopyOp<sbyte>>(default, src, dst); break;
+            case DType.BFloat16: Elementwise.UnaryInto<BFloat16, BFloat16, CopyOp<BFloat16>>(default, src, dst); break;
+            case DType.Float16: Elementwise.UnaryInto<Half, Half, CopyOp<Half>>(default, src, dst); break;
             case DType.Complex64: Elementwise.UnaryInto<Complex64, Complex64, CopyOp<Complex64>>(default, src, dst); break;
             case DType.Complex128: Elementwise.UnaryInto<System.Numerics.Complex, System.Numerics.Complex, CopyOp<System.Numerics.Complex>>(default, src, dst); break;
         }
@@ -411,6 +417,7 @@ public sealed partial class Tensor
     {
         if (dtype == DType) return this;
         if (DType.IsComplex() || dtype.IsComplex()) return ToComplexCore(dtype);
+        if (DType.IsLowPrecision() || dtype.IsLowPrecision()) return ToLowPrecisionCore(dtype);
         var r = Empty(dtype, _shape);
         switch (DType, dtype)
         {
@@ -437,6 +444,26 @@ public sealed partial class Tensor
             var from = DType;
             r.Record("ToCopyBackward", this, g => g.To(from));
         }
+        return r;
+    }
+
+    /// <summary>Conversions to and from bfloat16 and float16, through float32 (exact both ways for the 16-bit types;
+    /// float32 → 16 bits rounds to nearest even). No autograd record: the 16-bit types carry no gradients.</summary>
+    private Tensor ToLowPrecisionCore(DType dtype)
+    {
+        if (!(DType.IsLowPrecision() ? dtype is DType.Float32 or DType.Float64 or DType.BFloat16 or DType.Float16 : DType is DType.Float32 or DType.Float64))
+            throw new NotSupportedException($"To: conversion from {DType.Name()} to {dtype.Name()} is not supported; go through float32.");
+        if (DType.IsLowPrecision() && dtype != DType.Float32) return To(DType.Float32).To(dtype);
+        if (DType == DType.Float64) return To(DType.Float32).To(dtype);
+        var src = Contiguous();
+        var r = Empty(dtype, _shape);
+        if (DType == DType.Float32)
+        {
+            if (dtype == DType.BFloat16) Kernels.LowPrecision.ToBFloat16(src.Span<float>(), r.Span<BFloat16>());
+            else Kernels.LowPrecision.ToHalf(src.Span<float>(), r.Span<Half>());
+        }
+        else if (DType == DType.BFloat16) Kernels.LowPrecision.FromBFloat16(src.Span<BFloat16>(), r.Span<float>());
+        else Kernels.LowPrecision.FromHalf(src.Span<Half>(), r.Span<float>());
         return r;
     }
 

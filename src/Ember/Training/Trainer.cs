@@ -49,6 +49,10 @@ public sealed record TrainerOptions
     /// TensorBoard logs and progress; every rank resumes from <see cref="ResumeFrom"/> and evaluates the whole
     /// validation set.</summary>
     public IDataParallel? DataParallel { get; init; }
+    /// <summary>Mixed precision (null: float32): the forward pass and loss run under <see cref="Autocast"/> with this
+    /// type (bfloat16 or float16); with float16 a <see cref="GradScaler"/> scales the loss, skips steps whose
+    /// gradients overflow and adapts its scale.</summary>
+    public DType? Precision { get; init; }
     /// <summary>Steps between the per-step TensorBoard scalars.</summary>
     public int TensorBoardEvery { get; init; } = 10;
 }
@@ -143,6 +147,10 @@ public sealed class Trainer
     }
 
     private long _globalStep;   // optimizer steps since the run began (TensorBoard's x axis)
+    private GradScaler? _scaler;  // float16 training's loss scale, kept across epochs
+
+    /// <summary>The loss scaler of float16 training (null otherwise): its scale and skipped steps.</summary>
+    public GradScaler? Scaler => _scaler;
 
     private bool _imagesLogged;
 
@@ -221,6 +229,20 @@ public sealed class Trainer
         var progress = Reporter(options);
         progress?.EpochStarted(epoch, options.Epochs, steps);
         var dp = options.DataParallel;
+        if (options.Precision is DType low && !low.IsLowPrecision())
+            throw new ArgumentException($"Trainer: Precision must be bfloat16 or float16 (or null for float32), got {low.Name()}");
+        if (options.Precision == DType.Float16) _scaler ??= new GradScaler();
+        Tensor Forward(Tensor input, Tensor target, out Tensor output)
+        {
+            using var cast = options.Precision is DType t ? Autocast.Enable(t) : null;
+            output = _model.Call(input);
+            return _loss(output, target);
+        }
+        void Backward(Tensor loss)
+        {
+            if (_scaler is not null && options.Precision == DType.Float16) _scaler.ScaleLoss(loss).Backward();
+            else loss.Backward();
+        }
         foreach (var batch in loader)
         {
             var (x, y) = (batch[0], batch[^1]);
@@ -230,12 +252,11 @@ public sealed class Trainer
             _optimizer.ZeroGrad();
             if (dp is null)
             {
-                var output = _model.Call(x);
-                var loss = _loss(output, y);
+                var loss = Forward(x, y, out var output);
                 lv = loss.Item();
                 if (!double.IsFinite(lv))
                     throw new InvalidOperationException($"Trainer: the loss became {lv} at epoch {epoch}, step {step + 1}. Lower the learning rate or clip gradients.");
-                loss.Backward();
+                Backward(loss);
                 if (options.Classification && y.DType == DType.Int64 && output.Dim == 2)
                     using (Tensor.NoGrad()) batchCorrect = Metrics.Accuracy(output, y) * n;
             }
@@ -249,11 +270,10 @@ public sealed class Trainer
                 if (count > 0)
                 {
                     var (xs, ys) = (x.Narrow(0, start, count), y.Narrow(0, start, count));
-                    var output = _model.Call(xs);
-                    var loss = _loss(output, ys);
+                    var loss = Forward(xs, ys, out var output);
                     double l = loss.Item();
                     localLoss = l * count;
-                    if (double.IsFinite(l)) loss.Backward();   // a NaN is reported below, on every rank at once
+                    if (double.IsFinite(l)) Backward(loss);   // a NaN is reported below, on every rank at once
                     if (options.Classification && ys.DType == DType.Int64 && output.Dim == 2)
                         using (Tensor.NoGrad()) localCorrect = Metrics.Accuracy(output, ys) * count;
                 }
@@ -263,8 +283,18 @@ public sealed class Trainer
                 if (!double.IsFinite(lv))
                     throw new InvalidOperationException($"Trainer: the loss became {lv} at epoch {epoch}, step {step + 1} (summed over {dp.WorldSize} ranks). Lower the learning rate or clip gradients.");
             }
-            if (options.ClipGradNorm is double max) Optimizer.ClipGradNorm(_model.Parameters(), max);
-            _optimizer.Step();
+            if (_scaler is not null && options.Precision == DType.Float16)
+            {
+                _scaler.Unscale(_optimizer);
+                if (options.ClipGradNorm is double max16) Optimizer.ClipGradNorm(_model.Parameters(), max16);
+                _scaler.Step(_optimizer);
+                _scaler.Update();
+            }
+            else
+            {
+                if (options.ClipGradNorm is double max) Optimizer.ClipGradNorm(_model.Parameters(), max);
+                _optimizer.Step();
+            }
             Scheduler?.Step();
             OnBatchEnd?.Invoke();
             _globalStep++;
