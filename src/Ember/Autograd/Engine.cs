@@ -58,7 +58,8 @@ internal static class Engine
             if (same.GradFn is not { } below) return;   // a view of a leaf's (or untracked) buffer: never
             node = below;
         }
-        node.RecycleOutput = st;
+        if (Autocast.Type is null) node.RecycleOutput = st;
+        else node.RecycleOutputWeak = new WeakReference<Storage>(st);
     }
 
     public static void Backward(Tensor root, Tensor? gradient, bool retainGraph, bool createGraph)
@@ -242,8 +243,11 @@ internal static class Engine
         // The node's own output buffer, when marked for recycling: no reader is left (see RecycleAfterBackward).
         void ReleaseOutput(Node node, Tensor grad, Tensor?[] grads)
         {
-            if (node.RecycleOutput is not Storage<float> st || retainGraph) return;   // kept for the last pass over the graph
+            if (retainGraph) return;   // kept for the last pass over the graph
+            var marked = node.RecycleOutput ?? (node.RecycleOutputWeak is { } weak && weak.TryGetTarget(out var alive) ? alive : null);
+            if (marked is not Storage<float> st) return;
             node.RecycleOutput = null;
+            node.RecycleOutputWeak = null;
             if (epoch == 0 || ReferenceEquals(grad._storage, st)) return;
             foreach (var g in grads) if (g is not null && ReferenceEquals(g._storage, st)) return;
             BufferPool.Return(st.Data);

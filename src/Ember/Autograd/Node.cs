@@ -49,6 +49,10 @@ public sealed class Node
     /// consumers.</summary>
     internal Storage? RecycleOutput;
 
+    /// <summary><see cref="RecycleOutput"/> held weakly (under <see cref="Autocast"/>, where the graph may not keep the
+    /// output's values alive: they are then left to the GC rather than pinned until backward by the recycling).</summary>
+    internal WeakReference<Storage>? RecycleOutputWeak;
+
     /// <summary>The freed-graph check and release of <see cref="Apply"/>, for the engine's direct paths.</summary>
     internal void MarkApplied(bool retainGraph)
     {

@@ -38,11 +38,7 @@ public static partial class Functional
         if (x.DType.IsLowPrecision()) x = x.To(DType.Float32);
         if (weight.DType.IsLowPrecision()) weight = weight.To(DType.Float32);
         if (Autocast.Type is DType low && x.DType == DType.Float32 && weight.DType == DType.Float32 && x.Dim >= 2)
-        {
-            if (x.Dim == 2) return LinearAutocast(x, weight, bias, relu, low);
-            var leading = x.Shape[..^1];
-            return LinearAutocast(x.Reshape(-1, x.Size(-1)), weight, bias, relu, low).View([.. leading, weight.Size(0)]);
-        }
+            return LinearAutocast(x, weight, bias, relu, low);
         if (x.DType != DType.Float32 || weight.DType != DType.Float32 || x.Dim == 1)
         {
             var y = x.Matmul(weight.T);
@@ -62,41 +58,51 @@ public static partial class Functional
     /// would give them); the weight gradient reaches the float32 master weight.</summary>
     private static Tensor LinearAutocast(Tensor x, Tensor weight, Tensor? bias, bool relu, DType low)
     {
-        int n = x.Size(0), k = x.Size(1), m = weight.Size(0);
+        // (…, in) → (rows, in) without a graph node: a view node would hold x's float32 values alive.
+        int k = x.Size(-1), m = weight.Size(0);
+        var inShape = x.Shape;
+        var flat = x.Detach().Reshape(-1, k);
+        int n = flat.Size(0);
         Diagnostics.Profiler.AddFlops(2L * n * k * m);
-        var xLow = x.Detach().To(low);                  // (N, in), 16 bits: what backward keeps
+        var xLow = flat.To(low);                        // (N, in), 16 bits: what backward keeps
         var wLow = weight.Detach().To(low);             // (out, in)
-        var y = Tensor.Empty(DType.Float32, [n, m]);
-        Kernels.LinearKernels.Forward(xLow.To(DType.Float32), wLow.To(DType.Float32), bias?.Detach().To(low).To(DType.Float32), y, relu);
-        Autocast.RoundInPlace(y, low);
-        if (!(GradMode.IsEnabled && (x.RequiresGrad || weight.RequiresGrad || (bias?.RequiresGrad ?? false)))) return y;
-        Tensor[] inputs = bias is null ? [x, weight] : [x, weight, bias];
-        var output = y.Detach();
+        var y2 = Tensor.Empty(DType.Float32, [n, m]);
+        Kernels.LinearKernels.Forward(xLow.To(DType.Float32), wLow.To(DType.Float32), bias?.Detach().To(low).To(DType.Float32), y2, relu);
+        Autocast.RoundInPlace(y2, low);
+        var y = x.Dim == 2 ? y2 : y2.View([.. inShape[..^1], m]);
+        bool needX = x.RequiresGrad, needW = weight.RequiresGrad, needB = bias?.RequiresGrad ?? false;
+        if (!(GradMode.IsEnabled && (needX || needW || needB))) return y;
+        // The graph keeps x's node, not its float32 values: backward reads the 16-bit copy.
+        Tensor[] inputs = bias is null ? [x.GraphShell(), weight] : [x.GraphShell(), weight, bias];
+        var output = relu ? y2 : null;   // only ReLU's rule reads the output (a capture would keep it alive)
+        bool hasBias = bias is not null;
         return y.Record(relu ? "LinearReluAutocastBackward" : "LinearAutocastBackward", inputs, g =>
         {
-            if (relu) g = Kernels.Elementwise.Backward("ReluBackward", new Kernels.ReluBackwardOp<float>(), g, output);
+            g = g.Reshape(-1, m);
+            if (output is not null) g = Kernels.Elementwise.Backward("ReluBackward", new Kernels.ReluBackwardOp<float>(), g, output);
             var g16 = g.Contiguous().Clone();
             Autocast.RoundInPlace(g16, low);
             Tensor? gx = null, gw = null;
-            if (x.RequiresGrad)
+            if (needX)
             {
                 gx = g16.Matmul(wLow.To(DType.Float32));                     // (N, out)·(out, in)
                 Autocast.RoundInPlace(gx, low);
+                gx = gx.View(inShape);
             }
-            if (weight.RequiresGrad)
+            if (needW)
             {
                 gw = g16.T.Matmul(xLow.To(DType.Float32));                   // (out, N)·(N, in)
                 Autocast.RoundInPlace(gw, low);
             }
-            if (bias is null) return [gx, gw];
+            if (!hasBias) return [gx, gw];
             Tensor? gb = null;
-            if (bias.RequiresGrad)
+            if (needB)
             {
                 gb = g16.Sum(0);
                 Autocast.RoundInPlace(gb, low);
             }
             return [gx, gw, gb];
-        }, relu ? [output] : []);
+        }, output is null ? [] : [output]);
     }
 
     private static Tensor LinearFused(Tensor x, Tensor weight, Tensor? bias, bool relu)
@@ -166,11 +172,22 @@ public static partial class Functional
             // Fused kernels: one output allocation forward, one backward (the composition below costs 6–10).
             var y = Kernels.Elementwise.Unary<float, float, Kernels.GeluOp>(new(tanhApproximation), x);
             if (!(GradMode.IsEnabled && x.RequiresGrad)) return y;
+            if (Autocast.Type is DType low) return GeluAutocast(x, y, tanhApproximation, low);
             return y.Record("GeluBackward", x, g => Kernels.Elementwise.Backward("GeluBackward", new Kernels.GeluBackwardOp(tanhApproximation), g, x.Detach()), x);
         }
         if (!tanhApproximation) return x.Mul(x.Mul(1 / Math.Sqrt(2)).Erf().Add(1)).Mul(0.5);
         var inner = x.Add(x.Pow(3).Mul(0.044715)).Mul(Math.Sqrt(2 / Math.PI));
         return x.Mul(inner.Tanh().Add(1)).Mul(0.5);
+    }
+
+    /// <summary>GELU's record under autocast: the input kept in 16 bits (exact when it comes from an autocast Linear,
+    /// whose outputs are 16-bit values) and the graph holding only its node. A method of its own so that the rule's
+    /// closure cannot capture the float32 input (C# lambdas of one method share the captured variables).</summary>
+    private static Tensor GeluAutocast(Tensor x, Tensor y, bool tanhApproximation, DType low)
+    {
+        var xLow = x.Detach().To(low);
+        return y.Record("GeluAutocastBackward", [x.GraphShell()], g =>
+            [Kernels.Elementwise.Backward("GeluBackward", new Kernels.GeluBackwardOp(tanhApproximation), g, xLow.To(DType.Float32))]);
     }
 
     /// <summary>SiLU (swish): x·σ(x).</summary>

@@ -157,6 +157,17 @@ public sealed partial class Tensor
         return this;
     }
 
+    /// <summary>A stand-in for this tensor in a node's inputs when the rule does not read it: the same graph position
+    /// (grad_fn, shape, dtype) without the storage, so the graph does not keep the values alive (a 16-bit copy is kept
+    /// instead under <see cref="Autocast"/>). Only for a non-leaf that does not retain its gradient (the engine then
+    /// needs nothing of it but its node); otherwise the tensor itself.</summary>
+    internal Tensor GraphShell()
+    {
+        if (GradFn is null || _retainsGrad || !DType.IsFloatingPoint()) return this;
+        var shell = new Tensor(Storage.Allocate(DType, 0), _shape, _strides, 0) { GradFn = GradFn };
+        return shell;
+    }
+
     internal Tensor Record(string name, Tensor input, Func<Tensor, Tensor> rule, params Tensor[] saved)
         => Record(name, [input], g => [rule(g)], saved);
 }

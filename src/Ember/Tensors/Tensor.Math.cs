@@ -18,8 +18,10 @@ public sealed partial class Tensor
             ? Elementwise.Binary<long, long, AddOp<long>>("Add", default, this, other)
             : Elementwise.BinaryF("Add", this, other, new AddOp<float>(), new AddOp<double>());
         if (!AnyRequiresGrad(this, other)) return r;
-        var (a, b) = (this, other);
-        return r.Record("AddBackward", [a, b], g => [a.RequiresGrad ? g.SumTo(a._shape) : null, b.RequiresGrad ? g.SumTo(b._shape) : null]);
+        var (shapeA, shapeB, needA, needB) = (_shape, other._shape, RequiresGrad, other.RequiresGrad);
+        // The rule reads only the shapes: under autocast the graph keeps the operands' nodes, not their values.
+        Tensor?[] inputs = Autocast.Type is null ? [this, other] : [GraphShell(), other.GraphShell()];
+        return r.Record("AddBackward", inputs, g => [needA ? g.SumTo(shapeA) : null, needB ? g.SumTo(shapeB) : null]);
     }
 
     /// <summary>this + alpha·other.</summary>

@@ -123,4 +123,56 @@ public class LowPrecisionTests
         }
         Assert.Equal(1024, scaler.Scale);
     }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static (Tensor Loss, WeakReference Hidden, WeakReference Activated) Forward(Sequential mlp, Tensor x, DType? low)
+    {
+        using var cast = low is DType t ? Autocast.Enable(t) : null;
+        var h = x.Mul(2);                               // the first Linear's float32 input
+        var a = mlp.Call(h);
+        return (a.Square().Sum(), new WeakReference(h), new WeakReference(a));
+    }
+
+    [Fact]
+    public void AutocastGraphKeepsSixteenBitCopiesNotTheFloat32Inputs()
+    {
+        var g = new Generator(2);
+        var mlp = new Sequential(new Linear(8, 32, generator: g), new GELU(), new Linear(32, 8, generator: g));
+        var x = Tensor.Randn([5, 3, 8], DType.Float32, g, requiresGrad: true);
+        foreach (DType? low in new DType?[] { null, DType.BFloat16 })
+        {
+            var (loss, hidden, _) = Forward(mlp, x, low);
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            GC.Collect();
+            // Without autocast the graph holds the Linear's input; with it, only a 16-bit copy: the float32 tensor is gone.
+            Assert.Equal(low is null, hidden.IsAlive);
+            mlp.ZeroGrad();
+            x.ZeroGrad();
+            loss.Backward();
+            Assert.NotNull(x.Grad);
+            Assert.NotNull(mlp.Parameters().First().Grad);
+        }
+    }
+
+    [Fact]
+    public void TrainerTrainsInBothSixteenBitTypes()
+    {
+        foreach (var low in new[] { DType.BFloat16, DType.Float16 })
+        {
+            var g = new Generator(5);
+            var x = Tensor.Randn([256, 6], DType.Float32, g);
+            var y = x.Select(1, 0).Add(x.Select(1, 1)).Gt(0).To(DType.Int64);
+            var model = new Sequential(new Linear(6, 32, generator: g), new ReLU(), new Linear(32, 2, generator: g));
+            var trainer = new Ember.Training.Trainer(model, new AdamW(model.Parameters(), lr: 1e-2), (o, t) => Functional.CrossEntropy(o, t));
+            var loader = new Ember.Data.DataLoader(new Ember.Data.TensorDataset(x, y), 32, shuffle: true, seed: 1);
+            var h = trainer.Fit(loader, loader, new Ember.Training.TrainerOptions { Epochs = 8, Progress = false, Precision = low });
+            Assert.True(h[^1].TrainLoss < 0.5 * h[0].TrainLoss, $"{low.Name()}: loss {h[0].TrainLoss} -> {h[^1].TrainLoss}");
+            Assert.True(h[^1].ValAccuracy > 0.9, $"{low.Name()}: accuracy {h[^1].ValAccuracy}");
+            Assert.Equal(low == DType.Float16, trainer.Scaler is not null);
+        }
+        Assert.Throws<ArgumentException>(() => new Ember.Training.Trainer(new Linear(1, 1), new SGD(new Linear(1, 1).Parameters(), 0.1), (o, t) => o.Sum())
+            .Fit(new Ember.Data.DataLoader(new Ember.Data.TensorDataset(Tensor.Zeros([2, 1]), Tensor.Zeros([2, 1])), 2), null,
+                new Ember.Training.TrainerOptions { Epochs = 1, Progress = false, Precision = DType.Float64 }));
+    }
 }
