@@ -53,18 +53,7 @@ internal static class CheckpointBench
             $"step time ratio (checkpointed / plain) median {Med(ratios):F2} rounds {all}; peak RSS {Med(off.Select(x => x[1])) / Med(on.Select(x => x[1])):F2}x lower; activations held by the graph {Med(off.Select(x => x[2])) / Med(on.Select(x => x[2])):F2}x lower"));
     }
 
-    private static double[] Child(string mode)
-    {
-        var psi = new ProcessStartInfo(Environment.ProcessPath!, $"\"{typeof(CheckpointBench).Assembly.Location}\" {mode}") { RedirectStandardOutput = true };
-        if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) != "dotnet")
-            psi = new ProcessStartInfo(Environment.ProcessPath!, mode) { RedirectStandardOutput = true };
-        using var p = Process.Start(psi)!;
-        var output = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
-        var line = output.Split('\n').FirstOrDefault(l => l.StartsWith("result "))
-            ?? throw new InvalidOperationException($"benchmark child '{mode}' exited with {p.ExitCode} and no result:\n{output}");
-        return line.Split(' ').Skip(1).Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
-    }
+    private static double[] Child(string mode) => TrainBench.ChildResult(mode);
 
     private static double StatusMb(string key)
     {

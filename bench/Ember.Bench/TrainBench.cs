@@ -31,6 +31,14 @@ internal static class TrainBench
 
     private static (double Rate, double PeakMb) Child(string mode)
     {
+        var r = ChildResult(mode);
+        return (r[0], r[1]);
+    }
+
+    /// <summary>Runs this bench again as a child process with <paramref name="mode"/> as its arguments and returns the
+    /// numbers of the "result …" line it prints (its other output is passed through).</summary>
+    public static double[] ChildResult(string mode)
+    {
         var psi = new ProcessStartInfo(Environment.ProcessPath!, $"\"{typeof(TrainBench).Assembly.Location}\" {mode}") { RedirectStandardOutput = true };
         if (Path.GetFileNameWithoutExtension(Environment.ProcessPath!) != "dotnet")
             psi = new ProcessStartInfo(Environment.ProcessPath!, mode) { RedirectStandardOutput = true };
@@ -41,8 +49,7 @@ internal static class TrainBench
             ?? throw new InvalidOperationException($"benchmark child '{mode}' exited with {p.ExitCode} and no result:\n{output}");
         var rest = output.Replace(line, "").Trim();
         if (rest.Length > 0) Console.WriteLine(rest);
-        var parts = line.Split(' ');
-        return (double.Parse(parts[1], CultureInfo.InvariantCulture), double.Parse(parts[2], CultureInfo.InvariantCulture));
+        return line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray();
     }
 
     /// <summary>Prints the child's result line: its median rate and peak resident memory.</summary>

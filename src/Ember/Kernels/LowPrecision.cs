@@ -13,6 +13,11 @@ namespace Ember.Kernels;
 /// </summary>
 internal static class LowPrecision
 {
+    /// <summary>Float32 bits rounded to nearest even at bit 16 (upper halves: the bfloat16 values), as <see cref="BFloat16.Round"/>.</summary>
+    private static Vector256<uint> RoundedBits(Vector256<uint> a) => a + Vector256.Create(0x7FFFu) + ((a >> 16) & Vector256<uint>.One);
+
+    private static bool HasNaN(Vector256<uint> a) => Vector256.GreaterThanAny(a & Vector256.Create(0x7FFF_FFFFu), Vector256.Create(0x7F80_0000u));
+
     public static void ToBFloat16(ReadOnlySpan<float> src, Span<BFloat16> dst)
     {
         var s = MemoryMarshal.Cast<float, uint>(src);
@@ -20,18 +25,12 @@ internal static class LowPrecision
         int i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
-            var bias = Vector256.Create(0x7FFFu);
-            var one = Vector256.Create(1u);
-            var absMask = Vector256.Create(0x7FFF_FFFFu);
-            var inf = Vector256.Create(0x7F80_0000u);
             for (; i + 16 <= s.Length; i += 16)
             {
                 var a = Vector256.Create(s.Slice(i, 8));
                 var b = Vector256.Create(s.Slice(i + 8, 8));
-                if (Vector256.GreaterThanAny(a & absMask, inf) || Vector256.GreaterThanAny(b & absMask, inf)) break;   // NaNs: scalar
-                var ra = (a + bias + ((a >> 16) & one)) >> 16;
-                var rb = (b + bias + ((b >> 16) & one)) >> 16;
-                Vector256.Narrow(ra, rb).CopyTo(d.Slice(i, 16));
+                if (HasNaN(a) || HasNaN(b)) break;   // NaNs: the scalar tail
+                Vector256.Narrow(RoundedBits(a) >> 16, RoundedBits(b) >> 16).CopyTo(d.Slice(i, 16));
             }
         }
         for (; i < s.Length; i++) d[i] = BFloat16.Round(s[i]);
@@ -65,16 +64,11 @@ internal static class LowPrecision
         int i = 0;
         if (Vector256.IsHardwareAccelerated)
         {
-            var bias = Vector256.Create(0x7FFFu);
-            var one = Vector256.Create(1u);
-            var absMask = Vector256.Create(0x7FFF_FFFFu);
-            var inf = Vector256.Create(0x7F80_0000u);
-            var high = Vector256.Create(0xFFFF_0000u);
             for (; i + 8 <= v.Length; i += 8)
             {
                 var a = Vector256.Create(v.Slice(i, 8));
-                if (Vector256.GreaterThanAny(a & absMask, inf)) break;   // NaN: the scalar tail keeps it a NaN
-                ((a + bias + ((a >> 16) & one)) & high).CopyTo(v.Slice(i, 8));
+                if (HasNaN(a)) break;   // NaN: the scalar tail keeps it a NaN
+                (RoundedBits(a) & Vector256.Create(0xFFFF_0000u)).CopyTo(v.Slice(i, 8));
             }
         }
         for (; i < v.Length; i++) v[i] = (uint)BFloat16.Round(v[i]) << 16;
