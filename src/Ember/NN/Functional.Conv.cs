@@ -37,6 +37,9 @@ public static partial class Functional
         bool pool = false)
     {
         const string op = "Conv2d";
+        // 16-bit operands are widened (exactly); the convolution runs in float32.
+        if (input.DType.IsLowPrecision()) input = input.To(DType.Float32);
+        if (weight.DType.IsLowPrecision()) weight = weight.To(DType.Float32);
         bool batched = input.Dim == 4;
         if (input.Dim is not (3 or 4))
             throw new ArgumentException($"{op}: input must be (N, C, H, W) or (C, H, W), got {ShapeUtil.Str(input.Shape)}.");

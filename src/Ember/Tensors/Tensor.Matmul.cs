@@ -18,6 +18,9 @@ public sealed partial class Tensor
     /// promoted to a matrix and the added dim removed afterwards, and leading (batch) dims broadcast.</summary>
     public Tensor Matmul(Tensor other)
     {
+        // 16-bit operands are widened (exactly) and the product accumulates in float32.
+        if (DType.IsLowPrecision() || other.DType.IsLowPrecision())
+            return (DType.IsLowPrecision() ? To(DType.Float32) : this).Matmul(other.DType.IsLowPrecision() ? other.To(DType.Float32) : other);
         if (!IsComplex && !other.IsComplex)
         {
             CheckSameDType("Matmul", this, other);

@@ -52,6 +52,12 @@ public class LowPrecisionTests
         var w = Tensor.Randn([2, 3], DType.Float32, new Generator(1));
         Assert.Equal(Functional.Linear(x.To(DType.Float32), w).ToArray<float>(), Functional.Linear(x, w).ToArray<float>());
         Assert.Throws<ArgumentException>(() => x.RequiresGrad = true);
+        // matmul and convolution widen 16-bit operands (exactly) and compute in float32.
+        var m = Tensor.FromArray(new[] { 0.5f, -1.25f, 3f, 2f }, [2, 2]);
+        Assert.Equal(m.Matmul(m).ToArray<float>(), m.To(DType.Float16).Matmul(m.To(DType.BFloat16)).ToArray<float>());
+        var img = Tensor.FromArray(Enumerable.Range(0, 16).Select(i => i * 0.25f).ToArray(), [1, 1, 4, 4]);
+        var k = Tensor.FromArray(new[] { 1f, -0.5f, 0.25f, 2f }, [1, 1, 2, 2]);
+        Assert.Equal(Functional.Conv2d(img, k).ToArray<float>(), Functional.Conv2d(img.To(DType.BFloat16), k.To(DType.Float16)).ToArray<float>());
     }
 
     [Fact]
