@@ -34,7 +34,7 @@ internal static class MilestoneCommand
         var train = Opt.OptionalInt("--train", "training channels (beamforming: 4000)", min: 10);
         var outDir = Opt.Text("--out", "output folder [default: runs/NAME]", "FOLDER");
         var download = Opt.Flag("--download", "fetch missing Fashion-MNIST files from Zalando first (fashion)");
-        var tensorboard = Opt.TensorBoard();
+        var tensorboard = Opt.TensorBoard("mnist, fashion, gpt");
         var precision = Opt.Precision();
         var checkpointing = Opt.Flag("--checkpointing", "gradient checkpointing of every block (gpt): activations recomputed in backward");
         var models = Opt.Text("--models", "runs", "folder holding fashion/model.safetensors and gpt/model.safetensors with chars.json, as the fashion and gpt milestones write them (systems)", "FOLDER");

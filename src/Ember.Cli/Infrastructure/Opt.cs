@@ -145,8 +145,9 @@ internal static class Opt
     public static DType? PrecisionType(string value) => value switch { "bf16" => DType.BFloat16, "fp16" => DType.Float16, _ => null };
 
     /// <summary>The <c>--tensorboard DIR</c> option of the training commands.</summary>
-    public static Option<string?> TensorBoard() =>
-        Text("--tensorboard", "write TensorBoard logs (losses, learning rate, metrics, histograms, images, hyperparameters) to this folder; view them with 'tensorboard --logdir DIR'", "DIR");
+    public static Option<string?> TensorBoard(string? which = null) =>
+        Text("--tensorboard", "write TensorBoard logs (losses, learning rate, metrics, histograms, images, hyperparameters) to this folder; view them with 'tensorboard --logdir DIR'"
+            + (which is null ? "" : $" ({which})"), "DIR");
 
     /// <summary>A TensorBoard writer in <paramref name="dir"/> (null: none), the folder error reported as the option's.</summary>
     public static Ember.Diagnostics.SummaryWriter? OpenTensorBoard(string? dir)
