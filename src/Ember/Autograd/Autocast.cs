@@ -1,14 +1,15 @@
 namespace Ember;
 
 /// <summary>
-/// Mixed precision for training (<c>torch.autocast</c>): inside a scope, Linear layers compute their products from
+/// Mixed precision for training (<c>torch.autocast</c>): inside a scope, Linear layers (and convolutions) compute their products from
 /// operands rounded to a 16-bit type (bfloat16 or float16) with float32 accumulation, round their outputs to it, and
 /// keep their inputs for backward in it (half the memory of float32 activations); their backward rounds the incoming
 /// gradient and the gradients it produces the same way. Everything else (norms, softmax, attention, reductions,
 /// losses, the optimizer) stays float32, and the weights stay float32: they are the master copy the optimizer updates,
 /// rounded per product. With float16 use <see cref="Optim.GradScaler"/>, as small gradients underflow its range.
 /// <para>On CPUs without 16-bit arithmetic (AVX-512 BF16, AMX, ARM BF16 — not used by these kernels) the gain is
-/// memory, not speed: the conversions cost time. Convolutions and matmul outside Linear layers are not cast.</para>
+/// memory, not speed: the conversions cost time. Convolutions compute from 16-bit operands too (rounded float32
+/// copies: the numerics, not the memory saving); <see cref="Tensor.Matmul"/> outside Linear layers is not cast.</para>
 /// </summary>
 public static class Autocast
 {
@@ -44,6 +45,21 @@ public static class Autocast
             _done = true;
             t_type = previous;
         }
+    }
+
+    /// <summary>A float32 copy of <paramref name="x"/> rounded to the values of <paramref name="dtype"/> (a cast to the
+    /// 16-bit type and back); the gradient is rounded the same way on its way back, as a 16-bit cast's would be.</summary>
+    internal static Tensor Rounded(Tensor x, DType dtype)
+    {
+        var r = x.Detach().Contiguous().Clone();
+        RoundInPlace(r, dtype);
+        if (!(GradMode.IsEnabled && x.RequiresGrad)) return r;
+        return r.Record("AutocastRoundBackward", x, g =>
+        {
+            var gr = g.Contiguous().Clone();
+            RoundInPlace(gr, dtype);
+            return gr;
+        });
     }
 
     /// <summary>Rounds float32 values in place to the nearest values of <paramref name="dtype"/>.</summary>

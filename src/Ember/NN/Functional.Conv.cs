@@ -40,6 +40,16 @@ public static partial class Functional
         // 16-bit operands are widened (exactly); the convolution runs in float32.
         if (input.DType.IsLowPrecision()) input = input.To(DType.Float32);
         if (weight.DType.IsLowPrecision()) weight = weight.To(DType.Float32);
+        if (Autocast.Type is DType low && input.DType == DType.Float32 && weight.DType == DType.Float32)
+        {
+            // Products of 16-bit operands with float32 accumulation, a 16-bit result (the numerics of a 16-bit
+            // convolution; the convolution's saved input stays float32-sized, so no activation memory is saved here).
+            var (xr, wr, br) = (Autocast.Rounded(input, low), Autocast.Rounded(weight, low), bias is null ? null : Autocast.Rounded(bias, low));
+            Tensor conv;
+            using (Autocast.Disable()) conv = Conv2dCore(xr, wr, br, stride, padding, dilation, groups, relu, pool: false);
+            conv = Autocast.Rounded(conv, low);
+            return pool ? MaxPool2d(conv, 2) : conv;
+        }
         bool batched = input.Dim == 4;
         if (input.Dim is not (3 or 4))
             throw new ArgumentException($"{op}: input must be (N, C, H, W) or (C, H, W), got {ShapeUtil.Str(input.Shape)}.");

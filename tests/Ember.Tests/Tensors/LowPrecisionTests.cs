@@ -58,6 +58,15 @@ public class LowPrecisionTests
         var img = Tensor.FromArray(Enumerable.Range(0, 16).Select(i => i * 0.25f).ToArray(), [1, 1, 4, 4]);
         var k = Tensor.FromArray(new[] { 1f, -0.5f, 0.25f, 2f }, [1, 1, 2, 2]);
         Assert.Equal(Functional.Conv2d(img, k).ToArray<float>(), Functional.Conv2d(img.To(DType.BFloat16), k.To(DType.Float16)).ToArray<float>());
+        // Under autocast a convolution is the float32 convolution of the rounded operands, rounded; gradients flow.
+        var kg = Tensor.FromArray(new[] { 1.001f, -0.5f, 0.2501f, 2f }, [1, 1, 2, 2]).RequiresGrad_();
+        var imgs = Tensor.Randn([2, 1, 5, 5], DType.Float32, new Generator(3));
+        Tensor cast;
+        using (Autocast.Enable(DType.BFloat16)) cast = Functional.Conv2d(imgs, kg);
+        var expected = Functional.Conv2d(imgs.To(DType.BFloat16).To(DType.Float32), kg.Detach().To(DType.BFloat16).To(DType.Float32)).To(DType.BFloat16).To(DType.Float32);
+        Assert.Equal(expected.ToArray<float>(), cast.ToArray<float>());
+        cast.Sum().Backward();
+        Assert.All(kg.Grad!.ToArray<float>(), v => Assert.Equal(v, (float)(BFloat16)v));
     }
 
     [Fact]
