@@ -25,6 +25,7 @@ internal static class CompressCommand
         var perLayer = Opt.Flag("--per-layer", "unstructured pruning: the same fraction in every layer instead of one global threshold");
         var fineTune = Opt.ExistingPath("--fine-tune", "after pruning an MLP, train it again on this data (an MNIST-format folder) with the original model as the distillation teacher");
         var epochs = Opt.Int("--epochs", 3, "fine-tuning epochs (with --fine-tune)", min: 1);
+        var qat = Opt.Flag("--qat", "with --quantize int8 and --fine-tune: quantization-aware fine-tuning (fake-quantized weights and inputs, straight-through gradients) before converting");
         var calibrate = Opt.Int("--calibrate", 0, "static quantization: calibrate the input ranges on N batches of 64 training images from --data (0: dynamic)", min: 0);
         var method = Opt.Choice("--calibration", "percentile", "how calibration picks each input range (percentile: 99.99th)", "minmax", "percentile", "entropy");
         var data = Opt.ExistingPath("--data", "calibration images: an MNIST-format folder (MLP) or the Fashion-MNIST folder (CNN)");
@@ -36,7 +37,7 @@ internal static class CompressCommand
             "'predict', 'serve', 'generate', 'profile' and 'export' load the result as they load the original. Fine-tuning " +
             "after pruning recovers accuracy: prune, train again, then quantize.")
         {
-            checkpoint, quantize, prune, structured, perLayer, fineTune, epochs, calibrate, method, data, outPath,
+            checkpoint, quantize, prune, structured, perLayer, fineTune, epochs, qat, calibrate, method, data, outPath,
         };
         command.SetAction(p =>
         {
@@ -63,8 +64,11 @@ internal static class CompressCommand
             var outMeta = new Dictionary<string, string>(meta);
             long floatBytes = Ember.Recipes.Milestones.StateBytes(model);
             string? tuneData = p.GetValue(fineTune);
-            if (tuneData is not null && (model is not Mlp || amount == 0))
-                throw new UsageException("compress: --fine-tune retrains a pruned MLP (quickstart/train checkpoints with --prune)");
+            bool useQat = p.GetValue(qat);
+            if (useQat && (!int8 || tuneData is null || p.GetValue(calibrate) > 0))
+                throw new UsageException("compress: --qat needs --quantize int8 (dynamic, no --calibrate) and --fine-tune DATA");
+            if (tuneData is not null && (model is not Mlp || (amount == 0 && !useQat)))
+                throw new UsageException("compress: --fine-tune retrains a pruned or quantization-aware MLP (quickstart/train checkpoints with --prune or --qat)");
             Mlp? teacher = null;
             if (tuneData is not null)
             {
@@ -94,11 +98,12 @@ internal static class CompressCommand
             }
             if (teacher is not null && model is Mlp student)
             {
+                if (useQat) ui.Line($"quantization-aware fine-tuning of {Quantize.PrepareQat(student).Count} layers");
                 var (xtr, ytr) = Checkpoints.LoadSplit(tuneData!, train: true);
                 var (xva, yva) = Checkpoints.LoadSplit(tuneData!, train: false);
                 var run = Ember.Recipes.Milestones.DistillInto(teacher, student, xtr, ytr, xva, yva,
-                    new Ember.Recipes.Milestones.DistillRecipe { Epochs = p.GetValue(epochs), LearningRate = 5e-4 }, ui.Logger, masks is null ? null : masks.Apply);
-                ui.Line(FormattableString.Invariant($"fine-tuned {p.GetValue(epochs)} epochs with the original as teacher: accuracy {run.StudentAccuracy:F4} (original {run.TeacherAccuracy:F4})"));
+                    new Ember.Recipes.Milestones.DistillRecipe { Epochs = p.GetValue(epochs), LearningRate = useQat && amount == 0 ? 1e-4 : 5e-4 }, ui.Logger, masks is null ? null : masks.Apply);
+                ui.Line(FormattableString.Invariant($"fine-tuned {p.GetValue(epochs)} epochs with the original as teacher: accuracy {run.StudentAccuracy:F4}{(useQat ? " (fake-quantized)" : "")} (original {run.TeacherAccuracy:F4})"));
             }
             if (kind == "fashion-cnn")
             {
@@ -124,7 +129,7 @@ internal static class CompressCommand
             }
             else if (int8)
             {
-                var names = Quantize.Dynamic(model, convolutions: kind == "fashion-cnn");
+                var names = useQat ? Quantize.ConvertQat(model) : Quantize.Dynamic(model, convolutions: kind == "fashion-cnn");
                 outMeta["quantized"] = "dynamic-int8";
                 ui.Line($"quantized {names.Count} layers to int8: {string.Join(", ", names)}");
             }

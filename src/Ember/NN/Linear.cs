@@ -150,17 +150,23 @@ public sealed class Linear : Module, IFusibleLayer
         Lora.Merged = false;
     }
 
+    /// <summary>Quantization-aware training: the forward pass uses the int8 values of the weight and input
+    /// (<see cref="Quantization.FakeQuant"/>; set by <see cref="Quantization.Quantize.PrepareQat"/>).</summary>
+    public bool FakeQuantize { get; set; }
+
     /// <inheritdoc/>
     public override Tensor Forward(Tensor input)
     {
         Observer?.Observe(input);
-        var y = Int8 is null ? Functional.Linear(input, Weight, Bias) : Quantization.QuantizedOps.Linear(input, Int8, Bias, relu: false, InputRange);
+        var y = Int8 is not null ? Quantization.QuantizedOps.Linear(input, Int8, Bias, relu: false, InputRange)
+            : FakeQuantize ? Functional.Linear(Quantization.FakeQuant.ActivationPerRow(input), Quantization.FakeQuant.WeightPerChannel(Weight), Bias)
+            : Functional.Linear(input, Weight, Bias);
         return Lora is { Merged: false } lora ? y.Add(lora.Forward(input)) : y;
     }
 
     /// <summary>A following <see cref="ReLU"/> (1), unless an unmerged adapter must be added before it.</summary>
     public int FusibleFollowers(IReadOnlyList<Module> layers, int next, EmberSettings settings) =>
-        Lora is { Merged: false } ? 0 : next < layers.Count && layers[next] is ReLU ? 1 : 0;
+        Lora is { Merged: false } || FakeQuantize ? 0 : next < layers.Count && layers[next] is ReLU ? 1 : 0;
 
     /// <summary>ReLU(Forward(input)) as one op.</summary>
     public Tensor ForwardFused(Tensor input, IReadOnlyList<Module> layers, int next, int followers)

@@ -16,6 +16,35 @@ public static class Quantize
         return done;
     }
 
+    /// <summary>Quantization-aware training, step 1: every float <see cref="Linear"/> (or those <paramref name="include"/>
+    /// accepts) computes with fake-quantized weights and inputs (<see cref="FakeQuant"/>), so that fine-tuning adapts
+    /// the model to int8 arithmetic. Returns the names of the layers. Train as usual, then <see cref="ConvertQat"/>.</summary>
+    public static IReadOnlyList<string> PrepareQat(Module model, Func<string, bool>? include = null)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var done = new List<string>();
+        foreach (var (name, m) in model.NamedModules())
+            if (m is Linear { Int8: null } linear && !name.Contains("lora_") && (include?.Invoke(name) ?? true))
+            {
+                linear.FakeQuantize = true;
+                done.Add(name);
+            }
+        if (done.Count == 0) throw new ArgumentException($"Quantize.PrepareQat: {model.GetType().Name} has no float Linear layer to train for int8.");
+        return done;
+    }
+
+    /// <summary>Quantization-aware training, step 2: the layers <see cref="PrepareQat"/> marked become int8 layers
+    /// (<see cref="Dynamic"/>), computing what their fake-quantized forward computed. Returns their names; eval mode.</summary>
+    public static IReadOnlyList<string> ConvertQat(Module model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var marked = model.NamedModules().Where(x => x.Module is Linear { FakeQuantize: true }).Select(x => x.Name).ToHashSet();
+        if (marked.Count == 0) throw new ArgumentException("Quantize.ConvertQat: no layer was prepared with PrepareQat.");
+        foreach (var (_, m) in model.NamedModules())
+            if (m is Linear l) l.FakeQuantize = false;
+        return Dynamic(model, marked.Contains);
+    }
+
     private static List<string> Apply(Module model, Func<string, bool>? include, bool convolutions, Func<string, bool>? staticInput = null)
     {
         // A placeholder range for layers whose checkpoint holds one: loading the state overwrites it.

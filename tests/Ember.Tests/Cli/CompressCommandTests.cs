@@ -31,7 +31,7 @@ public class CompressCommandTests
         Assert.Contains("quantized 3 layers to int8", output);
         var tensors = Safetensors.Load(int8, out var meta);
         Assert.Equal("dynamic-int8", meta["quantized"]);
-        Assert.Equal(DType.Int8, tensors["net.1.weight"].DType);
+        Assert.Equal(2, tensors.Values.Count(t => t.DType == DType.Int8));
         (code, output, err) = Run("evaluate", int8, "--data", data);
         Assert.True(code == 0, err);
         Assert.True(Math.Abs(Accuracy(output) - baseline) <= 0.01, $"int8 accuracy {Accuracy(output)} vs float {baseline}");
@@ -138,5 +138,22 @@ public class CompressCommandTests
         (code, _, err) = Run("compress", teacher, "--fine-tune", data);
         Assert.Equal(2, code);
         Assert.Contains("--fine-tune", err);
+
+        // Quantization-aware fine-tuning, then int8: the file holds int8 layers and evaluates like the fake-quantized model.
+        var qat = Path.Combine(dir, "qat.safetensors");
+        (code, output, err) = Run("compress", teacher, "--fine-tune", data, "--epochs", "1", "--qat", "--out", qat);
+        Assert.True(code == 0, err);
+        Assert.Contains("quantization-aware fine-tuning of 2 layers", output);   // 784-256-10
+        var fakeAccuracy = double.Parse(System.Text.RegularExpressions.Regex.Match(output, @"accuracy (0\.\d+) \(fake-quantized\)").Groups[1].Value, CultureInfo.InvariantCulture);
+        var tensors = Safetensors.Load(qat, out var qmeta);
+        Assert.Equal("dynamic-int8", qmeta["quantized"]);
+        Assert.Equal(2, tensors.Values.Count(t => t.DType == DType.Int8));
+        (code, output, err) = Run("evaluate", qat, "--data", data);
+        Assert.True(code == 0, err);
+        double int8Accuracy = double.Parse(output.TrimEnd().Split('\n')[^1]["accuracy=".Length..], CultureInfo.InvariantCulture);
+        Assert.True(Math.Abs(int8Accuracy - fakeAccuracy) <= 0.002, $"int8 {int8Accuracy} vs fake-quantized {fakeAccuracy}");
+        (code, _, err) = Run("compress", teacher, "--qat");
+        Assert.Equal(2, code);
+        Assert.Contains("--qat needs", err);
     }
 }
