@@ -201,7 +201,8 @@ internal static class Engine
                     LeafArrived(input, true);
                     continue;
                 }
-                if (input.RetainsGrad) input.AccumulateGrad(g);
+                var retained = input.ShellOf is { } origin && origin.TryGetTarget(out var held) ? held : input;
+                if (retained.RetainsGrad) retained.AccumulateGrad(g);
                 if (!pending.TryGetValue(next, out var acc))
                 {
                     pending[next] = g;

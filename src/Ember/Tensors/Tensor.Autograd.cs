@@ -161,10 +161,14 @@ public sealed partial class Tensor
     /// (grad_fn, shape, dtype) without the storage, so the graph does not keep the values alive (a 16-bit copy is kept
     /// instead under <see cref="Autocast"/>). Only for a non-leaf that does not retain its gradient (the engine then
     /// needs nothing of it but its node); otherwise the tensor itself.</summary>
+    /// <summary>For a <see cref="GraphShell"/>: the tensor it stands for, while someone still holds it (so that
+    /// <see cref="RetainGrad"/> called on it after the op still receives the gradient).</summary>
+    internal WeakReference<Tensor>? ShellOf { get; private init; }
+
     internal Tensor GraphShell()
     {
         if (GradFn is null || _retainsGrad || !DType.IsFloatingPoint()) return this;
-        var shell = new Tensor(Storage.Allocate(DType, 0), _shape, _strides, 0) { GradFn = GradFn };
+        var shell = new Tensor(Storage.Allocate(DType, 0), _shape, _strides, 0) { GradFn = GradFn, ShellOf = new WeakReference<Tensor>(this) };
         return shell;
     }
 

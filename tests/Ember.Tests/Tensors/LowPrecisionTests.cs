@@ -171,6 +171,24 @@ public class LowPrecisionTests
     }
 
     [Fact]
+    public void RetainGradAfterAnAutocastOpStillReceivesTheGradient()
+    {
+        var g = new Generator(3);
+        var lin = new Linear(6, 4, generator: g);
+        var x = Tensor.Randn([3, 6], DType.Float32, g, requiresGrad: true);
+        Tensor h, y;
+        using (Autocast.Enable(DType.BFloat16))
+        {
+            h = x.Mul(2);
+            y = lin.Call(h);
+        }
+        h.RetainGrad();   // after the Linear recorded h's shell
+        y.Sum().Backward();
+        Assert.NotNull(h.Grad);
+        Assert.Equal(x.Grad!.Div(2).ToArray<float>(), h.Grad!.ToArray<float>());
+    }
+
+    [Fact]
     public void TrainerTrainsInBothSixteenBitTypes()
     {
         foreach (var low in new[] { DType.BFloat16, DType.Float16 })
