@@ -184,14 +184,7 @@ public static class TabularExperiment
     public static IReadOnlyList<SearchTrial> Search(CsvTable table, TabularCompareOptions o, int trials, Action<string>? log = null)
     {
         if (trials < 1) throw new ArgumentException($"Tabular search: the trial budget must be positive, got {trials}.");
-        int n = table.Rows.Count;
-        var perm = Tensor.RandPerm(n, new Generator(o.Seed + 3)).ToArray<long>().Select(i => (int)i).ToArray();
-        var pool = perm[(int)(n * o.TestFraction)..];
-        int nVal = Math.Max(1, (int)(pool.Length * o.ValidationFraction));
-        var (trainRows, valRows) = (pool[nVal..], pool[..nVal]);
-        var prep = TabularPreprocessor.Fit(table, o.Target, trainRows, o.Overrides, o.Ignore, o.TextVocab, o.MaxTokens);
-        var tr = prep.TransformWithTarget(table, trainRows);
-        var va = prep.TransformWithTarget(table, valRows);
+        var (prep, tr, va) = SearchSplit(table, o);
         var g = new Generator(o.Seed + 99);
         var results = new List<SearchTrial>();
         for (int t = 0; t < trials; t++)
@@ -209,6 +202,19 @@ public static class TabularExperiment
         }
         bool higherBetter = prep.Classification;
         return (higherBetter ? results.OrderByDescending(r => r.Score) : results.OrderBy(r => r.Score)).ToList();
+    }
+
+    /// <summary>The split a search tunes on: a seeded permutation, the test fraction held out (never touched), a
+    /// validation part of the rest; preprocessing fitted on the training rows.</summary>
+    internal static (TabularPreprocessor Prep, TabularData Train, TabularData Valid) SearchSplit(CsvTable table, TabularCompareOptions o)
+    {
+        int n = table.Rows.Count;
+        var perm = Tensor.RandPerm(n, new Generator(o.Seed + 3)).ToArray<long>().Select(i => (int)i).ToArray();
+        var pool = perm[(int)(n * o.TestFraction)..];
+        int nVal = Math.Max(1, (int)(pool.Length * o.ValidationFraction));
+        var (trainRows, valRows) = (pool[nVal..], pool[..nVal]);
+        var prep = TabularPreprocessor.Fit(table, o.Target, trainRows, o.Overrides, o.Ignore, o.TextVocab, o.MaxTokens);
+        return (prep, prep.TransformWithTarget(table, trainRows), prep.TransformWithTarget(table, valRows));
     }
 
     /// <summary>A model's name as a folder name ("hybrid (concat)" → "hybrid_concat").</summary>

@@ -19,14 +19,7 @@ public sealed class TabularTuning
     public TabularTuning(CsvTable table, TabularCompareOptions options)
     {
         _o = options;
-        int n = table.Rows.Count;
-        var perm = Tensor.RandPerm(n, new Generator(options.Seed + 3)).ToArray<long>().Select(i => (int)i).ToArray();
-        var pool = perm[(int)(n * options.TestFraction)..];
-        int nVal = Math.Max(1, (int)(pool.Length * options.ValidationFraction));
-        var (trainRows, valRows) = (pool[nVal..], pool[..nVal]);
-        _prep = TabularPreprocessor.Fit(table, options.Target, trainRows, options.Overrides, options.Ignore, options.TextVocab, options.MaxTokens);
-        _train = _prep.TransformWithTarget(table, trainRows);
-        _valid = _prep.TransformWithTarget(table, valRows);
+        (_prep, _train, _valid) = TabularExperiment.SearchSplit(table, options);   // the split ember tabular train --search uses
     }
 
     /// <summary>Maximize AUC (classification) or minimize RMSE (regression).</summary>

@@ -51,15 +51,19 @@ public static class Autocast
     /// 16-bit type and back); the gradient is rounded the same way on its way back, as a 16-bit cast's would be.</summary>
     internal static Tensor Rounded(Tensor x, DType dtype)
     {
-        var r = x.Detach().Contiguous().Clone();
-        RoundInPlace(r, dtype);
+        var r = RoundedCopy(x.Detach(), dtype);
         if (!(GradMode.IsEnabled && x.RequiresGrad)) return r;
-        return r.Record("AutocastRoundBackward", x, g =>
-        {
-            var gr = g.Contiguous().Clone();
-            RoundInPlace(gr, dtype);
-            return gr;
-        });
+        return r.Record("AutocastRoundBackward", x, g => RoundedCopy(g, dtype));
+    }
+
+    /// <summary>A new contiguous float32 tensor holding <paramref name="x"/>'s values rounded to <paramref name="dtype"/>
+    /// (one copy: <see cref="Tensor.Contiguous"/>'s when it made one).</summary>
+    internal static Tensor RoundedCopy(Tensor x, DType dtype)
+    {
+        var r = x.Contiguous();
+        if (r.SharesStorageWith(x)) r = r.Clone();
+        RoundInPlace(r, dtype);
+        return r;
     }
 
     /// <summary>Rounds float32 values in place to the nearest values of <paramref name="dtype"/>.</summary>

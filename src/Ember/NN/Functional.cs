@@ -80,8 +80,7 @@ public static partial class Functional
         {
             g = g.Reshape(-1, m);
             if (output is not null) g = Kernels.Elementwise.Backward("ReluBackward", new Kernels.ReluBackwardOp<float>(), g, output);
-            var g16 = g.Contiguous().Clone();
-            Autocast.RoundInPlace(g16, low);
+            var g16 = Autocast.RoundedCopy(g, low);
             Tensor? gx = null, gw = null;
             if (needX)
             {

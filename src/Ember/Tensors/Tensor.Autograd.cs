@@ -165,11 +165,13 @@ public sealed partial class Tensor
     /// <see cref="RetainGrad"/> called on it after the op still receives the gradient).</summary>
     internal WeakReference<Tensor>? ShellOf { get; private init; }
 
+    private static readonly Storage s_emptyFloat = Storage.Allocate(DType.Float32, 0), s_emptyDouble = Storage.Allocate(DType.Float64, 0);
+
     internal Tensor GraphShell()
     {
         if (GradFn is null || _retainsGrad || !DType.IsFloatingPoint()) return this;
-        var shell = new Tensor(Storage.Allocate(DType, 0), _shape, _strides, 0) { GradFn = GradFn, ShellOf = new WeakReference<Tensor>(this) };
-        return shell;
+        var empty = DType == DType.Float32 ? s_emptyFloat : s_emptyDouble;   // shared: a shell's storage is never read
+        return new Tensor(empty, _shape, _strides, 0) { GradFn = GradFn, ShellOf = new WeakReference<Tensor>(this) };
     }
 
     internal Tensor Record(string name, Tensor input, Func<Tensor, Tensor> rule, params Tensor[] saved)
