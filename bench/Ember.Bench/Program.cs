@@ -36,6 +36,9 @@ public static class Program
             case "gpt-generate": GptBench.Generate(); return 0;
             case "gpt-loss": GptBench.TorchLoss(args.Skip(1).ToArray()); return 0;
             case "cnn-ember": CnnBench.EmberSide(); return 0;
+            case "vit": VitBench.Run(rounds); return 0;
+            case "vit-ember": VitBench.EmberSide(); return 0;
+            case "vit-torch": VitBench.TorchSide(); return 0;
             case "cnn-torch": CnnBench.TorchSide(); return 0;
             case "allreduce": MpiBench.AllReduce(); return 0;
             case "tune": TuneBench.Run(args.Skip(1).ToArray()); return 0;

@@ -130,6 +130,28 @@ public static class Plots
         Save(plt, path, side + 100, side);
     }
 
+    /// <summary>Points (N, 2) coloured by class (a latent space's map): one marker series per class with a legend.</summary>
+    public static void LatentMap(Ember.Tensor points, long[] labels, IReadOnlyList<string> classes, string path, string title, string xLabel, string yLabel)
+    {
+        var p = points.Contiguous().ToArrayDouble();
+        var plt = new ScottPlot.Plot();
+        var palette = new ScottPlot.Palettes.Category10();
+        for (int c = 0; c < classes.Count; c++)
+        {
+            var idx = Enumerable.Range(0, labels.Length).Where(i => labels[i] == c).ToArray();
+            if (idx.Length == 0) continue;
+            var s = plt.Add.ScatterPoints(idx.Select(i => p[2 * i]).ToArray(), idx.Select(i => p[2 * i + 1]).ToArray());
+            s.MarkerSize = 3;
+            s.Color = palette.GetColor(c).WithAlpha(0.7);
+            s.LegendText = classes[c];
+        }
+        plt.XLabel(xLabel);
+        plt.YLabel(yLabel);
+        plt.Title(title);
+        plt.ShowLegend(ScottPlot.Alignment.UpperRight);
+        Save(plt, path, 900, 800);
+    }
+
     /// <summary>Actual values and each model's forecasts over time (one line each). A year of daily values with a
     /// weekly cycle is a solid band at any width, so a long series shows its last <paramref name="window"/> days, where
     /// each forecast can be told from the truth (the report's errors cover the whole series).</summary>

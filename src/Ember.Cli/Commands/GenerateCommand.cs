@@ -7,12 +7,13 @@ using Ember.Training;
 
 namespace Ember.Cli.Commands;
 
-/// <summary><c>ember generate CHECKPOINT</c>: samples text from a GPT checkpoint.</summary>
+/// <summary><c>ember generate CHECKPOINT</c>: samples text from a GPT checkpoint, or images from an image generator's
+/// (a VAE's) as a PNG grid.</summary>
 internal static class GenerateCommand
 {
     public static Command Create()
     {
-        var checkpoint = new Argument<string>("CHECKPOINT") { Description = "model.safetensors saved by 'ember milestone gpt' (chars.json beside it)" };
+        var checkpoint = new Argument<string>("CHECKPOINT") { Description = "model.safetensors saved by 'ember milestone gpt' (chars.json beside it) or 'ember milestone vae'" };
         var prompt = Opt.Text("--prompt", "\\n", "text to continue (\\n for a line break)");
         var tokens = Opt.Int("--tokens", 200, "characters to generate", min: 1, max: 1_000_000);
         var temperature = Opt.Double("--temperature", 0.8, "sampling temperature", 0, 100, exclusiveMin: true);
@@ -21,14 +22,29 @@ internal static class GenerateCommand
         var seed = Opt.Int("--seed", 1, "random seed");
         var noCache = Opt.Flag("--no-cache", "recompute every position at each step (no key/value cache)");
         var attentionPng = Opt.Text("--attention-png", "write the last layer's attention over the prompt (mean over heads) as a heatmap", "FILE");
-        var command = new Command("generate", "Samples text from a GPT checkpoint saved by 'ember milestone gpt'.")
+        var samples = Opt.Int("--samples", 64, "images to sample (image generators)", min: 1, max: 4096);
+        var outPng = Opt.Text("--out", "samples.png", "PNG file for the sampled images, eight per row (image generators)", "FILE");
+        var command = new Command("generate", "Samples text from a GPT checkpoint saved by 'ember milestone gpt', or images from a VAE saved by 'ember milestone vae'.")
         {
-            checkpoint, prompt, tokens, temperature, topK, topP, seed, noCache, attentionPng,
+            checkpoint, prompt, tokens, temperature, topK, topP, seed, noCache, attentionPng, samples, outPng,
         };
         command.SetAction(p =>
         {
             var ui = new Terminal(quiet: false);
             string path = p.GetValue(checkpoint)!;
+            if (!File.Exists(path)) throw new UsageException($"no such checkpoint: {path}");
+            var tensors = Safetensors.Load(path, out var meta);
+            if (meta.TryGetValue("model", out var kind) && kind == "vae")
+            {
+                var vae = new Vae(VaeConfig.FromMetadata(meta, path));
+                vae.LoadStateDict(tensors);
+                vae.Eval();
+                int count = p.GetValue(samples);
+                string grid = p.GetValue(outPng)!;
+                Png.Write(grid, Images.Grid(vae.Sample(count, new Generator((ulong)p.GetValue(seed))), columns: 8));
+                ui.Line($"saved {count} samples from {path} to {grid}");
+                return 0;
+            }
             var (model, tok, _) = Checkpoints.LoadGptWithTokenizer(path);
             var ids = tok.Encode(p.GetValue(prompt)!.Replace("\\n", "\n"));
             if (ids.Length == 0) throw new UsageException("--prompt must not be empty");

@@ -86,6 +86,34 @@ public static class Transforms
         return dst;
     }
 
+    /// <summary>Mixup (Zhang et al., 2018): λ ~ Beta(α, α) once per batch, each image blended with a partner from a
+    /// random permutation of the batch, x' = λ·x + (1 − λ)·x[perm], and the targets blended alike as class
+    /// probabilities (N, classes), which <see cref="NN.Functional.CrossEntropy"/> takes as soft targets.</summary>
+    public static (Tensor Images, Tensor Targets) Mixup(Tensor images, Tensor labels, int numClasses, double alpha, Generator? generator = null)
+    {
+        var g = generator ?? Generator.Default;
+        if (!(alpha > 0) || double.IsInfinity(alpha)) throw new ArgumentOutOfRangeException(nameof(alpha), alpha, "Mixup: alpha must be a finite number > 0.");
+        if (labels.DType != DType.Int64 || labels.Dim != 1 || labels.Size(0) != images.Size(0))
+            throw new ArgumentException($"Mixup: labels must be int64 (N) with N = {images.Size(0)} images, got {labels.DType.Name()} {ShapeUtil.Str(labels._shape)}.");
+        int n = images.Size(0);
+        var ids = labels.ToArray<long>();
+        int bad = Array.FindIndex(ids, v => v < 0 || v >= numClasses);
+        if (bad >= 0) throw new ArgumentException($"Mixup: label {ids[bad]} at row {bad} is outside [0, {numClasses}).");
+        double lambda = g.NextBeta(alpha, alpha);
+        var perm = new long[n];
+        for (int i = 0; i < n; i++) perm[i] = i;
+        for (int i = n - 1; i > 0; i--) { int j = (int)g.NextInt64(0, i + 1); (perm[i], perm[j]) = (perm[j], perm[i]); }
+        var permT = Tensor.FromArray(perm, n);
+        var mixed = images * lambda + images.IndexSelect(0, permT) * (1 - lambda);
+        var soft = new float[n * numClasses];
+        for (int i = 0; i < n; i++)
+        {
+            soft[i * numClasses + ids[i]] += (float)lambda;
+            soft[i * numClasses + ids[perm[i]]] += (float)(1 - lambda);
+        }
+        return (mixed, Tensor.FromArray(soft, n, numClasses));
+    }
+
     /// <summary>Applies transforms in order.</summary>
     public static Func<Tensor, Tensor> Compose(params Func<Tensor, Tensor>[] transforms) => x =>
     {

@@ -96,6 +96,34 @@ public sealed class Generator
         return r * Math.Cos(2 * Math.PI * u2);
     }
 
+    /// <summary>A Gamma(<paramref name="shape"/>, 1) variate by Marsaglia and Tsang's method (2000); shapes below 1
+    /// use Gamma(shape + 1)·U^(1/shape).</summary>
+    public double NextGamma(double shape)
+    {
+        if (!(shape > 0) || double.IsInfinity(shape)) throw new ArgumentOutOfRangeException(nameof(shape), shape, "NextGamma: the shape must be a finite number > 0.");
+        if (shape < 1)
+        {
+            double u = 1.0 - NextDouble();   // (0, 1]
+            return NextGamma(shape + 1) * Math.Pow(u, 1 / shape);
+        }
+        double d = shape - 1.0 / 3, c = 1 / Math.Sqrt(9 * d);
+        while (true)
+        {
+            double x = NextNormal(), v = 1 + c * x;
+            if (v <= 0) continue;
+            v = v * v * v;
+            double u = 1.0 - NextDouble();
+            if (Math.Log(u) < 0.5 * x * x + d - d * v + d * Math.Log(v)) return d * v;
+        }
+    }
+
+    /// <summary>A Beta(<paramref name="a"/>, <paramref name="b"/>) variate: X/(X+Y) with X ~ Gamma(a), Y ~ Gamma(b).</summary>
+    public double NextBeta(double a, double b)
+    {
+        double x = NextGamma(a), y = NextGamma(b);
+        return x / (x + y);
+    }
+
     /// <summary>Uniform integer in [low, high) without modulo bias (Lemire's method).</summary>
     public long NextInt64(long low, long high)
     {

@@ -7,6 +7,8 @@ public static class Metrics
     public static double Accuracy(Tensor logits, Tensor target)
     {
         var pred = logits.ArgMax(-1);
+        // Class probabilities (mixup, label smoothing done by hand): the most probable class is the label.
+        if (target.DType.IsFloatingPoint() && ShapeUtil.SameShape(logits._shape, target._shape)) target = target.ArgMax(-1);
         if (!ShapeUtil.SameShape(pred._shape, target._shape))
             throw new ArgumentException($"Accuracy: predictions {ShapeUtil.Str(pred._shape)} and targets {ShapeUtil.Str(target._shape)} differ in shape.");
         return pred.Eq(target).To(DType.Float64).Mean().Item();

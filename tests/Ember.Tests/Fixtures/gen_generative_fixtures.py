@@ -1,0 +1,141 @@
+#!/usr/bin/python3
+"""Reference values from PyTorch 1.13 for Ember's VAE and Vision Transformer tests (issue 24).
+
+Run with Debian's system python (apt-get install python3-torch):  /usr/bin/python3 gen_generative_fixtures.py
+Writes generative_reference.json next to this file.
+
+vae_*: a tiny VAE built from PyTorch modules with Ember.Models.Vae's layout and parameter names; for fixed images and
+fixed noise ε: the posterior statistics, the decoder logits at z = μ + σ·ε, the Bernoulli and Gaussian log-likelihoods
+(torch.distributions), the KL to N(0, I) (torch.distributions.kl_divergence) and the gradients of the negative ELBO.
+vae_1d: a VAE with a one-dimensional latent whose exact log p(x) = log ∫ p(x|z) p(z) dz is computed by quadrature
+(20,001 points on [-10, 10]): the importance-weighted estimate must converge to it.
+vit: a tiny ViT built from nn.Conv2d, nn.TransformerEncoder(norm_first, batch_first, GELU) and nn.Linear with
+Ember.Models.VisionTransformer's names: logits, gradients, each block's head-averaged attention, and the attention
+rollout computed here from those weights.
+"""
+import json
+import math
+import os
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch.distributions import Bernoulli, Normal, kl_divergence
+
+torch.manual_seed(7)
+out = {}
+
+
+def t(x):
+    return x.detach().reshape(-1).tolist()
+
+
+def state(m):
+    return {k: dict(shape=list(v.shape), values=t(v)) for k, v in m.state_dict().items()}
+
+
+class Vae(nn.Module):
+    def __init__(self, c, s, latent, w, hidden, gaussian=False):
+        super().__init__()
+        self.c, self.s, self.latent, self.w = c, s, latent, w
+        flat = 2 * w * (s // 4) ** 2
+        self.encoder = nn.Sequential(nn.Conv2d(c, w, 4, 2, 1), nn.ReLU(), nn.Conv2d(w, 2 * w, 4, 2, 1), nn.ReLU(), nn.Flatten(),
+                                     nn.Linear(flat, hidden), nn.ReLU())
+        self.to_stats = nn.Linear(hidden, 2 * latent)
+        self.decoder_input = nn.Sequential(nn.Linear(latent, hidden), nn.ReLU(), nn.Linear(hidden, flat), nn.ReLU())
+        self.decoder = nn.Sequential(nn.ConvTranspose2d(2 * w, w, 4, 2, 1), nn.ReLU(), nn.ConvTranspose2d(w, c, 4, 2, 1))
+        if gaussian:
+            self.log_scale = nn.Parameter(torch.tensor([0.3]))
+
+    def encode(self, x):
+        s = self.to_stats(self.encoder(x))
+        return s[:, :self.latent], s[:, self.latent:]
+
+    def decode(self, z):
+        return self.decoder(self.decoder_input(z).view(-1, 2 * self.w, self.s // 4, self.s // 4))
+
+
+# --- tiny VAE, Bernoulli and Gaussian likelihoods
+for name, gaussian in (("vae_bernoulli", False), ("vae_gaussian", True)):
+    m = Vae(2, 8, 3, 4, 16, gaussian)
+    x = (torch.rand(3, 2, 8, 8) > 0.5).float() if not gaussian else torch.rand(3, 2, 8, 8)
+    eps = torch.randn(3, 3)
+    mu, lv = m.encode(x)
+    z = mu + (0.5 * lv).exp() * eps
+    o = m.decode(z)
+    if gaussian:
+        logp = Normal(o, m.log_scale.exp()).log_prob(x).flatten(1).sum(1)
+    else:
+        logp = Bernoulli(logits=o).log_prob(x).flatten(1).sum(1)
+    kl = kl_divergence(Normal(mu, (0.5 * lv).exp()), Normal(torch.zeros_like(mu), torch.ones_like(mu))).sum(1)
+    neg_elbo = (-logp + kl).mean()
+    neg_elbo.backward()
+    out[name] = dict(state=state(m), x=t(x), x_shape=list(x.shape), eps=t(eps), mu=t(mu), logvar=t(lv), output=t(o),
+                     log_likelihood=t(logp), kl=t(kl), neg_elbo=neg_elbo.item(),
+                     grads={k: t(p.grad) for k, p in m.named_parameters()})
+
+# --- 1-D latent: exact log p(x) by quadrature
+m = Vae(1, 8, 1, 2, 8)
+x = (torch.rand(4, 1, 8, 8) > 0.6).float()
+with torch.no_grad():
+    zs = torch.linspace(-10, 10, 20001)
+    dz = (zs[1] - zs[0]).item()
+    exact = []
+    for i in range(len(x)):
+        logits = torch.cat([m.decode(zc[:, None]) for zc in zs.split(2000)])
+        logpx = Bernoulli(logits=logits).log_prob(x[i].expand_as(logits)).flatten(1).sum(1)
+        logpz = Normal(0.0, 1.0).log_prob(zs)
+        exact.append((torch.logsumexp(logpx + logpz, 0) + math.log(dz)).item())
+    mu, lv = m.encode(x)
+out["vae_1d"] = dict(state=state(m), x=t(x), x_shape=list(x.shape), exact_log_px=exact, mu=t(mu), logvar=t(lv))
+
+# --- tiny ViT
+class Vit(nn.Module):
+    def __init__(self, s=8, p=4, c=1, classes=3, d=8, depth=2, heads=2, mlp=16):
+        super().__init__()
+        self.patch_embed = nn.Conv2d(c, d, p, stride=p)
+        self.cls_token = nn.Parameter(torch.randn(1, 1, d) * 0.02)
+        self.pos_embed = nn.Parameter(torch.randn(1, (s // p) ** 2 + 1, d) * 0.02)
+        layer = nn.TransformerEncoderLayer(d, heads, mlp, 0.0, activation="gelu", layer_norm_eps=1e-6, batch_first=True, norm_first=True)
+        self.encoder = nn.TransformerEncoder(layer, depth, norm=nn.LayerNorm(d, eps=1e-6), enable_nested_tensor=False)
+        self.head = nn.Linear(d, classes)
+
+    def embed(self, x):
+        p = self.patch_embed(x).flatten(2).transpose(1, 2)
+        return torch.cat([self.cls_token.expand(len(x), -1, -1), p], 1) + self.pos_embed
+
+    def forward(self, x):
+        return self.head(self.encoder(self.embed(x))[:, 0])
+
+    def attention(self, x):
+        h, maps = self.embed(x), []
+        for layer in self.encoder.layers:
+            q = layer.norm1(h)
+            a, w = layer.self_attn(q, q, q, need_weights=True, average_attn_weights=True)
+            maps.append(w)
+            h = layer(h)
+        return maps
+
+
+vit = Vit()
+with torch.no_grad():   # make the class token and positions matter
+    vit.cls_token.mul_(25)
+    vit.pos_embed.mul_(25)
+x = torch.randn(2, 1, 8, 8, requires_grad=True)
+logits = vit(x)
+g = torch.randn_like(logits)
+logits.backward(g)
+with torch.no_grad():
+    maps = vit.attention(x)
+    roll = None
+    for w in maps:
+        a = 0.5 * w + 0.5 * torch.eye(w.shape[-1])
+        roll = a if roll is None else a @ roll
+    rollout = roll[:, 0, 1:].reshape(2, 2, 2)
+out["vit"] = dict(state=state(vit), x=t(x), x_shape=list(x.shape), logits=t(logits), grad_output=t(g), grad_x=t(x.grad),
+                  grads={k: t(p.grad) for k, p in vit.named_parameters()}, attention=[t(w) for w in maps], rollout=t(rollout))
+
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "generative_reference.json")
+with open(path, "w") as f:
+    json.dump(out, f)
+print("wrote", path)
