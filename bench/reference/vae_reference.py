@@ -24,7 +24,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 folder = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/mnist-10k"
-seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 1
 EPOCHS, BATCH, LR, LATENT, WIDTH, HIDDEN = 30, 128, 1e-3, 16, 32, 256
 torch.set_num_threads(2)
 

@@ -81,6 +81,8 @@ public static class Checkpoint
     {
         if (GradMode.IsEnabled)
             throw new NotSupportedException("Checkpoint: higher-order gradients (createGraph) through a checkpointed segment are not supported; run that part without checkpointing.");
+        if (Engine.Capturing)
+            throw new NotSupportedException("Checkpoint: Grad.Of through a checkpointed segment is not supported (the segment's parameters receive their gradients in .Grad); use Backward, or run that part without checkpointing.");
         Engine.Undonate();   // the incoming gradient goes into a backward pass of its own below
         var after = gens.Select(g => g.GetState()).ToArray();
         int epoch = Storage.SuspendBackward();

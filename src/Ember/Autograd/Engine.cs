@@ -62,7 +62,22 @@ internal static class Engine
         else node.RecycleOutputWeak = new WeakReference<Storage>(st);
     }
 
-    public static void Backward(Tensor root, Tensor? gradient, bool retainGraph, bool createGraph)
+    /// <summary>True while a backward pass runs for <see cref="Autograd.Grad"/>: gradients go to the requested
+    /// tensors only, so rules must not write into a leaf's .Grad themselves.</summary>
+    internal static bool Capturing => t_capturing;
+    [ThreadStatic] private static bool t_capturing;
+
+    /// <summary>The backward pass from <paramref name="root"/>. With <paramref name="capture"/>, the gradients reaching
+    /// its keys (leaves or intermediate tensors) are summed into it and no leaf's .Grad is touched (torch.autograd.grad).</summary>
+    public static void Backward(Tensor root, Tensor? gradient, bool retainGraph, bool createGraph, Dictionary<Tensor, Tensor?>? capture = null)
+    {
+        bool wasCapturing = t_capturing;
+        t_capturing = capture is not null;
+        try { BackwardCore(root, gradient, retainGraph, createGraph, capture); }
+        finally { t_capturing = wasCapturing; }
+    }
+
+    private static void BackwardCore(Tensor root, Tensor? gradient, bool retainGraph, bool createGraph, Dictionary<Tensor, Tensor?>? capture)
     {
         if (!root.RequiresGrad)
             throw new InvalidOperationException(
@@ -84,15 +99,17 @@ internal static class Engine
         }
 
         using var mode = new GradModeScope(createGraph);
+        if (capture is not null && capture.ContainsKey(root)) Captured(root, gradient);
         if (root.GradFn is null)
         {
+            if (capture is not null) return;
             root.AccumulateGrad(gradient);
             root.RunPostAccumulateGradHooks();
             return;
         }
         // Leaves with post-accumulate hooks: how many edges of this graph reach each, so that its hooks run once, when
         // the last of them has been accumulated (PyTorch runs a leaf's AccumulateGrad node once, after summing them).
-        Dictionary<Tensor, (int Remaining, bool Got)>? hooked = Tensor.HookedLeaves > 0 ? new(ReferenceEqualityComparer.Instance) : null;
+        Dictionary<Tensor, (int Remaining, bool Got)>? hooked = Tensor.HookedLeaves > 0 && capture is null ? new(ReferenceEqualityComparer.Instance) : null;
 
         // Pass 1: count, for every node reachable from the root, how many edges point at it.
         var deps = new Dictionary<Node, int>(ReferenceEqualityComparer.Instance);
@@ -124,7 +141,7 @@ internal static class Engine
         // ("owned": no one else holds them) accumulate in place, and partial views add into their input's buffer.
         var pending = new Dictionary<Node, Tensor>(ReferenceEqualityComparer.Instance) { [root.GradFn] = gradient };
         var owned = new HashSet<Tensor>(ReferenceEqualityComparer.Instance);
-        bool direct = !createGraph;
+        bool direct = !createGraph && capture is null;
         // Recycling (direct mode only): a float32 gradient buffer allocated during this pass goes back to BufferPool
         // once no pending gradient shares its storage. Gradients reach leaves only as copies (AccumulateGrad clones)
         // and rules keep no reference to the gradient they were given, so pending entries are the only holders.
@@ -194,15 +211,17 @@ internal static class Engine
                 if (!ShapeUtil.SameShape(g._shape, input._shape))
                     throw new InvalidOperationException($"{node.Name}: backward produced a gradient of shape {ShapeUtil.Str(g._shape)} for an input of shape {ShapeUtil.Str(input._shape)}.");
                 var next = input.GradFn;
+                if (capture is not null && capture.ContainsKey(input)) Captured(input, g);
                 if (next is null)
                 {
+                    if (capture is not null) continue;
                     input.AccumulateGrad(g);
                     dead.Add(g);
                     LeafArrived(input, true);
                     continue;
                 }
                 var retained = input.ShellOf is { } origin && origin.TryGetTarget(out var held) ? held : input;
-                if (retained.RetainsGrad) retained.AccumulateGrad(g);
+                if (retained.RetainsGrad && capture is null) retained.AccumulateGrad(g);
                 if (!pending.TryGetValue(next, out var acc))
                 {
                     pending[next] = g;
@@ -231,6 +250,9 @@ internal static class Engine
         {
             if (direct) Storage.EndBackward();
         }
+
+        // A gradient for a requested tensor (Grad.Of): summed over the edges that reach it.
+        void Captured(Tensor t, Tensor g) => capture![t] = capture[t] is { } had ? had.Add(g) : g;
 
         // One edge into a hooked leaf has been handled (its gradient accumulated, or none came): after the last, its hooks run.
         void LeafArrived(Tensor leaf, bool accumulated)

@@ -1,29 +1,84 @@
+using System.Runtime.Intrinsics.X86;
 using System.Runtime.CompilerServices;
 using System.Runtime.Intrinsics;
 
 namespace Ember.Kernels;
 
 /// <summary>
-/// C[m×n] (+)= A[m×k]·B[k×n] for the small products inside attention (one head, a block of rows, head width 32 or 64),
-/// where the packed kernel spends more on packing both operands and on zero-padded edge tiles (n = 32 fills two thirds
-/// of its 48-wide panels) than on the arithmetic. Nothing is packed: B must have unit column stride (rows
-/// <c>ldb</c> apart) and n a multiple of 32; each 8×32 tile keeps 16 AVX-512 accumulators, streams two vectors of a B
-/// row per step and broadcasts A's elements straight from memory through (rsa, csa).
+/// C[m×n] (+)= A[m×k]·B[k×n] for the small products inside attention (one head, a block of rows, head widths such as
+/// 16, 32 or 64, short sequences), where the packed kernel spends more on packing both operands and on zero-padded
+/// edge tiles (n = 32 fills two thirds of its 48-wide panels) than on the arithmetic. Nothing is packed: B must have
+/// unit column stride (rows <c>ldb</c> apart); each 8×32 tile keeps 16 AVX-512 accumulators, streams two vectors of a
+/// B row per step and broadcasts A's elements straight from memory through (rsa, csa); the last n mod 32 columns go
+/// 16 at a time, the final partial vector with masked loads and stores.
 /// </summary>
 internal static unsafe class SmallGemm
 {
-    /// <summary>True when <see cref="Run"/> takes the product (AVX-512, n a positive multiple of 32, unit column stride).</summary>
-    public static bool Applies(int n, int csb) => Vector512.IsHardwareAccelerated && n > 0 && n % 32 == 0 && csb == 1;
+    /// <summary>True when <see cref="Run"/> takes the product (AVX-512, n positive, unit column stride).</summary>
+    public static bool Applies(int n, int csb) => Vector512.IsHardwareAccelerated && Avx512F.IsSupported && n > 0 && csb == 1;
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Run(int m, int n, int k, float* a, int rsa, int csa, float* b, int ldb, float* c, int ldc, bool accumulate)
     {
-        for (int j0 = 0; j0 < n; j0 += 32)
+        int j0 = 0;
+        for (; j0 + 32 <= n; j0 += 32)
         {
             int i = 0;
             for (; i + 8 <= m; i += 8) Tile8(k, a + (long)i * rsa, rsa, csa, b + j0, ldb, c + (long)i * ldc + j0, ldc, accumulate);
             for (; i < m; i++) Row(k, a + (long)i * rsa, csa, b + j0, ldb, c + (long)i * ldc + j0, accumulate);
         }
+        // The last 1-31 columns: 16 at a time, the final partial vector through masked loads and stores (nothing read
+        // or written past column n).
+        for (; j0 < n; j0 += 16)
+        {
+            int w = Math.Min(16, n - j0);
+            var mask = Vector512.LessThan(Vector512<int>.Indices, Vector512.Create(w)).AsSingle();
+            int i = 0;
+            for (; i + 8 <= m; i += 8) Tile8Narrow(k, a + (long)i * rsa, rsa, csa, b + j0, ldb, c + (long)i * ldc + j0, ldc, accumulate, mask);
+            for (; i < m; i++) RowNarrow(k, a + (long)i * rsa, csa, b + j0, ldb, c + (long)i * ldc + j0, accumulate, mask);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Tile8Narrow(int k, float* a, int rsa, int csa, float* b, int ldb, float* c, int ldc, bool accumulate, Vector512<float> mask)
+    {
+        Vector512<float> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        long r1 = rsa, r2 = 2L * rsa, r3 = 3L * rsa, r4 = 4L * rsa, r5 = 5L * rsa, r6 = 6L * rsa, r7 = 7L * rsa;
+        for (int p = 0; p < k; p++, a += csa, b += ldb)
+        {
+            var b0 = Avx512F.MaskLoad(b, mask, Vector512<float>.Zero);
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), b0, c0);
+            c1 = Vector512.FusedMultiplyAdd(Vector512.Create(a[r1]), b0, c1);
+            c2 = Vector512.FusedMultiplyAdd(Vector512.Create(a[r2]), b0, c2);
+            c3 = Vector512.FusedMultiplyAdd(Vector512.Create(a[r3]), b0, c3);
+            c4 = Vector512.FusedMultiplyAdd(Vector512.Create(a[r4]), b0, c4);
+            c5 = Vector512.FusedMultiplyAdd(Vector512.Create(a[r5]), b0, c5);
+            c6 = Vector512.FusedMultiplyAdd(Vector512.Create(a[r6]), b0, c6);
+            c7 = Vector512.FusedMultiplyAdd(Vector512.Create(a[r7]), b0, c7);
+        }
+        StoreMasked(c, c0, accumulate, mask); c += ldc;
+        StoreMasked(c, c1, accumulate, mask); c += ldc;
+        StoreMasked(c, c2, accumulate, mask); c += ldc;
+        StoreMasked(c, c3, accumulate, mask); c += ldc;
+        StoreMasked(c, c4, accumulate, mask); c += ldc;
+        StoreMasked(c, c5, accumulate, mask); c += ldc;
+        StoreMasked(c, c6, accumulate, mask); c += ldc;
+        StoreMasked(c, c7, accumulate, mask);
+    }
+
+    private static void RowNarrow(int k, float* a, int csa, float* b, int ldb, float* c, bool accumulate, Vector512<float> mask)
+    {
+        Vector512<float> c0 = default;
+        for (int p = 0; p < k; p++, a += csa, b += ldb)
+            c0 = Vector512.FusedMultiplyAdd(Vector512.Create(a[0]), Avx512F.MaskLoad(b, mask, Vector512<float>.Zero), c0);
+        StoreMasked(c, c0, accumulate, mask);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreMasked(float* c, Vector512<float> v, bool accumulate, Vector512<float> mask)
+    {
+        if (accumulate) v += Avx512F.MaskLoad(c, mask, Vector512<float>.Zero);
+        Avx512F.MaskStore(c, mask, v);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]

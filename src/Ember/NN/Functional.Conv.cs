@@ -229,6 +229,7 @@ public static partial class Functional
         var output = y.Detach();
         return y.Record(relu ? "ConvolutionReluBackward" : "ConvolutionBackward", inputs, g =>
         {
+            if (GradMode.IsEnabled) return ConvBackwardRecorded(g, input, weight, bias, geo, groups, relu ? output : null);
             // ReLU's rule from the output: relu(c) > 0 exactly where c > 0 (NaN stays NaN, fails both).
             if (relu) g = Elementwise.BackwardF("ReluBackward", g, output, new ReluBackwardOp<float>(), new ReluBackwardOp<double>());
             var gy = g.Contiguous();
@@ -240,6 +241,41 @@ public static partial class Functional
             if (bias is null) return [gx, gw];
             return [gx, gw, bias.RequiresGrad ? NormKernels.ChannelSum(gy) : null];
         }, relu ? [input, weight, y] : [input, weight]);
+    }
+
+    /// <summary>Conv2d's backward as recorded ops (createGraph), so that the gradients can be differentiated again
+    /// (gradient penalties, Hessian-vector products). The padding is made explicit (the input padded, or cropped, to
+    /// the extent the kernel reads), then: input gradient = the transposed convolution of g with the weight, cropped
+    /// back; weight gradient = per group, the convolution of the input (batch and channels swapped) with g as the
+    /// kernel, stride and dilation exchanged; bias gradient = Σ g over batch and space. A fused ReLU masks g by its
+    /// output (a constant: ReLU's second derivative is zero).</summary>
+    private static Tensor?[] ConvBackwardRecorded(Tensor g, Tensor x, Tensor weight, Tensor? bias, ConvGeometry geo, int groups, Tensor? reluOutput)
+    {
+        if (reluOutput is not null) g = g.Mul(reluOutput.Gt(0).To(g.DType));
+        int h = x.Size(2), w = x.Size(3);
+        int extentH = (geo.OH - 1) * geo.SH + geo.DH * (geo.KH - 1) + 1, extentW = (geo.OW - 1) * geo.SW + geo.DW * (geo.KW - 1) + 1;
+        int[] toExtent = [geo.PadLeft, extentW - geo.PadLeft - w, geo.PadTop, extentH - geo.PadTop - h];
+        Tensor? gx = null, gw = null;
+        if (x.RequiresGrad)
+        {
+            var gxp = ConvTranspose2d(g, weight, null, (geo.SH, geo.SW), 0, 0, groups, (geo.DH, geo.DW));   // (N, C, extentH, extentW)
+            gx = Pad(gxp, [-toExtent[0], -toExtent[1], -toExtent[2], -toExtent[3]]);
+        }
+        if (weight.RequiresGrad)
+        {
+            var xp = Pad(x, toExtent);
+            int cg = x.Size(1) / groups, og = weight.Size(0) / groups;
+            var parts = new Tensor[groups];
+            for (int gi = 0; gi < groups; gi++)
+            {
+                var xg = (groups == 1 ? xp : xp.Narrow(1, gi * cg, cg)).Transpose(0, 1);        // (Cg, N, extentH, extentW)
+                var gg = (groups == 1 ? g : g.Narrow(1, gi * og, og)).Transpose(0, 1);           // (Og, N, OH, OW)
+                parts[gi] = Conv2d(xg, gg, null, (geo.DH, geo.DW), 0, (geo.SH, geo.SW)).Transpose(0, 1);   // (Og, Cg, KH, KW)
+            }
+            gw = groups == 1 ? parts[0] : Tensor.Cat(parts, 0);
+        }
+        if (bias is null) return [gx, gw];
+        return [gx, gw, bias.RequiresGrad ? g.Sum([0, 2, 3]) : null];
     }
 
     private static Tensor ConvTransposeForward(string op, Tensor input, Tensor weight, Tensor? bias, ConvGeometry geo, int groups)

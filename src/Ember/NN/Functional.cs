@@ -78,6 +78,8 @@ public static partial class Functional
         bool hasBias = bias is not null;
         return y.Record(relu ? "LinearReluAutocastBackward" : "LinearAutocastBackward", inputs, g =>
         {
+            if (GradMode.IsEnabled)
+                throw new NotSupportedException("Linear under autocast: higher-order gradients (createGraph) are not supported (backward reads 16-bit copies); differentiate twice in float32.");
             g = g.Reshape(-1, m);
             if (output is not null) g = Kernels.Elementwise.Backward("ReluBackward", new Kernels.ReluBackwardOp<float>(), g, output);
             var g16 = Autocast.RoundedCopy(g, low);
@@ -116,6 +118,7 @@ public static partial class Functional
         var output = y.Detach();
         return y.Record(relu ? "LinearReluBackward" : "LinearBackward", inputs, g =>
         {
+            if (GradMode.IsEnabled) return LinearBackwardRecorded(g, x, weight, bias, relu ? output : null);
             // ReLU's rule from the output: relu(c) > 0 exactly where c > 0.
             if (relu) g = Kernels.Elementwise.Backward("ReluBackward", new Kernels.ReluBackwardOp<float>(), g, output);
             var gx = x.RequiresGrad ? g.Matmul(weight.Detach()) : null;                // (N, out)·(out, in)
@@ -137,13 +140,25 @@ public static partial class Functional
         }, relu ? [x, weight, y] : [x, weight]);
     }
 
+    /// <summary>Linear's backward as recorded ops (createGraph): the gradients depend on the input, the weight and the
+    /// incoming gradient in the new graph, so they can be differentiated again (gradient penalties, Hessian-vector
+    /// products). A fused ReLU masks the gradient by its output (a constant: ReLU's second derivative is zero).</summary>
+    private static Tensor?[] LinearBackwardRecorded(Tensor g, Tensor x, Tensor weight, Tensor? bias, Tensor? reluOutput)
+    {
+        if (reluOutput is not null) g = g.Mul(reluOutput.Gt(0).To(g.DType));
+        var gx = x.RequiresGrad ? g.Matmul(weight) : null;
+        var gw = weight.RequiresGrad ? g.T.Matmul(x) : null;
+        if (bias is null) return [gx, gw];
+        return [gx, gw, bias.RequiresGrad ? g.Sum(0) : null];
+    }
+
     /// <summary>For a float32 leaf weight, adds gᵀ·x straight into <c>weight.Grad</c> with an accumulating GEMM
     /// (allocating it as zeros the first time), so the backward pass neither allocates a gradient nor adds it.
     /// Returns false when the general path must run: non-leaf weight, a recorded backward (createGraph), or a
     /// gradient buffer that is not a dense float32 tensor of the weight's shape.</summary>
     private static bool AccumulateWeightGrad(Tensor weight, Tensor g, Tensor x, float[]? rowSums = null)
     {
-        if (!weight.IsLeaf || GradMode.IsEnabled || weight.DType != DType.Float32 || g.DType != DType.Float32 || x.DType != DType.Float32)
+        if (!weight.IsLeaf || GradMode.IsEnabled || Engine.Capturing || weight.DType != DType.Float32 || g.DType != DType.Float32 || x.DType != DType.Float32)
             return false;
         var grad = weight.Grad;
         if (grad is not null && (grad.DType != DType.Float32 || !grad.IsContiguous || !ShapeUtil.SameShape(grad.Shape, weight.Shape)))
@@ -163,6 +178,22 @@ public static partial class Functional
     /// <summary>x for x &gt; 0, α(eˣ − 1) otherwise.</summary>
     public static Tensor Elu(Tensor x, double alpha = 1) => Tensor.Where(x.Gt(0), x, x.Exp().Sub(1).Mul(alpha));
 
+    /// <summary>GELU's derivative as recorded ops of x (for createGraph): Φ(x) + x·φ(x) exactly, or the derivative of
+    /// ½x(1 + tanh u), u = √(2/π)(x + 0.044715x³).</summary>
+    private static Tensor GeluDerivative(Tensor x, bool tanhApproximation)
+    {
+        if (!tanhApproximation)
+        {
+            var cdf = x.Mul(1 / Math.Sqrt(2)).Erf().Add(1).Mul(0.5);
+            var pdf = x.Mul(x).Mul(-0.5).Exp().Mul(1 / Math.Sqrt(2 * Math.PI));
+            return cdf.Add(x.Mul(pdf));
+        }
+        double c = Math.Sqrt(2 / Math.PI);
+        var t = x.Add(x.Pow(3).Mul(0.044715)).Mul(c).Tanh();
+        var du = x.Mul(x).Mul(3 * 0.044715).Add(1).Mul(c);
+        return t.Add(1).Mul(0.5).Add(x.Mul(0.5).Mul(t.Mul(t).Neg().Add(1)).Mul(du));
+    }
+
     /// <summary>GELU: x·Φ(x) exactly (with erf), or the tanh approximation of Hendrycks &amp; Gimpel (2016).</summary>
     public static Tensor Gelu(Tensor x, bool tanhApproximation = false)
     {
@@ -172,7 +203,8 @@ public static partial class Functional
             var y = Kernels.Elementwise.Unary<float, float, Kernels.GeluOp>(new(tanhApproximation), x);
             if (!(GradMode.IsEnabled && x.RequiresGrad)) return y;
             if (Autocast.Type is DType low) return GeluAutocast(x, y, tanhApproximation, low);
-            return y.Record("GeluBackward", x, g => Kernels.Elementwise.Backward("GeluBackward", new Kernels.GeluBackwardOp(tanhApproximation), g, x.Detach()), x);
+            return y.Record("GeluBackward", x, g => GradMode.IsEnabled ? g.Mul(GeluDerivative(x, tanhApproximation))   // createGraph: recorded ops
+                : Kernels.Elementwise.Backward("GeluBackward", new Kernels.GeluBackwardOp(tanhApproximation), g, x.Detach()), x);
         }
         if (!tanhApproximation) return x.Mul(x.Mul(1 / Math.Sqrt(2)).Erf().Add(1)).Mul(0.5);
         var inner = x.Add(x.Pow(3).Mul(0.044715)).Mul(Math.Sqrt(2 / Math.PI));
@@ -185,8 +217,9 @@ public static partial class Functional
     private static Tensor GeluAutocast(Tensor x, Tensor y, bool tanhApproximation, DType low)
     {
         var xLow = x.Detach().To(low);
-        return y.Record("GeluAutocastBackward", [x.GraphShell()], g =>
-            [Kernels.Elementwise.Backward("GeluBackward", new Kernels.GeluBackwardOp(tanhApproximation), g, xLow.To(DType.Float32))]);
+        return y.Record("GeluAutocastBackward", [x.GraphShell()], g => GradMode.IsEnabled
+            ? throw new NotSupportedException("GELU under autocast: higher-order gradients (createGraph) are not supported (backward reads a 16-bit copy); differentiate twice in float32.")
+            : [Kernels.Elementwise.Backward("GeluBackward", new Kernels.GeluBackwardOp(tanhApproximation), g, xLow.To(DType.Float32))]);
     }
 
     /// <summary>SiLU (swish): x·σ(x).</summary>

@@ -111,6 +111,10 @@ public sealed partial class Tensor
     /// <summary>Enables graph recording until the returned scope is disposed (<c>torch.enable_grad()</c>).</summary>
     public static GradModeScope EnableGrad() => new(true);
 
+    /// <summary>This tensor as a backward rule should use it: itself while the rule is being recorded (createGraph,
+    /// so that the gradient depends on it in the new graph), detached otherwise.</summary>
+    internal Tensor Saved() => GradMode.IsEnabled ? this : Detach();
+
     internal void AccumulateGrad(Tensor g)
     {
         if (Grad is null)

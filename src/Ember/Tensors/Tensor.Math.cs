@@ -75,7 +75,7 @@ public sealed partial class Tensor
         // d(a/b)/da = 1/b ; d(a/b)/db = −a/b² = −r/b
         return r.Record("DivBackward", [a, b], g => [
             a.RequiresGrad ? g.Div(b).SumTo(a._shape) : null,
-            b.RequiresGrad ? g.Mul(r.Detach()).Div(b).Neg().SumTo(b._shape) : null], b, r);
+            b.RequiresGrad ? g.Mul(r.Saved()).Div(b).Neg().SumTo(b._shape) : null], b, r);
     }
 
     /// <summary>this divided by a scalar.</summary>
@@ -108,7 +108,7 @@ public sealed partial class Tensor
         // d(aᵇ)/da = b·aᵇ⁻¹ ; d(aᵇ)/db = aᵇ·ln a (0 where a = 0, as in PyTorch)
         return r.Record("PowBackward", [a, b], g => [
             a.RequiresGrad ? g.Mul(b).Mul(a.Pow(b.Sub(1))).SumTo(a._shape) : null,
-            b.RequiresGrad ? g.Mul(r.Detach()).Mul(Where(a.Eq(0), ZerosLike(a), a.Log())).SumTo(b._shape) : null], a, b, r);
+            b.RequiresGrad ? g.Mul(r.Saved()).Mul(Where(a.Eq(0), ZerosLike(a), a.Log())).SumTo(b._shape) : null], a, b, r);
     }
 
     /// <summary>this², elementwise.</summary>
@@ -161,7 +161,7 @@ public sealed partial class Tensor
     {
         if (IsComplex) return ComplexExp();
         var r = Elementwise.UnaryF("Exp", this, new ExpOp<float>(), new ExpOp<double>());
-        return AnyRequiresGrad(this) ? r.Record("ExpBackward", this, g => g.Mul(r.Detach()), r) : r;
+        return AnyRequiresGrad(this) ? r.Record("ExpBackward", this, g => g.Mul(r.Saved()), r) : r;
     }
 
     /// <summary>Natural logarithm, elementwise (−∞ at 0, NaN below).</summary>
@@ -176,7 +176,7 @@ public sealed partial class Tensor
     public Tensor Sqrt()
     {
         var r = Elementwise.UnaryF("Sqrt", this, new SqrtOp<float>(), new SqrtOp<double>());
-        return AnyRequiresGrad(this) ? r.Record("SqrtBackward", this, g => g.Div(r.Detach()).Mul(0.5), r) : r;
+        return AnyRequiresGrad(this) ? r.Record("SqrtBackward", this, g => g.Div(r.Saved()).Mul(0.5), r) : r;
     }
 
     /// <summary>1/√x, elementwise (<c>torch.rsqrt</c>).</summary>
@@ -184,7 +184,7 @@ public sealed partial class Tensor
     {
         var r = Elementwise.UnaryF("Rsqrt", this, new RsqrtOp<float>(), new RsqrtOp<double>());
         // d x^(−½) = −½ x^(−3/2) = −½ r³
-        return AnyRequiresGrad(this) ? r.Record("RsqrtBackward", this, g => { var y = r.Detach(); return g.Mul(y.Mul(y).Mul(y)).Mul(-0.5); }, r) : r;
+        return AnyRequiresGrad(this) ? r.Record("RsqrtBackward", this, g => { var y = r.Saved(); return g.Mul(y.Mul(y).Mul(y)).Mul(-0.5); }, r) : r;
     }
 
     /// <summary>|x|; for complex tensors the modulus (a real tensor), with gradient g·z/|z| (0 at 0).</summary>
@@ -209,7 +209,8 @@ public sealed partial class Tensor
     {
         var r = Elementwise.UnaryF("Tanh", this, new TanhOp<float>(), new TanhOp<double>());
         return AnyRequiresGrad(this)
-            ? r.Record("TanhBackward", this, g => Elementwise.BackwardF("TanhBackward", g, r.Detach(), new TanhBackwardOp<float>(), new TanhBackwardOp<double>()), r)
+            ? r.Record("TanhBackward", this, g => GradMode.IsEnabled ? g.Mul(r.Mul(r).Neg().Add(1))   // createGraph: recorded ops
+                : Elementwise.BackwardF("TanhBackward", g, r.Detach(), new TanhBackwardOp<float>(), new TanhBackwardOp<double>()), r)
             : r;
     }
 
@@ -218,7 +219,8 @@ public sealed partial class Tensor
     {
         var r = Elementwise.UnaryF("Sigmoid", this, new SigmoidOp<float>(), new SigmoidOp<double>());
         return AnyRequiresGrad(this)
-            ? r.Record("SigmoidBackward", this, g => Elementwise.BackwardF("SigmoidBackward", g, r.Detach(), new SigmoidBackwardOp<float>(), new SigmoidBackwardOp<double>()), r)
+            ? r.Record("SigmoidBackward", this, g => GradMode.IsEnabled ? g.Mul(r).Mul(r.Neg().Add(1))   // createGraph: recorded ops
+                : Elementwise.BackwardF("SigmoidBackward", g, r.Detach(), new SigmoidBackwardOp<float>(), new SigmoidBackwardOp<double>()), r)
             : r;
     }
 
@@ -228,7 +230,8 @@ public sealed partial class Tensor
         var r = Elementwise.UnaryF("Relu", this, new ReluOp<float>(), new ReluOp<double>());
         var x = this;
         return AnyRequiresGrad(this)
-            ? r.Record("ReluBackward", this, g => Elementwise.BackwardF("ReluBackward", g, x.Detach(), new ReluBackwardOp<float>(), new ReluBackwardOp<double>()), x)
+            ? r.Record("ReluBackward", this, g => GradMode.IsEnabled ? g.Mul(x.Detach().Gt(0).To(g.DType))   // createGraph: recorded in g (the mask is constant)
+                : Elementwise.BackwardF("ReluBackward", g, x.Detach(), new ReluBackwardOp<float>(), new ReluBackwardOp<double>()), x)
             : r;
     }
 

@@ -67,8 +67,8 @@ public sealed partial class Tensor
         MatmulKernel(a, b, r, batch, m, n, k);
         if (!AnyRequiresGrad(a, b)) return r;
         return r.Record("MatmulBackward", [a, b], g => [
-            a.RequiresGrad ? MatmulCore(g, b.Detach().MT).SumTo(a._shape) : null,
-            b.RequiresGrad ? MatmulCore(a.Detach().MT, g).SumTo(b._shape) : null], a, b);
+            a.RequiresGrad ? MatmulCore(g, b.Saved().MT).SumTo(a._shape) : null,
+            b.RequiresGrad ? MatmulCore(a.Saved().MT, g).SumTo(b._shape) : null], a, b);
     }
 
     private static unsafe void MatmulKernel(Tensor a, Tensor b, Tensor r, int[] batch, int m, int n, int k)

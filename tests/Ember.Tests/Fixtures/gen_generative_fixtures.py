@@ -135,6 +135,27 @@ with torch.no_grad():
 out["vit"] = dict(state=state(vit), x=t(x), x_shape=list(x.shape), logits=t(logits), grad_output=t(g), grad_x=t(x.grad),
                   grads={k: t(p.grad) for k, p in vit.named_parameters()}, attention=[t(w) for w in maps], rollout=t(rollout))
 
+# --- WGAN-GP gradient penalties: second derivatives through the critic's ops (torch.autograd.grad, create_graph)
+def penalty_case(critic, x):
+    x = x.clone().requires_grad_(True)
+    gx, = torch.autograd.grad(critic(x).sum(), x, create_graph=True)
+    gp = ((gx.flatten(1).norm(2, dim=1) - 1) ** 2).mean()
+    gp.backward()
+    return dict(state=state(critic), x=t(x), x_shape=list(x.shape), grad_x=t(gx), penalty=gp.item(),
+                grads={k: (t(p.grad) if p.grad is not None else None) for k, p in critic.named_parameters()})
+
+
+torch.set_default_dtype(torch.float64)
+conv_critic = nn.Sequential(nn.Conv2d(2, 4, 4, 2, 1), nn.LeakyReLU(0.2), nn.Conv2d(4, 6, 3, 1, 1, groups=2), nn.LeakyReLU(0.2),
+                            nn.Conv2d(6, 4, 3, 2, 0, dilation=1), nn.ReLU(), nn.Flatten(), nn.Linear(4 * 1 * 1, 1))
+out["penalty_conv"] = penalty_case(conv_critic, torch.randn(3, 2, 8, 8))
+for act in ("tanh", "sigmoid", "gelu", "gelu_tanh", "relu", "leaky_relu"):
+    fn = dict(tanh=nn.Tanh(), sigmoid=nn.Sigmoid(), gelu=nn.GELU(), gelu_tanh=nn.GELU(approximate="tanh"), relu=nn.ReLU(),
+              leaky_relu=nn.LeakyReLU(0.2))[act]
+    mlp = nn.Sequential(nn.Linear(5, 7), fn, nn.Linear(7, 1))
+    out["penalty_mlp_" + act] = penalty_case(mlp, torch.randn(4, 5))
+torch.set_default_dtype(torch.float32)
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "generative_reference.json")
 with open(path, "w") as f:
     json.dump(out, f)
