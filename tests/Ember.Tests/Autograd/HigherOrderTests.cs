@@ -145,3 +145,67 @@ public class HigherOrderTests
         Assert.Equal(new double[] { 2, 0, 6 }, Grad.Of([v], [a], [Tensor.FromArray(new double[] { 1, 0, 3 }, 3)])[0]!.ToArrayDouble());
     }
 }
+
+/// <summary>The DCGAN pair, the GAN losses and the weight average.</summary>
+public class GanComponentTests
+{
+    [Fact]
+    public void GradientPenaltyHelperEqualsPyTorch()
+    {
+        var c = JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "generative_reference.json"))).RootElement.GetProperty("penalty_conv");
+        var critic = new Sequential(new Conv2d(2, 4, 4, stride: 2, padding: 1, dtype: DType.Float64), new LeakyReLU(0.2),
+            new Conv2d(4, 6, 3, padding: 1, groups: 2, dtype: DType.Float64), new LeakyReLU(0.2), new Conv2d(6, 4, 3, stride: 2, dtype: DType.Float64), new ReLU(),
+            new Flatten(), new Linear(4, 1, dtype: DType.Float64));
+        critic.LoadStateDict(c.GetProperty("state").EnumerateObject().ToDictionary(p => p.Name,
+            p => Tensor.FromArray(p.Value.Doubles("values"), p.Value.Ints("shape"))));
+        var gp = Ember.Models.GanLosses.GradientPenalty(critic, Tensor.FromArray(c.Doubles("x"), c.Ints("x_shape")));
+        Assert.Equal(c.GetProperty("penalty").GetDouble(), gp.Item(), 1e-9);
+        gp.Backward();
+        TorchReference.Close(c.GetProperty("grads").Doubles("0.weight"), critic.Parameters().First().Grad!.ToArrayDouble(), 1e-8, "∂penalty/∂0.weight");
+    }
+
+    [Fact]
+    public void DcganShapesLossesAndConfig()
+    {
+        var cfg = new Ember.Models.DcganConfig(LatentDim: 8, GeneratorWidth: 4, DiscriminatorWidth: 4);
+        var g = new Ember.Models.DcganGenerator(cfg, new Generator(1));
+        var d = new Ember.Models.DcganDiscriminator(cfg, new Generator(2));
+        var fake = g.Call(Tensor.Randn([3, 8], DType.Float32, new Generator(3)));
+        Assert.Equal([3, 1, 28, 28], fake.Shape.ToArray());
+        Assert.InRange(fake.Abs().Max().Item(), 0, 1);
+        var logits = d.Call(fake);
+        Assert.Equal([3], logits.Shape.ToArray());
+        var samples = g.Sample(5, new Generator(4));
+        Assert.InRange(samples.Min().Item(), 0, 1);
+        Assert.True(g.Training);
+        // −log σ(l) and −log(1 − σ(l)) at l = 0 are both log 2.
+        var zero = Tensor.Zeros(4);
+        Assert.Equal(2 * Math.Log(2), Ember.Models.GanLosses.Discriminator(zero, zero).Item(), 6);
+        Assert.Equal(Math.Log(2), Ember.Models.GanLosses.NonSaturatingGenerator(zero).Item(), 6);
+        Assert.Equal(-1.5, Ember.Models.GanLosses.WassersteinCritic(Tensor.Full([2], 2.0), Tensor.Full([2], 0.5)).Item(), 6);
+        Assert.Equal(cfg, Ember.Models.DcganConfig.FromMetadata(cfg.ToMetadata(), "gan.safetensors"));
+        Assert.Contains("(N, 8)", Assert.Throws<ArgumentException>(() => g.Call(Tensor.Zeros(2, 7))).Message);
+        Assert.Throws<ArgumentException>(() => new Ember.Models.DcganGenerator(cfg with { ImageSize = 30 }));
+        // A critic without BatchNorm has no running statistics (per-sample penalty).
+        Assert.DoesNotContain(new Ember.Models.DcganDiscriminator(cfg with { DiscriminatorBatchNorm = false }).StateDict().Keys, k => k.Contains("running"));
+    }
+
+    [Fact]
+    public void ExponentialMovingAverageFollowsItsFormulaAndSwapsWeights()
+    {
+        var lin = new Linear(2, 1, generator: new Generator(1));
+        var w0 = lin.Weight.ToArrayDouble();
+        var ema = new Ember.Optim.ExponentialMovingAverage(lin, decay: 0.9);
+        using (Tensor.NoGrad()) lin.Weight.Fill(1.0);
+        ema.Update();
+        var expected = w0.Select(v => 0.9 * v + 0.1 * 1.0).ToArray();
+        TorchReference.Close(expected, ema.StateDict()["weight"].ToArrayDouble(), 1e-6, "shadow");
+        using (ema.Apply()) TorchReference.Close(expected, lin.Weight.ToArrayDouble(), 1e-6, "applied");
+        Assert.All(lin.Weight.ToArrayDouble(), v => Assert.Equal(1.0, v));   // restored
+        var warm = new Ember.Optim.ExponentialMovingAverage(lin, decay: 0.999, warmup: true);
+        Assert.Equal(0.1, warm.CurrentDecay, 12);   // (1 + 0)/(10 + 0)
+        warm.Update();
+        Assert.Equal(2.0 / 11, warm.CurrentDecay, 12);
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Ember.Optim.ExponentialMovingAverage(lin, decay: 1));
+    }
+}
