@@ -156,6 +156,33 @@ for act in ("tanh", "sigmoid", "gelu", "gelu_tanh", "relu", "leaky_relu"):
     out["penalty_mlp_" + act] = penalty_case(mlp, torch.randn(4, 5))
 torch.set_default_dtype(torch.float32)
 
+# --- DDPM/DDIM: schedules and steps written from the papers' equations (Ho et al. 2020 eq. 4, 11 and the posterior
+# variance; Nichol & Dhariwal 2021 eq. 17; Song et al. 2021 eq. 12), in float64
+torch.set_default_dtype(torch.float64)
+T = 50
+lin = torch.linspace(1e-4, 0.02, T)
+f = lambda t: math.cos((t / T + 0.008) / 1.008 * math.pi / 2) ** 2
+cos = torch.tensor([min(1 - f(i + 1) / f(i), 0.999) for i in range(T)])
+ab = torch.cumprod(1 - lin, 0)
+x0, eps, z = torch.randn(3, 1, 4, 4), torch.randn(3, 1, 4, 4), torch.randn(3, 1, 4, 4)
+ts = torch.tensor([0, 17, 49])
+xt = ab[ts].sqrt().view(-1, 1, 1, 1) * x0 + (1 - ab[ts]).sqrt().view(-1, 1, 1, 1) * eps
+step = 17
+mean = (xt - lin[step] / (1 - ab[step]).sqrt() * eps) / (1 - lin[step]).sqrt()
+var = lin[step] * (1 - ab[step - 1]) / (1 - ab[step])
+ddpm = mean + var.sqrt() * z
+tp, eta = 7, 0.5
+x0_hat = (xt - (1 - ab[step]).sqrt() * eps) / ab[step].sqrt()
+sigma = eta * ((1 - ab[tp]) / (1 - ab[step])).sqrt() * (1 - ab[step] / ab[tp]).sqrt()
+ddim = ab[tp].sqrt() * x0_hat + (1 - ab[tp] - sigma ** 2).sqrt() * eps + sigma * z
+half = 8
+w = torch.exp(-math.log(10000) * torch.arange(half) / (half - 1))
+tt = torch.tensor([0., 3., 999.])
+sinus = torch.cat([torch.sin(tt[:, None] * w), torch.cos(tt[:, None] * w)], 1)
+out["diffusion"] = dict(steps=T, linear=t(lin), cosine=t(cos), x0=t(x0), eps=t(eps), z=t(z), timesteps=ts.tolist(), xt=t(xt),
+                        ddpm_t=step, ddpm=t(ddpm), ddim_t=step, ddim_prev=tp, ddim_eta=eta, ddim=t(ddim), sinusoid_times=t(tt), sinusoids=t(sinus))
+torch.set_default_dtype(torch.float32)
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "generative_reference.json")
 with open(path, "w") as f:
     json.dump(out, f)

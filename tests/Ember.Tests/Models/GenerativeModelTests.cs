@@ -163,3 +163,53 @@ public class GenerativeModelTests
         Assert.InRange(gam.Average(), 0.5 - 4 * Math.Sqrt(0.5 / 20000), 0.5 + 4 * Math.Sqrt(0.5 / 20000));
     }
 }
+
+/// <summary>Diffusion schedules and samplers against the papers' equations evaluated in PyTorch (float64).</summary>
+public class DiffusionTests
+{
+    private static JsonElement D => JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "generative_reference.json"))).RootElement.GetProperty("diffusion");
+
+    private static Tensor T(JsonElement e, string p) => Tensor.FromArray(e.Doubles(p).Select(v => (float)v).ToArray(), 3, 1, 4, 4);
+
+    [Fact]
+    public void SchedulesNoisingAndStepsEqualTheEquations()
+    {
+        var c = D;
+        int steps = c.GetProperty("steps").GetInt32();
+        var lin = NoiseSchedule.Linear(steps);
+        TorchReference.Close(c.Doubles("linear"), lin.Betas, 1e-12, "linear β");
+        TorchReference.Close(c.Doubles("cosine"), NoiseSchedule.Cosine(steps).Betas, 1e-12, "cosine β");
+        var ts = Tensor.FromArray(c.Ints("timesteps").Select(v => (long)v).ToArray(), 3);
+        var xt = lin.AddNoise(T(c, "x0"), T(c, "eps"), ts);
+        TorchReference.Close(c.Doubles("xt"), xt.ToArrayDouble(), 1e-6, "x_t");
+        var ddpm = lin.DdpmStep(T(c, "xt"), T(c, "eps"), c.GetProperty("ddpm_t").GetInt32(), noise: T(c, "z"));
+        TorchReference.Close(c.Doubles("ddpm"), ddpm.ToArrayDouble(), 1e-5, "DDPM step");
+        var ddim = lin.DdimStep(T(c, "xt"), T(c, "eps"), c.GetProperty("ddim_t").GetInt32(), c.GetProperty("ddim_prev").GetInt32(),
+            c.GetProperty("ddim_eta").GetDouble(), noise: T(c, "z"));
+        TorchReference.Close(c.Doubles("ddim"), ddim.ToArrayDouble(), 1e-5, "DDIM step");
+        var times = Tensor.FromArray(c.Doubles("sinusoid_times").Select(v => (long)v).ToArray(), 3);
+        TorchReference.Close(c.Doubles("sinusoids"), TimestepEmbedding.Sinusoids(times, 16).ToArrayDouble(), 1e-6, "sinusoids");
+        Assert.Equal([3, 64], new TimestepEmbedding(16).Call(times).Shape.ToArray());
+    }
+
+    /// <summary>DDIM with η = 0 and the true noise recovers x₀ exactly in one step from any t (x̂₀ is exact), and
+    /// walking the whole timestep list with the true noise ends at x₀; the timesteps run from T−1 down to 0.</summary>
+    [Fact]
+    public void DdimWithTheTrueNoiseRecoversTheImage()
+    {
+        var s = NoiseSchedule.Cosine(100);
+        var g = new Generator(2);
+        var x0 = Tensor.Randn([2, 1, 3, 3], DType.Float64, g);
+        var eps = Tensor.Randn([2, 1, 3, 3], DType.Float64, g);
+        var xt = s.AddNoise(x0, eps, Tensor.FromArray(new long[] { 99, 99 }, 2));
+        TorchReference.Close(x0.ToArrayDouble(), s.DdimStep(xt, eps, 99, -1).ToArrayDouble(), 1e-9, "one step");
+        var steps = s.DdimTimesteps(10);
+        Assert.Equal(99, steps[0]);
+        Assert.Equal(0, steps[^1]);
+        var x = xt;
+        for (int i = 0; i < steps.Length; i++) x = s.DdimStep(x, eps, steps[i], i + 1 < steps.Length ? steps[i + 1] : -1);
+        TorchReference.Close(x0.ToArrayDouble(), x.ToArrayDouble(), 1e-9, "walk");
+        Assert.Throws<ArgumentException>(() => s.AddNoise(x0, eps, Tensor.FromArray(new long[] { 0, 100 }, 2)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => s.DdimStep(xt, eps, 5, 5));
+    }
+}
