@@ -62,8 +62,9 @@ internal static class MilestoneCommand
               vae          a convolutional VAE (latent 16) on binarized MNIST (10k subset); gate: test negative ELBO within
                            1 nat of the PyTorch 1.13 reference on the same recipe; reports the importance-weighted
                            log-likelihood (k = 100); writes reconstructions, samples and the latent map as PNG
-              vit          a Vision Transformer (patch 4, 6 blocks of width 64) trained from scratch on Fashion-MNIST (gate:
-                           91% on the 10,000 test images); writes attention-rollout maps and the learning curves as PNG
+              vit          a hybrid Vision Transformer (conv stem, 2x2 patches of its 14x14 map, 6 blocks of width 64) trained
+                           from scratch on Fashion-MNIST (gate: 91% on the 10,000 test images); writes attention-rollout maps
+                           and the learning curves as PNG
             """)
         {
             name, data, seed, quiet, epochs, steps, train, outDir, download, models, tensorboard, checkpointing, precision,
@@ -127,7 +128,7 @@ internal static class MilestoneCommand
         var recipe = new Milestones.VaeRecipe { Seed = s.Seed == 0 ? 1 : s.Seed };
         if (s.Epochs is int e) recipe = recipe with { Epochs = e };
         if (recipe.Epochs != 30 || recipe.Seed != 1)
-            s.Ui.Log("note: the PyTorch reference was measured for 30 epochs with seeds 1-3; the gate is only meaningful for that recipe");
+            s.Ui.Log("note: the PyTorch reference was measured for 30 epochs with seed 1; the gate is only meaningful for that recipe");
         var run = Milestones.VaeRun(folder, recipe, s.Ui.Logger, s.TensorBoard);
         Directory.CreateDirectory(s.OutDir);
         var modelPath = Path.Combine(s.OutDir, "model.safetensors");

@@ -4,12 +4,12 @@ namespace Ember.Recipes;
 
 public static partial class Milestones
 {
-    /// <summary>The PyTorch 1.13 reference of the VAE recipe: mean test negative ELBO (nats per image) of three seeds,
+    /// <summary>The PyTorch 1.13 reference of the VAE recipe: test negative ELBO (nats per image, seed 1, mean of five passes),
     /// from <c>bench/reference/vae_reference.py</c> (numbers in <c>bench/reference/vae_reference.json</c> and docs).</summary>
-    public const double VaeReferenceNegativeElbo = double.NaN;
+    public const double VaeReferenceNegativeElbo = 87.93;
 
     /// <summary>The same run's importance-weighted −log p(x) estimate (k = 100), for the report.</summary>
-    public const double VaeReferenceIwaeNll = double.NaN;
+    public const double VaeReferenceIwaeNll = 80.77;
 
     /// <summary>Settings of the VAE recipe (the vae milestone): MNIST pixels binarized at 0.5, Adam, one posterior
     /// sample per image; the same as the PyTorch reference script's.</summary>
@@ -175,7 +175,9 @@ public static partial class Milestones
     /// smoothing, random shifts and flips, mixup optional.</summary>
     public sealed record VitRecipe
     {
-        public VitConfig Model { get; init; } = new();
+        /// <summary>The hybrid ViT: a conv stem to 14×14, then 2×2 patches (49 tokens), 6 blocks of width 64. The plain ViT
+        /// (4×4 patches of the image, <c>new VitConfig()</c>) reached 86.x% in the same 10 epochs (see docs/benchmarks.md).</summary>
+        public VitConfig Model { get; init; } = new(PatchSize: 2, StemChannels: 32);
         public int Epochs { get; init; } = 10;
         public int BatchSize { get; init; } = 128;
         public double MaxLearningRate { get; init; } = 2e-3;

@@ -5,12 +5,18 @@ namespace Ember.Models;
 
 /// <summary>Hyperparameters of a Vision Transformer (Dosovitskiy et al., 2021) for square images: non-overlapping
 /// <see cref="PatchSize"/>² patches embedded by a strided convolution, a class token, learned positions, and
-/// <see cref="Depth"/> pre-norm encoder blocks (GELU feed-forward of width <see cref="MlpDim"/>).</summary>
+/// <see cref="Depth"/> pre-norm encoder blocks (GELU feed-forward of width <see cref="MlpDim"/>). With
+/// <see cref="StemChannels"/> &gt; 0 it is the paper's hybrid (§3.1): the patches are cut from the feature map of a
+/// small CNN stem, conv3×3-BN-ReLU then conv3×3/2-BN-ReLU (half the resolution), as in Xiao et al. (2021), "Early
+/// convolutions help transformers see better".</summary>
 public sealed record VitConfig(int ImageSize = 28, int PatchSize = 4, int InChannels = 1, int NumClasses = 10, int Dim = 64, int Depth = 6,
-    int Heads = 4, int MlpDim = 128, double Dropout = 0.0, double AttentionDropout = 0.0)
+    int Heads = 4, int MlpDim = 128, double Dropout = 0.0, double AttentionDropout = 0.0, int StemChannels = 0)
 {
+    /// <summary>Side of the map the patches are cut from: the image, or half of it after the stem.</summary>
+    public int FeatureSize => StemChannels > 0 ? ImageSize / 2 : ImageSize;
+
     /// <summary>Patches per side.</summary>
-    public int GridSize => ImageSize / PatchSize;
+    public int GridSize => FeatureSize / PatchSize;
 
     /// <summary>Tokens per image: the patches and the class token.</summary>
     public int Tokens => GridSize * GridSize + 1;
@@ -18,9 +24,11 @@ public sealed record VitConfig(int ImageSize = 28, int PatchSize = 4, int InChan
     /// <summary>Checks the configuration (positive sizes, image side divisible by the patch, width by the heads).</summary>
     public void Validate()
     {
-        if (ImageSize < 1 || PatchSize < 1 || InChannels < 1 || NumClasses < 1 || Dim < 1 || Depth < 1 || Heads < 1 || MlpDim < 1)
+        if (ImageSize < 1 || PatchSize < 1 || InChannels < 1 || NumClasses < 1 || Dim < 1 || Depth < 1 || Heads < 1 || MlpDim < 1 || StemChannels < 0)
             throw new ArgumentException($"VitConfig: every size must be positive, got {this}.");
-        if (ImageSize % PatchSize != 0) throw new ArgumentException($"VitConfig: image size {ImageSize} is not divisible by patch size {PatchSize}.");
+        if (StemChannels > 0 && ImageSize % 2 != 0) throw new ArgumentException($"VitConfig: the stem halves the image, so its size {ImageSize} must be even.");
+        if (FeatureSize % PatchSize != 0)
+            throw new ArgumentException($"VitConfig: {(StemChannels > 0 ? $"the stem's {FeatureSize}×{FeatureSize} map" : $"image size {ImageSize}")} is not divisible by patch size {PatchSize}.");
         if (Dim % Heads != 0) throw new ArgumentException($"VitConfig: dim {Dim} must be divisible by heads {Heads}.");
         if (Dropout is < 0 or >= 1 || AttentionDropout is < 0 or >= 1)
             throw new ArgumentException($"VitConfig: dropout rates must be in [0, 1), got {Dropout} and {AttentionDropout}.");
@@ -32,6 +40,7 @@ public sealed record VitConfig(int ImageSize = 28, int PatchSize = 4, int InChan
         ["model"] = "vit", ["image_size"] = I(ImageSize), ["patch_size"] = I(PatchSize), ["in_channels"] = I(InChannels),
         ["num_classes"] = I(NumClasses), ["dim"] = I(Dim), ["depth"] = I(Depth), ["heads"] = I(Heads), ["mlp_dim"] = I(MlpDim),
         ["dropout"] = Dropout.ToString("R", CultureInfo.InvariantCulture), ["attention_dropout"] = AttentionDropout.ToString("R", CultureInfo.InvariantCulture),
+        ["stem_channels"] = I(StemChannels),
     };
 
     private static string I(int v) => v.ToString(CultureInfo.InvariantCulture);
@@ -46,13 +55,13 @@ public sealed record VitConfig(int ImageSize = 28, int PatchSize = 4, int InChan
         double Real(string k) => double.TryParse(Get(k), NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v
             : throw new InvalidDataException($"{source}: metadata '{k}' = '{Get(k)}' is not a number.");
         var c = new VitConfig(Int("image_size"), Int("patch_size"), Int("in_channels"), Int("num_classes"), Int("dim"), Int("depth"), Int("heads"),
-            Int("mlp_dim"), Real("dropout"), Real("attention_dropout"));
+            Int("mlp_dim"), Real("dropout"), Real("attention_dropout"), meta.ContainsKey("stem_channels") ? Int("stem_channels") : 0);
         c.Validate();
         return c;
     }
 }
 
-/// <summary>A Vision Transformer classifier. Parameter names: <c>patch_embed.*</c> (conv, kernel = stride = patch),
+/// <summary>A Vision Transformer classifier. Parameter names: <c>stem.*</c> (hybrid only), <c>patch_embed.*</c> (conv, kernel = stride = patch),
 /// <c>cls_token</c> (1, 1, D), <c>pos_embed</c> (1, tokens, D), <c>encoder.layers.i.*</c> (PyTorch's
 /// <c>nn.TransformerEncoderLayer</c>, batch-first, pre-norm, GELU), <c>encoder.norm.*</c>, <c>head.*</c>: the state
 /// dict of the same model built from PyTorch modules.
@@ -64,6 +73,7 @@ public sealed class VisionTransformer : Module
     /// <summary>The encoder blocks and the final LayerNorm.</summary>
     public TransformerEncoder Encoder { get; }
     private readonly Conv2d _patchEmbed;
+    private readonly Sequential? _stem;
     private readonly Tensor _clsToken, _posEmbed;
     private readonly Dropout _dropout;
     private readonly Linear _head;
@@ -75,7 +85,12 @@ public sealed class VisionTransformer : Module
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
         Config = config;
-        _patchEmbed = RegisterModule("patch_embed", new Conv2d(config.InChannels, config.Dim, config.PatchSize, stride: config.PatchSize, generator: generator));
+        int s = config.StemChannels;
+        if (s > 0)
+            _stem = RegisterModule("stem", new Sequential(
+                new Conv2d(config.InChannels, s, 3, padding: 1, bias: false, generator: generator), new BatchNorm2d(s), new ReLU(),
+                new Conv2d(s, s, 3, stride: 2, padding: 1, bias: false, generator: generator), new BatchNorm2d(s), new ReLU()));
+        _patchEmbed = RegisterModule("patch_embed", new Conv2d(s > 0 ? s : config.InChannels, config.Dim, config.PatchSize, stride: config.PatchSize, generator: generator));
         _clsToken = RegisterParameter("cls_token", Tensor.Zeros([1, 1, config.Dim], requiresGrad: true))!;
         _posEmbed = RegisterParameter("pos_embed", Tensor.Zeros([1, config.Tokens, config.Dim], requiresGrad: true))!;
         using (Tensor.NoGrad())
@@ -105,7 +120,7 @@ public sealed class VisionTransformer : Module
         if (images.Dim != 4 || images.Size(1) != c.InChannels || images.Size(2) != c.ImageSize || images.Size(3) != c.ImageSize)
             throw new ArgumentException($"VisionTransformer: expected images (N, {c.InChannels}, {c.ImageSize}, {c.ImageSize}), got {ShapeUtil.Str(images.Shape)}.");
         int n = images.Size(0);
-        var patches = _patchEmbed.Call(images).Flatten(2).Transpose(1, 2);          // (N, L, D)
+        var patches = _patchEmbed.Call(_stem is null ? images : _stem.Call(images)).Flatten(2).Transpose(1, 2);   // (N, L, D)
         var tokens = Tensor.Cat([_clsToken.Expand(n, 1, c.Dim), patches], 1);
         return _dropout.Call(tokens + _posEmbed);
     }

@@ -134,6 +134,15 @@ public class GenerativeModelTests
         Assert.Throws<ArgumentException>(() => new VisionTransformer(new VitConfig(Dim: 10, Heads: 4)));
         var cfg = new VitConfig(Dim: 32, Depth: 3, Dropout: 0.1);
         Assert.Equal(cfg, VitConfig.FromMetadata(cfg.ToMetadata(), "vit.safetensors"));
+        // The hybrid: a stem halves 8×8 to 4×4, cut into 2×2 patches: 4 patches + the class token.
+        var hybrid = new VitConfig(ImageSize: 8, PatchSize: 2, Dim: 8, Depth: 1, Heads: 2, MlpDim: 8, StemChannels: 4);
+        Assert.Equal(5, hybrid.Tokens);
+        Assert.Equal(hybrid, VitConfig.FromMetadata(hybrid.ToMetadata(), "vit.safetensors"));
+        var hv = new VisionTransformer(hybrid, new Generator(2));
+        Assert.Equal([3, 10], hv.Call(Tensor.Rand(3, 1, 8, 8)).Shape.ToArray());
+        Assert.Equal([3, 2, 2], hv.AttentionRollout(Tensor.Rand(3, 1, 8, 8)).Shape.ToArray());
+        Assert.Contains("stem.1.running_mean", hv.StateDict().Keys);
+        Assert.Throws<ArgumentException>(() => new VisionTransformer(hybrid with { PatchSize = 3 }));
     }
 
     /// <summary>Mixup blends images and one-hot targets with the same λ; Beta(α, α) draws have the right mean and variance.</summary>
