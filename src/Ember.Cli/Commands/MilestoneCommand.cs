@@ -33,7 +33,7 @@ internal static class MilestoneCommand
         var steps = Opt.OptionalInt("--steps", "optimizer steps (gpt: 1000, reverse: 800)", min: 1);
         var train = Opt.OptionalInt("--train", "training channels (beamforming: 4000)", min: 10);
         var outDir = Opt.Text("--out", "output folder [default: runs/NAME]", "FOLDER");
-        var download = Opt.Flag("--download", "fetch missing Fashion-MNIST files from Zalando first (fashion)");
+        var download = Opt.Flag("--download", "fetch missing Fashion-MNIST files from Zalando first (fashion, vit)");
         var tensorboard = Opt.TensorBoard("mnist, fashion, gpt, vae");
         var precision = Opt.Precision();
         var checkpointing = Opt.Flag("--checkpointing", "gradient checkpointing of every block (gpt): activations recomputed in backward");
@@ -100,10 +100,17 @@ internal static class MilestoneCommand
         return command;
     }
 
-    private static MilestoneResult Fashion(Settings s)
+    /// <summary>The Fashion-MNIST folder: --data, or the shared data set, or (with --download) data/fashion-mnist fetched first.</summary>
+    private static string FashionFolder(Settings s)
     {
         string folder = s.Data ?? (s.Download ? Path.Combine("data", "fashion-mnist") : DataPaths.Find("fashion-mnist"));
         if (s.Download) Downloads.EnsureFiles(folder, ImageFolders.FashionMnistUrl, ImageFolders.IdxFiles, Console.Error);
+        return folder;
+    }
+
+    private static MilestoneResult Fashion(Settings s)
+    {
+        string folder = FashionFolder(s);
         var recipe = new Milestones.FashionRecipe { Seed = s.Seed == 0 ? 1 : s.Seed };
         if (s.Epochs is int e) recipe = recipe with { Epochs = e };
         Directory.CreateDirectory(s.OutDir);
@@ -155,8 +162,7 @@ internal static class MilestoneCommand
 
     private static MilestoneResult Vit(Settings s)
     {
-        string folder = s.Data ?? (s.Download ? Path.Combine("data", "fashion-mnist") : DataPaths.Find("fashion-mnist"));
-        if (s.Download) Downloads.EnsureFiles(folder, ImageFolders.FashionMnistUrl, ImageFolders.IdxFiles, Console.Error);
+        string folder = FashionFolder(s);
         var recipe = new Milestones.VitRecipe { Seed = s.Seed == 0 ? 1 : s.Seed };
         if (s.Epochs is int e) recipe = recipe with { Epochs = e };
         Directory.CreateDirectory(s.OutDir);

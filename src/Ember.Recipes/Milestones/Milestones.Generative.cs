@@ -203,10 +203,7 @@ public static partial class Milestones
         var sw = Stopwatch.StartNew();
         recipe ??= new VitRecipe();
         options ??= new TrainerOptions();
-        var (xtr, ytr) = ImageFolders.FashionMnist(folder, train: true);
-        var (xte, yte) = ImageFolders.FashionMnist(folder, train: false);
-        if (recipe.TrainLimit is int nt) (xtr, ytr) = (xtr.Narrow(0, 0, Math.Min(nt, xtr.Size(0))), ytr.Narrow(0, 0, Math.Min(nt, ytr.Size(0))));
-        if (recipe.TestLimit is int ne) (xte, yte) = (xte.Narrow(0, 0, Math.Min(ne, xte.Size(0))), yte.Narrow(0, 0, Math.Min(ne, yte.Size(0))));
+        var (xtr, ytr, xte, yte) = FashionSplits(folder, recipe.TrainLimit, recipe.TestLimit);
         var config = recipe.Model with { InChannels = xtr.Size(1), ImageSize = xtr.Size(2) };
         var g = new Generator(recipe.Seed);
         var model = new VisionTransformer(config, g);
@@ -217,9 +214,7 @@ public static partial class Milestones
         {
             BatchTransform = b =>
             {
-                var x = b[0];
-                if (recipe.HorizontalFlip) x = Transforms.RandomHorizontalFlipBatch(x, 0.5, aug);
-                if (recipe.ShiftPixels > 0) x = Transforms.RandomShift(x, recipe.ShiftPixels, aug);
+                var x = FlipAndShift(b[0], recipe.HorizontalFlip, recipe.ShiftPixels, aug);
                 if (recipe.MixupAlpha > 0)
                 {
                     var (mx, soft) = Transforms.Mixup(x, b[1], config.NumClasses, recipe.MixupAlpha, aug);

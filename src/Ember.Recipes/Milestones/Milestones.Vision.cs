@@ -63,26 +63,33 @@ public static partial class Milestones
         }
     }
 
-    /// <summary>Trains the recipe on a Fashion-MNIST folder, evaluating on the test images after every epoch.</summary>
-    public static (Sequential Model, Trainer Trainer, Evaluation Test) TrainFashion(string folder, FashionRecipe recipe, TrainerOptions options)
+    /// <summary>Fashion-MNIST's training and test images and labels, each cut to its first N rows when a limit is given.</summary>
+    internal static (Tensor TrainImages, Tensor TrainLabels, Tensor TestImages, Tensor TestLabels) FashionSplits(string folder, int? trainLimit, int? testLimit)
     {
         var (xtr, ytr) = ImageFolders.FashionMnist(folder, train: true);
         var (xte, yte) = ImageFolders.FashionMnist(folder, train: false);
-        if (recipe.TrainLimit is int nt) (xtr, ytr) = (xtr.Narrow(0, 0, Math.Min(nt, xtr.Size(0))), ytr.Narrow(0, 0, Math.Min(nt, ytr.Size(0))));
-        if (recipe.TestLimit is int ne) (xte, yte) = (xte.Narrow(0, 0, Math.Min(ne, xte.Size(0))), yte.Narrow(0, 0, Math.Min(ne, yte.Size(0))));
+        static Tensor First(Tensor t, int? n) => n is int k ? t.Narrow(0, 0, Math.Min(k, t.Size(0))) : t;
+        return (First(xtr, trainLimit), First(ytr, trainLimit), First(xte, testLimit), First(yte, testLimit));
+    }
+
+    /// <summary>The recipes' augmentation of a batch of images: a random horizontal flip, then a random shift.</summary>
+    internal static Tensor FlipAndShift(Tensor x, bool flip, int shiftPixels, Generator g)
+    {
+        if (flip) x = Transforms.RandomHorizontalFlipBatch(x, 0.5, g);
+        return shiftPixels > 0 ? Transforms.RandomShift(x, shiftPixels, g) : x;
+    }
+
+    /// <summary>Trains the recipe on a Fashion-MNIST folder, evaluating on the test images after every epoch.</summary>
+    public static (Sequential Model, Trainer Trainer, Evaluation Test) TrainFashion(string folder, FashionRecipe recipe, TrainerOptions options)
+    {
+        var (xtr, ytr, xte, yte) = FashionSplits(folder, recipe.TrainLimit, recipe.TestLimit);
         var g = new Generator(recipe.Seed);
         var model = FashionCnn(recipe, g);
         var opt = new AdamW(model.Parameters(), lr: recipe.MaxLearningRate, weightDecay: recipe.WeightDecay);
         var aug = new Generator(recipe.Seed + 100);
         var train = new DataLoader(new TensorDataset(xtr, ytr), recipe.BatchSize, shuffle: true, seed: recipe.Seed)
         {
-            BatchTransform = b =>
-            {
-                var x = b[0];
-                if (recipe.HorizontalFlip) x = Transforms.RandomHorizontalFlipBatch(x, 0.5, aug);
-                if (recipe.ShiftPixels > 0) x = Transforms.RandomShift(x, recipe.ShiftPixels, aug);
-                return [x, b[1]];
-            },
+            BatchTransform = b => [FlipAndShift(b[0], recipe.HorizontalFlip, recipe.ShiftPixels, aug), b[1]],
         };
         var test = new DataLoader(new TensorDataset(xte, yte), 500);
         var trainer = new Trainer(model, opt, (o, y) => Functional.CrossEntropy(o, y, labelSmoothing: recipe.LabelSmoothing));
