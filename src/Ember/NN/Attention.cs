@@ -77,6 +77,12 @@ public sealed class MultiheadAttention : Module
         if (q.Size(2) != e) throw new ArgumentException($"{op}: query has {q.Size(2)} features, expected embed_dim {e}.");
         if (k.Size(0) != n || v.Size(0) != n || v.Size(1) != s)
             throw new ArgumentException($"{op}: key {ShapeUtil.Str(key.Shape)} and value {ShapeUtil.Str(value.Shape)} do not match query {ShapeUtil.Str(query.Shape)} in batch or length.");
+        // Self-attention without masks or weights: one packed projection (N, L, 3E) and the packed kernel, which reads
+        // the heads in place and writes (N, L, E) with the heads side by side (no head split or merge copies).
+        if (batched && BatchFirst && InProjWeight is not null && ReferenceEquals(query, key) && ReferenceEquals(key, value) && attnMask is null
+            && keyPaddingMask is null && !needWeights && (!Training || DropoutP == 0) && q.DType == DType.Float32 && Autocast.Type is null
+            && Functional.PackedSelfAttention(Functional.Linear(q, InProjWeight, InProjBias), h, isCausal) is Tensor packed)
+            return (OutProj.Call(packed), null);
         Tensor? bq = null, bk = null, bv = null;
         if (InProjBias is not null) { bq = InProjBias.Narrow(0, 0, e); bk = InProjBias.Narrow(0, e, e); bv = InProjBias.Narrow(0, 2 * e, e); }
         Tensor wq, wk, wv;

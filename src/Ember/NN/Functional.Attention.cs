@@ -152,11 +152,15 @@ public static partial class Functional
     }
 
     /// <summary>Causal multi-head self-attention straight from the packed projection qkv (B, T, 3E) of a GPT block
-    /// (q, k, v side by side, heads of width E/H inside each): returns (B, T, E) with the heads side by side, ready for
-    /// the output projection, and its backward writes one (B, T, 3E) gradient. No head views, transposes or
-    /// per-slice gradients exist on either pass. Null where the fused kernel does not apply (not float32, last dim
-    /// not dense).</summary>
-    internal static Tensor? PackedCausalSelfAttention(Tensor qkv, int heads)
+    /// (see <see cref="PackedSelfAttention"/>).</summary>
+    internal static Tensor? PackedCausalSelfAttention(Tensor qkv, int heads) => PackedSelfAttention(qkv, heads, causal: true);
+
+    /// <summary>Multi-head self-attention, causal or not, straight from a packed projection qkv (B, T, 3E) (q, k, v side
+    /// by side, heads of width E/H inside each: a GPT block's c_attn, or nn.MultiheadAttention's in_proj applied once):
+    /// returns (B, T, E) with the heads side by side, ready for the output projection, and its backward writes one
+    /// (B, T, 3E) gradient. No head views, transposes or per-slice gradients exist on either pass. Null where the fused
+    /// kernel does not apply (not float32, last dim not dense).</summary>
+    internal static Tensor? PackedSelfAttention(Tensor qkv, int heads, bool causal)
     {
         if (qkv.DType != DType.Float32 || qkv.Dim != 3 || !Kernels.Attention.Operand.DenseRows(qkv) || qkv.Size(2) % (3 * heads) != 0) return null;
         int b = qkv.Size(0), t = qkv.Size(1), e = qkv.Size(2) / 3, hd = e / heads, z = b * heads;
@@ -168,8 +172,9 @@ public static partial class Functional
         var oo = Kernels.Attention.Operand.Heads(y, heads, 0, hd, e, t * e);
         var lse = new float[z * t];
         float fs = (float)(1 / Math.Sqrt(hd));
-        if (Diagnostics.Profiler.Enabled) Diagnostics.Profiler.AddFlops(Diagnostics.Profiler.AttentionFlops(z, t, t, hd, hd, 0));
-        Kernels.Attention.Forward(z, t, t, hd, hd, qo, ko, vo, null, fs, 0, oo, lse);
+        int? offset = causal ? 0 : null;
+        if (Diagnostics.Profiler.Enabled) Diagnostics.Profiler.AddFlops(Diagnostics.Profiler.AttentionFlops(z, t, t, hd, hd, offset));
+        Kernels.Attention.Forward(z, t, t, hd, hd, qo, ko, vo, null, fs, offset, oo, lse);
         if (!(GradMode.IsEnabled && qkv.RequiresGrad)) return y;
         return y.Record("ScaledDotProductAttentionBackward", qkv, g =>
         {
@@ -177,8 +182,8 @@ public static partial class Functional
             var gd = Kernels.Attention.Operand.DenseRows(g) ? g : g.Contiguous();
             // Not zeroed here: the kernel writes every dQ row and zeroes each head's dK, dV rows before accumulating.
             var dqkv = Tensor.Empty(DType.Float32, [b, t, 3 * e]);
-            if (Diagnostics.Profiler.Enabled) Diagnostics.Profiler.AddFlops(2 * Diagnostics.Profiler.AttentionFlops(z, t, t, hd, hd, 0));
-            Kernels.Attention.Backward(z, t, t, hd, hd, qo, ko, vo, null, fs, 0, oo, lse, Kernels.Attention.Operand.Heads(gd, heads, 0, hd),
+            if (Diagnostics.Profiler.Enabled) Diagnostics.Profiler.AddFlops(2 * Diagnostics.Profiler.AttentionFlops(z, t, t, hd, hd, offset));
+            Kernels.Attention.Backward(z, t, t, hd, hd, qo, ko, vo, null, fs, offset, oo, lse, Kernels.Attention.Operand.Heads(gd, heads, 0, hd),
                 Kernels.Attention.Operand.Heads(dqkv, heads, 0, hd, 3 * e, t * 3 * e), Kernels.Attention.Operand.Heads(dqkv, heads, e, hd, 3 * e, t * 3 * e),
                 Kernels.Attention.Operand.Heads(dqkv, heads, 2 * e, hd, 3 * e, t * 3 * e), clearKV: true);
             return dqkv;

@@ -173,3 +173,33 @@ public class FusedAttentionTests
                 Assert.Fail($"{what}: element {i} = {a[i]}, expected {e[i]}");
     }
 }
+
+/// <summary>nn.MultiheadAttention's self-attention through one packed projection and the packed kernel equals the
+/// per-head path (query, key and value passed as distinct tensors), forward and backward, causal or not.</summary>
+public class PackedMultiheadAttentionTests
+{
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void PackedSelfAttentionEqualsTheHeadPath(bool causal)
+    {
+        var mha = new Ember.NN.MultiheadAttention(24, 3, batchFirst: true, generator: new Generator(4));
+        var x = Tensor.Randn([2, 7, 24], DType.Float32, new Generator(5));
+        var g = Tensor.Randn([2, 7, 24], DType.Float32, new Generator(6));
+        (double[] Y, double[] Gx, double[] Gw) Run(bool packed)
+        {
+            foreach (var p in mha.Parameters()) p.Grad = null;
+            var xi = x.Clone();
+            xi.RequiresGrad = true;
+            var (y, _) = packed ? mha.Attend(xi, xi, xi, needWeights: false, isCausal: causal)
+                : mha.Attend(xi, xi.View(2, 7, 24), xi.View(2, 7, 24), needWeights: false, isCausal: causal);   // distinct tensors: the head path
+            y.Backward(g);
+            return (y.ToArrayDouble(), xi.Grad!.ToArrayDouble(), mha.InProjWeight!.Grad!.ToArrayDouble());
+        }
+        var a = Run(true);
+        var b = Run(false);
+        TorchReference.Close(b.Y, a.Y, 1e-5, "output");
+        TorchReference.Close(b.Gx, a.Gx, 1e-4, "grad x");
+        TorchReference.Close(b.Gw, a.Gw, 1e-4, "grad in_proj_weight");
+    }
+}
