@@ -176,9 +176,10 @@ public static partial class Milestones
     public sealed record VitRecipe
     {
         /// <summary>The hybrid ViT: a conv stem to 14×14, then 2×2 patches (49 tokens), 6 blocks of width 64. The plain ViT
-        /// (4×4 patches of the image, <c>new VitConfig()</c>) reached 86.x% in the same 10 epochs (see docs/benchmarks.md).</summary>
+        /// (4×4 patches of the image, <c>new VitConfig()</c>) reached 86.38% in 10 epochs (see docs/benchmarks.md).</summary>
         public VitConfig Model { get; init; } = new(PatchSize: 2, StemChannels: 32);
-        public int Epochs { get; init; } = 10;
+        /// <summary>12: 10 epochs ended at 91.03% and, after a change of rounding in the attention, 90.86% — too close to the gate.</summary>
+        public int Epochs { get; init; } = 12;
         public int BatchSize { get; init; } = 128;
         public double MaxLearningRate { get; init; } = 2e-3;
         public double WeightDecay { get; init; } = 0.05;

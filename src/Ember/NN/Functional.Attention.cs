@@ -22,6 +22,7 @@ public static partial class Functional
         if (!(GradMode.IsEnabled && weight.RequiresGrad)) return y;
         return y.Record("EmbeddingBackward", weight, g =>
         {
+            Tensor.RefuseHigherOrder("EmbeddingBackward");
             var gw = Tensor.Empty(weight.DType, weight.Shape, zero: true);
             var g2 = g.Reshape(idx.Length, d);
             if (pad is int pp)

@@ -84,6 +84,7 @@ public static partial class Functional
         var output = y.Detach();
         return y.Record("ConvolutionReluPoolBackward", inputs, g =>
         {
+            Tensor.RefuseHigherOrder("ConvolutionReluPoolBackward");
             // The pool's rule (gradient to each window's winner) with ReLU's folded in (only where the pooled output,
             // the winner's ReLU'd value, is > 0), expanded plane by plane into the convolution's scratch: the
             // full-resolution gradient is never stored whole.
@@ -293,6 +294,7 @@ public static partial class Functional
         Tensor[] inputs = bias is null ? [input, weight] : [input, weight, bias];
         return y.Record("ConvolutionTransposeBackward", inputs, g =>
         {
+            Tensor.RefuseHigherOrder("ConvolutionTransposeBackward");
             var gy = g.Contiguous();
             Tensor? gx = input.RequiresGrad ? Tensor.Empty(x.DType, x.Shape) : null;
             Tensor? gw = weight.RequiresGrad ? Tensor.Empty(x.DType, w.Shape, zero: true) : null;

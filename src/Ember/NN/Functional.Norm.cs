@@ -63,6 +63,7 @@ public static partial class Functional
         Tensor[] saved = weight is null ? [input] : [input, weight];
         return y.Record("NativeBatchNormBackward", [input, weight, bias], g =>
         {
+            Tensor.RefuseHigherOrder("NativeBatchNormBackward");
             var gy = g.Contiguous();
             var gx = input.RequiresGrad ? Tensor.Empty(x.DType, x.Shape) : null;
             var gw = new double[c];
@@ -103,6 +104,7 @@ public static partial class Functional
         Tensor[] saved = weight is null ? [input] : [input, weight];
         return y.Record("NativeLayerNormBackward", [input, weight, bias], g =>
         {
+            Tensor.RefuseHigherOrder("NativeLayerNormBackward");
             var gy = g.Contiguous();
             var gx = input.RequiresGrad ? Tensor.Empty(x.DType, x.Shape) : null;
             var gw = weight is { RequiresGrad: true } ? Tensor.Empty(x.DType, weight.Shape, zero: true) : null;

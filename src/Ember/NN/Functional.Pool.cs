@@ -140,6 +140,7 @@ public static partial class Functional
             if (!(GradMode.IsEnabled && input.RequiresGrad)) return (y, idx);
             return (y.Record("MaxPool2DBackward", input, g =>
             {
+            Tensor.RefuseHigherOrder("MaxPool2DBackward");
                 var gx = Tensor.Empty(g.DType, shape);
                 MaxPool2x2.Backward(g.Contiguous(), idx, gx, planes, geo.H, geo.W);
                 return gx;
@@ -150,6 +151,7 @@ public static partial class Functional
         if (!(GradMode.IsEnabled && input.RequiresGrad)) return (y, idx);
         var r = y.Record("MaxPool2DBackward", input, g =>
         {
+            Tensor.RefuseHigherOrder("MaxPool2DBackward");
             var gx = Tensor.Empty(g.DType, shape, zero: true);
             var gc = g.Contiguous();
             if (g.DType == DType.Float32) PoolKernels.MaxBackward<float>(gc, gx, idx, geo, planes);
@@ -170,6 +172,7 @@ public static partial class Functional
         var shape = x.Shape;
         return y.Record("AvgPool2DBackward", input, g =>
         {
+            Tensor.RefuseHigherOrder("AvgPool2DBackward");
             var gx = Tensor.Empty(g.DType, shape, zero: true);
             var gc = g.Contiguous();
             if (g.DType == DType.Float32) PoolKernels.AvgBackward<float>(gc, gx, geo, planes, countIncludePad, divisorOverride);

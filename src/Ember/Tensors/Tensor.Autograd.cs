@@ -115,6 +115,15 @@ public sealed partial class Tensor
     /// so that the gradient depends on it in the new graph), detached otherwise.</summary>
     internal Tensor Saved() => GradMode.IsEnabled ? this : Detach();
 
+    /// <summary>For backward rules computed by a kernel outside the graph: under createGraph (the rule being recorded)
+    /// their result would silently be a constant, so higher-order gradients through <paramref name="op"/> are refused.</summary>
+    internal static void RefuseHigherOrder(string op)
+    {
+        if (GradMode.IsEnabled)
+            throw new NotSupportedException($"{op}: higher-order gradients (createGraph, Grad.Of with createGraph) are not supported through this " +
+                "operation yet; supported: Linear, Conv2d, Matmul, the elementwise functions, ReLU/LeakyReLU/tanh/sigmoid/GELU, softmax, sums and views.");
+    }
+
     internal void AccumulateGrad(Tensor g)
     {
         if (Grad is null)

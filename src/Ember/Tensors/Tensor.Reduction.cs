@@ -243,7 +243,7 @@ public sealed partial class Tensor
         int d = ShapeUtil.Dim("Softmax", dim, Dim);
         // dx = y ⊙ (g − Σ_d g ⊙ y)
         return y.Record("SoftmaxBackward", this, g => SoftmaxBackwardFused(y, g, d, log: false)
-            ?? y.Detach().Mul(g.Sub(g.Mul(y.Detach()).Sum(d, keepDim: true))), y);
+            ?? y.Saved().Mul(g.Sub(g.Mul(y.Saved()).Sum(d, keepDim: true))), y);
     }
 
     /// <summary>log(softmax(x)) along <paramref name="dim"/>, computed directly (stable).</summary>
@@ -254,7 +254,7 @@ public sealed partial class Tensor
         int d = ShapeUtil.Dim("LogSoftmax", dim, Dim);
         // dx = g − softmax(x) · Σ_d g
         return y.Record("LogSoftmaxBackward", this, g => SoftmaxBackwardFused(y, g, d, log: true)
-            ?? g.Sub(y.Detach().Exp().Mul(g.Sum(d, keepDim: true))), y);
+            ?? g.Sub(y.Saved().Exp().Mul(g.Sum(d, keepDim: true))), y);
     }
 
     /// <summary>The one-pass float32 backward of (log-)softmax along the last dim of contiguous tensors; null where

@@ -92,6 +92,7 @@ public class HigherOrderTests
             ("exp", x => x.Exp().Sum()), ("sqrt", x => x.Abs().Add(0.5).Sqrt().Sum()), ("rsqrt", x => x.Abs().Add(0.5).Rsqrt().Sum()),
             ("tanh", x => x.Tanh().Sum()), ("sigmoid", x => x.Sigmoid().Sum()), ("div", x => Tensor.Ones([2, 4], DType.Float64).Div(x.Abs().Add(1)).Sum()),
             ("matmul", x => x.Matmul(w).Tanh().Sum()), ("gelu", x => Functional.Gelu(x).Sum()),
+            ("softmax", x => x.Softmax(1).Pow(2).Sum()), ("log_softmax", x => x.LogSoftmax(1).Pow(2).Sum()),
         };
         foreach (var (name, f) in fns)
         {
@@ -116,6 +117,19 @@ public class HigherOrderTests
                 Assert.True(Math.Abs(fd - ds[i]) <= 1e-6 * (1 + Math.Abs(fd)), $"{name}[{i}]: autograd {ds[i]:R}, finite differences {fd:R}");
             }
         }
+    }
+
+    /// <summary>Ops whose backward is a kernel outside the graph refuse createGraph instead of silently giving a
+    /// constant gradient (whose own derivative would be wrong).</summary>
+    [Fact]
+    public void KernelOnlyBackwardsRefuseHigherOrder()
+    {
+        var x = Tensor.Randn([2, 3, 4, 4], DType.Float32, new Generator(1));
+        x.RequiresGrad = true;
+        var ln = new LayerNorm(4);
+        var e = Assert.Throws<NotSupportedException>(() => Grad.Of(Grad.Of(ln.Call(x).Pow(2).Sum(), x, createGraph: true).Sum(), x));
+        Assert.Contains("NativeLayerNormBackward", e.Message);
+        Assert.Throws<NotSupportedException>(() => Grad.Of(Functional.MaxPool2d(x, 2).Pow(2).Sum(), x, createGraph: true));
     }
 
     [Fact]
