@@ -305,9 +305,9 @@ public sealed partial class Tensor
         var x = this;
         return r.Record("NormBackward", this, g =>
         {
-            var n = ExpandReduced(r.Detach(), x._shape, rd, keepDim);
+            var n = ExpandReduced(r.Saved(), x._shape, rd, keepDim);
             var scale = Where(n.Eq(0), ZerosLike(n), ExpandReduced(g, x._shape, rd, keepDim).Div(n));
-            return x.Detach().Mul(scale);
+            return x.Saved().Mul(scale);
         }, x, r);
     }
 

@@ -92,7 +92,7 @@ public class HigherOrderTests
             ("exp", x => x.Exp().Sum()), ("sqrt", x => x.Abs().Add(0.5).Sqrt().Sum()), ("rsqrt", x => x.Abs().Add(0.5).Rsqrt().Sum()),
             ("tanh", x => x.Tanh().Sum()), ("sigmoid", x => x.Sigmoid().Sum()), ("div", x => Tensor.Ones([2, 4], DType.Float64).Div(x.Abs().Add(1)).Sum()),
             ("matmul", x => x.Matmul(w).Tanh().Sum()), ("gelu", x => Functional.Gelu(x).Sum()),
-            ("softmax", x => x.Softmax(1).Pow(2).Sum()), ("log_softmax", x => x.LogSoftmax(1).Pow(2).Sum()),
+            ("norm", x => x.Norm(2, [1]).Pow(3).Sum()), ("softmax", x => x.Softmax(1).Pow(2).Sum()), ("log_softmax", x => x.LogSoftmax(1).Pow(2).Sum()),
         };
         foreach (var (name, f) in fns)
         {
