@@ -183,6 +183,24 @@ out["diffusion"] = dict(steps=T, linear=t(lin), cosine=t(cos), x0=t(x0), eps=t(e
                         ddpm_t=step, ddpm=t(ddpm), ddim_t=step, ddim_prev=tp, ddim_eta=eta, ddim=t(ddim), sinusoid_times=t(tt), sinusoids=t(sinus))
 torch.set_default_dtype(torch.float32)
 
+# --- boxes: torchvision 0.14 (Debian python3-torchvision) box_convert, box_iou, generalized_box_iou, nms, batched_nms
+import torchvision.ops as tvo
+torch.manual_seed(11)
+xy = torch.rand(40, 2) * 50
+wh = torch.rand(40, 2) * 20 + 1
+bx = torch.cat([xy, xy + wh], 1)
+bx[5] = bx[3]                                  # an exact duplicate
+sc = torch.rand(40)
+sc[7] = sc[2]                                  # a tie
+cls = torch.randint(0, 3, (40,))
+bx2 = bx[:9] + torch.randn(9, 4)
+bx2[:, 2:] = torch.maximum(bx2[:, 2:], bx2[:, :2] + 0.5)
+out["boxes"] = dict(boxes=t(bx), scores=t(sc), classes=cls.tolist(), boxes2=t(bx2),
+                    cxcywh=t(tvo.box_convert(bx, "xyxy", "cxcywh")), xywh=t(tvo.box_convert(bx, "xyxy", "xywh")),
+                    iou=t(tvo.box_iou(bx[:9], bx2)), giou=t(tvo.generalized_box_iou(bx[:9], bx2)),
+                    nms={str(th): tvo.nms(bx, sc, th).tolist() for th in (0.1, 0.3, 0.5, 0.7)},
+                    batched_nms=tvo.batched_nms(bx, sc, cls, 0.3).tolist())
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "generative_reference.json")
 with open(path, "w") as f:
     json.dump(out, f)

@@ -222,3 +222,45 @@ public class DiffusionTests
         Assert.Throws<ArgumentOutOfRangeException>(() => s.DdimStep(xt, eps, 5, 5));
     }
 }
+
+/// <summary>Box operations against torchvision 0.14's ops (Debian python3-torchvision), with a duplicate box and a
+/// score tie among 40 overlapping boxes.</summary>
+public class BoxesTests
+{
+    private static JsonElement B => JsonDocument.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "Fixtures", "generative_reference.json"))).RootElement.GetProperty("boxes");
+
+    [Fact]
+    public void ConversionIouAndNmsEqualTorchvision()
+    {
+        var c = B;
+        var boxes = Tensor.FromArray(c.Doubles("boxes"), 40, 4);
+        var scores = Tensor.FromArray(c.Doubles("scores"), 40);
+        var boxes2 = Tensor.FromArray(c.Doubles("boxes2"), 9, 4);
+        TorchReference.Close(c.Doubles("cxcywh"), Boxes.Convert(boxes, BoxFormat.Xyxy, BoxFormat.Cxcywh).ToArrayDouble(), 1e-6, "cxcywh");
+        TorchReference.Close(c.Doubles("xywh"), Boxes.Convert(boxes, BoxFormat.Xyxy, BoxFormat.Xywh).ToArrayDouble(), 1e-6, "xywh");
+        TorchReference.Close(c.Doubles("boxes"), Boxes.Convert(Boxes.Convert(boxes, BoxFormat.Xyxy, BoxFormat.Cxcywh), BoxFormat.Cxcywh, BoxFormat.Xyxy).ToArrayDouble(), 1e-6, "round trip");
+        var first9 = boxes.Narrow(0, 0, 9);
+        TorchReference.Close(c.Doubles("iou"), Boxes.Iou(first9, boxes2).ToArrayDouble(), 1e-5, "IoU");
+        TorchReference.Close(c.Doubles("giou"), Boxes.GeneralizedIou(first9, boxes2).ToArrayDouble(), 1e-5, "GIoU");
+        foreach (var th in c.GetProperty("nms").EnumerateObject())
+            Assert.Equal(th.Value.EnumerateArray().Select(v => v.GetInt64()).ToArray(),
+                Boxes.Nms(boxes, scores, double.Parse(th.Name, System.Globalization.CultureInfo.InvariantCulture)).ToArray<long>());
+        var classes = Tensor.FromArray(c.Ints("classes").Select(v => (long)v).ToArray(), 40);
+        Assert.Equal(c.GetProperty("batched_nms").EnumerateArray().Select(v => v.GetInt64()).ToArray(), Boxes.BatchedNms(boxes, scores, classes, 0.3).ToArray<long>());
+    }
+
+    [Fact]
+    public void IouIsDifferentiableAndInputsAreChecked()
+    {
+        var a = Tensor.FromArray(new double[] { 0, 0, 2, 2 }, 1, 4);
+        var b = Tensor.FromArray(new double[] { 1, 1, 3, 3 }, 1, 4);
+        a.RequiresGrad = true;
+        var iou = Boxes.Iou(a, b);
+        Assert.Equal(1.0 / 7, iou.Item(), 12);                   // intersection 1, union 4 + 4 − 1
+        iou.Sum().Backward();
+        // d IoU / d x2 of box a: the intersection grows by 1 (height of the overlap), the union by 2 − 1 = 1.
+        Assert.Equal((1.0 * 7 - 1 * 1) / 49, a.Grad!.ToArrayDouble()[2], 12);
+        Assert.Contains("(N, 4)", Assert.Throws<ArgumentException>(() => Boxes.Iou(Tensor.Zeros(2, 3), b)).Message);
+        Assert.Throws<ArgumentException>(() => Boxes.Nms(Tensor.Zeros(2, 4), Tensor.Zeros(3), 0.5));
+    }
+}
