@@ -37,7 +37,7 @@ internal static class GenerateCommand
             if (meta.TryGetValue("model", out var kind) && kind == "vae")
             {
                 var vae = new Vae(VaeConfig.FromMetadata(meta, path));
-                vae.LoadStateDict(tensors);
+                Trainer.LoadModelState(vae, tensors, path);
                 vae.Eval();
                 int count = p.GetValue(samples);
                 string grid = p.GetValue(outPng)!;
@@ -45,7 +45,7 @@ internal static class GenerateCommand
                 ui.Line($"saved {count} samples from {path} to {grid}");
                 return 0;
             }
-            var (model, tok, _) = Checkpoints.LoadGptWithTokenizer(path);
+            var (model, tok) = Checkpoints.LoadGptWithTokenizer(path, tensors, meta);   // the file is read once
             var ids = tok.Encode(p.GetValue(prompt)!.Replace("\\n", "\n"));
             if (ids.Length == 0) throw new UsageException("--prompt must not be empty");
             if (p.GetValue(attentionPng) is string png)

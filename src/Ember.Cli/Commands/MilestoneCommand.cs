@@ -108,6 +108,10 @@ internal static class MilestoneCommand
         return folder;
     }
 
+    /// <summary>What the Trainer-based milestones share: progress on a terminal, the metrics CSV, TensorBoard.</summary>
+    private static TrainerOptions TrainingOptions(Settings s, ITrainingProgress? reporter, string metricsCsv) =>
+        new() { Progress = reporter is not null, ProgressReporter = reporter, MetricsCsv = metricsCsv, TensorBoard = s.TensorBoard };
+
     private static MilestoneResult Fashion(Settings s)
     {
         string folder = FashionFolder(s);
@@ -116,7 +120,7 @@ internal static class MilestoneCommand
         Directory.CreateDirectory(s.OutDir);
         var metrics = Path.Combine(s.OutDir, "metrics.csv");
         var run = s.Ui.Training(reporter => Milestones.FashionRun(folder, recipe,
-            new TrainerOptions { Progress = reporter is not null, ProgressReporter = reporter, MetricsCsv = metrics, TensorBoard = s.TensorBoard }));
+            TrainingOptions(s, reporter, metrics)));
         var modelPath = Path.Combine(s.OutDir, "model.safetensors");
         Safetensors.Save(modelPath, run.Model.StateDict(), Milestones.FashionMetadata(recipe));
         s.Ui.Line($"saved {modelPath}");
@@ -168,7 +172,7 @@ internal static class MilestoneCommand
         Directory.CreateDirectory(s.OutDir);
         var metrics = Path.Combine(s.OutDir, "metrics.csv");
         var run = s.Ui.Training(reporter => Milestones.VitRun(folder, recipe,
-            new TrainerOptions { Progress = reporter is not null, ProgressReporter = reporter, MetricsCsv = metrics, TensorBoard = s.TensorBoard }));
+            TrainingOptions(s, reporter, metrics)));
         var modelPath = Path.Combine(s.OutDir, "model.safetensors");
         Safetensors.Save(modelPath, run.Model.StateDict(), run.Model.Config.ToMetadata());
         // Attention rollout of eight test images: each image followed by its class-token rollout, upsampled to the image size.

@@ -51,10 +51,18 @@ internal static class Checkpoints
     public static (Gpt Model, Ember.Text.CharTokenizer Tokenizer, Dictionary<string, string> Meta) LoadGptWithTokenizer(string path)
     {
         if (!File.Exists(path)) throw new UsageException($"no such checkpoint: {path}");
+        var tensors = Safetensors.Load(path, out var meta);
+        var (model, tokenizer) = LoadGptWithTokenizer(path, tensors, meta);
+        return (model, tokenizer, meta);
+    }
+
+    /// <summary><see cref="LoadGptWithTokenizer(string)"/> for a checkpoint already read.</summary>
+    public static (Gpt Model, Ember.Text.CharTokenizer Tokenizer) LoadGptWithTokenizer(string path, IReadOnlyDictionary<string, Tensor> tensors,
+        IReadOnlyDictionary<string, string> meta)
+    {
         var charsPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "chars.json");
         if (!File.Exists(charsPath)) throw new UsageException($"no chars.json beside {path}: the tokenizer is saved there by 'ember milestone gpt'");
-        var tensors = Safetensors.Load(path, out var meta);
-        return (LoadGpt(path, tensors, meta), Ember.Text.CharTokenizer.Load(charsPath), meta);
+        return (LoadGpt(path, tensors, meta), Ember.Text.CharTokenizer.Load(charsPath));
     }
 
     /// <summary>A checkpoint written by 'ember compress --structured' holds smaller layers than its configuration

@@ -51,8 +51,8 @@ public sealed class NoiseSchedule
             if (v < 0 || v >= Steps) throw new ArgumentException($"{op}: timestep {v} is outside [0, {Steps}).");
     }
 
-    private static Tensor PerSample(IEnumerable<double> values, int dims, DType dtype) =>
-        Tensor.FromArray(values.ToArray(), [values.Count(), .. Enumerable.Repeat(1, dims - 1)]).To(dtype);
+    private static Tensor PerSample(double[] values, int dims, DType dtype) =>
+        Tensor.FromArray(values, [values.Length, .. Enumerable.Repeat(1, dims - 1)]).To(dtype);
 
     /// <summary>xₜ = √ᾱₜ·x₀ + √(1 − ᾱₜ)·ε for each sample's timestep (q(xₜ|x₀), the forward process in closed form).</summary>
     public Tensor AddNoise(Tensor x0, Tensor noise, Tensor timesteps)
@@ -61,8 +61,8 @@ public sealed class NoiseSchedule
         if (!ShapeUtil.SameShape(x0.Shape, noise.Shape) || timesteps.Size(0) != x0.Size(0))
             throw new ArgumentException($"NoiseSchedule.AddNoise: x0 {ShapeUtil.Str(x0.Shape)}, noise {ShapeUtil.Str(noise.Shape)} and timesteps {ShapeUtil.Str(timesteps.Shape)} do not match.");
         var ts = timesteps.ToArray<long>();
-        var a = PerSample(ts.Select(t => Math.Sqrt(AlphasCumprod[t])), x0.Dim, x0.DType);
-        var b = PerSample(ts.Select(t => Math.Sqrt(1 - AlphasCumprod[t])), x0.Dim, x0.DType);
+        var a = PerSample(ts.Select(t => Math.Sqrt(AlphasCumprod[t])).ToArray(), x0.Dim, x0.DType);
+        var b = PerSample(ts.Select(t => Math.Sqrt(1 - AlphasCumprod[t])).ToArray(), x0.Dim, x0.DType);
         return x0.Mul(a).Add(noise.Mul(b));
     }
 
@@ -128,11 +128,13 @@ public sealed class TimestepEmbedding : Module
         if (timesteps.Dim != 1) throw new ArgumentException($"TimestepEmbedding: timesteps must be (N), got {ShapeUtil.Str(timesteps.Shape)}.");
         int half = dim / 2, n = timesteps.Size(0);
         var ts = timesteps.To(DType.Float64).ToArray<double>();
+        var freq = new double[half];
+        for (int i = 0; i < half; i++) freq[i] = Math.Exp(-Math.Log(10000) * i / (half - 1));
         var e = new float[n * dim];
         for (int b = 0; b < n; b++)
             for (int i = 0; i < half; i++)
             {
-                double w = Math.Exp(-Math.Log(10000) * i / (half - 1));
+                double w = freq[i];
                 e[b * dim + i] = (float)Math.Sin(ts[b] * w);
                 e[b * dim + half + i] = (float)Math.Cos(ts[b] * w);
             }

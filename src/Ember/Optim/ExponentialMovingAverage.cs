@@ -9,9 +9,10 @@ namespace Ember.Optim;
 /// the trained ones back when disposed.</summary>
 public sealed class ExponentialMovingAverage
 {
-    private readonly Module _module;
     private readonly (string Name, Tensor Live, Tensor Shadow)[] _parameters, _buffers;
 
+    /// <summary>The module the average follows.</summary>
+    public Module Module { get; }
     /// <summary>The target decay (0 ≤ decay &lt; 1).</summary>
     public double Decay { get; }
     /// <summary>Whether the decay ramps up as (1 + t)/(10 + t).</summary>
@@ -24,14 +25,12 @@ public sealed class ExponentialMovingAverage
     {
         ArgumentNullException.ThrowIfNull(module);
         if (!(decay >= 0 && decay < 1)) throw new ArgumentOutOfRangeException(nameof(decay), decay, "ExponentialMovingAverage: decay must be in [0, 1).");
-        (_module, Decay, Warmup) = (module, decay, warmup);
-        var buffers = module.StateDict();
-        var paramNames = module.NamedParameters().Select(p => p.Name).ToHashSet();
+        (Module, Decay, Warmup) = (module, decay, warmup);
         using (Tensor.NoGrad())
         {
             _parameters = module.NamedParameters().Where(p => p.Parameter.DType.IsFloatingPoint())
                 .Select(p => (p.Name, p.Parameter, p.Parameter.Detach().Clone())).ToArray();
-            _buffers = buffers.Where(b => !paramNames.Contains(b.Key)).Select(b => (b.Key, b.Value, b.Value.Detach().Clone())).ToArray();
+            _buffers = module.NamedBuffers().Select(b => (b.Name, b.Buffer, b.Buffer.Detach().Clone())).ToArray();
         }
     }
 
@@ -100,6 +99,4 @@ public sealed class ExponentialMovingAverage
         }
     }
 
-    /// <summary>The module the average follows.</summary>
-    public Module Module => _module;
 }
