@@ -9,7 +9,7 @@ namespace Ember;
 /// rounded per product. With float16 use <see cref="Optim.GradScaler"/>, as small gradients underflow its range.
 /// <para>On CPUs without 16-bit arithmetic (AVX-512 BF16, AMX, ARM BF16 — not used by these kernels) the gain is
 /// memory, not speed: the conversions cost time. Convolutions compute from 16-bit operands too (rounded float32
-/// copies: the numerics, not the memory saving); <see cref="Tensor.Matmul"/> outside Linear layers is not cast.</para>
+/// copies: the numerics, not the memory saving); <see cref="Tensor.Matmul(Tensor)"/> outside Linear layers is not cast.</para>
 /// </summary>
 public static class Autocast
 {

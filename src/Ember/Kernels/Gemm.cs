@@ -35,13 +35,22 @@ internal static unsafe partial class Gemm
     private static (int MR, int NR, int MC, int NC) Blocking(GemmPath path) => path switch
     {
         GemmPath.Avx512 => (Micro512MR, Micro512NR, Micro512MR * MCPanels, 2048),
-        GemmPath.Avx2 => (Micro256MR, Micro256NR, Micro256MR * 24, 2048),
+        GemmPath.Avx2 => (Micro256MR, Micro256NR, Micro256MR * Avx2MCPanels, Avx2NC),
         GemmPath.Vector128 => (Micro128MR, Micro128NR, Micro128MR * 24, 2048),
         _ => (ScalarMR, ScalarNR, ScalarMR * 32, 1024),
     };
 
     private const int ScalarMR = 4, ScalarNR = 4;
     internal static int MCPanels = 32;
+    /// <summary>AVX2 blocking: MC = 6·24 = 144 rows (a 144 KB packed A block at KC = 256, in Zen 3's 512 KB L2), NC = 2048.
+    /// Measured on an EPYC (Zen 3) over MC ∈ {72, 144, 288}, KC ∈ {128…512}, NC ∈ {256, 512, 2048} (<c>gemm-grid</c>,
+    /// interleaved rounds): the best setting was within 3% of this one at n = 256…1024, inside the machine's noise.</summary>
+    internal static int Avx2MCPanels = 24, Avx2NC = 2048;
+
+    /// <summary>Flops (2·m·n·k) each thread must get before a product is split over more threads. 2·10⁶: on the EPYC
+    /// (Zen 3, 2 threads, <c>gemm-grid 2 --parallel-flops</c>, 11 interleaved rounds) n = 128 (4.2 MFLOP) ran at 117 GFLOP/s
+    /// on two threads against 75 on one (the old 4·10⁶ kept it on one); n = 96 gained nothing from a second thread.</summary>
+    internal static long ParallelFlops = 2_000_000;
 
     /// <summary>Packing one element, in multiply-adds (for choosing the thread split).</summary>
     private const long PackCost = 8;
@@ -91,7 +100,7 @@ internal static unsafe partial class Gemm
         var path = Path;
         var (mr, nr, _, _) = Blocking(path);
         long flops = 2L * m * n * k;
-        int threads = parallel ? (int)Math.Min(Parallelism.NumThreads, Math.Max(1, flops / 4_000_000)) : 1;
+        int threads = parallel ? (int)Math.Min(Parallelism.NumThreads, Math.Max(1, flops / ParallelFlops)) : 1;
         if (KSplit && KSplitApplies(m, n, k))
         {
             DepthSplit(path, threads, m, n, k, a, rsa, csa, b, rsb, csb, c, ldc, accumulate, bias, rowSums);
@@ -282,7 +291,8 @@ internal static unsafe partial class Gemm
         float* bias = null, float* rowSums = null, float* bPacked = null, int nPad = 0)
     {
         var (mr, nr, mcMax, ncMax) = Blocking(path);
-        float* ap = Buffer(ref t_packA, ref t_packASize, mcMax * KC);
+        // Slack past the block: Transpose6x8 stores whole vectors, 2 floats beyond the 48 it packs.
+        float* ap = Buffer(ref t_packA, ref t_packASize, mcMax * KC + 16);
         float* bp = bPacked != null ? null : Buffer(ref t_packB, ref t_packBSize, KC * (ncMax + nr));
         float* tile = stackalloc float[Micro512MR * Micro512NR];
         for (int jc = 0; jc < n; jc += ncMax)
@@ -409,6 +419,25 @@ internal static unsafe partial class Gemm
                 for (; p <= kc - 8; p += 8) Transpose8x8(a + (long)i0 * rsa + p, rsa, d + p * 8, 8);
                 for (; p < kc; p++)
                     for (int r = 0; r < 8; r++) d[p * 8 + r] = a[(long)(i0 + r) * rsa + p];
+            }
+            else if (csa == 1 && rows == mr && mr == 6 && Avx.IsSupported)
+            {
+                // Row-major A, full 6-row panel (the AVX2 kernel): 6×8 blocks transposed in registers.
+                int p = 0;
+                for (; p <= kc - 8; p += 8) Transpose6x8(a + (long)i0 * rsa + p, rsa, d + p * 6);
+                for (; p < kc; p++)
+                    for (int r = 0; r < 6; r++) d[p * 6 + r] = a[(long)(i0 + r) * rsa + p];
+            }
+            else if (rsa == 1 && rows == mr && mr == 6 && Vector128.IsHardwareAccelerated)
+            {
+                // Transposed A (each column contiguous over i): a panel row is 6 contiguous floats, one 4-float vector
+                // and one 8-byte pair (a wider load would read past the last column).
+                for (int p = 0; p < kc; p++)
+                {
+                    float* src = a + (long)p * csa + i0, to = d + p * 6;
+                    Vector128.Store(Vector128.Load(src), to);
+                    *(long*)(to + 4) = *(long*)(src + 4);
+                }
             }
             else if (csa == 1)
             {
@@ -615,6 +644,37 @@ internal static unsafe partial class Gemm
         Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
         Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
         Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
+    /// <summary>Transposes a 6×8 block (6 rows of 8 floats, srcStride apart) into 8 groups of 6 written contiguously at dst
+    /// (an MR = 6 panel's next 8 k steps): the 8×8 transpose with two zero rows, each output vector stored whole in
+    /// ascending order so that its last two (zero) lanes are overwritten by the next; the eighth writes 2 floats past
+    /// the 48, which the caller's buffer must have room for (the next k steps or panel overwrite them).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void Transpose6x8(float* src, long srcStride, float* dst)
+    {
+        var r0 = Avx.LoadVector256(src);
+        var r1 = Avx.LoadVector256(src + srcStride);
+        var r2 = Avx.LoadVector256(src + 2 * srcStride);
+        var r3 = Avx.LoadVector256(src + 3 * srcStride);
+        var r4 = Avx.LoadVector256(src + 4 * srcStride);
+        var r5 = Avx.LoadVector256(src + 5 * srcStride);
+        var zero = Vector256<float>.Zero;
+        var t0 = Avx.UnpackLow(r0, r1); var t1 = Avx.UnpackHigh(r0, r1);
+        var t2 = Avx.UnpackLow(r2, r3); var t3 = Avx.UnpackHigh(r2, r3);
+        var t4 = Avx.UnpackLow(r4, r5); var t5 = Avx.UnpackHigh(r4, r5);
+        var u0 = Avx.Shuffle(t0, t2, 0x44); var u1 = Avx.Shuffle(t0, t2, 0xEE);
+        var u2 = Avx.Shuffle(t1, t3, 0x44); var u3 = Avx.Shuffle(t1, t3, 0xEE);
+        var u4 = Avx.Shuffle(t4, zero, 0x44); var u5 = Avx.Shuffle(t4, zero, 0xEE);
+        var u6 = Avx.Shuffle(t5, zero, 0x44); var u7 = Avx.Shuffle(t5, zero, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + 6, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 12, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 18, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 24, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 30, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 36, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 42, Avx.Permute2x128(u3, u7, 0x31));
     }
 
     /// <summary>Off: A panels are packed with 8×8 AVX transposes only (measurements compare).</summary>

@@ -389,6 +389,55 @@ public class MatmulTests
         Assert.Contains("Matmul", ex.Message);
         Assert.Throws<ArgumentException>(() => a.Matmul(b.To(DType.Float64)));
     }
+
+    [Fact]
+    public void MatmulIntoDestinationLikeTorchOut()
+    {
+        // Hand-computed: [[1,2,3],[4,5,6]]·[[7,8],[9,10],[11,12]] = [[58,64],[139,154]].
+        var a = Tensor.FromArray(new float[] { 1, 2, 3, 4, 5, 6 }, 2, 3);
+        var b = Tensor.FromArray(new float[] { 7, 8, 9, 10, 11, 12 }, 3, 2);
+        var dst = Tensor.Full([2, 2], 99f);
+        Assert.Same(dst, a.Matmul(b, dst));
+        Assert.Equal(new float[] { 58, 64, 139, 154 }, dst.ToArray<float>());
+        // Transposed operands, float64, a broadcast batch, and a destination that is a contiguous slice (non-zero offset):
+        // the same bits as the allocating product, and the rows around the slice untouched.
+        foreach (var dtype in new[] { DType.Float32, DType.Float64 })
+        {
+            var x = Tensor.Randn([3, 37, 70], dtype, new Generator(1));
+            var w = Tensor.Randn([90, 70], dtype, new Generator(2));
+            var big = Tensor.Full([5, 37, 90], -7.0, dtype);
+            var slot = big.Narrow(0, 1, 3);
+            Assert.True(slot.IsContiguous);
+            x.Matmul(w.T, slot);
+            Assert.Equal(x.Matmul(w.T).ToArrayDouble(), slot.ToArrayDouble());
+            Assert.All(big.Narrow(0, 0, 1).ToArrayDouble(), v => Assert.Equal(-7.0, v));
+            Assert.All(big.Narrow(0, 4, 1).ToArrayDouble(), v => Assert.Equal(-7.0, v));
+        }
+        // An empty inner dimension writes zeros, as torch.matmul(out=) does.
+        var z = Tensor.Full([2, 4], 5f);
+        Tensor.Ones(2, 0).Matmul(Tensor.Ones(0, 4), z);
+        Assert.All(z.ToArray<float>(), v => Assert.Equal(0f, v));
+    }
+
+    [Fact]
+    public void MatmulDestinationRefusesWhatTorchRefuses()
+    {
+        var a = Tensor.Ones(2, 3);
+        var b = Tensor.Ones(3, 4);
+        var wrongShape = Assert.Throws<ArgumentException>(() => a.Matmul(b, Tensor.Zeros(4, 2)));
+        Assert.Contains("[4, 2]", wrongShape.Message);
+        Assert.Contains("[2, 4]", wrongShape.Message);
+        Assert.Throws<ArgumentException>(() => a.Matmul(b, Tensor.Zeros([2, 4], DType.Float64)));
+        var notContiguous = Assert.Throws<ArgumentException>(() => a.Matmul(b, Tensor.Zeros(4, 2).T));
+        Assert.Contains("contiguous", notContiguous.Message);
+        var square = Tensor.Ones(3, 3);
+        Assert.Throws<ArgumentException>(() => square.Matmul(Tensor.Ones(3, 3), square));
+        var leaf = Tensor.Ones(2, 3).RequiresGrad_();
+        var grad = Assert.Throws<InvalidOperationException>(() => leaf.Matmul(b, Tensor.Zeros(2, 4)));
+        Assert.Contains("automatic differentiation", grad.Message);
+        using (Tensor.NoGrad())
+            Assert.Equal(3f, leaf.Matmul(b, Tensor.Zeros(2, 4)).ToArray<float>()[0]);
+    }
 }
 
 public class FormatTests
