@@ -41,6 +41,7 @@ public static class Program
             case "cnn-ember": CnnBench.EmberSide(); return 0;
             case "vit": VitBench.Run(rounds); return 0;
             case "vit-ember": VitBench.EmberSide(); return 0;
+            case "vit-profile": VitBench.Profile(); return 0;
             case "vit-torch": VitBench.TorchSide(); return 0;
             case "cnn-torch": CnnBench.TorchSide(); return 0;
             case "allreduce": MpiBench.AllReduce(); return 0;

@@ -33,6 +33,30 @@ internal static class VitBench
         TrainBench.Report(rate);
     }
 
+    /// <summary>Ember's step under the profiler (<c>vit-profile</c>): per-op totals over 10 steps after warm-up.</summary>
+    public static void Profile()
+    {
+        var g = new Generator(1);
+        var model = new VisionTransformer(new VitConfig(Image, Patch, 1, Classes, Dim, Depth, Heads, Mlp), g);
+        var opt = new AdamW(model.Parameters(), lr: 1e-3, weightDecay: 0.05);
+        var x = Tensor.Rand([Batch, 1, Image, Image], DType.Float32, g);
+        var y = Tensor.RandInt(0, Classes, [Batch], g);
+        void Step()
+        {
+            var loss = Functional.CrossEntropy(model.Call(x), y, labelSmoothing: 0.1);
+            opt.ZeroGrad();
+            loss.Backward();
+            opt.Step();
+        }
+        for (int i = 0; i < 10; i++) Step();
+        Ember.Diagnostics.Profiler.Start();
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; i < 10; i++) Step();
+        Ember.Diagnostics.Profiler.Stop();
+        Console.WriteLine($"10 steps: {sw.Elapsed.TotalMilliseconds:F0} ms");
+        Console.WriteLine(Ember.Diagnostics.Profiler.Report());
+    }
+
     private sealed class TsBlock : nn.Module<torch.Tensor, torch.Tensor>
     {
         private readonly nn.Module<torch.Tensor, torch.Tensor> ln1, ln2, qkv, proj, fc, fcProj;

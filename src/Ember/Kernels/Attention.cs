@@ -190,6 +190,13 @@ internal static unsafe class Attention
             for (; j + 16 <= n; j += 16)
                 ((Vector512.Load(ds + j) - vd) * Vector512.Load(p + j) * vs).Store(ds + j);
         }
+        else if (Vector256.IsHardwareAccelerated)
+        {
+            var vd = Vector256.Create(d);
+            var vs = Vector256.Create(scale);
+            for (; j + 8 <= n; j += 8)
+                ((Vector256.Load(ds + j) - vd) * Vector256.Load(p + j) * vs).Store(ds + j);
+        }
         for (; j < n; j++) ds[j] = (ds[j] - d) * p[j] * scale;
     }
 
@@ -204,7 +211,7 @@ internal static unsafe class Attention
     /// <summary>Whether to transpose K (and V) once per head for the unpacked products: it costs as much as one pass
     /// over the keys, so it pays only with at least a block of query rows (training), not for a few (generation with a
     /// KV cache, one row per step).</summary>
-    private static bool TransposeKeys(int l) => Vector512.IsHardwareAccelerated && l >= RowBlock;
+    private static bool TransposeKeys(int l) => SmallGemm.Applies(1, 1) && l >= RowBlock;
 
     /// <summary>dst[p·s + j] = X[j, p] for j &lt; s, p &lt; e: one head's K (or V) transposed, so that products with Kᵀ
     /// read rows with unit stride.</summary>

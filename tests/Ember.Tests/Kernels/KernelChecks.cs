@@ -287,6 +287,9 @@ public static class KernelChecks
         LinearFewRows();
         Transcendentals();
         ErfAndGelu();
+        if (Ember.Kernels.SmallGemm.Applies(1, 1))
+            foreach (var (m, n, k) in new[] { (9, 1, 5), (8, 7, 16), (17, 16, 3), (11, 50, 16), (32, 64, 50), (13, 8, 20) })
+                SmallGemmTests.Check(m, n, k);
         Optim.OptimizerTests.CheckSubnormalFlush();
         Console.WriteLine($"int8 path={Ember.Kernels.Int8Gemm.DetectPath()}");
         Quantization.Int8KernelChecks.RunAllPaths();

@@ -4,7 +4,8 @@ using Xunit;
 namespace Ember.Tests.Kernels;
 
 /// <summary>The unpacked attention product against a double-precision triple loop, for column counts that exercise
-/// its 32-wide tiles, its 16-wide step and its masked last vector (nothing written past column n).</summary>
+/// its 32-wide tiles, its 16-wide step and its masked last vector (nothing written past column n); on AVX2 its 6×16
+/// tiles, leftover rows and masked 8-wide tail.</summary>
 public class SmallGemmTests
 {
     [Theory]
@@ -15,13 +16,24 @@ public class SmallGemmTests
     [InlineData(16, 33, 8)]
     [InlineData(11, 50, 16)]
     [InlineData(32, 64, 50)]
-    public unsafe void MatchesTheTripleLoop(int m, int n, int k)
+    [InlineData(13, 8, 20)]
+    [InlineData(6, 24, 7)]
+    public void MatchesTheTripleLoop(int m, int n, int k)
     {
-        if (!System.Runtime.Intrinsics.X86.Avx512F.IsSupported || !System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated)
+        bool wide = System.Runtime.Intrinsics.X86.Avx512F.IsSupported && System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated;
+        bool avx2 = System.Runtime.Intrinsics.Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported;
+        if (!wide && !avx2)
         {
-            Assert.False(SmallGemm.Applies(n, 1));   // AVX-512 only: the other machines take the packed kernel (GemmTests)
+            Assert.False(SmallGemm.Applies(n, 1));   // AVX-512 or AVX2: the other machines take the packed kernel (GemmTests)
             return;
         }
+        Check(m, n, k);
+    }
+
+    /// <summary>Also run by the kernel checks in a child process with AVX-512 off (the AVX2 tiles on an AVX-512 machine).</summary>
+    internal static unsafe void Check(int m, int n, int k)
+    {
+        Assert.True(SmallGemm.Applies(n, 1));
         var g = new Generator((ulong)(m * 1000 + n * 10 + k));
         int lda = k + 3, ldb = n + 5, ldc = n + 7;
         var a = new float[m * lda];
