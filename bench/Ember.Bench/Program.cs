@@ -21,10 +21,12 @@ public static class Program
             case "mlp-torch": MlpBench.TorchSide(); return 0;
             case "cnn": CnnBench.Run(rounds); return 0;
             case "gemm-tune": GemmTune.Run(); return 0;
+            case "fresh-buffer": GemmTune.FreshBuffer(); return 0;
             case "gemm-micro": GemmTune.Micro(args.Contains("--pair")); return 0;
             case "gemm-pair": GemmTune.Pair(args.Length > 1 ? int.Parse(args[1]) : 512); return 0;
             case "gemm-grid": GemmTune.Grid(args.Skip(1).ToArray()); return 0;
             case "fastmath": FastMathBench.Run(); return 0;
+            case "infer-profile": OnnxBench.Profile(); return 0;
             case "onnx-infer": OnnxBench.Run(args.Skip(1).ToArray()); return 0;
             case "linear-rows": LinearRows(); return 0;
             case "int8-linear": Int8Bench.Run(); return 0;
