@@ -88,6 +88,23 @@ internal struct CosOp<T> : IUnaryOp<T, T> where T : unmanaged, IFloatingPointIee
     public void Vec(ReadOnlySpan<T> x, Span<T> d) => TensorPrimitives.Cos(x, d);
 }
 
+/// <summary>ln|Γ(x)|, ψ(x) or ψ₁(x) (which = 0, 1, 2), computed in double for either float width.</summary>
+internal struct GammaFamilyOp<T>(int which) : IUnaryOp<T, T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public T Scalar(T x)
+    {
+        double v = double.CreateTruncating(x);
+        return T.CreateTruncating(which switch
+        {
+            0 => SpecialFunctions.Lgamma(v),
+            1 => SpecialFunctions.Digamma(v),
+            _ => SpecialFunctions.Trigamma(v),
+        });
+    }
+
+    public void Vec(ReadOnlySpan<T> x, Span<T> d) { for (int i = 0; i < d.Length; i++) d[i] = Scalar(x[i]); }
+}
+
 internal struct ErfOp<T> : IUnaryOp<T, T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public T Scalar(T x) => typeof(T) == typeof(float)

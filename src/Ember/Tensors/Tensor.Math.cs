@@ -244,6 +244,35 @@ public sealed partial class Tensor
         return AnyRequiresGrad(this) ? r.Record("ErfBackward", this, g => g.Mul(x.Square().Neg().Exp()).Mul(2 / Math.Sqrt(Math.PI)), x) : r;
     }
 
+    /// <summary>ln|Γ(x)|, elementwise (<c>torch.lgamma</c>); +∞ at 0 and the negative integers. d/dx = ψ(x).</summary>
+    public Tensor Lgamma()
+    {
+        var r = Elementwise.UnaryF("Lgamma", this, new GammaFamilyOp<float>(0), new GammaFamilyOp<double>(0));
+        var x = this;
+        return AnyRequiresGrad(this) ? r.Record("LgammaBackward", this, g => g.Mul(x.Digamma()), x) : r;
+    }
+
+    /// <summary>ψ(x) = d ln Γ(x)/dx, elementwise (<c>torch.digamma</c>); −∞ at 0, NaN at the negative integers.
+    /// d/dx = ψ₁(x).</summary>
+    public Tensor Digamma()
+    {
+        var r = Elementwise.UnaryF("Digamma", this, new GammaFamilyOp<float>(1), new GammaFamilyOp<double>(1));
+        var x = this;
+        return AnyRequiresGrad(this) ? r.Record("DigammaBackward", this, g => g.Mul(x.Polygamma(1)), x) : r;
+    }
+
+    /// <summary>ψ⁽ⁿ⁾(x), elementwise (<c>torch.polygamma(n, x)</c>), for n = 0 (ψ) and n = 1 (ψ₁, whose own gradient is
+    /// not implemented: a backward through it throws).</summary>
+    public Tensor Polygamma(int n)
+    {
+        if (n == 0) return Digamma();
+        if (n != 1) throw new NotSupportedException($"Polygamma: order n = {n} is not implemented (0 and 1 are).");
+        var r = Elementwise.UnaryF("Polygamma", this, new GammaFamilyOp<float>(2), new GammaFamilyOp<double>(2));
+        return AnyRequiresGrad(this)
+            ? r.Record("PolygammaBackward", this, _ => throw new NotSupportedException("Polygamma: the gradient of polygamma(1, x) (order 2) is not implemented."), this)
+            : r;
+    }
+
     /// <summary>Sine, elementwise.</summary>
     public Tensor Sin()
     {
