@@ -30,6 +30,40 @@ public static class Plots
         Save(plt, path, 900, 500);
     }
 
+    /// <summary>Return per training episode, its 20-episode moving mean, the evaluations and the gate.</summary>
+    public static void Returns(IReadOnlyList<double> returns, IReadOnlyList<(int Episode, double Mean)> evaluations, double gate, string path, string title)
+    {
+        if (returns.Count == 0) return;
+        var plt = new ScottPlot.Plot();
+        var xs = Enumerable.Range(1, returns.Count).Select(i => (double)i).ToArray();
+        var raw = plt.Add.Scatter(xs, returns.ToArray());
+        raw.LegendText = "episode return";
+        raw.MarkerSize = 0;
+        raw.LineWidth = 1;
+        raw.Color = ScottPlot.Colors.LightGray;
+        var mean = new double[returns.Count];
+        for (int i = 0; i < mean.Length; i++) mean[i] = returns.Skip(Math.Max(0, i - 19)).Take(Math.Min(20, i + 1)).Average();
+        var m = plt.Add.Scatter(xs, mean);
+        m.LegendText = "mean of the last 20";
+        m.MarkerSize = 0;
+        m.LineWidth = 2;
+        if (evaluations.Count > 0)
+        {
+            var ev = plt.Add.Scatter(evaluations.Select(e => (double)e.Episode).ToArray(), evaluations.Select(e => e.Mean).ToArray());
+            ev.LegendText = "greedy evaluation (100 episodes)";
+            ev.LineWidth = 0;
+            ev.MarkerSize = 8;
+        }
+        var line = plt.Add.HorizontalLine(gate);
+        line.LegendText = $"gate {gate}";
+        line.LinePattern = ScottPlot.LinePattern.Dashed;
+        plt.Title(title);
+        plt.XLabel("training episode");
+        plt.YLabel("return");
+        plt.ShowLegend(ScottPlot.Alignment.UpperLeft);
+        Save(plt, path, 900, 500);
+    }
+
     private static void Save(ScottPlot.Plot plt, string path, int width, int height)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;

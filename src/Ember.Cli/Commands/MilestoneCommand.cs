@@ -12,7 +12,7 @@ namespace Ember.Cli.Commands;
 /// <summary><c>ember milestone NAME</c>: the curriculum's pass/fail gates.</summary>
 internal static class MilestoneCommand
 {
-    private static readonly string[] Names = ["perceptron", "xor", "mnist", "fashion", "gpt", "reverse", "sequence", "hybrid", "beamforming", "systems", "vae", "vit"];
+    private static readonly string[] Names = ["perceptron", "xor", "mnist", "fashion", "gpt", "reverse", "sequence", "hybrid", "beamforming", "systems", "vae", "vit", "rl"];
 
     private sealed record Settings(Terminal Ui, string? Data, ulong Seed, int? Epochs, int? Steps, int? Train, string OutDir, bool Download, string Models = "runs",
         Ember.Diagnostics.SummaryWriter? TensorBoard = null, bool Checkpointing = false, DType? Precision = null);
@@ -65,6 +65,9 @@ internal static class MilestoneCommand
               vit          a hybrid Vision Transformer (conv stem, 2x2 patches of its 14x14 map, 6 blocks of width 64) trained
                            from scratch on Fashion-MNIST (gate: 91% on the 10,000 test images); writes attention-rollout maps
                            and the learning curves as PNG
+              rl           REINFORCE with a learned baseline balances CartPole-v1 (Gymnasium's dynamics and limits);
+                           gate: the greedy policy's mean return over 100 evaluation episodes >= 475 of 500; writes the
+                           learning curve as PNG
             """)
         {
             name, data, seed, quiet, epochs, steps, train, outDir, download, models, tensorboard, checkpointing, precision,
@@ -89,6 +92,7 @@ internal static class MilestoneCommand
                 "systems" => Systems(s),
                 "vae" => Vae(s),
                 "vit" => Vit(s),
+                "rl" => Rl(s),
                 _ => BeamformingCommand.Milestone(s.Ui, s.Seed, s.Epochs, s.Train, s.OutDir),
             };
             s.Ui.Line(r.Details);
@@ -130,6 +134,19 @@ internal static class MilestoneCommand
         Plots.ConfusionMatrix(confusion, ImageFolders.FashionMnistClasses, Path.Combine(s.OutDir, "confusion.png"), "Fashion-MNIST test confusion matrix");
         Plots.LearningCurves(run.Trainer.History, Path.Combine(s.OutDir, "curves.png"), "Fashion-MNIST CNN");
         s.Ui.Line($"saved {Path.Combine(s.OutDir, "filters.png")}, {Path.Combine(s.OutDir, "confusion.png")}, {Path.Combine(s.OutDir, "curves.png")}, {metrics}");
+        return run.Result;
+    }
+
+    private static MilestoneResult Rl(Settings s)
+    {
+        var recipe = new Milestones.RlRecipe { Seed = s.Seed == 0 ? 1 : s.Seed };
+        var run = Milestones.Rl(recipe, s.Ui.Line);
+        Directory.CreateDirectory(s.OutDir);
+        var png = Path.Combine(s.OutDir, "returns.png");
+        Plots.Returns(run.Returns, run.Evaluations, recipe.Gate, png, "REINFORCE on CartPole-v1");
+        var policyPath = Path.Combine(s.OutDir, "policy.safetensors");
+        Safetensors.Save(policyPath, run.Policy.StateDict(), new Dictionary<string, string> { ["model"] = "cartpole-policy", ["layers"] = $"4-{recipe.Hidden}-2 tanh" });
+        s.Ui.Line($"saved {png}, {policyPath}");
         return run.Result;
     }
 
