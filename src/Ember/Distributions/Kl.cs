@@ -4,7 +4,7 @@ namespace Ember.Distributions;
 /// (<c>torch.distributions.kl_divergence</c>), per batch element, for pairs of one family.</summary>
 public static class Kl
 {
-    /// <summary>KL(p ‖ q) for Normal, Uniform, Bernoulli, Categorical, Gamma, Beta and Dirichlet pairs of the same
+    /// <summary>KL(p ‖ q) for Normal, Uniform, Bernoulli, Categorical, Gamma, Beta, Dirichlet and MultivariateNormal pairs of the same
     /// family, and Independent pairs reinterpreting the same number of dimensions of such a pair.</summary>
     public static Tensor Divergence(Distribution p, Distribution q)
     {
@@ -70,6 +70,8 @@ public static class Kl
                 return a0.Squeeze(-1).Lgamma().Sub(a.Concentration.Lgamma().Sum(-1)).Sub(b0.Lgamma()).Add(b.Concentration.Lgamma().Sum(-1))
                     .Add(a.Concentration.Sub(b.Concentration).Mul(a.Concentration.Digamma().Sub(a0.Digamma())).Sum(-1));
             }
+            case (MultivariateNormal a, MultivariateNormal b):
+                return MultivariateNormal.Kl(a, b);
             case (Independent a, Independent b):
             {
                 if (a.ReinterpretedBatchNdims != b.ReinterpretedBatchNdims)
@@ -77,7 +79,7 @@ public static class Kl
                 return Independent.SumRightmost(Divergence(a.BaseDistribution, b.BaseDistribution), a.ReinterpretedBatchNdims);
             }
             default:
-                throw new NotSupportedException($"Kl.Divergence: no closed form for {p.GetType().Name} ‖ {q.GetType().Name} (pairs of one family are supported: Normal, Uniform, Bernoulli, Categorical, Gamma, Beta, Dirichlet, Independent).");
+                throw new NotSupportedException($"Kl.Divergence: no closed form for {p.GetType().Name} ‖ {q.GetType().Name} (pairs of one family are supported: Normal, Uniform, Bernoulli, Categorical, Gamma, Beta, Dirichlet, MultivariateNormal, Independent).");
         }
     }
 }

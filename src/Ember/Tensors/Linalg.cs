@@ -493,6 +493,73 @@ public static class Linalg
         return input.IsComplex ? s : s.Real();
     }
 
+    /// <summary>Cholesky factor L of a real symmetric positive-definite matrix, A = L·Lᵀ with L lower triangular
+    /// (<c>torch.linalg.cholesky</c>), batched over leading dims; only A's lower triangle is read. A matrix that is not
+    /// positive definite is an error naming its batch index and the order of the failing leading minor. Gradient
+    /// (Murray 2016, PyTorch's rule): Ā = ½(S + Sᵀ), S = L⁻ᵀ·Φ(Lᵀ·L̄)·L⁻¹, Φ the lower triangle with the diagonal
+    /// halved; recorded from differentiable ops, so higher derivatives work too.</summary>
+    public static Tensor Cholesky(Tensor a)
+    {
+        if (a.Dim < 2 || a.Size(-1) != a.Size(-2))
+            throw new ArgumentException($"Cholesky: expects square matrices (..., n, n), got {ShapeUtil.Str(a.Shape)}.");
+        if (a.DType != DType.Float32 && a.DType != DType.Float64)
+            throw new NotSupportedException($"Cholesky: real float32 or float64 matrices only, got {a.DType.Name()}.");
+        int n = a.Size(-1);
+        var batch = a.Shape[..^2];
+        int count = ShapeUtil.NumEl(batch);
+        var src = a.Detach().Contiguous().ToArrayDouble();
+        var dst = new double[src.Length];
+        string? error = null;
+        ForEach(count, b =>
+        {
+            int o = b * n * n;
+            for (int j = 0; j < n; j++)
+            {
+                double d = src[o + j * n + j];
+                for (int k = 0; k < j; k++) d -= dst[o + j * n + k] * dst[o + j * n + k];
+                if (!(d > 0))
+                {
+                    error ??= $"Cholesky: matrix {b} of the batch (shape {ShapeUtil.Str(a.Shape)}) is not positive definite: the leading minor of order {j + 1} is not positive ({d:G6}).";
+                    return;
+                }
+                double ljj = Math.Sqrt(d);
+                dst[o + j * n + j] = ljj;
+                for (int i = j + 1; i < n; i++)
+                {
+                    double v = src[o + i * n + j];
+                    for (int k = 0; k < j; k++) v -= dst[o + i * n + k] * dst[o + j * n + k];
+                    dst[o + i * n + j] = v / ljj;
+                }
+            }
+        });
+        if (error is not null) throw new ArgumentException(error);
+        var l = Tensor.FromArray(dst, a.Shape);
+        if (a.DType == DType.Float32) l = l.To(DType.Float32);
+        if (!(GradMode.IsEnabled && a.RequiresGrad)) return l;
+        return l.Record("CholeskyBackward", a, g =>
+        {
+            var L = l.Detach();
+            var phi = LowerHalfDiagonal(n, L.DType);
+            var inv = Inv(L);
+            var p = L.MT.Matmul(g).Mul(phi);
+            var sm = inv.MT.Matmul(p).Matmul(inv);
+            return sm.Add(sm.MT).Mul(0.5);
+        }, l);
+    }
+
+    /// <summary>W[i, j] = 1 below the diagonal, ½ on it, 0 above: Φ(X) = X ⊙ W.</summary>
+    private static Tensor LowerHalfDiagonal(int n, DType dtype)
+    {
+        var w = new double[n * n];
+        for (int i = 0; i < n; i++)
+        {
+            for (int j = 0; j < i; j++) w[i * n + j] = 1;
+            w[i * n + i] = 0.5;
+        }
+        var t = Tensor.FromArray(w, n, n);
+        return dtype == DType.Float64 ? t : t.To(dtype);
+    }
+
     /// <summary>Matrix inverse (<c>torch.linalg.inv</c>); singular matrices are an error.</summary>
     public static Tensor Inv(Tensor a)
     {

@@ -206,6 +206,63 @@ public class DistributionTests
         GradCheck.Check(x => x[0].Lgamma().Add(x[0].Digamma()), [GradCheck.LeafIn(28, 0.2, 6, 5)]);
     }
 
+    private static double[] Doubles(JsonElement e, string name) => e.GetProperty(name).EnumerateArray().Select(x => x.GetDouble()).ToArray();
+
+    [Fact]
+    public void MultivariateNormalAndCholeskyMatchSciPyAndPyTorch()
+    {
+        foreach (var c in s_ref.Value.GetProperty("mvn").EnumerateArray())
+        {
+            int k = c.GetProperty("k").GetInt32();
+            var cov = Tensor.FromArray(Doubles(c, "cov"), k, k);
+            var loc = D(Doubles(c, "loc"));
+            // Cholesky against numpy.linalg.cholesky; its gradient against torch.autograd.
+            var a = cov.Detach().RequiresGrad_();
+            var l = Linalg.Cholesky(a);
+            var want = Doubles(c, "cholesky");
+            var have = l.ToArrayDouble();
+            for (int i = 0; i < want.Length; i++) Close(want[i], have[i], 1e-13, $"cholesky k={k} [{i}]");
+            l.Mul(Tensor.FromArray(Doubles(c, "w"), k, k)).Sum().Backward();
+            var gw = Doubles(c, "cholesky_grad");
+            var gh = a.Grad!.ToArrayDouble();
+            for (int i = 0; i < gw.Length; i++) Close(gw[i], gh[i], 1e-11, $"cholesky grad k={k} [{i}]");
+
+            var d = new MultivariateNormal(loc, covarianceMatrix: cov);
+            Assert.Equal([k], d.EventShape);
+            var values = Tensor.FromArray(Doubles(c, "values"), 3, k);
+            var lp = d.LogProb(values).ToArrayDouble();
+            var wlp = Doubles(c, "log_prob");
+            for (int i = 0; i < 3; i++) Close(wlp[i], lp[i], 1e-12, $"mvn k={k} log_prob[{i}]");
+            Close(c.GetProperty("entropy").GetDouble(), d.Entropy().ToArrayDouble()[0], 1e-12, $"mvn k={k} entropy");
+            var q = new MultivariateNormal(D(Doubles(c, "loc2")), covarianceMatrix: Tensor.FromArray(Doubles(c, "cov2"), k, k));
+            Close(c.GetProperty("kl").GetDouble(), Kl.Divergence(d, q).ToArrayDouble()[0], 1e-12, $"mvn k={k} KL");
+            // The same distribution from its factor; the diagonal of Σ as the variance.
+            var byTril = new MultivariateNormal(loc, scaleTril: l.Detach());
+            Close(lp[0], byTril.LogProb(values).ToArrayDouble()[0], 1e-13, "scaleTril log_prob");
+            var variance = byTril.Variance.ToArrayDouble();
+            for (int i = 0; i < k; i++) Close(Doubles(c, "cov")[i * k + i], variance[i], 1e-13, $"variance[{i}]");
+            // Sample covariance of 100,000 draws within 3% of Σ's scale.
+            var x = d.Sample([100_000], new Generator(9));
+            var centered = x.Sub(x.Mean(0));
+            var sampleCov = centered.MT.Matmul(centered).Div(100_000 - 1).ToArrayDouble();
+            double covScale = Doubles(c, "cov").Max(Math.Abs);
+            for (int i = 0; i < k * k; i++)
+                Assert.True(Math.Abs(sampleCov[i] - Doubles(c, "cov")[i]) < 0.03 * covScale, $"sample covariance [{i}] {sampleCov[i]} vs {Doubles(c, "cov")[i]}");
+        }
+        // Gradients through the covariance (symmetric parametrization) and through a reparameterized draw.
+        GradCheck.Check(x => new MultivariateNormal(x[0], covarianceMatrix: x[1].Matmul(x[1].MT).Add(Tensor.Eye(3, 3, DType.Float64))).LogProb(x[2]),
+            [GradCheck.Leaf(30, 3), GradCheck.Leaf(31, 3, 3), GradCheck.Leaf(32, 2, 3)]);
+        GradCheck.Check(x => new MultivariateNormal(x[0], covarianceMatrix: x[1].Matmul(x[1].MT).Add(Tensor.Eye(3, 3, DType.Float64))).RSample([2], new Generator(3)),
+            [GradCheck.Leaf(33, 3), GradCheck.Leaf(34, 3, 3)]);
+        GradCheck.Check(x => Linalg.Cholesky(x[0].Add(x[0].MT).Mul(0.5).Add(Tensor.Eye(4, 4, DType.Float64).Mul(4))), [GradCheck.Leaf(35, 4, 4)]);
+        var notPd = Assert.Throws<ArgumentException>(() => Linalg.Cholesky(Tensor.FromArray(new double[] { 1, 2, 2, 1 }, 2, 2)));
+        Assert.Contains("not positive definite", notPd.Message);
+        Assert.Contains("order 2", notPd.Message);
+        Assert.Throws<ArgumentException>(() => new MultivariateNormal(D(0, 0), covarianceMatrix: Tensor.FromArray(new double[] { 1, 0.5, 0, 1 }, 2, 2)));
+        Assert.Throws<ArgumentException>(() => new MultivariateNormal(D(0, 0), scaleTril: Tensor.FromArray(new double[] { 1, 0.5, 0, 1 }, 2, 2)));
+        Assert.Throws<ArgumentException>(() => new MultivariateNormal(D(0, 0, 0), covarianceMatrix: Tensor.Eye(2, 2, DType.Float64)));
+    }
+
     [Fact]
     public void BadArgumentsAndValuesAreRefusedByName()
     {

@@ -3,8 +3,10 @@
 in Ember.Distributions, and the gamma-function family, computed by SciPy (Debian python3-scipy 1.10).
 
 KL divergences: SciPy has no closed forms, so continuous 1-D pairs are integrated numerically (scipy.integrate.quad of
-p·(ln p - ln q) over the support) and discrete pairs summed exactly. Dirichlet KL has no 1-D integral: it is taken
-from PyTorch 1.13's torch.distributions.kl_divergence (an outside implementation), said so in the file.
+p·(ln p - ln q) over the support) and discrete pairs summed exactly. Dirichlet and multivariate-normal KL have no 1-D
+integral: they are taken from PyTorch 1.13's torch.distributions.kl_divergence (an outside implementation), as is the
+gradient of the Cholesky factor (torch.autograd); multivariate-normal densities and entropies from scipy.stats,
+Cholesky factors from numpy.linalg.
 Run:  /usr/bin/python3 tests/Ember.Tests/Fixtures/gen_distributions_fixtures.py
 """
 import json, os
@@ -88,6 +90,26 @@ from torch.distributions import Dirichlet, kl_divergence
 for a, b in [([0.5, 2.0, 3.5], [1.0, 1.0, 1.0]), ([4.0, 0.3], [2.0, 2.0])]:
     v = kl_divergence(Dirichlet(torch.tensor(a, dtype=torch.float64)), Dirichlet(torch.tensor(b, dtype=torch.float64)))
     kl.append({"name": "dirichlet", "p": a, "q": b, "kl": float(v), "reference": "torch 1.13 kl_divergence"})
+mvn = []
+rng = np.random.default_rng(11)
+for k in [2, 3]:
+    m = rng.normal(size=(k, k)); cov = m @ m.T + k * np.eye(k)
+    m2 = rng.normal(size=(k, k)); cov2 = m2 @ m2.T + 0.5 * np.eye(k)
+    loc, loc2 = rng.normal(size=k), rng.normal(size=k)
+    d = stats.multivariate_normal(loc, cov)
+    values = rng.normal(size=(3, k)) * 2
+    from torch.distributions import MultivariateNormal as TMvn
+    tkl = kl_divergence(TMvn(torch.tensor(loc), torch.tensor(cov)), TMvn(torch.tensor(loc2), torch.tensor(cov2)))
+    # Gradient of sum(W * cholesky(A)) with respect to A (A symmetric), by PyTorch's autograd.
+    A = torch.tensor(cov, requires_grad=True)
+    W = torch.tensor(rng.normal(size=(k, k)))
+    (torch.linalg.cholesky(A) * W).sum().backward()
+    mvn.append({"loc": loc.tolist(), "cov": cov.flatten().tolist(), "k": k, "values": values.flatten().tolist(),
+                "log_prob": [float(d.logpdf(v)) for v in values], "entropy": float(d.entropy()),
+                "cholesky": np.linalg.cholesky(cov).flatten().tolist(),
+                "loc2": loc2.tolist(), "cov2": cov2.flatten().tolist(), "kl": float(tkl),
+                "w": W.flatten().tolist(), "cholesky_grad": A.grad.flatten().tolist()})
+out["mvn"] = mvn
 out["kl"] = kl
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "distributions_reference.json")
