@@ -64,6 +64,43 @@ public static class Plots
         Save(plt, path, 900, 500);
     }
 
+    /// <summary>A SHAP waterfall: from the base value E[f] at the bottom, each feature's contribution (largest |φ| on
+    /// top, at most <paramref name="top"/>, the rest summed into one bar) as a bar from the running total, red up,
+    /// blue down, ending at f(x).</summary>
+    public static void ShapWaterfall(IReadOnlyList<string> features, IReadOnlyList<double> values, double baseValue, string path, string title, int top = 12)
+    {
+        var order = Enumerable.Range(0, values.Count).OrderBy(i => Math.Abs(values[i])).ToList();
+        var items = new List<(string Name, double Value)>();
+        int rest = Math.Max(0, order.Count - top);
+        if (rest > 0) items.Add(($"{rest} other features", order.Take(rest).Sum(i => values[i])));
+        items.AddRange(order.Skip(rest).Select(i => (features[i], values[i])));
+        var plt = new ScottPlot.Plot();
+        double running = baseValue;
+        var bars = new List<ScottPlot.Bar>();
+        for (int k = 0; k < items.Count; k++)
+        {
+            double from = running, to = running + items[k].Value;
+            bars.Add(new ScottPlot.Bar
+            {
+                Position = k, ValueBase = from, Value = to, Orientation = ScottPlot.Orientation.Horizontal,
+                FillColor = items[k].Value >= 0 ? ScottPlot.Color.FromHex("#d62728") : ScottPlot.Color.FromHex("#1f77b4"),
+            });
+            running = to;
+        }
+        plt.Add.Bars(bars);
+        var basis = plt.Add.VerticalLine(baseValue);
+        basis.LegendText = $"E[f] = {baseValue:G4}";
+        basis.LinePattern = ScottPlot.LinePattern.Dashed;
+        var final = plt.Add.VerticalLine(running);
+        final.LegendText = $"f(x) = {running:G4}";
+        plt.Axes.Left.SetTicks(Enumerable.Range(0, items.Count).Select(i => (double)i).ToArray(),
+            items.Select(i => $"{i.Name} ({i.Value:+0.###;-0.###})").ToArray());
+        plt.Title(title);
+        plt.XLabel("model output");
+        plt.ShowLegend(ScottPlot.Alignment.LowerRight);
+        Save(plt, path, 1000, 120 + 40 * items.Count);
+    }
+
     private static void Save(ScottPlot.Plot plt, string path, int width, int height)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path))!;

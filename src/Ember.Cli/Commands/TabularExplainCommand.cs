@@ -29,13 +29,17 @@ internal static class TabularExplainCommand
         var steps = Opt.Int("--steps", 32, "integrated-gradient steps", min: 1, max: 10_000);
         var importanceRows = Opt.Int("--importance-rows", 400, "rows sampled for permutation importance (0 skips it)");
         var seed = Opt.Int("--seed", 1, "random seed of the sample and the shuffles");
+        var shapBackground = Opt.Int("--shap-background", 20, "background rows for the SHAP values of the row's columns (0 skips them)", min: 0, max: 1000);
+        var shapSamples = Opt.Int("--shap-samples", 512, "coalitions KernelSHAP evaluates when there are more than 10 columns", min: 16, max: 100_000);
         var outDir = Opt.Text("--out", Path.Combine("runs", "explain"), "output folder", "FOLDER");
         var command = new Command("explain",
             "For one row: the prediction, the text tokens that pushed it (integrated gradients from the zero embedding, with the " +
             "completeness check), and, when DATA.csv holds the target, the permutation importance of every column over a random " +
-            "sample of rows. Writes tokens.png and, for cross-attention hybrids, fusion_attention.png to --out.")
+            "sample of rows, and the SHAP value of each column for this row (columns missing from a coalition filled from random " +
+            "background rows; exact up to 10 columns, KernelSHAP above). Writes tokens.png, shap_waterfall.png and, for " +
+            "cross-attention hybrids, fusion_attention.png to --out.")
         {
-            checkpoint, data, row, steps, importanceRows, seed, outDir,
+            checkpoint, data, row, steps, importanceRows, seed, shapBackground, shapSamples, outDir,
         };
         command.SetAction(p =>
         {
@@ -74,6 +78,24 @@ internal static class TabularExplainCommand
                         "text token", "structured feature token");
                     ui.Line($"saved {fusionPng}");
                 }
+            }
+            int nBackground = p.GetValue(shapBackground);
+            if (nBackground > 0)
+            {
+                int target = prep.Classification ? Array.IndexOf(pred, pred.Max()) : 0;
+                var others = Enumerable.Range(0, table.Rows.Count).Where(i => i != index).ToArray();
+                var perm = Tensor.RandPerm(others.Length, new Generator(seedValue + 1)).ToArray<long>();
+                var background = perm.Take(Math.Min(nBackground, others.Length)).Select(i => others[(int)i]).Order().ToArray();
+                var (columns, shap) = ui.Status("SHAP values", () =>
+                    TabularExplain.ColumnShap(model, prep, table, index, background, target, p.GetValue(shapSamples), seedValue));
+                string what = prep.Classification ? $"P('{prep.Encoder.Classes[target]}')" : "the prediction";
+                ui.Table(["column", "SHAP value"], columns.Zip(shap.Values).OrderByDescending(c => Math.Abs(c.Second))
+                    .Select(c => (IReadOnlyList<string>)[c.First, c.Second.ToString("F4", CultureInfo.InvariantCulture)]),
+                    title: $"SHAP values of {what} for row {index} ({(columns.Length <= 10 ? "exact" : "KernelSHAP")}, {background.Length} background rows): " +
+                        $"base {shap.BaseValue:F4} + {shap.Values.Sum():F4} = {shap.Output:F4}");
+                var waterfall = Path.Combine(dir, "shap_waterfall.png");
+                Plots.ShapWaterfall(columns, shap.Values, shap.BaseValue, waterfall, $"SHAP values of {what}, row {index}");
+                ui.Line($"saved {waterfall}");
             }
             if (table.Columns.Contains(prep.Encoder.Target) && sample > 0)
             {

@@ -9,9 +9,9 @@ public sealed record ShapExplanation(double[] Values, double BaseValue, double O
     public double Gap => Output - BaseValue - Values.Sum();
 }
 
-/// <summary>SHAP values for models of M features: <see cref="Exact"/> (all 2ᴹ coalitions), <see cref="Kernel"/>
+/// <summary>SHAP values for models of M features: <c>Exact</c> (all 2ᴹ coalitions), <c>Kernel</c>
 /// (KernelSHAP: Shapley-kernel weighted regression on sampled coalitions; exact when the budget covers them all) and
-/// <see cref="Gradient"/> (GradientSHAP / expected gradients for differentiable models). The model maps a batch of
+/// <c>Gradient</c> (GradientSHAP / expected gradients for differentiable models). The model maps a batch of
 /// rows (n, M) to n outputs: for a classifier, <c>x => model.Call(x).Select(1, target)</c>.</summary>
 public static class Shap
 {
@@ -64,7 +64,16 @@ public static class Shap
     public static ShapExplanation Exact(Func<Tensor, Tensor> f, Tensor x, Tensor background)
     {
         Check("Shap.Exact", x, background);
-        int m = x.Size(0);
+        return Exact(x.Size(0), masks => CoalitionValues(f, x, background, masks));
+    }
+
+    /// <summary>Exact Shapley values of any coalition game over <paramref name="features"/> players (M ≤ 20):
+    /// <paramref name="value"/> gives v(S) for each mask (true: the feature takes the explained row's value), e.g. a
+    /// model's mean output over background rows with the other features taken from them (tables with text columns).</summary>
+    public static ShapExplanation Exact(int features, Func<IReadOnlyList<bool[]>, double[]> value)
+    {
+        int m = features;
+        if (m < 1) throw new ArgumentOutOfRangeException(nameof(features), features, "Shap.Exact: at least one feature.");
         if (m > 20) throw new ArgumentException($"Shap.Exact: {m} features means 2^{m} coalitions; use Shap.Kernel above 20.");
         int count = 1 << m;
         var masks = new bool[count][];
@@ -73,7 +82,7 @@ public static class Shap
             masks[s] = new bool[m];
             for (int j = 0; j < m; j++) masks[s][j] = (s >> j & 1) != 0;
         }
-        var v = CoalitionValues(f, x, background, masks);
+        var v = Values(value, masks);
         var weight = new double[m];   // weight[s] = s!(M−s−1)!/M!
         for (int s = 0; s < m; s++) weight[s] = Math.Exp(LogFactorial(s) + LogFactorial(m - s - 1) - LogFactorial(m));
         var phi = new double[m];
@@ -86,6 +95,14 @@ public static class Shap
         return new ShapExplanation(phi, v[0], v[count - 1]);
     }
 
+    private static double[] Values(Func<IReadOnlyList<bool[]>, double[]> value, IReadOnlyList<bool[]> masks)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        var v = value(masks);
+        if (v.Length != masks.Count) throw new ArgumentException($"Shap: the coalition value function returned {v.Length} values for {masks.Count} coalitions.");
+        return v;
+    }
+
     private static double LogFactorial(int n) => Kernels.SpecialFunctions.Lgamma(n + 1);
 
     /// <summary>KernelSHAP: the φ minimizing Σ_z π(z)(v(z) − φ₀ − Σ zᵢφᵢ)² subject to Σφᵢ = f(x) − φ₀, with the
@@ -95,8 +112,14 @@ public static class Shap
     public static ShapExplanation Kernel(Func<Tensor, Tensor> f, Tensor x, Tensor background, int samples = 2048, Generator? generator = null)
     {
         Check("Shap.Kernel", x, background);
-        int m = x.Size(0);
-        if (m < 2) return Exact(f, x, background);
+        return Kernel(x.Size(0), masks => CoalitionValues(f, x, background, masks), samples, generator);
+    }
+
+    /// <summary>KernelSHAP of any coalition game (see <see cref="Exact(int, Func{IReadOnlyList{bool[]}, double[]})"/>).</summary>
+    public static ShapExplanation Kernel(int features, Func<IReadOnlyList<bool[]>, double[]> value, int samples = 2048, Generator? generator = null)
+    {
+        int m = features;
+        if (m < 2) return Exact(m, value);
         if (samples < 2) throw new ArgumentOutOfRangeException(nameof(samples), samples, "Shap.Kernel: samples must be at least 2.");
         var masks = new List<bool[]> { new bool[m], Enumerable.Repeat(true, m).ToArray() };
         var weights = new List<double> { 0, 0 };
@@ -136,7 +159,7 @@ public static class Shap
                 weights.Add(1);
             }
         }
-        var v = CoalitionValues(f, x, background, masks);
+        var v = Values(value, masks);
         double phi0 = v[0], fx = v[1];
         // Eliminate φ_{M−1} = (fx − φ₀) − Σ_{i<M−1} φᵢ: regress y = v − φ₀ − z_{M−1}(fx − φ₀) on (zᵢ − z_{M−1}), i < M−1.
         int p = m - 1;

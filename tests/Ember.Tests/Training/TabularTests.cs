@@ -340,6 +340,15 @@ public class TabularTests
         Assert.Contains("integrated gradients toward", eout);
         Assert.Contains("permutation importance", eout);
         Assert.True(File.Exists(Path.Combine(dir, "tokens.png")));
+        // SHAP over the row's columns: additive (base + Σφ = the output), and the output is the predicted class's probability.
+        var shapLine = System.Text.RegularExpressions.Regex.Match(eout, @"SHAP values of P\('(\w+)'\) for row 2 \(exact, 20 background rows\): base (-?[\d.]+) \+ (-?[\d.]+) = ([\d.]+)");
+        Assert.True(shapLine.Success, eout);
+        double baseValue = double.Parse(shapLine.Groups[2].Value, CultureInfo.InvariantCulture), sum = double.Parse(shapLine.Groups[3].Value, CultureInfo.InvariantCulture);
+        double shapOutput = double.Parse(shapLine.Groups[4].Value, CultureInfo.InvariantCulture);
+        Assert.Equal(shapOutput, baseValue + sum, 3);
+        var predicted = System.Text.RegularExpressions.Regex.Match(eout, $@"{shapLine.Groups[1].Value} ([\d.]+)");
+        Assert.Equal(double.Parse(predicted.Groups[1].Value, CultureInfo.InvariantCulture), shapOutput, 3);
+        Assert.True(File.Exists(Path.Combine(dir, "shap_waterfall.png")));
         var (bad, _, berr) = Run("tabular", "train", csv, "--target", "nope", "--out", dir);
         Assert.Equal(2, bad);
         Assert.Contains("no column 'nope'", berr);
