@@ -254,35 +254,9 @@ internal struct GeluOp(bool tanh) : IUnaryOp<float, float>
             for (; i < x.Length; i++) d[i] = Scalar(x[i]);
             return;
         }
-        if (!tanh && Vector256.IsHardwareAccelerated)
-        {
-            // The same one pass at 8 lanes (AVX2): the chain of span passes below widened erf to double lanes.
-            int i = 0;
-            var half = Vector256.Create(0.5f);
-            for (; i <= x.Length - 8; i += 8)
-            {
-                var u = Vector256.Create(x.Slice(i, 8)) * Vector256.Create(InvSqrt2);
-                var z = Vector256.Abs(u);
-                var v = Vector256.Create(x.Slice(i, 8));
-                (half * v * (Vector256<float>.One + SpecialFunctions.ErfAbs(u, z, FastMath.Exp(-(z * z))))).CopyTo(d.Slice(i, 8));
-            }
-            for (; i < x.Length; i++) d[i] = Scalar(x[i]);
-            return;
-        }
-        if (!tanh && Vector128.IsHardwareAccelerated)
-        {
-            int i = 0;
-            var half = Vector128.Create(0.5f);
-            for (; i <= x.Length - 4; i += 4)
-            {
-                var v = Vector128.Create(x.Slice(i, 4));
-                var u = v * Vector128.Create(InvSqrt2);
-                var z = Vector128.Abs(u);
-                (half * v * (Vector128<float>.One + SpecialFunctions.ErfAbs(u, z, FastMath.Exp(-(z * z))))).CopyTo(d.Slice(i, 4));
-            }
-            for (; i < x.Length; i++) d[i] = Scalar(x[i]);
-            return;
-        }
+        // The same one pass at 8 or 4 lanes (AVX2, 128-bit): span passes would widen erf to double lanes.
+        if (!tanh && Vector256.IsHardwareAccelerated) { ExactLanes<W256, Vector256<float>>(x, d); return; }
+        if (!tanh && Vector128.IsHardwareAccelerated) { ExactLanes<W128, Vector128<float>>(x, d); return; }
         // Blocks of 1,024 keep the several passes in L1 instead of streaming the whole tensor through memory each time.
         for (int start = 0; start < d.Length; start += 1024)
         {
@@ -302,6 +276,23 @@ internal struct GeluOp(bool tanh) : IUnaryOp<float, float>
             TensorPrimitives.Multiply(ds, xs, ds);
             TensorPrimitives.Multiply(ds, 0.5f, ds);
         }
+    }
+
+    /// <summary>½x(1 + erf(x/√2)) over whole vectors of <typeparamref name="TW"/>'s width, the tail by <see cref="Scalar"/>.</summary>
+    private void ExactLanes<TW, TV>(ReadOnlySpan<float> x, Span<float> d) where TW : struct, ISimdFloat<TV> where TV : struct
+    {
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float dr = ref MemoryMarshal.GetReference(d);
+        int i = 0, w = TW.Count;
+        for (; i <= x.Length - w; i += w)
+        {
+            var v = TW.Load(ref xr, (nuint)i);
+            var u = TW.Mul(v, TW.Create(InvSqrt2));
+            var z = TW.Abs(u);
+            var erf = SpecialFunctions.ErfAbs<TW, TV>(u, z, FastMath.Exp<TW, TV>(TW.Sub(TW.Create(0f), TW.Mul(z, z))));
+            TW.Store(TW.Mul(TW.Mul(TW.Create(0.5f), v), TW.Add(TW.Create(1f), erf)), ref dr, (nuint)i);
+        }
+        for (; i < x.Length; i++) d[i] = Scalar(x[i]);
     }
 }
 
@@ -345,41 +336,8 @@ internal struct GeluBackwardOp(bool tanh) : IBinaryOp<float, float>
             for (; i < x.Length; i++) d[i] = Scalar(g[i], x[i]);
             return;
         }
-        if (!tanh && Vector256.IsHardwareAccelerated)
-        {
-            // The same one pass at 8 lanes (AVX2).
-            int i = 0;
-            var half = Vector256.Create(0.5f);
-            for (; i <= x.Length - 8; i += 8)
-            {
-                var v = Vector256.Create(x.Slice(i, 8));
-                var u = v * Vector256.Create(GeluOp.InvSqrt2);
-                var z = Vector256.Abs(u);
-                var e = FastMath.Exp(-(z * z));
-                var cdf = half * (Vector256<float>.One + SpecialFunctions.ErfAbs(u, z, e));
-                var pdf = e * Vector256.Create(InvSqrt2Pi);
-                (Vector256.Create(g.Slice(i, 8)) * Vector256.MultiplyAddEstimate(v, pdf, cdf)).CopyTo(d.Slice(i, 8));
-            }
-            for (; i < x.Length; i++) d[i] = Scalar(g[i], x[i]);
-            return;
-        }
-        if (!tanh && Vector128.IsHardwareAccelerated)
-        {
-            int i = 0;
-            var half = Vector128.Create(0.5f);
-            for (; i <= x.Length - 4; i += 4)
-            {
-                var v = Vector128.Create(x.Slice(i, 4));
-                var u = v * Vector128.Create(GeluOp.InvSqrt2);
-                var z = Vector128.Abs(u);
-                var e = FastMath.Exp(-(z * z));
-                var cdf = half * (Vector128<float>.One + SpecialFunctions.ErfAbs(u, z, e));
-                var pdf = e * Vector128.Create(InvSqrt2Pi);
-                (Vector128.Create(g.Slice(i, 4)) * Vector128.MultiplyAddEstimate(v, pdf, cdf)).CopyTo(d.Slice(i, 4));
-            }
-            for (; i < x.Length; i++) d[i] = Scalar(g[i], x[i]);
-            return;
-        }
+        if (!tanh && Vector256.IsHardwareAccelerated) { ExactLanes<W256, Vector256<float>>(g, x, d); return; }
+        if (!tanh && Vector128.IsHardwareAccelerated) { ExactLanes<W128, Vector128<float>>(g, x, d); return; }
         // Chunks keep the temporaries on the stack.
         Span<float> t1 = stackalloc float[512];
         Span<float> t2 = stackalloc float[512];
@@ -433,4 +391,25 @@ internal struct GeluBackwardOp(bool tanh) : IBinaryOp<float, float>
 
     public void VecScalar(ReadOnlySpan<float> g, float x, Span<float> d) => TensorPrimitives.Multiply(g, Scalar(1, x), d);
     public void ScalarVec(float g, ReadOnlySpan<float> x, Span<float> d) { for (int i = 0; i < d.Length; i++) d[i] = Scalar(g, x[i]); }
+
+    /// <summary>g·(Φ(x) + x·φ(x)) over whole vectors of <typeparamref name="TW"/>'s width (erf's exp(−z²) is φ's), the
+    /// tail by <see cref="Scalar"/>.</summary>
+    private void ExactLanes<TW, TV>(ReadOnlySpan<float> g, ReadOnlySpan<float> x, Span<float> d) where TW : struct, ISimdFloat<TV> where TV : struct
+    {
+        ref float gr = ref MemoryMarshal.GetReference(g);
+        ref float xr = ref MemoryMarshal.GetReference(x);
+        ref float dr = ref MemoryMarshal.GetReference(d);
+        int i = 0, w = TW.Count;
+        for (; i <= x.Length - w; i += w)
+        {
+            var v = TW.Load(ref xr, (nuint)i);
+            var u = TW.Mul(v, TW.Create(GeluOp.InvSqrt2));
+            var z = TW.Abs(u);
+            var e = FastMath.Exp<TW, TV>(TW.Sub(TW.Create(0f), TW.Mul(z, z)));
+            var cdf = TW.Mul(TW.Create(0.5f), TW.Add(TW.Create(1f), SpecialFunctions.ErfAbs<TW, TV>(u, z, e)));
+            var pdf = TW.Mul(e, TW.Create(InvSqrt2Pi));
+            TW.Store(TW.Mul(TW.Load(ref gr, (nuint)i), TW.MulAdd(v, pdf, cdf)), ref dr, (nuint)i);
+        }
+        for (; i < x.Length; i++) d[i] = Scalar(g[i], x[i]);
+    }
 }

@@ -218,29 +218,19 @@ internal static class SpecialFunctions
         return (r & Vector512.Create(0x7FFFFFFF).AsSingle()) | (x & Vector512.Create(unchecked((int)0x80000000)).AsSingle());
     }
 
-    /// <summary><see cref="ErfAbs(Vector512{float}, Vector512{float}, Vector512{float})"/> at 256 bits (AVX2): the same
-    /// polynomial, t = 1/(1 + p·z) by a division (no refined reciprocal estimate below AVX-512).</summary>
-    internal static Vector256<float> ErfAbs(Vector256<float> x, Vector256<float> z, Vector256<float> e)
+    /// <summary><see cref="ErfAbs(Vector512{float}, Vector512{float}, Vector512{float})"/> at any width (AVX2's 8 lanes,
+    /// 128-bit 4): the same polynomial, t = 1/(1 + p·z) by a division (no refined reciprocal estimate below AVX-512).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static TV ErfAbs<TW, TV>(TV x, TV z, TV e) where TW : struct, ISimdFloat<TV> where TV : struct
     {
-        var t = Vector256<float>.One / Vector256.MultiplyAddEstimate(Vector256.Create(0.3275911f), z, Vector256<float>.One);
-        var p = Vector256.MultiplyAddEstimate(Vector256.Create(1.061405429f), t, Vector256.Create(-1.453152027f));
-        p = Vector256.MultiplyAddEstimate(p, t, Vector256.Create(1.421413741f));
-        p = Vector256.MultiplyAddEstimate(p, t, Vector256.Create(-0.284496736f));
-        p = Vector256.MultiplyAddEstimate(p, t, Vector256.Create(0.254829592f));
-        var r = Vector256.MultiplyAddEstimate(-(p * t), e, Vector256<float>.One);
-        return (r & Vector256.Create(0x7FFFFFFF).AsSingle()) | (x & Vector256.Create(unchecked((int)0x80000000)).AsSingle());
-    }
-
-    /// <summary>The same at 128 bits (ARM64's AdvSimd, x86 without AVX2).</summary>
-    internal static Vector128<float> ErfAbs(Vector128<float> x, Vector128<float> z, Vector128<float> e)
-    {
-        var t = Vector128<float>.One / Vector128.MultiplyAddEstimate(Vector128.Create(0.3275911f), z, Vector128<float>.One);
-        var p = Vector128.MultiplyAddEstimate(Vector128.Create(1.061405429f), t, Vector128.Create(-1.453152027f));
-        p = Vector128.MultiplyAddEstimate(p, t, Vector128.Create(1.421413741f));
-        p = Vector128.MultiplyAddEstimate(p, t, Vector128.Create(-0.284496736f));
-        p = Vector128.MultiplyAddEstimate(p, t, Vector128.Create(0.254829592f));
-        var r = Vector128.MultiplyAddEstimate(-(p * t), e, Vector128<float>.One);
-        return (r & Vector128.Create(0x7FFFFFFF).AsSingle()) | (x & Vector128.Create(unchecked((int)0x80000000)).AsSingle());
+        var one = TW.Create(1f);
+        var t = TW.Div(one, TW.MulAdd(TW.Create(0.3275911f), z, one));
+        var p = TW.MulAdd(TW.Create(1.061405429f), t, TW.Create(-1.453152027f));
+        p = TW.MulAdd(p, t, TW.Create(1.421413741f));
+        p = TW.MulAdd(p, t, TW.Create(-0.284496736f));
+        p = TW.MulAdd(p, t, TW.Create(0.254829592f));
+        var r = TW.MulAdd(TW.Sub(TW.Create(0f), TW.Mul(p, t)), e, one);
+        return TW.CopySign(r, x);   // x's sign (r ≥ 0; NaN carried through z)
     }
 
     /// <summary>d[i] = erf(scale · x[i]) for float32 spans, 16 floats per step in float lanes on AVX-512 (the series and
