@@ -92,10 +92,10 @@ public sealed class Uniform : Distribution
         var inside = value.Ge(Low).LogicalAnd(value.Lt(High));
         if (ValidateArgs)
         {
-            var ok = inside.Detach().Contiguous().ToArray<bool>();
-            int bad = Array.IndexOf(ok, false);
+            int bad = Array.IndexOf(inside.Detach().Contiguous().ToArray<bool>(), false);
             if (bad >= 0)
-                throw new ArgumentException($"Uniform.LogProb: value must lie in [low, high); element {bad} (value {value.Detach().Contiguous().ToArrayDouble().ElementAtOrDefault(bad)}) does not.");
+                throw new ArgumentException($"Uniform.LogProb: value must lie in [low, high); element {bad} of the broadcast value " +
+                    $"({value.Detach().Expand(inside.Shape).Contiguous().ToArrayDouble()[bad]}) does not.");
         }
         var lp = High.Sub(Low).Log().Neg();
         return Tensor.Where(inside, lp.Expand(inside.Shape), double.NegativeInfinity);

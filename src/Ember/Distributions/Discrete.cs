@@ -127,8 +127,7 @@ public sealed class Categorical : Distribution
             while (c > 0 && p[row * k + c] == 0) c--;
             draws[i] = c;
         }
-        var t = Tensor.FromArray(draws, shape.Length == 0 ? [1] : shape);
-        return shape.Length == 0 ? t.Reshape() : t;
+        return Tensor.FromArray(draws, n).Reshape(shape);
     }
 
     /// <summary>The normalized logit of each value's category; values are int64 (or integral floats) in [0, K).</summary>

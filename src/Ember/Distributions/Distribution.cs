@@ -113,8 +113,7 @@ public abstract class Distribution
         int n = ShapeUtil.NumEl(shape);
         var data = new double[n];
         for (int i = 0; i < n; i++) data[i] = draw(i);
-        var t = Tensor.FromArray(data, shape.Length == 0 ? [] : shape);
-        if (shape.Length == 0) t = t.Reshape();
+        var t = Tensor.FromArray(data, n).Reshape(shape);
         return dtype == DType.Float64 ? t : t.To(dtype);
     }
 

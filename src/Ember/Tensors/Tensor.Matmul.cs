@@ -58,11 +58,7 @@ public sealed partial class Tensor
         CheckFloating("Matmul");
         if (Dim < 2 || other.Dim < 2)
             throw new ArgumentException($"Matmul: a destination needs operands with at least 2 dimensions; got shapes {ShapeUtil.Str(_shape)} and {ShapeUtil.Str(other._shape)}.");
-        int m = _shape[^2], k = _shape[^1], k2 = other._shape[^2], n = other._shape[^1];
-        if (k != k2)
-            throw new ArgumentException($"Matmul: shapes {ShapeUtil.Str(_shape)} and {ShapeUtil.Str(other._shape)} cannot be multiplied ({m}x{k} and {k2}x{n}).");
-        var batch = ShapeUtil.SameShape(_shape[..^2], other._shape[..^2]) ? _shape[..^2] : ShapeUtil.Broadcast("Matmul", _shape[..^2], other._shape[..^2]);
-        var outShape = batch.Append(m).Append(n).ToArray();
+        var (batch, m, n, k, outShape) = ProductShape(this, other);
         if (!ShapeUtil.SameShape(destination._shape, outShape) || destination.DType != DType)
             throw new ArgumentException($"Matmul: destination has shape {ShapeUtil.Str(destination._shape)} and dtype {destination.DType.Name()}; " +
                 $"the product of {ShapeUtil.Str(_shape)} and {ShapeUtil.Str(other._shape)} is {ShapeUtil.Str(outShape)} {DType.Name()}.");
@@ -92,16 +88,23 @@ public sealed partial class Tensor
         return Matmul(other);
     }
 
-    private static Tensor MatmulCore(Tensor a, Tensor b)
+    /// <summary>The broadcast batch, m, n, k and result shape of a product of two (…, m, k)·(…, k, n) operands; a
+    /// mismatch of the inner dimensions is an error naming both shapes.</summary>
+    private static (int[] Batch, int M, int N, int K, int[] OutShape) ProductShape(Tensor a, Tensor b)
     {
-        if (a.IsComplex || b.IsComplex) return ComplexMatmulCore(a, b);
         int m = a._shape[^2], k = a._shape[^1], k2 = b._shape[^2], n = b._shape[^1];
         if (k != k2)
             throw new ArgumentException($"Matmul: shapes {ShapeUtil.Str(a._shape)} and {ShapeUtil.Str(b._shape)} cannot be multiplied ({m}x{k} and {k2}x{n}).");
         var batchA = a._shape[..^2];
         var batchB = b._shape[..^2];
         var batch = ShapeUtil.SameShape(batchA, batchB) ? batchA : ShapeUtil.Broadcast("Matmul", batchA, batchB);
-        var outShape = batch.Append(m).Append(n).ToArray();
+        return (batch, m, n, k, batch.Append(m).Append(n).ToArray());
+    }
+
+    private static Tensor MatmulCore(Tensor a, Tensor b)
+    {
+        if (a.IsComplex || b.IsComplex) return ComplexMatmulCore(a, b);
+        var (batch, m, n, k, outShape) = ProductShape(a, b);
         var r = Empty(a.DType, outShape);
         MatmulKernel(a, b, r, batch, m, n, k);
         if (!AnyRequiresGrad(a, b)) return r;
